@@ -1,0 +1,198 @@
+"""Errors raised by the Toloka provider.
+
+Toloka's JSON ``code`` decides the class (as toloka-kit does), the HTTP status is the fallback. Every API error
+carries ``status_code``, ``code``, ``message``, ``payload`` and ``request_id`` so a failed task log says exactly
+what Toloka said and which request support should look up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+__all__ = [
+    "TolokaAccessDeniedError",
+    "TolokaApiError",
+    "TolokaAuthenticationError",
+    "TolokaConflictError",
+    "TolokaDoesNotExistError",
+    "TolokaError",
+    "TolokaInputError",
+    "TolokaOperationFailedError",
+    "TolokaRemoteUnavailableError",
+    "TolokaTimeoutError",
+    "TolokaTooManyRequestsError",
+    "TolokaValidationError",
+    "error_from_response",
+]
+
+
+class TolokaError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class TolokaInputError(TolokaError, ValueError):
+    """Input rejected locally, before any request was sent.
+
+    ``index`` is the position of the offending item in the caller's input (or the row number of a file),
+    ``field`` the dotted path of the offending field.
+    """
+
+    def __init__(self, message: str, *, index: int | None = None, field: str | None = None) -> None:
+        self.index = index
+        self.field = field
+        where = []
+        if index is not None:
+            where.append(f"item {index}")
+        if field:
+            where.append(f"field '{field}'")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class TolokaApiError(TolokaError):
+    """An error response from the Toloka API."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        payload: Any = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.payload = payload
+        self.request_id = request_id
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [f"Toloka API error {self.status_code or ''} {self.code or ''}".replace("  ", " ").strip()]
+        if self.message:
+            parts.append(f": {self.message}")
+        if self.payload:
+            text = json.dumps(self.payload, default=str, sort_keys=True)
+            parts.append(f"; payload={text[:2000]}{'…' if len(text) > 2000 else ''}")
+        if self.request_id:
+            parts.append(f" (request_id={self.request_id})")
+        return "".join(parts)
+
+
+class TolokaValidationError(TolokaApiError):
+    """Toloka rejected the request content (``VALIDATION_ERROR``); ``payload`` maps fields to errors."""
+
+
+class TolokaAuthenticationError(TolokaApiError):
+    """The token is missing, malformed, expired or unknown (HTTP 401)."""
+
+
+class TolokaAccessDeniedError(TolokaApiError):
+    """The token is valid but lacks permission for this object (HTTP 403)."""
+
+
+class TolokaDoesNotExistError(TolokaApiError):
+    """The object (pool, operation, task …) does not exist (HTTP 404)."""
+
+
+class TolokaConflictError(TolokaApiError):
+    """The object is in a state that forbids the action, or the operation id is taken (HTTP 409)."""
+
+
+class TolokaTooManyRequestsError(TolokaApiError):
+    """Rate or quota limit hit (HTTP 429). ``retry_after`` is in seconds when Toloka said how long to wait."""
+
+    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(*args, **kwargs)
+
+
+class TolokaRemoteUnavailableError(TolokaApiError):
+    """Toloka failed on its side (HTTP 5xx); safe to retry idempotent requests."""
+
+
+class TolokaOperationFailedError(TolokaError):
+    """An operation finished with status FAIL."""
+
+    def __init__(self, message: str, *, operation_ids: list[str], details: Any = None) -> None:
+        self.operation_ids = operation_ids
+        self.details = details
+        super().__init__(message)
+
+
+class TolokaTimeoutError(TolokaError, TimeoutError):
+    """Operations did not finish in time; ``operation_ids`` are the ones still running."""
+
+    def __init__(self, message: str, *, operation_ids: list[str]) -> None:
+        self.operation_ids = operation_ids
+        super().__init__(message)
+
+
+_BY_CODE: dict[str, type[TolokaApiError]] = {
+    "VALIDATION_ERROR": TolokaValidationError,
+    "AUTHENTICATION_ERROR": TolokaAuthenticationError,
+    "OAUTH_AUTHENTICATION_ERROR": TolokaAuthenticationError,
+    "ACCESS_DENIED": TolokaAccessDeniedError,
+    "DOES_NOT_EXIST": TolokaDoesNotExistError,
+    "NOT_FOUND": TolokaDoesNotExistError,
+    "CONFLICT_STATE": TolokaConflictError,
+    "TOO_MANY_REQUESTS": TolokaTooManyRequestsError,
+    "INTERNAL_ERROR": TolokaRemoteUnavailableError,
+    "REMOTE_SERVICE_UNAVAILABLE": TolokaRemoteUnavailableError,
+}
+
+_BY_STATUS: dict[int, type[TolokaApiError]] = {
+    400: TolokaValidationError,
+    401: TolokaAuthenticationError,
+    403: TolokaAccessDeniedError,
+    404: TolokaDoesNotExistError,
+    409: TolokaConflictError,
+    429: TolokaTooManyRequestsError,
+}
+
+_QUOTA_INTERVAL_SECONDS = {"MIN": 60.0, "HOUR": 3600.0, "DAY": 86400.0}
+
+
+def _retry_after(headers: Mapping[str, str], payload: Any) -> float | None:
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    if isinstance(payload, dict) and payload.get("interval") in _QUOTA_INTERVAL_SECONDS:
+        return _QUOTA_INTERVAL_SECONDS[payload["interval"]]
+    return None
+
+
+def error_from_response(status_code: int, body: bytes | str, headers: Mapping[str, str]) -> TolokaApiError:
+    """Map an HTTP error response to the matching exception; shared by the sync and async clients."""
+    parsed: Any = None
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("code"), str):
+        code: str | None = parsed["code"]
+        message = parsed.get("message")
+        payload = parsed.get("payload")
+        request_id = parsed.get("request_id")
+    else:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+        code, message, payload, request_id = None, (text[:500] or f"HTTP {status_code}"), None, None
+    cls = _BY_CODE.get(code or "") or _BY_STATUS.get(status_code)
+    if cls is None:
+        cls = TolokaRemoteUnavailableError if status_code >= 500 else TolokaConflictError if code else TolokaApiError
+    kwargs: dict[str, Any] = {
+        "status_code": status_code,
+        "code": code,
+        "payload": payload,
+        "request_id": request_id,
+    }
+    if cls is TolokaTooManyRequestsError:
+        kwargs["retry_after"] = _retry_after(headers, payload)
+    return cls(message, **kwargs)

@@ -1,0 +1,61 @@
+"""Provider metadata read by Airflow's providers manager through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider; ``package-name`` must equal the normalized distribution name."""
+    return {
+        "package-name": "airflow-toloka",
+        "name": "Toloka",
+        "description": "Upload tasks and task suites to [Toloka](https://toloka.ai/) and wait for them, "
+        "batched, idempotent and deferrable.",
+        "integrations": [
+            {
+                "integration-name": "Toloka",
+                "external-doc-url": "https://toloka.ai/docs/api/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": "Toloka", "python-modules": ["airflow_toloka.hooks.toloka"]}],
+        "operators": [{"integration-name": "Toloka", "python-modules": ["airflow_toloka.operators.tasks"]}],
+        "sensors": [{"integration-name": "Toloka", "python-modules": ["airflow_toloka.sensors.operation"]}],
+        "triggers": [{"integration-name": "Toloka", "python-modules": ["airflow_toloka.triggers.operation"]}],
+        "extra-links": [
+            "airflow_toloka.operators.tasks.TolokaPoolLink",
+            "airflow_toloka.operators.tasks.TolokaOperationLink",
+        ],
+        "connection-types": [
+            {
+                "connection-type": "toloka",
+                "hook-class-name": "airflow_toloka.hooks.toloka.TolokaHook",
+                "hook-name": "Toloka",
+                "conn-fields": {
+                    "environment": {
+                        "label": "Environment",
+                        "description": "Toloka environment used when Host is empty.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["PRODUCTION", "SANDBOX", None],
+                            "default": "PRODUCTION",
+                        },
+                    },
+                    "url": {
+                        "label": "API URL",
+                        "description": "Optional API root (e.g. a proxy); overrides Environment.",
+                        "schema": {"type": ["string", "null"], "format": "uri"},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port"],
+                    "relabeling": {"password": "API token", "host": "URL override"},
+                    "placeholders": {
+                        "password": "OAuth token or API key",
+                        "host": "http://127.0.0.1:8765 (local emulator); leave empty for Toloka",
+                    },
+                },
+            }
+        ],
+    }

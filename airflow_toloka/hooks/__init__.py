@@ -1,0 +1,1 @@
+"""Hooks: the Toloka REST API client used by operators, sensors and triggers."""

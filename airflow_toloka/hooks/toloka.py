@@ -1,0 +1,936 @@
+"""The Toloka hook: connection, auth, batching, idempotent submission, retries, error mapping and results.
+
+Workers talk to Toloka with ``requests`` (a pooled session shared by a few upload threads); the triggerer
+uses the ``a*`` twins over ``httpx.AsyncClient``. Both go through the same request building, retry policy
+and error mapping, so the wire format lives in one place (:mod:`airflow_toloka.models`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+import requests
+import tenacity
+from pydantic import ValidationError
+from requests.adapters import HTTPAdapter
+
+from airflow.sdk import BaseHook
+from airflow_toloka.exceptions import (
+    TolokaConflictError,
+    TolokaError,
+    TolokaInputError,
+    TolokaOperationFailedError,
+    TolokaRemoteUnavailableError,
+    TolokaTimeoutError,
+    TolokaTooManyRequestsError,
+    TolokaValidationError,
+    error_from_response,
+)
+from airflow_toloka.models import (
+    BatchCreateResult,
+    FieldValidationError,
+    Operation,
+    OperationLogItem,
+    Task,
+    TaskSuite,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+__all__ = [
+    "ASYNC_BATCH_LIMIT",
+    "SYNC_BATCH_LIMIT",
+    "TASKS",
+    "TASK_SUITES",
+    "ObjectKind",
+    "TolokaHook",
+    "auth_header",
+]
+
+ENVIRONMENTS = {"PRODUCTION": "https://toloka.dev", "SANDBOX": "https://sandbox.toloka.dev"}
+ASYNC_BATCH_LIMIT = 10_000
+SYNC_BATCH_LIMIT = 5_000
+# Fixed namespace so that the same work always maps to the same Toloka operation ids, on any machine.
+_OPERATION_NAMESPACE = uuid.UUID("6f3b1c1e-0d4a-5b7e-9a51-7a0f1ca7b0e1")
+_ITEM_IDX = "__item_idx"
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    """What is being created: tasks or task suites differ only in endpoint, model and log keys."""
+
+    name: Literal["tasks", "task_suites"]
+    path: str
+    model: type[Task] | type[TaskSuite]
+    operation_type: str
+    id_key: str
+
+
+TASKS = ObjectKind("tasks", "/api/v1/tasks", Task, "TASK.BATCH_CREATE", "task_id")
+TASK_SUITES = ObjectKind(
+    "task_suites", "/api/v1/task-suites", TaskSuite, "TASK_SUITE.BATCH_CREATE", "task_suite_id"
+)
+KINDS = {k.name: k for k in (TASKS, TASK_SUITES)}
+
+
+def _is_api_key(token: str) -> bool:
+    # Toloka's own clients (toloka-kit, the Java SDK) treat a credential as an API key when it has exactly two
+    # dots and the first one sits at index 22-24; anything else is an OAuth token.
+    return token.count(".") == 2 and token.index(".") in (22, 23, 24)
+
+
+def auth_header(token: str) -> str:
+    """The ``Authorization`` value for a token, chosen the way Toloka's clients choose it."""
+    token = token.strip()
+    scheme, _, rest = token.partition(" ")
+    if rest and scheme in ("OAuth", "ApiKey"):
+        return f"{scheme} {rest.strip()}"
+    return f"{'ApiKey' if _is_api_key(token) else 'OAuth'} {token}"
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """Resolved connection settings; the auth header is kept out of ``repr`` so it never lands in a log."""
+
+    base_url: str
+    authorization: str = field(repr=False)
+
+
+def _base_url_from_host(host: str, port: int | None) -> str:
+    if "://" not in host:
+        bare = host.split("/")[0]
+        try:
+            loopback = ipaddress.ip_address(bare).is_loopback
+        except ValueError:
+            loopback = bare == "localhost"
+        host = f"{'http' if loopback else 'https'}://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TolokaError(f"Toloka connection host {host!r} is not a valid http(s) URL")
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path.rstrip("/")
+    for suffix in ("/api/v1", "/api"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    return f"{parts.scheme}://{netloc}{path}"
+
+
+def settings_from_connection(conn: Connection, extra: Mapping[str, Any]) -> _Settings:
+    """Resolve base URL and auth header: ``host`` wins over extra ``url``, which wins over ``environment``."""
+    token = (conn.password or "").strip()
+    if not token:
+        raise TolokaError(
+            f"Toloka connection '{conn.conn_id}' has no API token: put the OAuth token or API key in the "
+            "connection's password field"
+        )
+    url = extra.get("url") or extra.get("extra__toloka__url")
+    environment = extra.get("environment") or extra.get("extra__toloka__environment")
+    if conn.host:
+        base_url = _base_url_from_host(conn.host, conn.port)
+    elif url:
+        if not isinstance(url, str):
+            raise TolokaError(f"Toloka connection '{conn.conn_id}': extra 'url' must be a string")
+        base_url = _base_url_from_host(url, None)
+    else:
+        env = str(environment or "PRODUCTION").upper()
+        if env not in ENVIRONMENTS:
+            raise TolokaError(
+                f"Toloka connection '{conn.conn_id}': extra 'environment' is {environment!r}; "
+                f"expected one of {sorted(ENVIRONMENTS)}"
+            )
+        base_url = ENVIRONMENTS[env]
+    return _Settings(base_url=base_url, authorization=auth_header(token))
+
+
+def _parse_extra(conn: Connection) -> dict[str, Any]:
+    # Parsed by hand rather than through ``extra_dejson``: that property calls the synchronous secret masker,
+    # which must not run on the triggerer's event loop.
+    raw = conn.extra
+    if not raw:
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise TolokaError(f"Toloka connection '{conn.conn_id}': extra is not valid JSON ({exc.msg})") from None
+    if not isinstance(parsed, dict):
+        raise TolokaError(f"Toloka connection '{conn.conn_id}': extra must be a JSON object")
+    return parsed
+
+
+def _to_wire(kind: ObjectKind, index: int, item: Any) -> dict[str, Any]:
+    """Validate one input item and render it for the request body, tagged with its input index."""
+    if isinstance(item, kind.model):
+        obj = item
+    elif isinstance(item, Mapping):
+        try:
+            obj = kind.model.model_validate(item)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+            raise TolokaInputError(f"{err['msg']}{more}", index=index, field=loc or None) from None
+    else:
+        raise TolokaInputError(
+            f"expected a {kind.model.__name__} or a dict, got {type(item).__name__}", index=index
+        )
+    wire = obj.to_json_dict()
+    wire[_ITEM_IDX] = str(index)
+    return wire
+
+
+@dataclass
+class _Batch:
+    number: int
+    first_index: int
+    items: list[dict[str, Any]]
+    body: bytes = b""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _field_errors(output: Any) -> dict[str, FieldValidationError]:
+    # Toloka's log reports item failures as a bare ``{field: error}`` map; the Java SDK's fixtures and older
+    # docs show a wrapped ``{code, message, payload}`` form, so both are accepted.
+    if isinstance(output, Mapping) and "code" in output and isinstance(output.get("payload"), Mapping):
+        output = output["payload"]
+    if not isinstance(output, Mapping):
+        return {"": FieldValidationError(code="UNKNOWN", message=str(output))}
+    errors: dict[str, FieldValidationError] = {}
+    for path, err in output.items():
+        if isinstance(err, Mapping) and "code" in err:
+            errors[str(path)] = FieldValidationError.model_validate(err)
+        else:
+            errors[str(path)] = FieldValidationError(code=str(err))
+    return errors
+
+
+class TolokaHook(BaseHook):
+    """Talk to the Toloka REST API.
+
+    The connection (``conn_type`` ``toloka``) keeps the token in ``password``; ``extra.environment`` picks
+    ``PRODUCTION`` or ``SANDBOX``, and a ``host`` holding a full URL (e.g. the local emulator) overrides both.
+    Method names and parameters follow toloka-kit's ``TolokaClient`` so that its users feel at home.
+
+    :param toloka_conn_id: Airflow connection id.
+    :param timeout: read timeout of one HTTP request, seconds.
+    :param retry_limit: retries of one request on 429, 5xx and network errors.
+    :param retry_delay: base of the exponential backoff, seconds.
+    :param retry_budget: total seconds one request may spend retrying.
+    :param max_in_flight: batches submitted and awaited concurrently.
+    :param poll_interval: longest pause between two status polls of an operation, seconds.
+    """
+
+    conn_name_attr = "toloka_conn_id"
+    default_conn_name = "toloka_default"
+    conn_type = "toloka"
+    hook_name = "Toloka"
+
+    def __init__(
+        self,
+        toloka_conn_id: str = default_conn_name,
+        *,
+        timeout: float = 60.0,
+        retry_limit: int = 8,
+        retry_delay: float = 0.5,
+        retry_budget: float = 300.0,
+        max_in_flight: int = 4,
+        poll_interval: float = 5.0,
+    ) -> None:
+        super().__init__()
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.toloka_conn_id = toloka_conn_id
+        self.timeout = timeout
+        self.retry_limit = retry_limit
+        self.retry_delay = retry_delay
+        self.retry_budget = retry_budget
+        self.max_in_flight = max_in_flight
+        self.poll_interval = poll_interval
+        self._settings: _Settings | None = None
+        self._session: requests.Session | None = None
+        self._aclient: httpx.AsyncClient | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(toloka_conn_id={self.toloka_conn_id!r})"
+
+    # ------------------------------------------------------------------ connection
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Kept for Airflow versions that still read it; Airflow 3.2+ reads provider info instead."""
+        from airflow_toloka.get_provider_info import get_provider_info
+
+        conn = get_provider_info()["connection-types"][0]
+        return conn["ui-field-behaviour"]
+
+    def _settings_sync(self) -> _Settings:
+        if self._settings is None:
+            conn = self.get_connection(self.toloka_conn_id)
+            settings = settings_from_connection(conn, _parse_extra(conn))
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(conn.password)
+            self._settings = settings
+        return self._settings
+
+    async def _settings_async(self) -> _Settings:
+        if self._settings is None:
+            conn = await self.aget_connection(self.toloka_conn_id)
+            settings = settings_from_connection(conn, _parse_extra(conn))
+            from airflow.sdk.log import amask_secret
+
+            await amask_secret(conn.password)
+            self._settings = settings
+        return self._settings
+
+    @property
+    def base_url(self) -> str:
+        """Root of the API host (without ``/api``), e.g. ``https://toloka.dev``."""
+        return self._settings_sync().base_url
+
+    def get_conn(self) -> requests.Session:
+        """The pooled HTTP session used by this hook's worker-side calls."""
+        with self._lock:
+            if self._session is None:
+                settings = self._settings_sync()
+                session = requests.Session()
+                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.max_in_flight * 2 + 2)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                session.headers.update(self._headers(settings))
+                self._session = session
+            return self._session
+
+    @staticmethod
+    def _headers(settings: _Settings) -> dict[str, str]:
+        from airflow_toloka import __version__
+
+        return {
+            "Authorization": settings.authorization,
+            "User-Agent": f"airflow-toloka/{__version__}",
+            "Accept": "application/json",
+        }
+
+    def close(self) -> None:
+        """Release pooled connections (the session is recreated on next use)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    # ------------------------------------------------------------------ transport
+
+    def _retrying_kwargs(self, what: str, idempotent: bool) -> dict[str, Any]:
+        """Retry policy shared by the sync and async transports."""
+
+        def should_retry(exc: BaseException) -> bool:
+            if isinstance(exc, TolokaTooManyRequestsError):
+                return True  # Toloka did nothing with the request
+            if isinstance(exc, (requests.ConnectTimeout, httpx.ConnectError, httpx.ConnectTimeout)):
+                return True  # the request never reached Toloka
+            if isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc):
+                return True
+            if not idempotent:
+                return False  # Toloka may have acted on it: repeating could create duplicates
+            if isinstance(exc, TolokaRemoteUnavailableError):
+                return True
+            return isinstance(exc, (requests.RequestException, httpx.TransportError))
+
+        backoff = tenacity.wait_random_exponential(multiplier=self.retry_delay, max=60)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, TolokaTooManyRequestsError) and exc.retry_after is not None:
+                return min(exc.retry_after, self.retry_budget)
+            return float(backoff(state))
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            sleep = state.next_action.sleep if state.next_action else 0
+            self.log.warning(
+                "Toloka %s failed (%s); retry %d/%d in %.1fs",
+                what,
+                _short(exc),
+                state.attempt_number,
+                self.retry_limit,
+                sleep,
+            )
+
+        return {
+            "retry": tenacity.retry_if_exception(should_retry),
+            "stop": tenacity.stop_after_attempt(self.retry_limit + 1) | tenacity.stop_after_delay(self.retry_budget),
+            "wait": wait,
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+    def _url(self, base_url: str, path: str) -> str:
+        return base_url + path
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: bytes | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """One API call with retries; returns the parsed JSON body (None when empty)."""
+        session = self.get_conn()
+        url = self._url(self._settings_sync().base_url, path)
+        query = _query(params)
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        safe = method == "GET" if idempotent is None else idempotent
+
+        def once() -> Any:
+            resp = session.request(
+                method, url, params=query, data=body, headers=headers, timeout=(10, self.timeout)
+            )
+            if resp.status_code >= 400:
+                raise error_from_response(resp.status_code, resp.content, resp.headers)
+            return resp.json() if resp.content else None
+
+        try:
+            return tenacity.Retrying(**self._retrying_kwargs(f"{method} {path}", safe))(once)
+        except requests.RequestException as exc:
+            raise TolokaRemoteUnavailableError(
+                f"could not reach Toloka at {self._settings_sync().base_url} ({method} {path}): {_short(exc)}"
+            ) from exc
+
+    async def _arequest(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Async twin of :meth:`_request` for the triggerer (GET-only use: triggers never create)."""
+        settings = await self._settings_async()
+        if self._aclient is None:
+            self._aclient = httpx.AsyncClient(
+                headers=self._headers(settings), timeout=httpx.Timeout(self.timeout, connect=10)
+            )
+        client = self._aclient
+        url = self._url(settings.base_url, path)
+        query = _query(params)
+
+        async def once() -> Any:
+            resp = await client.request(method, url, params=query)
+            if resp.status_code >= 400:
+                raise error_from_response(resp.status_code, resp.content, resp.headers)
+            return resp.json() if resp.content else None
+
+        try:
+            return await tenacity.AsyncRetrying(**self._retrying_kwargs(f"{method} {path}", method == "GET"))(once)
+        except httpx.TransportError as exc:
+            raise TolokaRemoteUnavailableError(
+                f"could not reach Toloka at {settings.base_url} ({method} {path}): {_short(exc)}"
+            ) from exc
+
+    async def aclose(self) -> None:
+        """Close the async client; triggers call this when they finish."""
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+
+    async def __aenter__(self) -> TolokaHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ simple calls
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the token and URL by reading the requester profile (what the Airflow UI's Test button calls)."""
+        try:
+            requester = self._request("GET", "/api/v1/requester")
+        except Exception as exc:
+            return False, str(exc)
+        name = (requester.get("public_name") or {}).get("EN") or requester.get("id")
+        return True, f"Connected to Toloka at {self.base_url} as {name}"
+
+    def get_operation(self, operation_id: str) -> Operation:
+        return Operation.model_validate(self._request("GET", f"/api/v1/operations/{operation_id}"))
+
+    async def aget_operation(self, operation_id: str) -> Operation:
+        return Operation.model_validate(await self._arequest("GET", f"/api/v1/operations/{operation_id}"))
+
+    def get_operation_log(self, operation_id: str) -> list[OperationLogItem]:
+        return [OperationLogItem.model_validate(x) for x in self._operation_log_raw(operation_id)]
+
+    def _operation_log_raw(self, operation_id: str) -> list[dict[str, Any]]:
+        return self._request("GET", f"/api/v1/operations/{operation_id}/log") or []
+
+    def get_task(self, task_id: str) -> Task:
+        return Task.model_validate(self._request("GET", f"/api/v1/tasks/{task_id}"))
+
+    def get_task_suite(self, task_suite_id: str) -> TaskSuite:
+        return TaskSuite.model_validate(self._request("GET", f"/api/v1/task-suites/{task_suite_id}"))
+
+    def wait_operation(
+        self,
+        op: Operation | str,
+        timeout: timedelta | float = timedelta(minutes=10),
+    ) -> Operation:
+        """Poll until the operation is SUCCESS or FAIL; raises :class:`TolokaTimeoutError` past ``timeout``."""
+        return self.wait_operations([op], timeout=timeout)[0]
+
+    def wait_operations(
+        self, ops: Sequence[Operation | str], timeout: timedelta | float | None = timedelta(minutes=10)
+    ) -> list[Operation]:
+        """Poll several operations until all are terminal, with a short first pause that grows per poll."""
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        deadline = None if seconds is None else time.monotonic() + seconds
+        current = [op if isinstance(op, Operation) else self.get_operation(op) for op in ops]
+        pause = 0.1
+        while True:
+            pending = [i for i, op in enumerate(current) if not op.is_completed]
+            if not pending:
+                return current
+            if deadline is not None and time.monotonic() >= deadline:
+                ids = [current[i].id for i in pending]
+                raise TolokaTimeoutError(
+                    f"Toloka operations still running after {seconds:.0f}s: {', '.join(ids)}", operation_ids=ids
+                )
+            nap = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
+            time.sleep(nap)
+            pause = min(pause * 1.6, self.poll_interval)
+            for i in pending:
+                current[i] = self.get_operation(current[i].id)
+
+    # ------------------------------------------------------------------ creation
+
+    def create_task(
+        self,
+        task: Task | Mapping[str, Any],
+        *,
+        allow_defaults: bool | None = None,
+        open_pool: bool | None = None,
+        async_mode: bool = True,
+        idempotency_key: str | None = None,
+    ) -> Task:
+        """Create one task and return it as Toloka stored it."""
+        return self._create_one(TASKS, task, allow_defaults, open_pool, async_mode, idempotency_key)
+
+    def create_task_suite(
+        self,
+        task_suite: TaskSuite | Mapping[str, Any],
+        *,
+        allow_defaults: bool | None = None,
+        open_pool: bool | None = None,
+        async_mode: bool = True,
+        idempotency_key: str | None = None,
+    ) -> TaskSuite:
+        """Create one task suite and return it as Toloka stored it."""
+        return self._create_one(TASK_SUITES, task_suite, allow_defaults, open_pool, async_mode, idempotency_key)
+
+    def _create_one(
+        self,
+        kind: ObjectKind,
+        item: Any,
+        allow_defaults: bool | None,
+        open_pool: bool | None,
+        async_mode: bool,
+        idempotency_key: str | None,
+    ) -> Any:
+        if not async_mode:
+            wire = _to_wire(kind, 0, item)
+            del wire[_ITEM_IDX]
+            params = {"allow_defaults": allow_defaults, "open_pool": open_pool, "async_mode": False}
+            created = self._request("POST", kind.path, params=params, body=_dumps(wire), idempotent=False)
+            return kind.model.model_validate(created)
+        result = self._create_batched(
+            kind,
+            [item],
+            params={"allow_defaults": allow_defaults, "open_pool": open_pool},
+            async_mode=True,
+            batch_size=1,
+            idempotency_key=idempotency_key,
+            skip_invalid_items=False,
+        )
+        created_id = result.items[0]
+        path = f"{kind.path}/{created_id}"
+        return kind.model.model_validate(self._request("GET", path))
+
+    def create_tasks(
+        self,
+        tasks: Iterable[Task | Mapping[str, Any]],
+        *,
+        allow_defaults: bool | None = None,
+        open_pool: bool | None = None,
+        skip_invalid_items: bool | None = None,
+        async_mode: bool = True,
+        batch_size: int | None = None,
+        idempotency_key: str | None = None,
+        timeout: timedelta | float | None = timedelta(hours=1),
+    ) -> BatchCreateResult:
+        """Create many tasks in batches and map each input position to the created task id.
+
+        ``tasks`` may be any iterable, a generator included: it is consumed batch by batch, never held whole.
+        Batches get deterministic operation ids derived from ``idempotency_key`` (random when omitted), the
+        batch number and the batch content, so running the same work again with the same key creates nothing
+        new. A list is validated completely before the first request; a generator batch by batch.
+
+        With ``skip_invalid_items`` false, any rejected item raises :class:`TolokaValidationError` naming the
+        input indexes and fields; with it true they are reported in ``validation_errors`` (and an error is
+        raised only if nothing at all was created, as toloka-kit does).
+        """
+        return self._create_batched(
+            TASKS,
+            tasks,
+            params={"allow_defaults": allow_defaults, "open_pool": open_pool},
+            async_mode=async_mode,
+            batch_size=batch_size,
+            idempotency_key=idempotency_key,
+            skip_invalid_items=skip_invalid_items,
+            timeout=timeout,
+        )
+
+    def create_task_suites(
+        self,
+        task_suites: Iterable[TaskSuite | Mapping[str, Any]],
+        *,
+        allow_defaults: bool | None = None,
+        open_pool: bool | None = None,
+        skip_invalid_items: bool | None = None,
+        async_mode: bool = True,
+        batch_size: int | None = None,
+        idempotency_key: str | None = None,
+        timeout: timedelta | float | None = timedelta(hours=1),
+    ) -> BatchCreateResult:
+        """Create many task suites; same contract as :meth:`create_tasks`."""
+        return self._create_batched(
+            TASK_SUITES,
+            task_suites,
+            params={"allow_defaults": allow_defaults, "open_pool": open_pool},
+            async_mode=async_mode,
+            batch_size=batch_size,
+            idempotency_key=idempotency_key,
+            skip_invalid_items=skip_invalid_items,
+            timeout=timeout,
+        )
+
+    def create_tasks_async(
+        self,
+        tasks: Iterable[Task | Mapping[str, Any]],
+        *,
+        allow_defaults: bool | None = None,
+        open_pool: bool | None = None,
+        skip_invalid_items: bool | None = None,
+        operation_id: str | None = None,
+    ) -> Operation:
+        """Start one ``TASK.BATCH_CREATE`` operation (at most 10,000 tasks) and return without waiting."""
+        return self._create_async_single(TASKS, tasks, allow_defaults, open_pool, skip_invalid_items, operation_id)
+
+    def create_task_suites_async(
+        self,
+        task_suites: Iterable[TaskSuite | Mapping[str, Any]],
+        *,
+        allow_defaults: bool | None = None,
+        open_pool: bool | None = None,
+        skip_invalid_items: bool | None = None,
+        operation_id: str | None = None,
+    ) -> Operation:
+        """Start one ``TASK_SUITE.BATCH_CREATE`` operation (at most 10,000 suites) and return without waiting."""
+        return self._create_async_single(
+            TASK_SUITES, task_suites, allow_defaults, open_pool, skip_invalid_items, operation_id
+        )
+
+    def _create_async_single(
+        self,
+        kind: ObjectKind,
+        items: Iterable[Any],
+        allow_defaults: bool | None,
+        open_pool: bool | None,
+        skip_invalid_items: bool | None,
+        operation_id: str | None,
+    ) -> Operation:
+        batches = list(self.iter_batches(kind, items, ASYNC_BATCH_LIMIT + 1))
+        if not batches:
+            raise TolokaInputError(f"no {kind.name.replace('_', ' ')} to create")
+        if len(batches[0]) > ASYNC_BATCH_LIMIT:
+            raise TolokaInputError(
+                f"{kind.name}_async takes at most {ASYNC_BATCH_LIMIT} items per operation; "
+                f"use create_{kind.name}() or submit_batches() for more"
+            )
+        params = _params(allow_defaults, open_pool, skip_invalid_items)
+        return self._submit(kind, batches[0], params, operation_id or str(uuid.uuid4()))
+
+    # ------------------------------------------------------------------ batching building blocks
+
+    def iter_batches(self, kind: ObjectKind, items: Iterable[Any], batch_size: int) -> Iterator[_Batch]:
+        """Validate and split input into request-sized batches, lazily (a list is validated up front)."""
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+            raise TolokaInputError(
+                f"{kind.name} must be a list or other iterable of {kind.model.__name__} objects or dicts, "
+                f"got {type(items).__name__}"
+            )
+        source: Iterable[dict[str, Any]]
+        if isinstance(items, Sequence):
+            source = [_to_wire(kind, i, item) for i, item in enumerate(items)]  # all-or-nothing validation
+        else:
+            source = (_to_wire(kind, i, item) for i, item in enumerate(items))
+        batch: list[dict[str, Any]] = []
+        number = first = 0
+        index = 0
+        for wire in source:
+            batch.append(wire)
+            index += 1
+            if len(batch) == batch_size:
+                yield _Batch(number, first, batch, _dumps(batch))
+                number, first, batch = number + 1, index, []
+        if batch:
+            yield _Batch(number, first, batch, _dumps(batch))
+
+    def _submit(self, kind: ObjectKind, batch: _Batch, params: dict[str, Any], operation_id: str) -> Operation:
+        """POST one batch as an async operation; an id Toloka already knows returns the existing operation."""
+        query = {**params, "async_mode": True, "operation_id": operation_id}
+        try:
+            data = self._request("POST", kind.path, params=query, body=batch.body, idempotent=True)
+        except TolokaConflictError as exc:
+            if exc.code != "OPERATION_ALREADY_EXISTS":
+                raise
+            op = self.get_operation(operation_id)
+            if op.type and op.type != kind.operation_type:
+                raise
+            self.log.info("Toloka operation %s already submitted earlier; reusing it", operation_id)
+            return op
+        return Operation.model_validate(data)
+
+    def submit_batches(
+        self,
+        kind: ObjectKind | Literal["tasks", "task_suites"],
+        items: Iterable[Any],
+        *,
+        idempotency_key: str,
+        batch_size: int | None = None,
+        allow_defaults: bool | None = None,
+        open_pool: bool | None = None,
+        skip_invalid_items: bool | None = None,
+    ) -> list[Operation]:
+        """Submit all batches as async operations without waiting for them (what deferrable operators use)."""
+        kind = KINDS[kind] if isinstance(kind, str) else kind
+        size = _batch_size(batch_size, True)
+        params = _params(allow_defaults, open_pool, skip_invalid_items)
+        ops: list[Operation] = []
+
+        def submit(batch: _Batch) -> Operation:
+            return self._submit(kind, batch, params, _operation_id(idempotency_key, kind, batch, params))
+
+        for result in self._pipeline(self.iter_batches(kind, items, size), submit):
+            ops.append(result)
+        return ops
+
+    def operation_results(
+        self, kind: ObjectKind | Literal["tasks", "task_suites"], operations: Sequence[Operation]
+    ) -> BatchCreateResult:
+        """Map the logs of finished operations back to input indexes (no created object is re-fetched)."""
+        kind = KINDS[kind] if isinstance(kind, str) else kind
+        result = BatchCreateResult()
+        for partial in self._pipeline(iter(operations), lambda op: self._result_from_log(kind, op)):
+            result.merge(partial)
+        return result
+
+    def _result_from_log(self, kind: ObjectKind, op: Operation) -> BatchCreateResult:
+        result = BatchCreateResult(operation_ids=[op.id])
+        pools: set[str] = set()
+        item_entries = 0
+        for entry in self._operation_log_raw(op.id):
+            item = entry.get("input") or {}
+            idx = item.get(_ITEM_IDX)
+            if idx is None:
+                if not entry.get("success"):
+                    self.log.warning(
+                        "Toloka operation %s step %s failed: %s", op.id, entry.get("type"), entry.get("output")
+                    )
+                continue
+            item_entries += 1
+            index = int(idx)
+            if entry.get("success"):
+                result.items[index] = (entry.get("output") or {})[kind.id_key]
+                if "pool_id" in item:
+                    pools.add(str(item["pool_id"]))
+            else:
+                result.validation_errors[index] = _field_errors(entry.get("output"))
+        if op.status == "FAIL" and not item_entries:
+            raise TolokaOperationFailedError(
+                f"Toloka operation {op.id} ({op.type}) failed: {json.dumps(op.details, default=str)}",
+                operation_ids=[op.id],
+                details=op.details,
+            )
+        result.pool_ids = sorted(pools)
+        return result
+
+    def _pipeline(self, work: Iterator[Any], fn: Any) -> Iterator[Any]:
+        """Run ``fn`` over ``work`` with at most ``max_in_flight`` calls at once, yielding as they finish."""
+        if self.max_in_flight == 1:
+            for item in work:
+                yield fn(item)
+            return
+        with ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="toloka") as executor:
+            running: set[Future[Any]] = set()
+            try:
+                for item in work:
+                    if len(running) >= self.max_in_flight:
+                        done, running = wait(running, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            yield fut.result()
+                    running.add(executor.submit(fn, item))
+                while running:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        yield fut.result()
+            finally:
+                # Let batches already sent finish (they are idempotent) but start no new ones.
+                wait(running)
+
+    def _create_batched(
+        self,
+        kind: ObjectKind,
+        items: Iterable[Any],
+        *,
+        params: dict[str, Any],
+        async_mode: bool,
+        batch_size: int | None,
+        idempotency_key: str | None,
+        skip_invalid_items: bool | None,
+        timeout: timedelta | float | None = timedelta(hours=1),
+    ) -> BatchCreateResult:
+        size = _batch_size(batch_size, async_mode)
+        key = idempotency_key or str(uuid.uuid4())
+        params = _params(params.get("allow_defaults"), params.get("open_pool"), skip_invalid_items)
+        started = time.monotonic()
+        total = _count(items, size)
+        done_items = 0
+        result = BatchCreateResult()
+
+        def run(batch: _Batch) -> tuple[_Batch, BatchCreateResult]:
+            if not async_mode:
+                return batch, self._create_sync_batch(kind, batch, params)
+            op = self._submit(kind, batch, params, _operation_id(key, kind, batch, params))
+            op = self.wait_operations([op], timeout=timeout)[0]
+            return batch, self._result_from_log(kind, op)
+
+        for number, (batch, partial) in enumerate(self._pipeline(self.iter_batches(kind, items, size), run), 1):
+            result.merge(partial)
+            done_items += len(batch)
+            rate = done_items / max(time.monotonic() - started, 1e-6)
+            self.log.info(
+                "Toloka %s: batch %d%s done, %d items (%d created, %d rejected), %.0f items/s",
+                kind.name,
+                number,
+                f"/{total}" if total else "",
+                done_items,
+                len(result.items),
+                len(result.validation_errors),
+                rate,
+            )
+        if not result.items and not result.validation_errors:
+            raise TolokaInputError(f"no {kind.name.replace('_', ' ')} to create: the input was empty")
+        _raise_for_validation(result, skip_invalid_items)
+        return result
+
+    def _create_sync_batch(self, kind: ObjectKind, batch: _Batch, params: dict[str, Any]) -> BatchCreateResult:
+        # Sync mode is not idempotent on Toloka's side, so only failures that certainly did nothing are retried.
+        result = BatchCreateResult()
+        query = {**params, "async_mode": False}
+        try:
+            data = self._request("POST", kind.path, params=query, body=batch.body, idempotent=False)
+        except TolokaValidationError as exc:
+            payload = exc.payload if isinstance(exc.payload, Mapping) else None
+            if not payload or not all(str(k).isdigit() for k in payload):
+                raise
+            for local, errors in payload.items():
+                result.validation_errors[batch.first_index + int(local)] = _field_errors(errors)
+            return result
+        pools: set[str] = set()
+        for local, obj in (data.get("items") or {}).items():
+            result.items[batch.first_index + int(local)] = obj["id"]
+            pools.add(str(obj.get("pool_id")))
+        for local, errors in (data.get("validation_errors") or {}).items():
+            result.validation_errors[batch.first_index + int(local)] = _field_errors(errors)
+        result.pool_ids = sorted(pools)
+        return result
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _short(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:300] + "…"
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if not params:
+        return None
+    # Toloka expects lowercase booleans; None means "let the server default apply".
+    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items() if v is not None}
+
+
+def _params(allow_defaults: bool | None, open_pool: bool | None, skip_invalid_items: bool | None) -> dict[str, Any]:
+    return {"allow_defaults": allow_defaults, "open_pool": open_pool, "skip_invalid_items": skip_invalid_items}
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _operation_id(key: str, kind: ObjectKind, batch: _Batch, params: Mapping[str, Any]) -> str:
+    """Deterministic operation id: same key + batch number + content + flags → same Toloka operation."""
+    digest = hashlib.sha256(batch.body)
+    digest.update(_dumps(sorted((k, v) for k, v in params.items() if v is not None)))
+    return str(uuid.uuid5(_OPERATION_NAMESPACE, f"{key}/{kind.name}/{batch.number}/{digest.hexdigest()}"))
+
+
+def _batch_size(requested: int | None, async_mode: bool) -> int:
+    limit = ASYNC_BATCH_LIMIT if async_mode else SYNC_BATCH_LIMIT
+    if requested is None:
+        return limit
+    if not 1 <= requested <= limit:
+        mode = "async" if async_mode else "sync"
+        raise ValueError(f"batch_size must be between 1 and {limit} in {mode} mode, got {requested}")
+    return requested
+
+
+def _count(items: Iterable[Any], size: int) -> int | None:
+    return -(-len(items) // size) if isinstance(items, Sequence) else None
+
+
+def _raise_for_validation(result: BatchCreateResult, skip_invalid_items: bool | None) -> None:
+    if not result.validation_errors:
+        return
+    if skip_invalid_items and result.items:
+        return
+    first = sorted(result.validation_errors)[:20]
+    payload = {
+        str(i): {f: e.model_dump(exclude_none=True) for f, e in result.validation_errors[i].items()} for i in first
+    }
+    detail = "; ".join(
+        f"item {i}: " + ", ".join(f"{f or '<item>'} {e.code}" for f, e in result.validation_errors[i].items())
+        for i in first[:5]
+    )
+    raise TolokaValidationError(
+        f"{len(result.validation_errors)} item(s) rejected by Toloka, {len(result.items)} created; {detail}",
+        code="VALIDATION_ERROR",
+        payload=payload,
+    )
+

@@ -1,0 +1,205 @@
+"""Toloka wire models: the one place where the JSON shapes of the REST API are defined.
+
+Every model keeps fields it does not know (``extra="allow"``) so that a field Toloka adds tomorrow survives a
+round trip instead of being silently dropped. Timestamps follow Toloka's convention: naive UTC, ISO-8601,
+millisecond precision, no zone suffix.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "BaseTask",
+    "BaselineSolution",
+    "BatchCreateResult",
+    "FieldValidationError",
+    "KnownSolution",
+    "Operation",
+    "OperationLogItem",
+    "Task",
+    "TaskSuite",
+    "TolokaApiErrorBody",
+    "format_datetime",
+]
+
+TERMINAL_STATUSES = frozenset({"SUCCESS", "FAIL"})
+
+
+def format_datetime(value: datetime) -> str:
+    """Render a datetime the way Toloka does (naive UTC with milliseconds), which Toloka's Java SDK requires."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def _as_naive_utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _id_to_str(value: Any) -> Any:
+    # Toloka ids are strings on the wire; users often write pool ids as ints.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+TolokaDatetime = Annotated[
+    datetime,
+    BeforeValidator(_as_naive_utc),
+    PlainSerializer(format_datetime, return_type=str, when_used="json"),
+]
+TolokaId = Annotated[str, BeforeValidator(_id_to_str)]
+
+
+class TolokaModel(BaseModel):
+    """Base for all wire models: keeps unknown fields and validates on assignment."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The object as Toloka expects it in a request body (None fields omitted)."""
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+class KnownSolution(TolokaModel):
+    """A correct answer for a control or training task."""
+
+    output_values: dict[str, Any]
+    correctness_weight: float | None = Field(default=None, ge=0, le=1)
+
+
+class BaselineSolution(TolokaModel):
+    """A prior answer used by dynamic overlap and aggregation."""
+
+    output_values: dict[str, Any]
+    confidence_weight: float | None = Field(default=None, ge=0, le=1)
+
+
+class BaseTask(TolokaModel):
+    """A task as it appears inside a task suite: input data and optional control answers."""
+
+    input_values: dict[str, Any]
+    known_solutions: list[KnownSolution] | None = None
+    message_on_unknown_solution: str | None = None
+    id: str | None = None
+    origin_task_id: str | None = None
+
+
+class _OverlapMixin(TolokaModel):
+    overlap: int | None = Field(default=None, ge=1, le=30000)
+    infinite_overlap: bool | None = None
+    reserved_for: list[str] | None = None
+    unavailable_for: list[str] | None = None
+    traits_all_of: list[str] | None = None
+    traits_any_of: list[str] | None = None
+    traits_none_of_any: list[str] | None = None
+    remaining_overlap: int | None = None
+    created: TolokaDatetime | None = None
+
+    @field_validator("reserved_for", "unavailable_for")
+    @classmethod
+    def _unique_ids(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("Toloker ids must be unique")
+        return value
+
+
+class Task(BaseTask, _OverlapMixin):
+    """A task uploaded to a pool (``POST /api/v1/tasks``)."""
+
+    pool_id: TolokaId
+    baseline_solutions: list[BaselineSolution] | None = None
+
+
+class TaskSuite(_OverlapMixin):
+    """A page of tasks shown together to one Toloker (``POST /api/v1/task-suites``)."""
+
+    pool_id: TolokaId
+    tasks: list[BaseTask] = Field(min_length=1)
+    issuing_order_override: float | None = None
+    mixed: bool | None = None
+    automerged: bool | None = None
+    longitude: float | None = None
+    latitude: float | None = None
+    id: str | None = None
+
+
+class Operation(TolokaModel):
+    """An asynchronous Toloka operation, e.g. ``TASK.BATCH_CREATE``."""
+
+    id: str
+    type: str | None = None
+    status: Literal["PENDING", "RUNNING", "SUCCESS", "FAIL"] | str
+    submitted: TolokaDatetime | None = None
+    started: TolokaDatetime | None = None
+    finished: TolokaDatetime | None = None
+    progress: int | None = None
+    parameters: dict[str, Any] | None = None
+    details: Any = None
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class OperationLogItem(TolokaModel):
+    """One step of an operation: an item created (``success``) or rejected, or a pool being opened."""
+
+    type: str
+    success: bool
+    input: dict[str, Any] = Field(default_factory=dict)
+    output: dict[str, Any] | None = None
+
+
+class FieldValidationError(TolokaModel):
+    """Why one field of one item was rejected."""
+
+    code: str
+    message: str | None = None
+    params: list[Any] | None = None
+
+
+class TolokaApiErrorBody(TolokaModel):
+    """The JSON body of every Toloka error response."""
+
+    code: str
+    message: str | None = None
+    request_id: str | None = None
+    payload: Any = None
+
+
+class BatchCreateResult(BaseModel):
+    """Outcome of a (batched) creation, keyed by the position of each item in the caller's input.
+
+    ``items`` maps input index to the id of the created task or suite; ``validation_errors`` maps input index
+    to the rejected fields. Same meaning as toloka-kit's ``TaskBatchCreateResult``, but created objects are
+    not re-fetched: ids come straight from the operation log.
+    """
+
+    items: dict[int, str] = Field(default_factory=dict)
+    validation_errors: dict[int, dict[str, FieldValidationError]] = Field(default_factory=dict)
+    operation_ids: list[str] = Field(default_factory=list)
+    pool_ids: list[str] = Field(default_factory=list)
+
+    def merge(self, other: BatchCreateResult) -> None:
+        """Fold another batch's outcome into this one (indexes are global, so they never collide)."""
+        self.items.update(other.items)
+        self.validation_errors.update(other.validation_errors)
+        self.operation_ids.extend(other.operation_ids)
+        self.pool_ids.extend(p for p in other.pool_ids if p not in self.pool_ids)
