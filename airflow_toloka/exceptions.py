@@ -186,7 +186,13 @@ def error_from_response(status_code: int, body: bytes | str, headers: Mapping[st
         code, message, payload, request_id = None, (text[:500] or f"HTTP {status_code}"), None, None
     cls = _BY_CODE.get(code or "") or _BY_STATUS.get(status_code)
     if cls is None:
-        cls = TolokaRemoteUnavailableError if status_code >= 500 else TolokaConflictError if code else TolokaApiError
+        cls = (
+            TolokaRemoteUnavailableError
+            if status_code >= 500
+            else TolokaConflictError
+            if code
+            else TolokaApiError
+        )
     kwargs: dict[str, Any] = {
         "status_code": status_code,
         "code": code,

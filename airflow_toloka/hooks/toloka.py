@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 import httpx
 import requests
 import tenacity
+from airflow.sdk import BaseHook
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
-from airflow.sdk import BaseHook
 from airflow_toloka.exceptions import (
     TolokaConflictError,
     TolokaError,
@@ -168,7 +168,9 @@ def _parse_extra(conn: Connection) -> dict[str, Any]:
     try:
         parsed = json.loads(raw)
     except ValueError as exc:
-        raise TolokaError(f"Toloka connection '{conn.conn_id}': extra is not valid JSON ({exc.msg})") from None
+        raise TolokaError(
+            f"Toloka connection '{conn.conn_id}': extra is not valid JSON ({exc.msg})"
+        ) from None
     if not isinstance(parsed, dict):
         raise TolokaError(f"Toloka connection '{conn.conn_id}': extra must be a JSON object")
     return parsed
@@ -376,7 +378,8 @@ class TolokaHook(BaseHook):
 
         return {
             "retry": tenacity.retry_if_exception(should_retry),
-            "stop": tenacity.stop_after_attempt(self.retry_limit + 1) | tenacity.stop_after_delay(self.retry_budget),
+            "stop": tenacity.stop_after_attempt(self.retry_limit + 1)
+            | tenacity.stop_after_delay(self.retry_budget),
             "wait": wait,
             "before_sleep": before_sleep,
             "reraise": True,
@@ -416,9 +419,7 @@ class TolokaHook(BaseHook):
                 f"could not reach Toloka at {self._settings_sync().base_url} ({method} {path}): {_short(exc)}"
             ) from exc
 
-    async def _arequest(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None
-    ) -> Any:
+    async def _arequest(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         """Async twin of :meth:`_request` for the triggerer (GET-only use: triggers never create)."""
         settings = await self._settings_async()
         if self._aclient is None:
@@ -436,7 +437,9 @@ class TolokaHook(BaseHook):
             return resp.json() if resp.content else None
 
         try:
-            return await tenacity.AsyncRetrying(**self._retrying_kwargs(f"{method} {path}", method == "GET"))(once)
+            return await tenacity.AsyncRetrying(**self._retrying_kwargs(f"{method} {path}", method == "GET"))(
+                once
+            )
         except httpx.TransportError as exc:
             raise TolokaRemoteUnavailableError(
                 f"could not reach Toloka at {settings.base_url} ({method} {path}): {_short(exc)}"
@@ -506,7 +509,8 @@ class TolokaHook(BaseHook):
             if deadline is not None and time.monotonic() >= deadline:
                 ids = [current[i].id for i in pending]
                 raise TolokaTimeoutError(
-                    f"Toloka operations still running after {seconds:.0f}s: {', '.join(ids)}", operation_ids=ids
+                    f"Toloka operations still running after {seconds:.0f}s: {', '.join(ids)}",
+                    operation_ids=ids,
                 )
             nap = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
             time.sleep(nap)
@@ -538,7 +542,9 @@ class TolokaHook(BaseHook):
         idempotency_key: str | None = None,
     ) -> TaskSuite:
         """Create one task suite and return it as Toloka stored it."""
-        return self._create_one(TASK_SUITES, task_suite, allow_defaults, open_pool, async_mode, idempotency_key)
+        return self._create_one(
+            TASK_SUITES, task_suite, allow_defaults, open_pool, async_mode, idempotency_key
+        )
 
     def _create_one(
         self,
@@ -636,7 +642,9 @@ class TolokaHook(BaseHook):
         operation_id: str | None = None,
     ) -> Operation:
         """Start one ``TASK.BATCH_CREATE`` operation (at most 10,000 tasks) and return without waiting."""
-        return self._create_async_single(TASKS, tasks, allow_defaults, open_pool, skip_invalid_items, operation_id)
+        return self._create_async_single(
+            TASKS, tasks, allow_defaults, open_pool, skip_invalid_items, operation_id
+        )
 
     def create_task_suites_async(
         self,
@@ -688,17 +696,17 @@ class TolokaHook(BaseHook):
             source = (_to_wire(kind, i, item) for i, item in enumerate(items))
         batch: list[dict[str, Any]] = []
         number = first = 0
-        index = 0
-        for wire in source:
+        for index, wire in enumerate(source, 1):
             batch.append(wire)
-            index += 1
             if len(batch) == batch_size:
                 yield _Batch(number, first, batch, _dumps(batch))
                 number, first, batch = number + 1, index, []
         if batch:
             yield _Batch(number, first, batch, _dumps(batch))
 
-    def _submit(self, kind: ObjectKind, batch: _Batch, params: dict[str, Any], operation_id: str) -> Operation:
+    def _submit(
+        self, kind: ObjectKind, batch: _Batch, params: dict[str, Any], operation_id: str
+    ) -> Operation:
         """POST one batch as an async operation; an id Toloka already knows returns the existing operation."""
         query = {**params, "async_mode": True, "operation_id": operation_id}
         try:
@@ -757,7 +765,10 @@ class TolokaHook(BaseHook):
             if idx is None:
                 if not entry.get("success"):
                     self.log.warning(
-                        "Toloka operation %s step %s failed: %s", op.id, entry.get("type"), entry.get("output")
+                        "Toloka operation %s step %s failed: %s",
+                        op.id,
+                        entry.get("type"),
+                        entry.get("output"),
                     )
                 continue
             item_entries += 1
@@ -827,7 +838,9 @@ class TolokaHook(BaseHook):
             op = self.wait_operations([op], timeout=timeout)[0]
             return batch, self._result_from_log(kind, op)
 
-        for number, (batch, partial) in enumerate(self._pipeline(self.iter_batches(kind, items, size), run), 1):
+        for number, (batch, partial) in enumerate(
+            self._pipeline(self.iter_batches(kind, items, size), run), 1
+        ):
             result.merge(partial)
             done_items += len(batch)
             rate = done_items / max(time.monotonic() - started, 1e-6)
@@ -846,7 +859,9 @@ class TolokaHook(BaseHook):
         _raise_for_validation(result, skip_invalid_items)
         return result
 
-    def _create_sync_batch(self, kind: ObjectKind, batch: _Batch, params: dict[str, Any]) -> BatchCreateResult:
+    def _create_sync_batch(
+        self, kind: ObjectKind, batch: _Batch, params: dict[str, Any]
+    ) -> BatchCreateResult:
         # Sync mode is not idempotent on Toloka's side, so only failures that certainly did nothing are retried.
         result = BatchCreateResult()
         query = {**params, "async_mode": False}
@@ -883,11 +898,19 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
     if not params:
         return None
     # Toloka expects lowercase booleans; None means "let the server default apply".
-    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items() if v is not None}
+    return {
+        k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items() if v is not None
+    }
 
 
-def _params(allow_defaults: bool | None, open_pool: bool | None, skip_invalid_items: bool | None) -> dict[str, Any]:
-    return {"allow_defaults": allow_defaults, "open_pool": open_pool, "skip_invalid_items": skip_invalid_items}
+def _params(
+    allow_defaults: bool | None, open_pool: bool | None, skip_invalid_items: bool | None
+) -> dict[str, Any]:
+    return {
+        "allow_defaults": allow_defaults,
+        "open_pool": open_pool,
+        "skip_invalid_items": skip_invalid_items,
+    }
 
 
 def _dumps(obj: Any) -> bytes:
@@ -922,7 +945,8 @@ def _raise_for_validation(result: BatchCreateResult, skip_invalid_items: bool | 
         return
     first = sorted(result.validation_errors)[:20]
     payload = {
-        str(i): {f: e.model_dump(exclude_none=True) for f, e in result.validation_errors[i].items()} for i in first
+        str(i): {f: e.model_dump(exclude_none=True) for f, e in result.validation_errors[i].items()}
+        for i in first
     }
     detail = "; ".join(
         f"item {i}: " + ", ".join(f"{f or '<item>'} {e.code}" for f, e in result.validation_errors[i].items())
@@ -933,4 +957,3 @@ def _raise_for_validation(result: BatchCreateResult, skip_invalid_items: bool | 
         code="VALIDATION_ERROR",
         payload=payload,
     )
-
