@@ -203,3 +203,30 @@ class BatchCreateResult(BaseModel):
         self.validation_errors.update(other.validation_errors)
         self.operation_ids.extend(other.operation_ids)
         self.pool_ids.extend(p for p in other.pool_ids if p not in self.pool_ids)
+
+    def raise_for_rejected(self, skip_invalid_items: bool | None) -> None:
+        """Fail when items were rejected and the caller did not ask to skip them, or when nothing was created.
+
+        The error names the first rejected input indexes with their fields and Toloka codes.
+        """
+        if not self.validation_errors or (skip_invalid_items and self.items):
+            return
+        from airflow_toloka.exceptions import TolokaValidationError
+
+        first = sorted(self.validation_errors)[:20]
+        payload = {
+            str(i): {f: e.model_dump(exclude_none=True) for f, e in self.validation_errors[i].items()}
+            for i in first
+        }
+        detail = "; ".join(
+            f"item {i}: "
+            + ", ".join(
+                f"{f or '<item>'} {e.code} ({e.message})" for f, e in self.validation_errors[i].items()
+            )
+            for i in first[:5]
+        )
+        raise TolokaValidationError(
+            f"{len(self.validation_errors)} item(s) rejected by Toloka, {len(self.items)} created; {detail}",
+            code="VALIDATION_ERROR",
+            payload=payload,
+        )

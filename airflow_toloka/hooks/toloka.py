@@ -856,7 +856,7 @@ class TolokaHook(BaseHook):
             )
         if not result.items and not result.validation_errors:
             raise TolokaInputError(f"no {kind.name.replace('_', ' ')} to create: the input was empty")
-        _raise_for_validation(result, skip_invalid_items)
+        result.raise_for_rejected(skip_invalid_items)
         return result
 
     def _create_sync_batch(
@@ -936,24 +936,3 @@ def _batch_size(requested: int | None, async_mode: bool) -> int:
 
 def _count(items: Iterable[Any], size: int) -> int | None:
     return -(-len(items) // size) if isinstance(items, Sequence) else None
-
-
-def _raise_for_validation(result: BatchCreateResult, skip_invalid_items: bool | None) -> None:
-    if not result.validation_errors:
-        return
-    if skip_invalid_items and result.items:
-        return
-    first = sorted(result.validation_errors)[:20]
-    payload = {
-        str(i): {f: e.model_dump(exclude_none=True) for f, e in result.validation_errors[i].items()}
-        for i in first
-    }
-    detail = "; ".join(
-        f"item {i}: " + ", ".join(f"{f or '<item>'} {e.code}" for f, e in result.validation_errors[i].items())
-        for i in first[:5]
-    )
-    raise TolokaValidationError(
-        f"{len(result.validation_errors)} item(s) rejected by Toloka, {len(result.items)} created; {detail}",
-        code="VALIDATION_ERROR",
-        payload=payload,
-    )
