@@ -58,6 +58,7 @@ __all__ = [
     "ObjectKind",
     "TolokaHook",
     "auth_header",
+    "resolve_batch_size",
 ]
 
 ENVIRONMENTS = {"PRODUCTION": "https://toloka.dev", "SANDBOX": "https://sandbox.toloka.dev"}
@@ -734,7 +735,7 @@ class TolokaHook(BaseHook):
     ) -> list[Operation]:
         """Submit all batches as async operations without waiting for them (what deferrable operators use)."""
         kind = KINDS[kind] if isinstance(kind, str) else kind
-        size = _batch_size(batch_size, True)
+        size = resolve_batch_size(batch_size, True)
         params = _params(allow_defaults, open_pool, skip_invalid_items)
         ops: list[Operation] = []
 
@@ -823,7 +824,7 @@ class TolokaHook(BaseHook):
         skip_invalid_items: bool | None,
         timeout: timedelta | float | None = timedelta(hours=1),
     ) -> BatchCreateResult:
-        size = _batch_size(batch_size, async_mode)
+        size = resolve_batch_size(batch_size, async_mode)
         key = idempotency_key or str(uuid.uuid4())
         params = _params(params.get("allow_defaults"), params.get("open_pool"), skip_invalid_items)
         started = time.monotonic()
@@ -924,7 +925,8 @@ def _operation_id(key: str, kind: ObjectKind, batch: _Batch, params: Mapping[str
     return str(uuid.uuid5(_OPERATION_NAMESPACE, f"{key}/{kind.name}/{batch.number}/{digest.hexdigest()}"))
 
 
-def _batch_size(requested: int | None, async_mode: bool) -> int:
+def resolve_batch_size(requested: int | None, async_mode: bool) -> int:
+    """The batch size to use: Toloka's per-request limit unless a smaller one was asked for."""
     limit = ASYNC_BATCH_LIMIT if async_mode else SYNC_BATCH_LIMIT
     if requested is None:
         return limit

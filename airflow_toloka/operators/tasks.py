@@ -1,0 +1,391 @@
+"""Operators that upload tasks and task suites to Toloka, batched, idempotent and optionally deferrable.
+
+The two operators share one base and differ only in what they build and which endpoint they hit. The flow:
+validate all input locally (nothing is sent if any item is bad), submit batches with operation ids derived from
+dag/run/task/map index (so an Airflow retry, or a worker killed mid-upload, never duplicates tasks), push the
+operation and pool ids to XCom, then wait — on the worker, or in the triggerer when ``deferrable``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, BaseOperatorLink, conf
+
+from airflow_toloka.exceptions import TolokaError, TolokaInputError, TolokaTimeoutError
+from airflow_toloka.hooks.toloka import (
+    ENVIRONMENTS,
+    TASK_SUITES,
+    TASKS,
+    ObjectKind,
+    TolokaHook,
+    resolve_batch_size,
+)
+from airflow_toloka.io import read_items, write_results_jsonl
+from airflow_toloka.models import BatchCreateResult, Operation
+from airflow_toloka.triggers.operation import TolokaOperationTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+__all__ = ["CreateTaskSuitesOperator", "CreateTasksOperator", "TolokaOperationLink", "TolokaPoolLink"]
+
+XCOM_OPERATION_IDS = "operation_ids"
+XCOM_POOL_IDS = "pool_ids"
+XCOM_TOLOKA_URL = "toloka_url"
+_STATE_KEY = "toloka_operation_ids"
+_WEB_UI = {
+    ENVIRONMENTS["PRODUCTION"]: "https://platform.toloka.ai",
+    ENVIRONMENTS["SANDBOX"]: "https://platform.sandbox.toloka.ai",
+}
+
+
+def _xcom(ti_key: TaskInstanceKey, key: str) -> Any:
+    from airflow.sdk.execution_time.xcom import XCom
+
+    return XCom.get_value(ti_key=ti_key, key=key)
+
+
+class TolokaPoolLink(BaseOperatorLink):
+    """The pool page in Toloka's web UI (the API pool URL when pointed at the emulator or a proxy)."""
+
+    name = "Toloka pool"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        base, pools = _xcom(ti_key, XCOM_TOLOKA_URL), _xcom(ti_key, XCOM_POOL_IDS)
+        if not base or not pools:
+            return ""
+        if base in _WEB_UI:
+            return f"{_WEB_UI[base]}/requester/pool/{pools[0]}"
+        return f"{base}/api/v1/pools/{pools[0]}"
+
+
+class TolokaOperationLink(BaseOperatorLink):
+    """The first upload operation as Toloka's API reports it (Toloka's web UI has no operation page)."""
+
+    name = "Toloka operation"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        base, ops = _xcom(ti_key, XCOM_TOLOKA_URL), _xcom(ti_key, XCOM_OPERATION_IDS)
+        if not base or not ops:
+            return ""
+        return f"{base}/api/v1/operations/{ops[0]}"
+
+
+class _CreateObjectsOperator(BaseOperator):
+    """Shared flow of :class:`CreateTasksOperator` and :class:`CreateTaskSuitesOperator`.
+
+    :param pool_id: pool for items that do not name one.
+    :param file_format: ``tsv``, ``csv``, ``json`` or ``jsonl``; guessed from the file name when omitted.
+    :param column_map: renames of file columns before mapping (see :mod:`airflow_toloka.io`).
+    :param allow_defaults: take overlap from the pool defaults for items without one.
+    :param open_pool: open the pool once the upload succeeded.
+    :param skip_invalid_items: create the valid items and report the rejected ones instead of failing
+        (the task still fails when nothing at all was created).
+    :param async_mode: upload through Toloka operations (default); ``False`` uses synchronous requests of at most
+        5,000 items, which cannot defer.
+    :param batch_size: items per request (≤10,000 async, ≤5,000 sync).
+    :param toloka_conn_id: Airflow connection to Toloka.
+    :param deferrable: wait in the triggerer instead of holding a worker slot.
+    :param poll_interval: seconds between status polls while waiting.
+    :param timeout: how long to wait for Toloka to process the upload.
+    :param wait_for_completion: ``False`` submits, pushes the operation ids and returns (pair it with
+        :class:`~airflow_toloka.sensors.TolokaOperationSensor`).
+    :param results_path: where to write one JSON line per input item (index, id or errors); the path is returned.
+    :param max_ids_in_xcom: created ids are returned in input order only up to this many items.
+    :param idempotency_key: overrides the default ``dag_id/run_id/task_id/map_index`` key of the batches.
+    :param max_in_flight: batches submitted concurrently.
+    """
+
+    kind: ClassVar[ObjectKind]
+    operator_extra_links = (TolokaPoolLink(), TolokaOperationLink())
+    ui_color = "#f3d34a"
+
+    def __init__(
+        self,
+        *,
+        pool_id: str | int | None = None,
+        file_format: str | None = None,
+        column_map: Mapping[str, str] | None = None,
+        allow_defaults: bool | None = None,
+        open_pool: bool | None = None,
+        skip_invalid_items: bool | None = None,
+        async_mode: bool = True,
+        batch_size: int | None = None,
+        toloka_conn_id: str = TolokaHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        timeout: timedelta | float = timedelta(hours=1),
+        wait_for_completion: bool = True,
+        results_path: Any = None,
+        max_ids_in_xcom: int = 1000,
+        idempotency_key: str | None = None,
+        max_in_flight: int = 4,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not async_mode and deferrable:
+            raise ValueError("async_mode=False uploads synchronously and cannot defer; drop one of the two")
+        self.pool_id = pool_id
+        self.file_format = file_format
+        self.column_map = column_map
+        self.allow_defaults = allow_defaults
+        self.open_pool = open_pool
+        self.skip_invalid_items = skip_invalid_items
+        self.async_mode = async_mode
+        self.batch_size = batch_size
+        self.toloka_conn_id = toloka_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        self.wait_for_completion = wait_for_completion
+        self.results_path = results_path
+        self.max_ids_in_xcom = max_ids_in_xcom
+        self.idempotency_key = idempotency_key
+        self.max_in_flight = max_in_flight
+
+    # what the subclasses provide
+    def _input(self) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    @property
+    def hook(self) -> TolokaHook:
+        return TolokaHook(
+            self.toloka_conn_id, max_in_flight=self.max_in_flight, poll_interval=self.poll_interval
+        )
+
+    # ------------------------------------------------------------------ input
+
+    def _items(self) -> Iterable[Any]:
+        """The input with ``pool_id`` filled in; a list stays a list so the hook validates it whole."""
+        items, path = self._input()
+        if (items is None) == (path is None):
+            name = self.kind.name
+            raise TolokaInputError(f"pass exactly one of {name}= or {name}_path=")
+        if path is not None:
+            return self._with_pool(read_items(path, file_format=self.file_format, column_map=self.column_map))
+        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+            raise TolokaInputError(
+                f"{self.kind.name} must be a list of dicts or models, got {type(items).__name__}"
+            )
+        return list(self._with_pool(items))
+
+    def _with_pool(self, items: Iterable[Any]) -> Iterator[Any]:
+        for item in items:
+            if self.pool_id is not None and isinstance(item, Mapping) and item.get("pool_id") in (None, ""):
+                item = {**item, "pool_id": str(self.pool_id)}
+            yield item
+
+    def _validated_input(self, hook: TolokaHook, size: int) -> tuple[Iterable[Any], list[str], int]:
+        """Validate everything before the first request; return the input again, its pools and its size."""
+        items = self._items()
+        pools: dict[str, None] = {}
+        count = 0
+        try:
+            for batch in hook.iter_batches(self.kind, items, size):
+                count += len(batch)
+                for wire in batch.items:
+                    pools.setdefault(str(wire["pool_id"]), None)
+        except TolokaInputError as exc:
+            _, path = self._input()
+            if path is not None and exc.index is not None:
+                raise TolokaInputError(f"{path}, data row {exc.index + 1}: {exc}") from None
+            raise
+        if count == 0:
+            raise TolokaInputError(f"no {self.kind.name.replace('_', ' ')} to upload: the input is empty")
+        # A file is read a second time for the upload rather than held in memory.
+        return (items if isinstance(items, Sequence) else self._items()), list(pools), count
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = self.hook
+        size = resolve_batch_size(self.batch_size, self.async_mode)
+        ti = context["ti"]
+        ti.xcom_push(key=XCOM_TOLOKA_URL, value=hook.base_url)
+        if not self.async_mode:
+            items, pools, total = self._validated_input(hook, size)
+            ti.xcom_push(key=XCOM_POOL_IDS, value=pools)
+            return self._finish(context, self._create_sync(hook, items), total)
+
+        state = context.get("task_state_store")
+        ops = self._resume(hook, state)
+        if ops is None:
+            items, pools, total = self._validated_input(hook, size)
+            ops = hook.submit_batches(
+                self.kind,
+                items,
+                idempotency_key=self.idempotency_key or _default_key(context),
+                batch_size=self.batch_size,
+                allow_defaults=self.allow_defaults,
+                open_pool=self.open_pool,
+                skip_invalid_items=self.skip_invalid_items,
+            )
+            if state is not None:
+                state.set(_STATE_KEY, [op.id for op in ops])
+            self.log.info("Submitted %d %s in %d Toloka operation(s)", total, self.kind.name, len(ops))
+        else:
+            pools = []
+        ti.xcom_push(key=XCOM_OPERATION_IDS, value=[op.id for op in ops])
+        ti.xcom_push(key=XCOM_POOL_IDS, value=pools)
+
+        if not self.wait_for_completion:
+            return {
+                "kind": self.kind.name,
+                "status": "SUBMITTED",
+                "operation_ids": [op.id for op in ops],
+                "pool_ids": pools,
+            }
+        if self.deferrable and not all(op.is_completed for op in ops):
+            self.defer(
+                trigger=TolokaOperationTrigger(
+                    operation_ids=[op.id for op in ops],
+                    toloka_conn_id=self.toloka_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=time.time() + self.timeout,
+                ),
+                method_name="execute_complete",
+                timeout=None,
+            )
+        ops = hook.wait_operations(ops, timeout=self.timeout)
+        return self._finish(context, hook.operation_results(self.kind, ops))
+
+    def _resume(self, hook: TolokaHook, state: Any) -> list[Operation] | None:
+        """Re-attach to operations a previous try submitted that Toloka is still processing (Airflow 3.3+)."""
+        ids = state.get(_STATE_KEY) if state is not None else None
+        if not ids:
+            return None
+        ops = [hook.get_operation(i) for i in ids]
+        if all(op.is_completed for op in ops):
+            return None  # resubmitting is free: finished operations come back by their deterministic ids
+        self.log.info("Resuming %d Toloka operation(s) submitted by an earlier try", len(ops))
+        return ops
+
+    def _create_sync(self, hook: TolokaHook, items: Iterable[Any]) -> BatchCreateResult:
+        create = hook.create_tasks if self.kind is TASKS else hook.create_task_suites
+        return create(
+            items,
+            allow_defaults=self.allow_defaults,
+            open_pool=self.open_pool,
+            skip_invalid_items=self.skip_invalid_items,
+            async_mode=False,
+            batch_size=self.batch_size,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Turn the trigger's event into the upload result or a clear failure."""
+        if not isinstance(event, dict) or "status" not in event:
+            raise TolokaError(f"Toloka trigger returned a malformed event: {event!r}")
+        status = event["status"]
+        if status == "timeout":
+            pending = list(event.get("pending") or event.get("operation_ids") or [])
+            raise TolokaTimeoutError(
+                event.get("message") or f"Toloka operations still running: {', '.join(pending)}",
+                operation_ids=pending,
+            )
+        if status not in ("success", "failed"):
+            raise TolokaError(f"Waiting for Toloka failed: {event.get('message') or event}")
+        hook = self.hook
+        ops = [hook.get_operation(i) for i in event.get("operation_ids") or []]
+        return self._finish(context, hook.operation_results(self.kind, ops))
+
+    # ------------------------------------------------------------------ result
+
+    def _finish(
+        self, context: Context, result: BatchCreateResult, total: int | None = None
+    ) -> dict[str, Any]:
+        total = total if total is not None else len(result.items) + len(result.validation_errors)
+        summary: dict[str, Any] = {
+            "kind": self.kind.name,
+            "status": "SUCCESS",
+            "pool_ids": result.pool_ids,
+            "operation_ids": result.operation_ids,
+            "total": total,
+            "created": len(result.items),
+            "failed": len(result.validation_errors),
+            "ids": [result.items.get(i) for i in range(total)] if total <= self.max_ids_in_xcom else None,
+            "results_path": None,
+        }
+        if self.results_path:
+            summary["results_path"] = write_results_jsonl(self.results_path, _result_rows(result, total))
+        if result.validation_errors:
+            self.log.warning(
+                "%d of %d %s rejected, e.g. %s",
+                len(result.validation_errors),
+                total,
+                self.kind.name,
+                {
+                    i: {f: e.code for f, e in errs.items()}
+                    for i, errs in sorted(result.validation_errors.items())[:5]
+                },
+            )
+        result.raise_for_rejected(self.skip_invalid_items)
+        self.log.info("Toloka created %d of %d %s", len(result.items), total, self.kind.name)
+        return summary
+
+
+def _default_key(context: Context) -> str:
+    ti = context["ti"]
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
+
+
+def _result_rows(result: BatchCreateResult, total: int) -> Iterator[dict[str, Any]]:
+    for i in range(total):
+        if i in result.items:
+            yield {"index": i, "id": result.items[i]}
+        elif i in result.validation_errors:
+            errors = {f: e.model_dump(exclude_none=True) for f, e in result.validation_errors[i].items()}
+            yield {"index": i, "errors": errors}
+
+
+class CreateTasksOperator(_CreateObjectsOperator):
+    """Upload tasks (general and control tasks alike) to Toloka pools.
+
+    :param tasks: task dicts or :class:`~airflow_toloka.models.Task` objects, e.g. an upstream ``XComArg``.
+    :param tasks_path: a TSV, CSV, JSON or JSONL file on any ``ObjectStoragePath`` (``/data/x.tsv``,
+        ``s3://conn@bucket/x.jsonl`` …), read streaming.
+
+    Returns ``{kind, status, pool_ids, operation_ids, total, created, failed, ids, results_path}``.
+    """
+
+    kind = TASKS
+    template_fields: Sequence[str] = ("tasks", "tasks_path", "pool_id", "results_path", "idempotency_key")
+
+    def __init__(self, *, tasks: Any = None, tasks_path: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tasks = tasks
+        self.tasks_path = tasks_path
+
+    def _input(self) -> tuple[Any, Any]:
+        return self.tasks, self.tasks_path
+
+
+class CreateTaskSuitesOperator(_CreateObjectsOperator):
+    """Upload task suites (pages of tasks shown together) to Toloka pools.
+
+    :param task_suites: suite dicts or :class:`~airflow_toloka.models.TaskSuite` objects.
+    :param task_suites_path: a JSON or JSONL file of suites on any ``ObjectStoragePath``.
+
+    Returns the same summary as :class:`CreateTasksOperator`.
+    """
+
+    kind = TASK_SUITES
+    template_fields: Sequence[str] = (
+        "task_suites",
+        "task_suites_path",
+        "pool_id",
+        "results_path",
+        "idempotency_key",
+    )
+
+    def __init__(self, *, task_suites: Any = None, task_suites_path: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.task_suites = task_suites
+        self.task_suites_path = task_suites_path
+
+    def _input(self) -> tuple[Any, Any]:
+        return self.task_suites, self.task_suites_path
