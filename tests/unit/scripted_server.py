@@ -1,0 +1,80 @@
+"""A loopback HTTP server that answers from a script, for tests that need exact response sequences.
+
+Real HTTP on 127.0.0.1 (no mocking of the client stack); used where the emulator's random fault injection
+cannot give a deterministic sequence, e.g. "429 with Retry-After, then 200".
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class ScriptedServer:
+    """Routes ``METHOD /path`` (query stripped) to queued replies; the last reply of a route repeats."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, deque[Reply]] = defaultdict(deque)
+        self.requests: list[Seen] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path
+                outer.requests.append(Seen(self.command, path, dict(self.headers), body))
+                queue = outer.routes.get(f"{self.command} {path.split('?')[0]}")
+                reply = (
+                    (queue.popleft() if len(queue) > 1 else queue[0])
+                    if queue
+                    else Reply(404, {"code": "NOT_FOUND"})
+                )
+                payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+                self.send_response(reply.status)
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PATCH = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def script(self, route: str, *replies: Reply) -> None:
+        self.routes[route] = deque(replies)
+
+    def count(self, route: str) -> int:
+        method, path = route.split(" ", 1)
+        return sum(1 for r in self.requests if r.method == method and r.path.split("?")[0] == path)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

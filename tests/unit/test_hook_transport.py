@@ -1,0 +1,248 @@
+"""The hook's connection handling, auth, retries and error mapping, over real loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_toloka.exceptions import (
+    TolokaAuthenticationError,
+    TolokaError,
+    TolokaRemoteUnavailableError,
+)
+from airflow_toloka.hooks.toloka import TASKS, TolokaHook, auth_header
+from tests.unit.scripted_server import Reply, ScriptedServer
+
+TOKEN = "y0_secret-token-value"
+OP = {"id": "op-1", "type": "TASK.BATCH_CREATE", "status": "SUCCESS", "progress": 100}
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
+    srv = ScriptedServer()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps({"conn_type": "toloka", "host": srv.url, "password": TOKEN})
+    )
+    yield srv
+    srv.close()
+
+
+def fast_hook(**kwargs: object) -> TolokaHook:
+    return TolokaHook(retry_delay=0.01, **kwargs)  # type: ignore[arg-type]
+
+
+def test_auth_header_follows_tolokas_client_rule() -> None:
+    assert auth_header("LrB_oHKYMtXeD-BoVFWTwi.nfNC.abcdef") == "ApiKey LrB_oHKYMtXeD-BoVFWTwi.nfNC.abcdef"
+    assert auth_header("y0_AgAAAAA") == "OAuth y0_AgAAAAA"
+    assert auth_header("a.b.c") == "OAuth a.b.c"  # two dots, but the first not at 22-24
+    assert auth_header("ApiKey abc") == "ApiKey abc"
+    assert auth_header("OAuth abc") == "OAuth abc"
+
+
+@pytest.mark.parametrize(
+    ("conn", "base_url"),
+    [
+        ({"conn_type": "toloka", "password": "t"}, "https://toloka.dev"),
+        (
+            {"conn_type": "toloka", "password": "t", "extra": {"environment": "sandbox"}},
+            "https://sandbox.toloka.dev",
+        ),
+        (
+            {"conn_type": "toloka", "password": "t", "extra": {"url": "https://proxy.example/api/v1/"}},
+            "https://proxy.example",
+        ),
+        (
+            {
+                "conn_type": "toloka",
+                "password": "t",
+                "host": "http://127.0.0.1:8765",
+                "extra": {"environment": "SANDBOX"},
+            },
+            "http://127.0.0.1:8765",
+        ),
+        (
+            {"conn_type": "toloka", "password": "t", "host": "127.0.0.1", "port": 8765},
+            "http://127.0.0.1:8765",
+        ),
+    ],
+)
+def test_base_url_resolution(monkeypatch: pytest.MonkeyPatch, conn: dict, base_url: str) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps(conn))
+    assert TolokaHook().base_url == base_url
+
+
+def test_uri_form_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", "toloka://:tok@/?environment=SANDBOX")
+    assert TolokaHook().base_url == "https://sandbox.toloka.dev"
+
+
+@pytest.mark.parametrize(
+    ("conn", "message"),
+    [
+        ({"conn_type": "toloka"}, "has no API token"),
+        (
+            {"conn_type": "toloka", "password": "t", "extra": {"environment": "STAGING"}},
+            "'environment' is 'STAGING'",
+        ),
+        ({"conn_type": "toloka", "password": "t", "host": "ftp://x"}, "not a valid http"),
+    ],
+)
+def test_bad_connection_is_explained(monkeypatch: pytest.MonkeyPatch, conn: dict, message: str) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps(conn))
+    with pytest.raises(TolokaError, match=message):
+        TolokaHook().base_url  # noqa: B018
+
+
+def test_connection_not_loaded_in_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_TOLOKA_DEFAULT", raising=False)
+    hook = TolokaHook("does_not_exist")  # must not raise: hooks are built during parsing and in triggers
+    assert "does_not_exist" in repr(hook)
+
+
+def test_sends_auth_and_lowercase_booleans(server: ScriptedServer) -> None:
+    server.script("POST /api/v1/tasks", Reply(202, {**OP, "status": "RUNNING"}))
+    hook = fast_hook()
+    op = hook.create_tasks_async(
+        [{"pool_id": 1, "input_values": {"a": 1}}], open_pool=True, operation_id="op-1"
+    )
+    assert op.id == "op-1"
+    seen = server.requests[-1]
+    assert seen.headers["Authorization"] == f"OAuth {TOKEN}"
+    assert seen.headers["Content-Type"] == "application/json"
+    assert (
+        "open_pool=true" in seen.path and "async_mode=true" in seen.path and "operation_id=op-1" in seen.path
+    )
+    assert "allow_defaults" not in seen.path  # unset flags are left to the server's defaults
+    assert json.loads(seen.body) == [{"pool_id": "1", "input_values": {"a": 1}, "__item_idx": "0"}]
+
+
+def test_retries_429_honouring_retry_after(server: ScriptedServer) -> None:
+    server.script(
+        "GET /api/v1/operations/op-1",
+        Reply(429, {"code": "TOO_MANY_REQUESTS", "message": "slow down"}, {"Retry-After": "0.2"}),
+        Reply(200, OP),
+    )
+    assert fast_hook().get_operation("op-1").status == "SUCCESS"
+    assert server.count("GET /api/v1/operations/op-1") == 2
+
+
+def test_retries_5xx_on_idempotent_requests_then_gives_up(server: ScriptedServer) -> None:
+    server.script(
+        "GET /api/v1/operations/op-1", Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE", "message": "x"})
+    )
+    with pytest.raises(TolokaRemoteUnavailableError, match="REMOTE_SERVICE_UNAVAILABLE"):
+        fast_hook(retry_limit=2).get_operation("op-1")
+    assert server.count("GET /api/v1/operations/op-1") == 3
+
+
+def test_never_retries_callers_4xx(server: ScriptedServer) -> None:
+    server.script(
+        "GET /api/v1/requester",
+        Reply(401, {"code": "AUTHENTICATION_ERROR", "message": "bad token", "request_id": "rq-9"}),
+    )
+    ok, message = fast_hook().test_connection()
+    assert not ok and "AUTHENTICATION_ERROR" in message and "rq-9" in message
+    with pytest.raises(TolokaAuthenticationError) as info:
+        fast_hook()._request("GET", "/api/v1/requester")
+    assert info.value.status_code == 401 and server.count("GET /api/v1/requester") == 2
+    assert TOKEN not in str(info.value)
+
+
+def test_sync_mode_post_is_not_retried_on_500(server: ScriptedServer) -> None:
+    server.script("POST /api/v1/tasks", Reply(500, {"code": "INTERNAL_ERROR", "message": "boom"}))
+    with pytest.raises(TolokaRemoteUnavailableError):
+        fast_hook().create_tasks([{"pool_id": "1", "input_values": {}}], async_mode=False)
+    assert server.count("POST /api/v1/tasks") == 1  # Toloka may have created them: repeating could duplicate
+
+
+def test_operation_already_exists_returns_the_existing_operation(server: ScriptedServer) -> None:
+    server.script("POST /api/v1/tasks", Reply(409, {"code": "OPERATION_ALREADY_EXISTS", "message": "exists"}))
+    server.script("GET /api/v1/operations/op-1", Reply(200, OP))
+    op = fast_hook().create_tasks_async([{"pool_id": "1", "input_values": {}}], operation_id="op-1")
+    assert op.status == "SUCCESS" and server.count("POST /api/v1/tasks") == 1
+
+
+def test_unreachable_toloka_gives_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TOLOKA_DEFAULT",
+        json.dumps({"conn_type": "toloka", "host": f"http://127.0.0.1:{port}", "password": TOKEN}),
+    )
+    with pytest.raises(
+        TolokaRemoteUnavailableError, match=rf"could not reach Toloka at http://127.0.0.1:{port}"
+    ):
+        fast_hook(retry_limit=2).get_operation("x")
+
+
+def test_validation_before_any_request(server: ScriptedServer) -> None:
+    tasks = [{"pool_id": "1", "input_values": {}}, {"input_values": {"a": 1}}]
+    with pytest.raises(TolokaError, match=r"item 1, field 'pool_id'"):
+        fast_hook().create_tasks(tasks)
+    assert server.requests == []
+
+
+def test_log_mapping_accepts_bare_and_wrapped_errors(server: ScriptedServer) -> None:
+    server.script(
+        "GET /api/v1/operations/op-1/log",
+        Reply(
+            200,
+            [
+                {
+                    "type": "POOL_OPEN",
+                    "success": False,
+                    "input": {"pool_id": "1"},
+                    "output": {"code": "EMPTY_POOL"},
+                },
+                {
+                    "type": "TASK_CREATE",
+                    "success": True,
+                    "input": {"pool_id": "1", "__item_idx": "2"},
+                    "output": {"task_id": "t2"},
+                },
+                {
+                    "type": "TASK_VALIDATE",
+                    "success": False,
+                    "input": {"__item_idx": "0"},
+                    "output": {"input_values.a": {"code": "VALUE_REQUIRED", "message": "m"}},
+                },
+                {
+                    "type": "TASK_VALIDATE",
+                    "success": False,
+                    "input": {"__item_idx": "1"},
+                    "output": {
+                        "code": "VALIDATION_ERROR",
+                        "payload": {"overlap": {"code": "VALUE_LESS_THAN_MIN"}},
+                    },
+                },
+            ],
+        ),
+    )
+    from airflow_toloka.models import Operation
+
+    result = fast_hook().operation_results(TASKS, [Operation(**OP)])
+    assert result.items == {2: "t2"}
+    assert result.validation_errors[0]["input_values.a"].code == "VALUE_REQUIRED"
+    assert result.validation_errors[1]["overlap"].code == "VALUE_LESS_THAN_MIN"
+    assert result.pool_ids == ["1"] and result.operation_ids == ["op-1"]
+
+
+async def test_async_twin_reads_operation_and_closes_client(server: ScriptedServer) -> None:
+    server.script(
+        "GET /api/v1/operations/op-1", Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE"}), Reply(200, OP)
+    )
+    async with fast_hook() as hook:
+        op = await hook.aget_operation("op-1")
+        assert op.status == "SUCCESS"
+    assert hook._aclient is None
+    assert server.requests[-1].headers["Authorization"] == f"OAuth {TOKEN}"
+
+
+def test_token_is_not_in_repr_or_settings() -> None:
+    from airflow_toloka.hooks.toloka import _Settings
+
+    assert TOKEN not in repr(_Settings("http://x", auth_header(TOKEN)))
