@@ -18,8 +18,10 @@ lint: setup
 	$(BIN)/ruff check airflow_toloka tests dags_examples scripts
 	$(BIN)/ruff format --check airflow_toloka tests dags_examples scripts
 
+# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 test: setup lint
-	$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q -rfEs; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 demo: setup
 	$(BIN)/python scripts/demo.py

@@ -747,12 +747,16 @@ class TolokaHook(BaseHook):
         return ops
 
     def operation_results(
-        self, kind: ObjectKind | Literal["tasks", "task_suites"], operations: Sequence[Operation]
+        self, kind: ObjectKind | Literal["tasks", "task_suites"], operations: Sequence[Operation | str]
     ) -> BatchCreateResult:
         """Map the logs of finished operations back to input indexes (no created object is re-fetched)."""
         kind = KINDS[kind] if isinstance(kind, str) else kind
+        ops = [op if isinstance(op, Operation) else self.get_operation(op) for op in operations]
+        running = [op.id for op in ops if not op.is_completed]
+        if running:
+            raise TolokaError(f"Toloka operations still running, wait for them first: {', '.join(running)}")
         result = BatchCreateResult()
-        for partial in self._pipeline(iter(operations), lambda op: self._result_from_log(kind, op)):
+        for partial in self._pipeline(iter(ops), lambda op: self._result_from_log(kind, op)):
             result.merge(partial)
         return result
 

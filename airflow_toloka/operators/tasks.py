@@ -289,9 +289,7 @@ class _CreateObjectsOperator(BaseOperator):
             )
         if status not in ("success", "failed"):
             raise TolokaError(f"Waiting for Toloka failed: {event.get('message') or event}")
-        hook = self.hook
-        ops = [hook.get_operation(i) for i in event.get("operation_ids") or []]
-        return self._finish(context, hook.operation_results(self.kind, ops))
+        return self._finish(context, self.hook.operation_results(self.kind, event.get("operation_ids") or []))
 
     # ------------------------------------------------------------------ result
 
