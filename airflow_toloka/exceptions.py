@@ -1,7 +1,7 @@
 """Errors raised by the Toloka provider.
 
 Toloka's JSON ``code`` decides the class (as toloka-kit does), the HTTP status is the fallback. Every API error
-carries ``status_code``, ``code``, ``message``, ``payload`` and ``request_id`` so a failed task log says exactly
+carries ``http_status``, ``code``, ``message``, ``payload`` and ``request_id`` so a failed task log says exactly
 what Toloka said and which request support should look up.
 """
 
@@ -53,18 +53,21 @@ class TolokaInputError(TolokaError, ValueError):
 
 
 class TolokaApiError(TolokaError):
-    """An error response from the Toloka API."""
+    """An error response from the Toloka API.
+
+    ``http_status`` is the HTTP status (``AirflowException.status_code`` means something else in Airflow).
+    """
 
     def __init__(
         self,
         message: str | None = None,
         *,
-        status_code: int | None = None,
+        http_status: int | None = None,
         code: str | None = None,
         payload: Any = None,
         request_id: str | None = None,
     ) -> None:
-        self.status_code = status_code
+        self.http_status = http_status
         self.code = code
         self.message = message
         self.payload = payload
@@ -72,7 +75,7 @@ class TolokaApiError(TolokaError):
         super().__init__(self._describe())
 
     def _describe(self) -> str:
-        parts = [f"Toloka API error {self.status_code or ''} {self.code or ''}".replace("  ", " ").strip()]
+        parts = [f"Toloka API error {self.http_status or ''} {self.code or ''}".replace("  ", " ").strip()]
         if self.message:
             parts.append(f": {self.message}")
         if self.payload:
@@ -194,7 +197,7 @@ def error_from_response(status_code: int, body: bytes | str, headers: Mapping[st
             else TolokaApiError
         )
     kwargs: dict[str, Any] = {
-        "status_code": status_code,
+        "http_status": status_code,
         "code": code,
         "payload": payload,
         "request_id": request_id,

@@ -108,7 +108,7 @@ def read_items(
 def _json_object(line: str, where: str) -> dict[str, Any]:
     try:
         obj = json.loads(line)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise TolokaInputError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise TolokaInputError(f"{where}: expected a JSON object, got {type(obj).__name__}")

@@ -168,7 +168,7 @@ def _parse_extra(conn: Connection) -> dict[str, Any]:
         return raw
     try:
         parsed = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise TolokaError(
             f"Toloka connection '{conn.conn_id}': extra is not valid JSON ({exc.msg})"
         ) from None

@@ -147,7 +147,7 @@ def test_never_retries_callers_4xx(server: ScriptedServer) -> None:
     assert not ok and "AUTHENTICATION_ERROR" in message and "rq-9" in message
     with pytest.raises(TolokaAuthenticationError) as info:
         fast_hook()._request("GET", "/api/v1/requester")
-    assert info.value.status_code == 401 and server.count("GET /api/v1/requester") == 2
+    assert info.value.http_status == 401 and server.count("GET /api/v1/requester") == 2
     assert TOKEN not in str(info.value)
 
 

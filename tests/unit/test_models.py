@@ -103,7 +103,7 @@ def test_error_mapping_by_code_then_status() -> None:
     )
     err = error_from_response(400, body, {})
     assert isinstance(err, TolokaValidationError)
-    assert (err.status_code, err.code, err.message, err.request_id) == (400, "VALIDATION_ERROR", "bad", "r1")
+    assert (err.http_status, err.code, err.message, err.request_id) == (400, "VALIDATION_ERROR", "bad", "r1")
     assert "request_id=r1" in str(err) and "VALIDATION_ERROR" in str(err)
     assert isinstance(
         error_from_response(401, b'{"code":"AUTHENTICATION_ERROR"}', {}), TolokaAuthenticationError
