@@ -1,0 +1,225 @@
+"""Wait for Toloka operations submitted elsewhere (e.g. by an upload with ``wait_for_completion=False``)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    TaskDeferralError,
+    TaskDeferralTimeout,
+)
+
+from airflow_toloka.exceptions import TolokaError, TolokaOperationFailedError
+from airflow_toloka.hooks.toloka import TolokaHook
+from airflow_toloka.models import Operation
+from airflow_toloka.triggers.operation import (
+    TolokaOperationTrigger,
+    json_safe_details,
+    validate_operation_ids,
+)
+
+__all__ = ["TolokaOperationSensor", "parse_operation_ids"]
+
+# What a sensor with soft_fail=True turns into a skip while poking (BaseSensorOperator.execute in 3.3.2).
+_TIMEOUT_LIKE = (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException)
+
+
+def parse_operation_ids(value: Any) -> list[str]:
+    """Turn the rendered ``operation_id`` into a list of ids.
+
+    Accepts one id, a list or tuple of ids, or the text of a list: Jinja renders a pulled XCom list as its
+    Python repr (``"['a', 'b']"``) unless the DAG renders native objects, so JSON and Python-literal lists
+    are both read. An XComArg resolves to a real list before this runs.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith(("[", "(")):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise ValueError(
+                        f"operation_id looks like a list but cannot be parsed: {text!r}"
+                    ) from None
+        else:
+            value = [text]
+    if isinstance(value, (list, tuple)):
+        return validate_operation_ids(value)
+    raise ValueError(f"operation_id must be an id or a list of ids, got {type(value).__name__}: {value!r}")
+
+
+class TolokaOperationSensor(BaseSensorOperator):
+    """Wait until Toloka operations finish; return their ids so downstream tasks can fetch the results.
+
+    Succeeds when every operation is SUCCESS and fails (``TolokaOperationFailedError`` with Toloka's
+    ``details``) as soon as one is FAIL. With ``deferrable`` the wait happens in the triggerer: one poke on the
+    worker first (no triggerer round trip when already finished), then a trigger that carries the sensor's
+    ``timeout`` as an absolute deadline.
+
+    ``soft_fail`` skips on timeout only and ``never_fail`` skips on any failure, in every mode: the deferred
+    path applies the same rule as poking (stock Airflow 3.3.2 would also skip real failures there,
+    apache/airflow#71255).
+
+    :param operation_id: one id, a list of ids, or a templated string rendering to either.
+    :param toloka_conn_id: Airflow connection id.
+    :param deferrable: wait in the triggerer instead of holding a worker slot.
+    :param poll_interval: seconds between status checks; also the ``poke_interval`` unless one is given.
+    """
+
+    template_fields: Sequence[str] = ("operation_id",)
+    ui_color = "#ffd8a8"
+
+    def __init__(
+        self,
+        *,
+        operation_id: str | list[str],
+        toloka_conn_id: str = TolokaHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", poll_interval)
+        super().__init__(**kwargs)
+        self.operation_id = operation_id
+        self.toloka_conn_id = toloka_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self._succeeded: set[str] = set()
+
+    @property
+    def operation_ids(self) -> list[str]:
+        """The ids to wait for, read from the rendered ``operation_id``."""
+        try:
+            return parse_operation_ids(self.operation_id)
+        except ValueError as exc:
+            raise TolokaError(f"{self.task_id}: {exc}") from None
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        ids = self.operation_ids
+        hook = TolokaHook(self.toloka_conn_id)
+        try:
+            # In poke mode the same instance pokes again: operations seen succeeding are not asked again.
+            ops = {i: hook.get_operation(i) for i in ids if i not in self._succeeded}
+        finally:
+            hook.close()
+        _raise_for_failed(ops)
+        self._succeeded.update(i for i, op in ops.items() if op.status == "SUCCESS")
+        running = [(i, op) for i, op in ops.items() if not op.is_completed]
+        if running:
+            self.log.info(
+                "%d/%d Toloka operations done; waiting for %s",
+                len(ids) - len(running),
+                len(ids),
+                ", ".join(f"{i} ({op.status}, {op.progress or 0}%)" for i, op in running[:10]),
+            )
+            return PokeReturnValue(is_done=False)
+        self.log.info("All %d Toloka operation(s) succeeded", len(ids))
+        return PokeReturnValue(is_done=True, xcom_value=ids)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        done = self._first_poke(context)  # parses the ids too, so a bad id gets the poke's error rules
+        ids = self.operation_ids
+        if done:
+            return ids
+        self.log.info("Deferring: waiting for %d Toloka operation(s) in the triggerer", len(ids))
+        self.defer(
+            trigger=TolokaOperationTrigger(
+                operation_ids=ids,
+                toloka_conn_id=self.toloka_conn_id,
+                poll_interval=self.poll_interval,
+                end_time=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            timeout=None,  # the trigger carries the deadline and reports it as a "timeout" event
+        )
+
+    def _first_poke(self, context: Context) -> bool:
+        """One poke on the worker, with the same soft_fail / never_fail / silent_fail rules as poking."""
+        try:
+            return bool(self.poke(context))
+        except AirflowSkipException:
+            raise
+        except _TIMEOUT_LIKE as exc:
+            self._skip_or_raise(exc, timed_out=True)
+        except Exception as exc:
+            if self.silent_fail:
+                self.log.exception("Sensor poke failed; deferring anyway (silent_fail)")
+                return False
+            self._skip_or_raise(exc, timed_out=False)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[str]:
+        """Turn the trigger's event into the operation ids, or a failure naming what Toloka said."""
+        if not isinstance(event, dict) or not isinstance(event.get("status"), str):
+            raise TolokaError(f"Toloka trigger returned a malformed event: {event!r}")
+        status = event["status"]
+        ids = event.get("operation_ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise TolokaError(f"Toloka trigger event has no operation ids: {event!r}")
+        message = event.get("message") or f"Toloka operations {', '.join(ids)}: {status}"
+        if status == "success":
+            self.log.info("All %d Toloka operation(s) succeeded", len(ids))
+            return ids
+        if status == "timeout":
+            self._skip_or_raise(AirflowSensorTimeout(f"Sensor has timed out: {message}"), timed_out=True)
+        if status == "failed":
+            failed = [f for f in event.get("failed") or [] if isinstance(f, dict)]
+            error: Exception = TolokaOperationFailedError(
+                message,
+                operation_ids=[str(f.get("id")) for f in failed] or ids,
+                details={str(f.get("id")): f.get("details") for f in failed},
+            )
+        elif status == "error":
+            error = TolokaError(message)
+        else:
+            error = TolokaError(f"Toloka trigger returned an unknown status {status!r}: {event!r}")
+        self._skip_or_raise(error, timed_out=False)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the trigger, skipping under ``soft_fail`` only for timeouts (as poking does).
+
+        BaseSensorOperator's own version skips on *any* ``AirflowException`` when ``soft_fail`` is set, which
+        would hide a failed upload or a broken connection as "skipped"; ``execute_complete`` already applies
+        the rule, so only the triggerer's own failures (deferral timeout, crashed trigger) are handled here.
+        """
+        try:
+            return super(BaseSensorOperator, self).resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout as exc:
+            self._skip_or_raise(AirflowSensorTimeout(*exc.args), timed_out=True)
+        except TaskDeferralError as exc:
+            self._skip_or_raise(exc, timed_out=False)
+
+    def _skip_or_raise(self, exc: BaseException, *, timed_out: bool) -> NoReturn:
+        if timed_out and self.soft_fail:
+            raise AirflowSkipException(f"Skipping due to soft_fail is set to True: {exc}") from exc
+        if self.never_fail:
+            raise AirflowSkipException(f"Skipping due to never_fail is set to True: {exc}") from exc
+        raise exc
+
+
+def _raise_for_failed(ops: dict[str, Operation]) -> None:
+    failed = {i: op for i, op in ops.items() if op.status == "FAIL"}
+    if not failed:
+        return
+    details = {i: json_safe_details(op.details) for i, op in failed.items()}
+    described = "; ".join(
+        f"{i} ({op.type or 'unknown type'}): {json.dumps(details[i], sort_keys=True, ensure_ascii=False)}"
+        for i, op in failed.items()
+    )
+    raise TolokaOperationFailedError(
+        f"{len(failed)} Toloka operation(s) failed: {described}",
+        operation_ids=list(failed),
+        details=details,
+    )

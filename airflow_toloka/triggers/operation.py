@@ -1,0 +1,240 @@
+"""Wait for Toloka operations in the triggerer, so no worker slot is held while Toloka works.
+
+The trigger only reads (GET) and owns nothing remote: two HA triggerers may run it at once, so the event it
+fires depends only on Toloka's state and on its own kwargs, never on clocks or on the order replies arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_toloka.hooks.toloka import TolokaHook
+from airflow_toloka.models import Operation
+
+__all__ = ["MAX_CONCURRENT_POLLS", "TolokaOperationTrigger", "json_safe_details", "validate_operation_ids"]
+
+MAX_CONCURRENT_POLLS = 16
+# Details land in the trigger event (a DB row) and in the task log: keep a runaway payload out of both.
+_MAX_DETAILS_CHARS = 4000
+_MAX_LOGGED_OPS = 10
+# Toloka operation ids are UUIDs; the id is pasted into a URL path, so anything that could change the path
+# ("/", "?", "#", "%", "..") is refused before a request is made.
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def validate_operation_ids(operation_ids: Iterable[Any]) -> list[str]:
+    """Check and de-duplicate (keeping order) a list of operation ids; raise ``ValueError`` if unusable."""
+    if isinstance(operation_ids, (str, bytes, Mapping)) or not isinstance(operation_ids, Iterable):
+        raise ValueError(f"operation ids must be a list of strings, got {type(operation_ids).__name__}")
+    ids: list[str] = []
+    for raw in operation_ids:
+        if not isinstance(raw, str) or not _ID_RE.match(raw) or ".." in raw:
+            raise ValueError(f"not a valid Toloka operation id: {raw!r}")
+        if raw not in ids:
+            ids.append(raw)
+    if not ids:
+        raise ValueError("no Toloka operation ids given")
+    return ids
+
+
+def json_safe_details(value: Any) -> Any:
+    """Toloka's ``details`` as plain JSON, cut down when huge (events must be small and JSON-only)."""
+    text = json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)
+    if len(text) > _MAX_DETAILS_CHARS:
+        return {"truncated": text[:_MAX_DETAILS_CHARS] + "…"}
+    return json.loads(text)
+
+
+def _counters(ops: Iterable[Operation]) -> dict[str, int | float]:
+    """Sum the numeric top-level ``details`` fields (items created, failed …) over operations."""
+    totals: dict[str, int | float] = {}
+    for op in ops:
+        if isinstance(op.details, Mapping):
+            for key, value in op.details.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    totals[str(key)] = totals.get(str(key), 0) + value
+    return totals
+
+
+class TolokaOperationTrigger(BaseTrigger):
+    """Fire once when every operation is terminal, the deadline passes, or polling fails.
+
+    Events (JSON only), all carrying ``operation_ids``:
+
+    * ``{"status": "success"}`` — every operation is SUCCESS;
+    * ``{"status": "failed", "failed": [{"id", "type", "details"}], "message"}`` — all terminal, some FAIL;
+    * ``{"status": "timeout", "pending": [...], "message"}`` — ``end_time`` passed with operations running;
+    * ``{"status": "error", "message"}`` — a request failed after the hook's own retries.
+
+    :param operation_ids: Toloka operations to wait for.
+    :param toloka_conn_id: Airflow connection id (the token is read in the triggerer, never passed here).
+    :param poll_interval: seconds between polls; each poll is one GET per unfinished operation.
+    :param end_time: absolute deadline in epoch seconds; the trigger carries it because ``execution_timeout``
+        is not enforced while a task is deferred.
+    """
+
+    def __init__(
+        self,
+        operation_ids: Sequence[str],
+        toloka_conn_id: str = TolokaHook.default_conn_name,
+        poll_interval: float = 30.0,
+        end_time: float | None = None,
+    ) -> None:
+        super().__init__()
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        self.operation_ids = validate_operation_ids(operation_ids)
+        self.toloka_conn_id = toloka_conn_id
+        self.poll_interval = float(poll_interval)
+        self.end_time = None if end_time is None else float(end_time)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "operation_ids": list(self.operation_ids),
+                "toloka_conn_id": self.toloka_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+            },
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TolokaOperationTrigger):
+            return NotImplemented
+        return self.serialize() == other.serialize()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.serialize(), sort_keys=True))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(operation_ids={self.operation_ids!r}, "
+            f"toloka_conn_id={self.toloka_conn_id!r}, poll_interval={self.poll_interval!r}, "
+            f"end_time={self.end_time!r})"
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until done and yield exactly one event; the HTTP client is closed before the event leaves."""
+        try:
+            payload = await self._wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # An uncaught exception would fail the task with a bare "Trigger failed"; say what went wrong.
+            self.log.error("Polling Toloka operations failed: %s", exc)
+            payload = {
+                "status": "error",
+                "operation_ids": list(self.operation_ids),
+                "message": f"Polling Toloka operations {', '.join(self.operation_ids)} failed: "
+                f"{type(exc).__name__}: {exc}",
+            }
+        yield TriggerEvent(payload)
+
+    async def _wait(self) -> dict[str, Any]:
+        done: dict[str, Operation] = {}
+        async with TolokaHook(self.toloka_conn_id) as hook:
+            semaphore = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
+            first = True
+            while True:
+                pending = [i for i in self.operation_ids if i not in done]
+                polled = await self._poll(hook, pending, semaphore, first=first)
+                first = False
+                # Terminal states are final: those operations are never polled again.
+                done.update((op_id, op) for op_id, op in polled.items() if op.is_completed)
+                self._log_progress(done, polled)
+                if len(done) == len(self.operation_ids):
+                    return self._final_event(done)
+                now = time.time()
+                if self.end_time is not None and now >= self.end_time:
+                    return self._timeout_event(done)
+                delay = self.poll_interval
+                if self.end_time is not None:
+                    delay = min(delay, self.end_time - now)  # the last poll happens at the deadline
+                await asyncio.sleep(delay)
+
+    async def _poll(
+        self,
+        hook: TolokaHook,
+        ids: list[str],
+        semaphore: asyncio.Semaphore,
+        *,
+        first: bool,
+    ) -> dict[str, Operation]:
+        """GET every id concurrently (bounded); on failure raise the error of the first failing id in order."""
+
+        async def one(op_id: str) -> Operation:
+            async with semaphore:
+                return await hook.aget_operation(op_id)
+
+        polled: dict[str, Operation] = {}
+        rest = ids
+        if first and len(ids) > 1:
+            # The first request resolves the connection and caches it on the hook; letting all requests race
+            # would fetch (and mask) the same connection once per operation.
+            polled[ids[0]] = await one(ids[0])
+            rest = ids[1:]
+        results = await asyncio.gather(*(one(i) for i in rest), return_exceptions=True)
+        for op_id, result in zip(rest, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result  # the first failure in id order, whichever reply came first
+            polled[op_id] = result
+        return polled
+
+    def _log_progress(self, done: Mapping[str, Operation], latest: Mapping[str, Operation]) -> None:
+        ops = {**latest, **done}
+        running = [ops[i] for i in self.operation_ids if i not in done]
+        failed = sum(1 for op in done.values() if op.status == "FAIL")
+        overall = sum(100 if op.is_completed else (op.progress or 0) for op in ops.values()) / len(ops)
+        counters = ", ".join(f"{k}={v}" for k, v in sorted(_counters(ops.values()).items()))
+        self.log.info(
+            "Toloka: %d/%d operations done (%d failed), %.0f%% overall%s",
+            len(done),
+            len(self.operation_ids),
+            failed,
+            overall,
+            f"; items: {counters}" if counters else "",
+        )
+        for op in running[:_MAX_LOGGED_OPS]:
+            self.log.info("Toloka operation %s (%s): %s, %s%%", op.id, op.type, op.status, op.progress or 0)
+        if len(running) > _MAX_LOGGED_OPS:
+            self.log.info("… and %d more running", len(running) - _MAX_LOGGED_OPS)
+
+    def _final_event(self, done: Mapping[str, Operation]) -> dict[str, Any]:
+        failed = [i for i in self.operation_ids if done[i].status == "FAIL"]
+        if not failed:
+            return {"status": "success", "operation_ids": list(self.operation_ids)}
+        entries = [
+            {"id": i, "type": done[i].type, "details": json_safe_details(done[i].details)} for i in failed
+        ]
+        described = "; ".join(
+            f"{e['id']} ({e['type'] or 'unknown type'}): "
+            f"{json.dumps(e['details'], sort_keys=True, ensure_ascii=False)}"
+            for e in entries
+        )
+        return {
+            "status": "failed",
+            "operation_ids": list(self.operation_ids),
+            "failed": entries,
+            "message": f"{len(failed)} of {len(self.operation_ids)} Toloka operation(s) failed: {described}",
+        }
+
+    def _timeout_event(self, done: Mapping[str, Operation]) -> dict[str, Any]:
+        pending = [i for i in self.operation_ids if i not in done]
+        assert self.end_time is not None
+        deadline = datetime.fromtimestamp(self.end_time, tz=timezone.utc).isoformat(timespec="seconds")
+        return {
+            "status": "timeout",
+            "operation_ids": list(self.operation_ids),
+            "pending": pending,
+            "message": f"{len(pending)} of {len(self.operation_ids)} Toloka operation(s) still running at "
+            f"the deadline {deadline}: {', '.join(pending)}",
+        }

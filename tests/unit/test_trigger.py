@@ -1,0 +1,414 @@
+"""TolokaOperationTrigger: serialization as the triggerer does it, and run() over real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any, cast
+
+import httpx
+import pytest
+from airflow.sdk import serde
+from airflow.triggers.base import TriggerEvent
+
+from airflow_toloka.hooks.toloka import TolokaHook
+from airflow_toloka.models import Operation
+from airflow_toloka.triggers import TolokaOperationTrigger
+from airflow_toloka.triggers import operation as trigger_module
+from tests.unit.scripted_server import Reply, ScriptedServer
+
+TOKEN = "secret-token-xyz"
+CLASSPATH = "airflow_toloka.triggers.operation.TolokaOperationTrigger"
+
+
+def op(op_id: str, status: str, progress: int = 0, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": op_id,
+        "type": "TASK.BATCH_CREATE",
+        "status": status,
+        "submitted": "2026-11-23T10:00:00.000",
+        "progress": progress,
+    }
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def import_string(classpath: str) -> Any:
+    """What the triggerer does with the classpath (module path, then attribute)."""
+    module, _, name = classpath.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def route(op_id: str) -> str:
+    return f"GET /api/v1/operations/{op_id}"
+
+
+class TrackingClient(httpx.AsyncClient):
+    """Records every async client the hook opens, to prove each one is closed."""
+
+    opened: list[TrackingClient] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        TrackingClient.opened.append(self)
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
+    srv = ScriptedServer()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TOLOKA_DEFAULT",
+        json.dumps({"conn_type": "toloka", "host": srv.url, "password": TOKEN}),
+    )
+    TrackingClient.opened = []
+    monkeypatch.setattr(httpx, "AsyncClient", TrackingClient)
+    yield srv
+    srv.close()
+
+
+async def events(trigger: TolokaOperationTrigger, timeout: float = 10) -> list[dict[str, Any]]:
+    """Drain run() completely: it must yield exactly one event and then stop."""
+    gen = trigger.run()
+
+    async def drain() -> list[TriggerEvent]:
+        return [event async for event in gen]
+
+    fired = await asyncio.wait_for(drain(), timeout)
+    assert len(fired) == 1, fired
+    payload = fired[0].payload
+    assert json.loads(json.dumps(payload)) == payload  # JSON primitives only
+    return [payload]
+
+
+class Logs:
+    """Everything logged: stdlib records (caplog) and structlog's output (LoggingMixin writes to stdout)."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+        self.caplog, self.capsys, self.seen = caplog, capsys, ""
+
+    @property
+    def text(self) -> str:
+        out, err = self.capsys.readouterr()
+        self.seen += out + err
+        return self.caplog.text + self.seen
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> Logs:
+    caplog.set_level(logging.DEBUG)
+    return Logs(caplog, capsys)
+
+
+def assert_clean(payload: dict[str, Any], logs: Logs) -> None:
+    assert TOKEN not in json.dumps(payload)
+    assert "Toloka" in logs.text  # logging was captured at all
+    assert TOKEN not in logs.text
+    assert TrackingClient.opened, "the hook never opened its async client"
+    assert all(client.is_closed for client in TrackingClient.opened)
+
+
+# ---------------------------------------------------------------------- construction and serialization
+
+
+def test_serialize_round_trips_through_serde() -> None:
+    trigger = TolokaOperationTrigger(
+        ["op-1", "op-2"], toloka_conn_id="my_toloka", poll_interval=12, end_time=1_900_000_000.5
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == CLASSPATH
+    assert kwargs == {
+        "operation_ids": ["op-1", "op-2"],
+        "toloka_conn_id": "my_toloka",
+        "poll_interval": 12.0,
+        "end_time": 1_900_000_000.5,
+    }
+    assert json.loads(json.dumps(kwargs)) == kwargs  # JSON primitives only
+    restored_kwargs = cast(dict[str, Any], serde.deserialize(serde.serialize(kwargs)))
+    restored = import_string(classpath)(**restored_kwargs)
+    assert isinstance(restored, TolokaOperationTrigger)
+    assert restored == trigger and restored.serialize() == trigger.serialize()
+
+
+def test_serialize_without_deadline_and_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TOLOKA_DEFAULT",
+        json.dumps({"conn_type": "toloka", "host": "http://127.0.0.1:1", "password": TOKEN}),
+    )
+    trigger = TolokaOperationTrigger(["op-1"])
+    classpath, kwargs = trigger.serialize()
+    assert kwargs["end_time"] is None and kwargs["toloka_conn_id"] == "toloka_default"
+    assert kwargs["poll_interval"] == 30.0
+    assert TOKEN not in json.dumps(kwargs) and TOKEN not in repr(trigger)
+    assert (
+        import_string(classpath)(**cast(dict[str, Any], serde.deserialize(serde.serialize(kwargs))))
+        == trigger
+    )
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[], "op-1", ["a/b"], ["../x"], ["a?b=1"], ["a b"], [""], [1], {"a": 1}],
+)
+def test_rejects_unusable_ids(ids: Any) -> None:
+    with pytest.raises(ValueError):
+        TolokaOperationTrigger(ids)
+
+
+def test_rejects_non_positive_poll_interval() -> None:
+    with pytest.raises(ValueError, match="poll_interval"):
+        TolokaOperationTrigger(["op-1"], poll_interval=0)
+
+
+def test_duplicate_ids_are_polled_once() -> None:
+    assert TolokaOperationTrigger(["a", "b", "a"]).operation_ids == ["a", "b"]
+
+
+# ---------------------------------------------------------------------- run() over loopback HTTP
+
+
+async def test_running_then_success(server: ScriptedServer, logs: Logs) -> None:
+    server.script(route("op-a"), Reply(body=op("op-a", "SUCCESS", 100, {"items_count": 3})))
+    server.script(
+        route("op-b"),
+        Reply(body=op("op-b", "RUNNING", 40, {"items_count": 5, "success_count": 2})),
+        Reply(body=op("op-b", "RUNNING", 80, {"items_count": 5, "success_count": 4})),
+        Reply(body=op("op-b", "SUCCESS", 100, {"items_count": 5, "success_count": 5})),
+    )
+    trigger = TolokaOperationTrigger(["op-a", "op-b"], poll_interval=0.05, end_time=time.time() + 30)
+    (payload,) = await events(trigger)
+    assert payload == {"status": "success", "operation_ids": ["op-a", "op-b"]}
+    assert server.count(route("op-a")) == 1  # terminal operations are never polled again
+    assert server.count(route("op-b")) == 3
+    assert "1/2 operations done" in logs.text and "2/2 operations done" in logs.seen
+    assert "items: items_count=8, success_count=2" in logs.seen  # details counters are summed
+    assert_clean(payload, logs)
+
+
+async def test_failed_operation_reports_tolokas_details(server: ScriptedServer, logs: Logs) -> None:
+    details = {"items_count": 2, "failed_count": 2, "reason": "pool 77 is archived"}
+    server.script(route("op-ok"), Reply(body=op("op-ok", "SUCCESS", 100)))
+    server.script(
+        route("op-bad"),
+        Reply(body=op("op-bad", "RUNNING", 10)),
+        Reply(body=op("op-bad", "FAIL", 100, details)),
+    )
+    trigger = TolokaOperationTrigger(["op-bad", "op-ok"], poll_interval=0.05)
+    (payload,) = await events(trigger)
+    assert payload["status"] == "failed"
+    assert payload["operation_ids"] == ["op-bad", "op-ok"]
+    assert payload["failed"] == [{"id": "op-bad", "type": "TASK.BATCH_CREATE", "details": details}]
+    assert "op-bad" in payload["message"] and "pool 77 is archived" in payload["message"]
+    assert "op-ok" not in payload["message"]
+    assert_clean(payload, logs)
+
+    # Same remote state, second run (an HA peer): byte-identical event.
+    (again,) = await events(TolokaOperationTrigger(["op-bad", "op-ok"], poll_interval=0.05))
+    assert json.dumps(again, sort_keys=True) == json.dumps(payload, sort_keys=True)
+
+
+async def test_waits_for_every_operation_before_reporting_a_failure(server: ScriptedServer) -> None:
+    server.script(route("op-bad"), Reply(body=op("op-bad", "FAIL", 100, {"code": "X"})))
+    server.script(
+        route("op-slow"), Reply(body=op("op-slow", "RUNNING", 50)), Reply(body=op("op-slow", "SUCCESS", 100))
+    )
+    (payload,) = await events(TolokaOperationTrigger(["op-bad", "op-slow"], poll_interval=0.05))
+    assert payload["status"] == "failed" and [f["id"] for f in payload["failed"]] == ["op-bad"]
+    assert server.count(route("op-slow")) == 2 and server.count(route("op-bad")) == 1
+
+
+async def test_huge_details_are_truncated(server: ScriptedServer) -> None:
+    server.script(route("op-1"), Reply(body=op("op-1", "FAIL", 100, {"log": "x" * 100_000})))
+    (payload,) = await events(TolokaOperationTrigger(["op-1"], poll_interval=0.05))
+    assert len(json.dumps(payload)) < 20_000
+    assert "truncated" in payload["failed"][0]["details"]
+
+
+async def test_deadline_gives_timeout_and_never_sleeps_past_it(server: ScriptedServer, logs: Logs) -> None:
+    server.script(route("op-done"), Reply(body=op("op-done", "SUCCESS", 100)))
+    server.script(route("op-stuck"), Reply(body=op("op-stuck", "RUNNING", 5)))
+    end_time = time.time() + 0.4
+    trigger = TolokaOperationTrigger(["op-done", "op-stuck"], poll_interval=60, end_time=end_time)
+    started = time.monotonic()
+    (payload,) = await events(trigger, timeout=5)
+    assert time.monotonic() - started < 2  # a 60 s poll interval is cut short by the deadline
+    assert time.time() >= end_time
+    assert payload["status"] == "timeout"
+    assert payload["operation_ids"] == ["op-done", "op-stuck"] and payload["pending"] == ["op-stuck"]
+    assert "op-stuck" in payload["message"] and "op-done" not in payload["message"]
+    assert server.count(route("op-stuck")) == 2  # once at the start, once at the deadline
+    assert_clean(payload, logs)
+
+
+async def test_deadline_already_passed_still_polls_once(server: ScriptedServer) -> None:
+    server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS", 100)))
+    (payload,) = await events(TolokaOperationTrigger(["op-1"], end_time=time.time() - 10))
+    assert payload["status"] == "success"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error_class"),
+    [
+        (404, {"code": "DOES_NOT_EXIST", "message": "Operation not found"}, "TolokaDoesNotExistError"),
+        (401, {"code": "AUTHENTICATION_ERROR", "message": "Bad token"}, "TolokaAuthenticationError"),
+    ],
+)
+async def test_http_error_becomes_error_event(
+    server: ScriptedServer,
+    logs: Logs,
+    status: int,
+    body: dict[str, Any],
+    error_class: str,
+) -> None:
+    server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS", 100)))
+    server.script(route("op-2"), Reply(status, body))
+    (payload,) = await events(TolokaOperationTrigger(["op-1", "op-2"], poll_interval=0.05))
+    assert payload["status"] == "error" and payload["operation_ids"] == ["op-1", "op-2"]
+    assert error_class in payload["message"] and body["message"] in payload["message"]
+    assert server.count(route("op-2")) == 1  # 4xx is not retried
+    assert_clean(payload, logs)
+    # The token did go out, in the header, so its absence from events and logs is meaningful.
+    assert any(TOKEN in (r.headers.get("Authorization") or "") for r in server.requests)
+
+
+async def test_missing_connection_becomes_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_TOLOKA_NOWHERE", raising=False)
+    (payload,) = await events(TolokaOperationTrigger(["op-1"], toloka_conn_id="toloka_nowhere"))
+    assert payload["status"] == "error" and "toloka_nowhere" in payload["message"]
+
+
+async def test_unreachable_host_becomes_error_event(monkeypatch: pytest.MonkeyPatch, logs: Logs) -> None:
+    srv = ScriptedServer()
+    url = srv.url
+    srv.close()  # nothing listens on this port any more
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps({"conn_type": "toloka", "host": url, "password": TOKEN})
+    )
+    original = TolokaHook.__init__
+
+    def fast(self: TolokaHook, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **{**kwargs, "retry_limit": 1, "retry_delay": 0.01})
+
+    monkeypatch.setattr(TolokaHook, "__init__", fast)
+    (payload,) = await events(TolokaOperationTrigger(["op-1"]))
+    assert payload["status"] == "error" and "could not reach Toloka" in payload["message"]
+    assert TOKEN not in json.dumps(payload) and TOKEN not in logs.text
+
+
+async def test_first_failure_in_id_order_is_reported(server: ScriptedServer) -> None:
+    server.script(route("op-1"), Reply(body=op("op-1", "RUNNING", 1)))
+    server.script(route("op-2"), Reply(404, {"code": "DOES_NOT_EXIST", "message": "two"}))
+    server.script(route("op-3"), Reply(403, {"code": "ACCESS_DENIED", "message": "three"}))
+    for _ in range(3):
+        (payload,) = await events(TolokaOperationTrigger(["op-1", "op-2", "op-3"], poll_interval=0.05))
+        assert "TolokaDoesNotExistError" in payload["message"] and "three" not in payload["message"]
+
+
+async def test_cancellation_closes_the_client(server: ScriptedServer) -> None:
+    server.script(route("op-1"), Reply(body=op("op-1", "RUNNING", 1)))
+    gen = TolokaOperationTrigger(["op-1"], poll_interval=60).run()
+    task = asyncio.ensure_future(gen.__anext__())
+    while server.count(route("op-1")) < 1:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # now sleeping between polls
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert TrackingClient.opened and all(c.is_closed for c in TrackingClient.opened)
+
+
+async def test_polls_concurrently_but_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    in_flight = peak = 0
+    calls: dict[str, int] = {}
+
+    async def fake_get(self: TolokaHook, operation_id: str) -> Operation:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        calls[operation_id] = calls.get(operation_id, 0) + 1
+        status = "SUCCESS" if calls[operation_id] > 1 else "RUNNING"
+        return Operation(id=operation_id, status=status)
+
+    monkeypatch.setattr(TolokaHook, "aget_operation", fake_get)
+    ids = [f"op-{i}" for i in range(50)]
+    (payload,) = await events(TolokaOperationTrigger(ids, poll_interval=0.01))
+    assert payload == {"status": "success", "operation_ids": ids}
+    assert 1 < peak <= trigger_module.MAX_CONCURRENT_POLLS
+    assert set(calls.values()) == {2}
+
+
+async def slow_callbacks(
+    trigger: TolokaOperationTrigger, caplog: pytest.LogCaptureFixture
+) -> tuple[dict[str, Any], list[str]]:
+    """Run the trigger with asyncio debug on and return what asyncio reported as holding the loop."""
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.1
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    caplog.clear()
+    try:
+        (payload,) = await events(trigger)
+    finally:
+        loop.set_debug(False)
+    slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
+    return payload, slow
+
+
+async def test_does_not_block_the_event_loop(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asyncio debug mode reports any step that holds the loop; the trigger must cause none.
+
+    The connection comes from ``aget_connection`` (the env-var backend runs in a thread) and the token is
+    masked with ``amask_secret``; a sync ``get_connection``/``mask_secret`` or ``time.sleep`` would show here.
+    """
+    server.script(route("op-a"), Reply(body=op("op-a", "RUNNING", 10)), Reply(body=op("op-a", "SUCCESS")))
+    server.script(route("op-b"), Reply(body=op("op-b", "SUCCESS", 100)))
+    # Warm up once so one-off module imports do not count as blocking.
+    await events(TolokaOperationTrigger(["op-b"], poll_interval=0.05))
+
+    payload, slow = await slow_callbacks(TolokaOperationTrigger(["op-a", "op-b"], poll_interval=0.05), caplog)
+    assert payload["status"] == "success"
+    assert not slow, slow
+
+    # Control: the same check does catch a blocking call.
+    real = TolokaHook.aget_operation
+
+    async def blocking(self: TolokaHook, operation_id: str) -> Operation:
+        time.sleep(0.15)
+        return await real(self, operation_id)
+
+    monkeypatch.setattr(TolokaHook, "aget_operation", blocking)
+    _, slow = await slow_callbacks(TolokaOperationTrigger(["op-b"]), caplog)
+    assert slow
+
+
+async def test_uses_async_connection_and_masking(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The triggerer path must never reach the blocking connection or masking calls."""
+
+    def forbidden(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("blocking call on the triggerer's event loop")
+
+    monkeypatch.setattr(TolokaHook, "get_connection", forbidden)
+    monkeypatch.setattr("airflow.sdk.log.mask_secret", forbidden)
+    masked: list[Any] = []
+    import airflow.sdk.log as sdk_log
+
+    real_amask = sdk_log.amask_secret
+
+    async def spy(secret: Any, name: str | None = None) -> None:
+        masked.append(secret)
+        await real_amask(secret, name)
+
+    monkeypatch.setattr(sdk_log, "amask_secret", spy)
+    server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS", 100)))
+    (payload,) = await events(TolokaOperationTrigger(["op-1"]))
+    assert payload["status"] == "success" and masked == [TOKEN]
