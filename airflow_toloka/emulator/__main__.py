@@ -1,0 +1,114 @@
+"""``python -m airflow_toloka.emulator``: serve the Toloka emulator with uvicorn (one worker, no access log).
+
+Prints ``Toloka emulator listening on http://HOST:PORT`` once it accepts connections; ``--port 0`` picks a free
+port and the line tells which one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import socket
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from airflow_toloka.emulator.app import create_app
+from airflow_toloka.emulator.state import EmulatorConfig, load_pools_spec
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability in [0, 1]")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be > 0")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
+    """CLI options -> :class:`EmulatorConfig` (the pools file is read and checked here, to fail fast)."""
+    p = argparse.ArgumentParser(prog="python -m airflow_toloka.emulator", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    p.add_argument("--token", help="accept only this token (default: any non-empty token)")
+    p.add_argument("--denied-token", help="this token gets 403 ACCESS_DENIED on every /api request")
+    p.add_argument("--pools", dest="pools_file", help="JSON pools file (see airflow_toloka.emulator.state)")
+    p.add_argument(
+        "--rate", type=_positive, default=100_000.0, help="items per second an operation processes"
+    )
+    p.add_argument(
+        "--pending-seconds", type=_non_negative, default=0.05, help="time an operation stays PENDING"
+    )
+    p.add_argument("--fault-429", type=_probability, default=0.0, help="probability of 429 before processing")
+    p.add_argument("--fault-500", type=_probability, default=0.0, help="probability of 500 after processing")
+    p.add_argument("--fault-503", type=_probability, default=0.0, help="probability of 503 before processing")
+    p.add_argument("--fault-drop", type=_probability, default=0.0, help="probability of a dropped response")
+    p.add_argument("--retry-after", type=_non_negative, help="Retry-After seconds sent with injected 429s")
+    p.add_argument("--latency-ms", type=_non_negative, default=0.0, help="delay added to every /api request")
+    p.add_argument("--seed", type=int, help="seed of the fault RNG (default: random)")
+    p.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    args = p.parse_args(argv)
+    config = EmulatorConfig(**vars(args))
+    if config.pools_file:
+        try:
+            config.pools_spec = load_pools_spec(config.pools_file)
+        except ValueError as exc:
+            p.error(str(exc))
+    return config
+
+
+class _Server(uvicorn.Server):
+    """Announces readiness on stdout once uvicorn has started serving."""
+
+    def __init__(self, config: uvicorn.Config, url: str) -> None:
+        super().__init__(config)
+        self._url = url
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            print(f"Toloka emulator listening on {self._url}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    # The store holds ~10 GC-tracked containers per task, and a 10k-item upload allocates ~100k more: with the
+    # default thresholds the collector runs hundreds of times per batch and doubles the emulator's CPU time.
+    gc.set_threshold(50_000, 20, 100)
+    app = create_app(config)
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((config.host, config.port))
+    except OSError as exc:
+        print(f"Toloka emulator cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    config.port = port
+    host = f"[{config.host}]" if family == socket.AF_INET6 else config.host
+    uv_config = uvicorn.Config(
+        app, workers=1, access_log=False, log_level=config.log_level, lifespan="off", timeout_keep_alive=30
+    )
+    _Server(uv_config, f"http://{host}:{port}").run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,316 @@
+"""FastAPI app of the Toloka emulator: routes under ``/api/v1`` plus ``/_emulator`` inspection and control.
+
+Handlers take the raw :class:`Request` and return a prebuilt JSON :class:`Response`: FastAPI's per-item
+validation would be far too slow for 10k-item bodies, and Toloka's error shapes are not FastAPI's.
+
+A pure-ASGI gate in front of the ``/api`` routes does what every Toloka request goes through, in this order:
+count the request by route template, optional latency, injected 429/503 (before any work), auth (401/403),
+unknown route (404/405), 415 for bodies that are not JSON, the handler itself, then injected 500 or a dropped
+connection (after the work is done, to exercise clients' idempotency).
+
+A "drop" sends the real status line and headers but with a ``Content-Length`` larger than the body, writes half
+of the body and returns without completing the response, so uvicorn closes the connection. ``requests``
+raises ``ChunkedEncodingError`` (urllib3 ``IncompleteRead``) and httpx ``RemoteProtocolError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.routing import BaseRoute, Match
+
+from airflow_toloka.emulator.state import TASK_SUITES, TASKS, ApiError, EmulatorConfig, EmulatorState, Kind
+
+__all__ = ["create_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_DROP_LOG_MESSAGE = "ASGI callable returned without completing response."
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(_dumps(data), status_code=status, media_type="application/json")
+
+
+def error_response(exc: ApiError) -> Response:
+    return Response(
+        _dumps(exc.body()), status_code=exc.status, media_type="application/json", headers=exc.headers
+    )
+
+
+class _HideDropNoise(logging.Filter):
+    """Drops are deliberate; uvicorn's complaint about the unfinished response is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != _DROP_LOG_MESSAGE
+
+
+class _ApiGate:
+    """Counting, latency, faults, auth and content-type checks in front of the ``/api`` routes."""
+
+    def __init__(self, app: ASGIApp, state: EmulatorState, routes: Callable[[], list[BaseRoute]]) -> None:
+        self.app = app
+        self.state = state
+        self._routes = routes
+        self._api_routes: list[BaseRoute] | None = None
+
+    def _match(self, scope: Scope) -> tuple[str, Match]:
+        if self._api_routes is None:
+            self._api_routes = [r for r in self._routes() if getattr(r, "path", "").startswith("/api/")]
+        method = scope["method"]
+        partial = None
+        for route in self._api_routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return f"{method} {route.path}", Match.FULL  # type: ignore[attr-defined]
+            if match is Match.PARTIAL and partial is None:
+                partial = route
+        if partial is not None:
+            return f"{method} {partial.path}", Match.PARTIAL  # type: ignore[attr-defined]
+        return f"{method} {scope['path']}", Match.NONE
+
+    async def _send_error(self, send: Send, exc: ApiError) -> None:
+        self.state.responses[str(exc.status)] += 1
+        body = _dumps(exc.body())
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        state, config = self.state, self.state.config
+        state.advance()
+        key, match = self._match(scope)
+        state.requests[key] += 1
+        if config.latency_ms > 0:
+            await asyncio.sleep(config.latency_ms / 1000)
+        rng = state.rng
+        if config.fault_429 > 0 and rng.random() < config.fault_429:
+            state.faults["429"] += 1
+            headers = {}
+            if config.retry_after is not None:
+                ra = config.retry_after
+                headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
+            exc = ApiError(429, "TOO_MANY_REQUESTS", "Too many requests", {"interval": "MIN"}, headers)
+            await self._send_error(send, exc)
+            return
+        if config.fault_503 > 0 and rng.random() < config.fault_503:
+            state.faults["503"] += 1
+            exc = ApiError(503, "REMOTE_SERVICE_UNAVAILABLE", "Remote service is temporarily unavailable")
+            await self._send_error(send, exc)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        problem = self._check_auth(headers.get("authorization"))
+        if problem is None and match is Match.NONE:
+            problem = ApiError(404, "NOT_FOUND", f"No such API route: {scope['method']} {scope['path']}")
+        if problem is None and match is Match.PARTIAL:
+            problem = ApiError(405, "METHOD_NOT_ALLOWED", f"Method {scope['method']} is not allowed here")
+        if (
+            problem is None
+            and scope["method"] in _BODY_METHODS
+            and _has_body(headers)
+            and not headers.get("content-type", "").lower().startswith("application/json")
+        ):
+            problem = ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
+        if problem is not None:
+            await self._send_error(send, problem)
+            return
+        fail = config.fault_500 > 0 and rng.random() < config.fault_500
+        drop = not fail and config.fault_drop > 0 and rng.random() < config.fault_drop
+        if not (fail or drop):
+            await self.app(scope, receive, self._counting(send))
+            return
+        captured: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            captured.append(message)
+
+        await self.app(scope, receive, capture)  # the work is done; the client just doesn't learn about it
+        if fail:
+            state.faults["500"] += 1
+            await self._send_error(send, ApiError(500, "INTERNAL_ERROR", "Internal error (injected)"))
+            return
+        state.faults["drop"] += 1
+        await self._drop(send, captured)
+
+    def _counting(self, send: Send) -> Send:
+        async def counting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.state.responses[str(message["status"])] += 1
+            await send(message)
+
+        return counting
+
+    @staticmethod
+    async def _drop(send: Send, captured: list[Message]) -> None:
+        start = next((m for m in captured if m["type"] == "http.response.start"), None)
+        body = b"".join(m.get("body", b"") for m in captured if m["type"] == "http.response.body")
+        status = 200 if start is None or start["status"] == 204 else start["status"]
+        headers = [(k, v) for k, v in (start or {}).get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body) + 1024).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+        # returning now leaves the response unfinished: uvicorn closes the connection mid-body
+
+    def _check_auth(self, header: str | None) -> ApiError | None:
+        config = self.state.config
+        if not header:
+            return ApiError(401, "AUTHENTICATION_ERROR", "Authorization header is missing")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() not in ("oauth", "apikey") or not token:
+            return ApiError(
+                401, "AUTHENTICATION_ERROR", "Use 'Authorization: OAuth <token>' or 'ApiKey <key>'"
+            )
+        if config.denied_token is not None and token == config.denied_token:
+            return ApiError(403, "ACCESS_DENIED", "Access denied")
+        if config.token is not None and token != config.token:
+            return ApiError(401, "AUTHENTICATION_ERROR", "Invalid token")
+        return None
+
+
+def _has_body(headers: dict[str, str]) -> bool:
+    if "transfer-encoding" in headers:
+        return True
+    try:
+        return int(headers.get("content-length", "0")) > 0
+    except ValueError:
+        return True
+
+
+def create_app(config: EmulatorConfig | None = None) -> FastAPI:
+    """Build the emulator app; its state lives in ``app.state.emulator`` (an :class:`EmulatorState`)."""
+    config = config or EmulatorConfig()
+    state = EmulatorState(config)
+    app = FastAPI(title="Toloka emulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.emulator = state
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideDropNoise) for f in uvicorn_error.filters):
+        uvicorn_error.addFilter(_HideDropNoise())
+
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        return error_response(ApiError(500, "INTERNAL_ERROR", f"Emulator bug: {exc!r}"))
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(Exception, on_crash)
+    app.add_middleware(_ApiGate, state=state, routes=lambda: app.router.routes)
+
+    # ------------------------------------------------------------------ creation
+
+    def creator(kind: Kind) -> Callable[[Request], Awaitable[Response]]:
+        async def create(request: Request) -> Response:
+            body = await request.body()
+            status, data = state.create(kind, body, request.query_params)
+            return json_response(data, status)
+
+        return create
+
+    def searcher(kind: Kind) -> Callable[[Request], Awaitable[Response]]:
+        async def search(request: Request) -> Response:
+            return json_response(state.search(kind, request.query_params))
+
+        return search
+
+    def getter(kind: Kind) -> Callable[[Request], Awaitable[Response]]:
+        async def get(request: Request) -> Response:
+            return json_response(state.get_object(kind, request.path_params["id"]))
+
+        return get
+
+    for kind in (TASKS, TASK_SUITES):
+        app.add_api_route(kind.path, creator(kind), methods=["POST"], include_in_schema=False)
+        app.add_api_route(kind.path, searcher(kind), methods=["GET"], include_in_schema=False)
+        app.add_api_route(kind.path + "/{id}", getter(kind), methods=["GET"], include_in_schema=False)
+
+    # ------------------------------------------------------------------ operations, pools, requester
+
+    @app.get("/api/v1/operations", include_in_schema=False)
+    async def find_operations(request: Request) -> Response:
+        return json_response(state.find_operations(request.query_params))
+
+    @app.get("/api/v1/operations/{id}", include_in_schema=False)
+    async def get_operation(request: Request) -> Response:
+        return json_response(state.get_operation(request.path_params["id"]))
+
+    @app.get("/api/v1/operations/{id}/log", include_in_schema=False)
+    async def get_operation_log(request: Request) -> Response:
+        return Response(state.operation_log_json(request.path_params["id"]), media_type="application/json")
+
+    @app.get("/api/v1/requester", include_in_schema=False)
+    async def requester() -> Response:
+        return json_response(
+            {
+                "id": "emulator-requester",
+                "balance": 100.0,
+                "public_name": {"EN": "Emulator requester"},
+                "company": {"id": "1", "superintendent_id": "emulator-requester"},
+            }
+        )
+
+    @app.get("/api/v1/pools/{id}", include_in_schema=False)
+    async def get_pool(request: Request) -> Response:
+        return json_response(state.get_pool(request.path_params["id"]))
+
+    def pool_action(action: str) -> Callable[[Request], Awaitable[Response]]:
+        async def act(request: Request) -> Response:
+            op = state.pool_action(request.path_params["id"], action)
+            return Response(status_code=204) if op is None else json_response(op, 202)
+
+        return act
+
+    for action in ("open", "close"):
+        app.add_api_route(
+            f"/api/v1/pools/{{id}}/{action}", pool_action(action), methods=["POST"], include_in_schema=False
+        )
+
+    # ------------------------------------------------------------------ inspection and control (no auth, no faults)
+
+    @app.get("/_emulator/health", include_in_schema=False)
+    async def health() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/_emulator/stats", include_in_schema=False)
+    async def stats() -> Response:
+        return json_response(state.stats())
+
+    @app.post("/_emulator/reset", include_in_schema=False)
+    async def reset() -> Response:
+        state.reset()
+        return json_response({"status": "reset"})
+
+    @app.get("/_emulator/config", include_in_schema=False)
+    async def get_config() -> Response:
+        return json_response(config.runtime())
+
+    @app.post("/_emulator/config", include_in_schema=False)
+    async def set_config(request: Request) -> Response:
+        try:
+            changes = json.loads(await request.body() or b"{}")
+        except ValueError:
+            raise ApiError(400, "VALIDATION_ERROR", "Body must be a JSON object") from None
+        if not isinstance(changes, dict):
+            raise ApiError(400, "VALIDATION_ERROR", "Body must be a JSON object")
+        return json_response(state.configure(changes))
+
+    return app

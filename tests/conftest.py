@@ -1,0 +1,43 @@
+"""Shared fixtures: one emulator process for the whole session, reset per test by ``fresh_emulator``.
+
+- ``emulator``: the session's :class:`EmulatorProcess` (default config: any token, auto-created pools).
+- ``fresh_emulator``: the same process, emptied before the test; its runtime config (faults, rate, latency, tokens)
+  is put back afterwards, so a test may ``configure(...)`` freely.
+- ``emulator_url``: its base URL (``http://127.0.0.1:PORT``, clients add ``/api/v1``).
+- ``toloka_conn_env``: ``AIRFLOW_CONN_TOLOKA_DEFAULT`` pointing at the emulator with token ``test-token``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_toloka.emulator import EmulatorProcess
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorProcess]:
+    with EmulatorProcess() as process:
+        yield process
+
+
+@pytest.fixture
+def fresh_emulator(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
+    emulator.reset()
+    try:
+        yield emulator
+    finally:
+        emulator.restore_config()
+
+
+@pytest.fixture
+def emulator_url(emulator: EmulatorProcess) -> str:
+    return emulator.url
+
+
+@pytest.fixture
+def toloka_conn_env(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorProcess) -> None:
+    conn = {"conn_type": "toloka", "host": emulator.url, "password": "test-token"}
+    monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps(conn))
