@@ -33,4 +33,4 @@ with DAG(dag_id="toloka_multi_pool_mapping", schedule=None, tags=["toloka", "exa
         print(f"Created per pool: {created}")
         return created
 
-    summarize(uploads)
+    summarize(uploads.output)

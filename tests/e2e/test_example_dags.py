@@ -1,0 +1,66 @@
+"""Every example DAG, and a crash-and-retry DAG, through `airflow dags test` against the emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import EXAMPLES, TEST_DAGS, AirflowHome
+
+TOKEN = "e2e-secret-token-1234"
+
+
+@pytest.fixture
+def conn(fresh_emulator: Any) -> dict[str, Any]:
+    return {"conn_type": "toloka", "host": fresh_emulator.url, "password": TOKEN}
+
+
+def assert_ok(run: Any) -> None:
+    assert run.returncode == 0, run.output[-5000:]
+    assert TOKEN not in run.output
+
+
+def test_image_classification(airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any]) -> None:
+    run = airflow_home.dags_test("toloka_image_classification", dags_folder=EXAMPLES, conn=conn)
+    assert_ok(run)
+    assert run.output.count("[DAG TEST] running trigger in line") == 2  # both uploads deferred
+    assert fresh_emulator.stats()["tasks_by_pool"] == {"1001": 201}
+    (control,) = run.xcom("upload_control_tasks")
+    (general,) = run.xcom("upload_tasks")
+    assert (control["created"], general["created"], general["failed"]) == (1, 200, 0)
+    assert general["pool_ids"] == ["1001"] and len(general["ids"]) == 200 and all(general["ids"])
+    assert run.xcom("report") == [201]
+    assert run.xcom("upload_tasks", "operation_ids") == [general["operation_ids"]]
+
+
+def test_nightly_task_suites(airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any]) -> None:
+    fresh_emulator.configure(rate=20)  # two seconds of processing: the sensor must really wait
+    run = airflow_home.dags_test("toloka_nightly_task_suites", dags_folder=EXAMPLES, conn=conn)
+    assert_ok(run)
+    assert "[DAG TEST] running trigger in line" in run.output  # the sensor deferred
+    assert fresh_emulator.stats()["task_suites_by_pool"] == {"2001": 40}
+    (upload,) = run.xcom("upload_suites")
+    assert upload["status"] == "SUBMITTED" and upload["pool_ids"] == ["2001"]
+    assert run.xcom("consume") == [40]
+
+
+def test_multi_pool_mapping(airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any]) -> None:
+    run = airflow_home.dags_test("toloka_multi_pool_mapping", dags_folder=EXAMPLES, conn=conn)
+    assert_ok(run)
+    assert fresh_emulator.stats()["tasks_by_pool"] == {"3001": 5, "3002": 5, "3003": 5}
+    assert run.xcom("summarize") == [{"3001": 5, "3002": 5, "3003": 5}]
+
+
+def test_retry_after_a_crash_midway_creates_each_task_once(
+    airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any]
+) -> None:
+    run = airflow_home.dags_test("toloka_crash_midway", dags_folder=TEST_DAGS, conn=conn)
+    assert_ok(run)
+    assert "simulated worker crash" in run.output
+    assert run.task_states() == {"upload": "success#2"}
+    stats = fresh_emulator.stats()
+    assert stats["tasks_by_pool"] == {"4001": 5_000}
+    assert stats["requests"]["POST /api/v1/tasks"] == 2 + 5  # the retry resubmitted all five batches
+    (summary,) = run.xcom("upload")
+    assert summary["created"] == 5_000 and len(summary["operation_ids"]) == 5

@@ -1,0 +1,180 @@
+"""CreateTasksOperator / CreateTaskSuitesOperator executed directly against the emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_toloka.exceptions import TolokaError, TolokaInputError, TolokaTimeoutError, TolokaValidationError
+from airflow_toloka.operators import CreateTasksOperator, CreateTaskSuitesOperator
+from airflow_toloka.triggers import TolokaOperationTrigger
+
+TOKEN = "test-token"
+
+
+def context(map_index: int = -1) -> dict[str, Any]:
+    ti = MagicMock(dag_id="d", run_id="r", task_id="t", map_index=map_index, try_number=1)
+    return {"ti": ti}
+
+
+def pushed(ctx: dict[str, Any]) -> dict[str, Any]:
+    return {c.kwargs["key"]: c.kwargs["value"] for c in ctx["ti"].xcom_push.call_args_list}
+
+
+def items(n: int, pool: str | None = None) -> list[dict[str, Any]]:
+    base = [{"input_values": {"image": f"https://e.com/{i}.jpg"}, "overlap": 1} for i in range(n)]
+    return [{**b, "pool_id": pool} for b in base] if pool else base
+
+
+@pytest.fixture(autouse=True)
+def _conn(toloka_conn_env: None, fresh_emulator: Any) -> None:
+    pass
+
+
+def test_defers_after_pushing_operation_ids(fresh_emulator: Any) -> None:
+    fresh_emulator.configure(rate=50)
+    op = CreateTasksOperator(
+        task_id="t", tasks=items(120), pool_id=77, deferrable=True, batch_size=50, timeout=600
+    )
+    ctx = context()
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(ctx)
+    trigger = info.value.trigger
+    assert isinstance(trigger, TolokaOperationTrigger)
+    assert info.value.method_name == "execute_complete" and info.value.timeout is None
+    xcoms = pushed(ctx)
+    assert len(xcoms["operation_ids"]) == 3 and xcoms["pool_ids"] == ["77"]
+    assert xcoms["toloka_url"] == fresh_emulator.url
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_toloka.triggers.operation.TolokaOperationTrigger"
+    assert kwargs["operation_ids"] == xcoms["operation_ids"] and TOKEN not in json.dumps(kwargs)
+    assert 590 < kwargs["end_time"] - time.time() <= 600
+
+    fresh_emulator.configure(rate=1_000_000)
+    time.sleep(0.5)
+    summary = op.execute_complete(context(), {"status": "success", "operation_ids": xcoms["operation_ids"]})
+    assert (summary["created"], summary["failed"], summary["total"]) == (120, 0, 120)
+    assert summary["pool_ids"] == ["77"] and len(summary["ids"]) == 120
+    assert fresh_emulator.stats()["tasks_by_pool"] == {"77": 120}
+
+
+def test_worker_side_wait_returns_summary_and_caps_ids(fresh_emulator: Any) -> None:
+    op = CreateTasksOperator(
+        task_id="t", tasks=items(30, "5"), deferrable=False, max_ids_in_xcom=10, poll_interval=0.2
+    )
+    summary = op.execute(context())
+    assert summary["status"] == "SUCCESS" and summary["created"] == 30 and summary["ids"] is None
+
+
+def test_same_task_run_twice_creates_nothing_new(fresh_emulator: Any) -> None:
+    op = CreateTasksOperator(task_id="t", tasks=items(25, "5"), batch_size=10, poll_interval=0.2)
+    first = op.execute(context())
+    second = op.execute(context())
+    assert first["ids"] == second["ids"] and fresh_emulator.stats()["tasks_by_pool"] == {"5": 25}
+    CreateTasksOperator(task_id="t", tasks=items(25, "5"), batch_size=10, poll_interval=0.2).execute(
+        context(3)
+    )
+    assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 50}  # another map index is other work
+
+
+def test_wait_for_completion_false_only_submits(fresh_emulator: Any) -> None:
+    op = CreateTasksOperator(task_id="t", tasks=items(5, "6"), wait_for_completion=False)
+    summary = op.execute(context())
+    assert summary["status"] == "SUBMITTED" and len(summary["operation_ids"]) == 1
+
+
+def test_bad_item_fails_before_anything_is_sent(fresh_emulator: Any) -> None:
+    bad = [*items(3, "5"), {"input_values": "not a dict", "pool_id": "5"}]
+    with pytest.raises(TolokaInputError, match=r"item 3, field 'input_values'"):
+        CreateTasksOperator(task_id="t", tasks=bad).execute(context())
+    with pytest.raises(TolokaInputError, match=r"item 0, field 'pool_id'"):
+        CreateTasksOperator(task_id="t", tasks=items(2)).execute(context())
+    assert not any(k.startswith("POST") for k in fresh_emulator.stats()["requests"])
+
+
+def test_bad_file_row_fails_before_anything_is_sent(fresh_emulator: Any, tmp_path: Path) -> None:
+    path = tmp_path / "t.tsv"
+    path.write_text("INPUT:image\toverlap\n" + "".join(f"u{i}\t1\n" for i in range(20_000)) + "u\t0\n")
+    with pytest.raises(TolokaInputError, match=r"t.tsv, data row 20001.*field 'overlap'"):
+        CreateTasksOperator(task_id="t", tasks_path=str(path), pool_id="5").execute(context())
+    empty = tmp_path / "e.jsonl"
+    empty.write_text("")
+    with pytest.raises(TolokaInputError, match="input is empty"):
+        CreateTasksOperator(task_id="t", tasks_path=str(empty), pool_id="5").execute(context())
+    assert not any(k.startswith("POST") for k in fresh_emulator.stats()["requests"])
+
+
+def test_file_upload_writes_per_item_results(fresh_emulator: Any, tmp_path: Path) -> None:
+    path = tmp_path / "t.tsv"
+    path.write_text("INPUT:image\toverlap\n" + "".join(f"https://e.com/{i}\t1\n" for i in range(2_500)))
+    results = tmp_path / "out" / "results.jsonl"
+    op = CreateTasksOperator(
+        task_id="t",
+        tasks_path=str(path),
+        pool_id="8",
+        batch_size=1_000,
+        results_path=str(results),
+        poll_interval=0.2,
+        max_ids_in_xcom=5_000,
+    )
+    summary = op.execute(context())
+    assert summary["created"] == 2_500 and summary["results_path"] == str(results)
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [r["index"] for r in rows] == list(range(2_500)) and all(r["id"] for r in rows)
+    assert rows[7]["id"] == summary["ids"][7]
+
+
+def test_task_suites_from_jsonl(fresh_emulator: Any, tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text(
+        "".join(json.dumps({"tasks": [{"input_values": {"t": i}}], "overlap": 1}) + "\n" for i in range(9))
+    )
+    summary = CreateTaskSuitesOperator(
+        task_id="t", task_suites_path=str(path), pool_id="9", poll_interval=0.2
+    ).execute(context())
+    assert summary["kind"] == "task_suites" and summary["created"] == 9
+    assert fresh_emulator.stats()["task_suites_by_pool"] == {"9": 9}
+
+
+def test_sync_mode_auto_splits(fresh_emulator: Any) -> None:
+    summary = CreateTasksOperator(task_id="t", tasks=items(6_000, "10"), async_mode=False).execute(context())
+    assert summary["created"] == 6_000 and fresh_emulator.stats()["requests"]["POST /api/v1/tasks"] == 2
+
+
+def test_execute_complete_turns_events_into_results_or_errors(fresh_emulator: Any) -> None:
+    op = CreateTasksOperator(task_id="t", tasks=items(1, "5"))
+    with pytest.raises(TolokaTimeoutError, match="op-a") as info:
+        op.execute_complete(
+            context(), {"status": "timeout", "operation_ids": ["op-a", "op-b"], "pending": ["op-a"]}
+        )
+    assert info.value.operation_ids == ["op-a"]
+    with pytest.raises(TolokaError, match="boom"):
+        op.execute_complete(context(), {"status": "error", "operation_ids": [], "message": "boom"})
+    with pytest.raises(TolokaError, match="malformed"):
+        op.execute_complete(context(), None)
+
+
+def test_constructor_rejects_contradictions() -> None:
+    with pytest.raises(ValueError, match="cannot defer"):
+        CreateTasksOperator(task_id="t", tasks=[], async_mode=False, deferrable=True)
+    with pytest.raises(TolokaInputError, match="exactly one of tasks= or tasks_path="):
+        CreateTasksOperator(task_id="t", tasks=items(1, "1"), tasks_path="x.tsv").execute(context())
+    with pytest.raises(ValueError, match="batch_size must be between 1 and 10000"):
+        CreateTasksOperator(task_id="t", tasks=items(1, "1"), batch_size=20_000).execute(context())
+
+
+def test_rejected_items_fail_or_are_reported(fresh_emulator: Any) -> None:
+    # a task with no overlap (and no allow_defaults) passes the local model but Toloka rejects it
+    bad = [*items(4, "5"), {"pool_id": "5", "input_values": {"image": "x"}}]
+    with pytest.raises(TolokaValidationError, match=r"item 4: overlap"):
+        CreateTasksOperator(task_id="t", tasks=bad, poll_interval=0.2).execute(context())
+    summary = CreateTasksOperator(task_id="t", tasks=bad, skip_invalid_items=True, poll_interval=0.2).execute(
+        context()
+    )
+    assert (summary["created"], summary["failed"]) == (4, 1) and summary["ids"][4] is None
