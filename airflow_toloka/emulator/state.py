@@ -33,7 +33,23 @@ Pools file (``--pools FILE``, JSON)::
   ``float``, ``boolean``, ``url``, ``file``, ``coordinates``, ``json`` and ``array_<scalar>``; ``required``
   defaults to ``true`` as in Toloka. Without ``input_spec`` any input field of any type is accepted.
 - ``defaults``: used when an upload has ``allow_defaults=true`` and an item has no overlap. A pool without a
-  default makes such items fail with ``overlap`` ``VALUE_REQUIRED``.
+  default makes such items fail with ``overlap`` ``VALUE_REQUIRED``. Auto-created pools default to overlap 1.
+
+Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
+
+- unknown pool -> per-item ``pool_id`` ``ENTITY_DOES_NOT_EXIST``; ARCHIVED pool -> per-item ``pool_id``
+  ``INAPPROPRIATE_STATUS`` (params ``["OPEN", "CLOSED"]``); a non-object item -> ``{"": OBJECT_EXPECTED}``.
+- sync error payloads: ``{"<idx>": {field: error}}`` for arrays, ``{field: error}`` for a single object.
+- async, ``skip_invalid_items=true`` with every item invalid -> FAIL (like the sync error); a FAIL log holds only
+  the ``*_VALIDATE`` entries of the invalid items (valid ones were not created, so they have no entry).
+- ``operation_id`` is keyed on alone (the body is not compared) and is ignored in sync mode; any non-empty string
+  is accepted. An empty array is accepted (201 with no items / an operation with zero counts).
+- the log of an unfinished operation is ``[]``: all entries appear when it completes, in a shuffled order
+  (seeded by the operation id) with ``POOL_OPEN`` steps last.
+- query booleans other than lowercase ``true``/``false`` are a 400 ``VALIDATION_ERROR``.
+- ``overlap`` together with ``infinite_overlap=true`` is ``overlap`` ``VALUE_NOT_ALLOWED``; an infinite-overlap
+  object has ``overlap: null`` and no ``remaining_overlap``.
+- suite tasks carry no ids, so ``GET /task-suites?task_id=`` only matches ids a client put there itself.
 """
 
 from __future__ import annotations
@@ -858,8 +874,8 @@ class EmulatorState:
         if spec is None:
             return
         # missing fields first, then unknown or mistyped ones: the order of Toloka's documented examples
-        for name, fspec in spec.items():
-            if fspec.required and values.get(name) is None:
+        for name, required in spec.items():
+            if required.required and values.get(name) is None:
                 errs[f"{prefix}.{name}"] = _err("VALUE_REQUIRED", VALUE_REQUIRED)
         for name, value in values.items():
             fspec = spec.get(name)
@@ -1052,8 +1068,8 @@ class EmulatorState:
         for op_name, test in _COMPARISONS.items():
             stamp = query.get(f"created_{op_name}")
             if stamp is not None:
-                bound = _datetime_param(f"created_{op_name}", stamp)
-                checks.append(lambda o, t=test, b=bound: t(o["created"], b))  # type: ignore[misc]
+                since = _datetime_param(f"created_{op_name}", stamp)
+                checks.append(lambda o, t=test, b=since: t(o["created"], b))  # type: ignore[misc]
         overlap = query.get("overlap")
         if overlap is not None:
             want = _int_param(query, "overlap", 0, 0, MAX_OVERLAP)

@@ -7,6 +7,7 @@ and error mapping, so the wire format lives in one place (:mod:`airflow_toloka.m
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import json
@@ -18,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import requests
@@ -271,6 +272,7 @@ class TolokaHook(BaseHook):
         self._session: requests.Session | None = None
         self._aclient: httpx.AsyncClient | None = None
         self._lock = threading.Lock()
+        self._alock: asyncio.Lock | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(toloka_conn_id={self.toloka_conn_id!r})"
@@ -296,13 +298,17 @@ class TolokaHook(BaseHook):
         return self._settings
 
     async def _settings_async(self) -> _Settings:
-        if self._settings is None:
-            conn = await self.aget_connection(self.toloka_conn_id)
-            settings = settings_from_connection(conn, _parse_extra(conn))
-            from airflow.sdk.log import amask_secret
+        # One connection lookup however many polls start together on the event loop.
+        if self._alock is None:
+            self._alock = asyncio.Lock()
+        async with self._alock:
+            if self._settings is None:
+                conn = await self.aget_connection(self.toloka_conn_id)
+                settings = settings_from_connection(conn, _parse_extra(conn))
+                from airflow.sdk.log import amask_secret
 
-            await amask_secret(conn.password)
-            self._settings = settings
+                await amask_secret(conn.password)
+                self._settings = settings
         return self._settings
 
     @property
@@ -411,7 +417,7 @@ class TolokaHook(BaseHook):
             )
             if resp.status_code >= 400:
                 raise error_from_response(resp.status_code, resp.content, resp.headers)
-            return resp.json() if resp.content else None
+            return _json_body(resp.status_code, resp.content)
 
         try:
             return tenacity.Retrying(**self._retrying_kwargs(f"{method} {path}", safe))(once)
@@ -435,7 +441,7 @@ class TolokaHook(BaseHook):
             resp = await client.request(method, url, params=query)
             if resp.status_code >= 400:
                 raise error_from_response(resp.status_code, resp.content, resp.headers)
-            return resp.json() if resp.content else None
+            return _json_body(resp.status_code, resp.content)
 
         try:
             return await tenacity.AsyncRetrying(**self._retrying_kwargs(f"{method} {path}", method == "GET"))(
@@ -470,22 +476,24 @@ class TolokaHook(BaseHook):
         return True, f"Connected to Toloka at {self.base_url} as {name}"
 
     def get_operation(self, operation_id: str) -> Operation:
-        return Operation.model_validate(self._request("GET", f"/api/v1/operations/{operation_id}"))
+        return Operation.model_validate(self._request("GET", f"/api/v1/operations/{_seg(operation_id)}"))
 
     async def aget_operation(self, operation_id: str) -> Operation:
-        return Operation.model_validate(await self._arequest("GET", f"/api/v1/operations/{operation_id}"))
+        return Operation.model_validate(
+            await self._arequest("GET", f"/api/v1/operations/{_seg(operation_id)}")
+        )
 
     def get_operation_log(self, operation_id: str) -> list[OperationLogItem]:
         return [OperationLogItem.model_validate(x) for x in self._operation_log_raw(operation_id)]
 
     def _operation_log_raw(self, operation_id: str) -> list[dict[str, Any]]:
-        return self._request("GET", f"/api/v1/operations/{operation_id}/log") or []
+        return self._request("GET", f"/api/v1/operations/{_seg(operation_id)}/log") or []
 
     def get_task(self, task_id: str) -> Task:
-        return Task.model_validate(self._request("GET", f"/api/v1/tasks/{task_id}"))
+        return Task.model_validate(self._request("GET", f"/api/v1/tasks/{_seg(task_id)}"))
 
     def get_task_suite(self, task_suite_id: str) -> TaskSuite:
-        return TaskSuite.model_validate(self._request("GET", f"/api/v1/task-suites/{task_suite_id}"))
+        return TaskSuite.model_validate(self._request("GET", f"/api/v1/task-suites/{_seg(task_suite_id)}"))
 
     def wait_operation(
         self,
@@ -572,7 +580,7 @@ class TolokaHook(BaseHook):
             skip_invalid_items=False,
         )
         created_id = result.items[0]
-        path = f"{kind.path}/{created_id}"
+        path = f"{kind.path}/{_seg(created_id)}"
         return kind.model.model_validate(self._request("GET", path))
 
     def create_tasks(
@@ -890,6 +898,24 @@ class TolokaHook(BaseHook):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _seg(value: str) -> str:
+    """One URL path segment: an id can never change which endpoint is called."""
+    return quote(str(value), safe="")
+
+
+def _json_body(status: int, content: bytes) -> Any:
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        # A proxy's HTML page with a 200: treat like an outage (retried for idempotent calls).
+        raise TolokaRemoteUnavailableError(
+            f"Toloka answered HTTP {status} with a body that is not JSON: {content[:200]!r}",
+            http_status=status,
+        ) from None
 
 
 def _short(exc: BaseException | None) -> str:

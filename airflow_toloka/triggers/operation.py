@@ -22,6 +22,7 @@ from airflow_toloka.models import Operation
 __all__ = ["MAX_CONCURRENT_POLLS", "TolokaOperationTrigger", "json_safe_details", "validate_operation_ids"]
 
 MAX_CONCURRENT_POLLS = 16
+_POLL_RETRY_BUDGET = 60.0
 # Details land in the trigger event (a DB row) and in the task log: keep a runaway payload out of both.
 _MAX_DETAILS_CHARS = 4000
 _MAX_LOGGED_OPS = 10
@@ -141,13 +142,12 @@ class TolokaOperationTrigger(BaseTrigger):
 
     async def _wait(self) -> dict[str, Any]:
         done: dict[str, Operation] = {}
-        async with TolokaHook(self.toloka_conn_id) as hook:
+        # A poll retries for at most a minute: the next poll is the better retry, and the deadline must hold.
+        async with TolokaHook(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
             semaphore = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
-            first = True
             while True:
                 pending = [i for i in self.operation_ids if i not in done]
-                polled = await self._poll(hook, pending, semaphore, first=first)
-                first = False
+                polled = await self._poll(hook, pending, semaphore)
                 # Terminal states are final: those operations are never polled again.
                 done.update((op_id, op) for op_id, op in polled.items() if op.is_completed)
                 self._log_progress(done, polled)
@@ -162,12 +162,7 @@ class TolokaOperationTrigger(BaseTrigger):
                 await asyncio.sleep(delay)
 
     async def _poll(
-        self,
-        hook: TolokaHook,
-        ids: list[str],
-        semaphore: asyncio.Semaphore,
-        *,
-        first: bool,
+        self, hook: TolokaHook, ids: list[str], semaphore: asyncio.Semaphore
     ) -> dict[str, Operation]:
         """GET every id concurrently (bounded); on failure raise the error of the first failing id in order."""
 
@@ -175,15 +170,9 @@ class TolokaOperationTrigger(BaseTrigger):
             async with semaphore:
                 return await hook.aget_operation(op_id)
 
+        results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
         polled: dict[str, Operation] = {}
-        rest = ids
-        if first and len(ids) > 1:
-            # The first request resolves the connection and caches it on the hook; letting all requests race
-            # would fetch (and mask) the same connection once per operation.
-            polled[ids[0]] = await one(ids[0])
-            rest = ids[1:]
-        results = await asyncio.gather(*(one(i) for i in rest), return_exceptions=True)
-        for op_id, result in zip(rest, results, strict=True):
+        for op_id, result in zip(ids, results, strict=True):
             if isinstance(result, BaseException):
                 raise result  # the first failure in id order, whichever reply came first
             polled[op_id] = result

@@ -19,6 +19,7 @@ class Reply:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as is instead of the JSON of ``body``
 
 
 @dataclass
@@ -52,7 +53,13 @@ class ScriptedServer:
                     if queue
                     else Reply(404, {"code": "NOT_FOUND"})
                 )
-                payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+                payload = (
+                    reply.raw
+                    if reply.raw is not None
+                    else b""
+                    if reply.body is None
+                    else json.dumps(reply.body).encode()
+                )
                 self.send_response(reply.status)
                 for k, v in reply.headers.items():
                     self.send_header(k, v)

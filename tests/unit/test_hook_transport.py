@@ -246,3 +246,16 @@ def test_token_is_not_in_repr_or_settings() -> None:
     from airflow_toloka.hooks.toloka import _Settings
 
     assert TOKEN not in repr(_Settings("http://x", auth_header(TOKEN)))
+
+
+def test_ids_cannot_change_the_endpoint(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/operations/..%2Frequester", Reply(200, OP))
+    fast_hook().get_operation("../requester")
+    assert server.requests[-1].path == "/api/v1/operations/..%2Frequester"
+
+
+def test_non_json_success_body_is_an_error(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/requester", Reply(200, raw=b"<html>proxy login</html>"))
+    with pytest.raises(TolokaRemoteUnavailableError, match="not JSON"):
+        fast_hook(retry_limit=1)._request("GET", "/api/v1/requester")
+    assert server.count("GET /api/v1/requester") == 2  # an idempotent GET is retried once, then fails clearly
