@@ -32,6 +32,10 @@ def test_image_classification(airflow_home: AirflowHome, fresh_emulator: Any, co
     assert general["pool_ids"] == ["1001"] and len(general["ids"]) == 200 and all(general["ids"])
     assert run.xcom("report") == [201]
     assert run.xcom("upload_tasks", "operation_ids") == [general["operation_ids"]]
+    # extra links are computed on the worker from XCom pushed before deferral
+    assert run.xcom("upload_tasks", "_link_TolokaPoolLink") == [f"{fresh_emulator.url}/api/v1/pools/1001"]
+    (op_link,) = run.xcom("upload_tasks", "_link_TolokaOperationLink")
+    assert op_link == f"{fresh_emulator.url}/api/v1/operations/{general['operation_ids'][0]}"
 
 
 def test_nightly_task_suites(airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any]) -> None:

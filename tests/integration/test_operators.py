@@ -178,3 +178,33 @@ def test_rejected_items_fail_or_are_reported(fresh_emulator: Any) -> None:
         context()
     )
     assert (summary["created"], summary["failed"]) == (4, 1) and summary["ids"][4] is None
+
+
+class _StateStore:
+    """Stands in for Airflow 3.3's task_state_store accessor (get/set of JSON values per task instance)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.data[key] = value
+
+
+def test_a_retry_reattaches_to_operations_still_running(fresh_emulator: Any) -> None:
+    fresh_emulator.configure(rate=20)
+    store = _StateStore()
+    ctx = {**context(), "task_state_store": store}
+    op = CreateTasksOperator(task_id="t", tasks=items(40, "5"), deferrable=True, batch_size=20)
+    with pytest.raises(TaskDeferred):
+        op.execute(ctx)
+    ids = store.data["toloka_operation_ids"]
+    assert len(ids) == 2
+    posts_before = fresh_emulator.stats()["requests"]["POST /api/v1/tasks"]
+    retry = {**context(), "task_state_store": store}
+    with pytest.raises(TaskDeferred) as info:
+        CreateTasksOperator(task_id="t", tasks=items(40, "5"), deferrable=True, batch_size=20).execute(retry)
+    assert info.value.trigger.serialize()[1]["operation_ids"] == ids
+    assert fresh_emulator.stats()["requests"]["POST /api/v1/tasks"] == posts_before  # nothing resubmitted

@@ -1,0 +1,41 @@
+"""The provider registers itself the way Airflow 3 discovers it, and its connection form reaches the UI."""
+
+from __future__ import annotations
+
+from importlib.metadata import distribution, entry_points
+
+from packaging.utils import canonicalize_name
+
+from airflow_toloka.get_provider_info import get_provider_info
+
+
+def test_entry_point_and_package_name() -> None:
+    (ep,) = [e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_toloka")]
+    assert ep.load() is get_provider_info
+    assert get_provider_info()["package-name"] == canonicalize_name(
+        distribution("airflow-toloka").metadata["Name"]
+    )
+
+
+def test_every_listed_module_and_class_imports() -> None:
+    import importlib
+
+    info = get_provider_info()
+    for role in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[role]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+    for path in [*info["extra-links"], info["connection-types"][0]["hook-class-name"]]:
+        module, _, name = path.rpartition(".")
+        assert getattr(importlib.import_module(module), name)
+
+
+def test_connection_form_as_the_airflow_ui_builds_it() -> None:
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    (meta,) = [h for h in HookMetaService.hook_meta_data() if h.connection_type == "toloka"]
+    assert meta.hook_class_name == "airflow_toloka.hooks.toloka.TolokaHook"
+    assert meta.standard_fields.password.title == "API token"
+    assert meta.standard_fields.login.hidden and meta.standard_fields.port.hidden
+    assert meta.extra_fields["environment"]["schema"]["enum"] == ["PRODUCTION", "SANDBOX", None]
+    assert set(meta.extra_fields) == {"environment", "url"}
