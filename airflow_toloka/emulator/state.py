@@ -49,7 +49,7 @@ Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
 - query booleans other than lowercase ``true``/``false`` are a 400 ``VALIDATION_ERROR``.
 - ``overlap`` together with ``infinite_overlap=true`` is ``overlap`` ``VALUE_NOT_ALLOWED``; an infinite-overlap
   object has ``overlap: null`` and no ``remaining_overlap``.
-- suite tasks carry no ids, so ``GET /task-suites?task_id=`` only matches ids a client put there itself.
+- suite tasks get no ids (a client-sent ``id`` is dropped), so ``GET /task-suites?task_id=`` finds nothing.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -120,9 +120,6 @@ class EmulatorConfig:
         checked = {name: _check_runtime_value(name, value) for name, value in changes.items()}
         for name, value in checked.items():
             setattr(self, name, value)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 RUNTIME_FIELDS = (

@@ -193,7 +193,7 @@ def test_stats_count_routes_responses_and_objects(fresh_emulator: EmulatorProces
     with requests.Session() as s:
         s.headers.update(AUTH)
         s.post(api(fresh_emulator, "/tasks"), json=tasks(3, pool="1"))
-        suites = [{"pool_id": "2", "tasks": [{"input_values": {}}], "overlap": 1}]
+        suites: list[dict[str, Any]] = [{"pool_id": "2", "tasks": [{"input_values": {}}], "overlap": 1}]
         op = s.post(api(fresh_emulator, "/task-suites"), json=suites, params={"async_mode": "true"}).json()
         time.sleep(0.1)
         s.get(api(fresh_emulator, f"/operations/{op['id']}"))

@@ -89,7 +89,7 @@ def item(pool: str = "101", overlap: Any = 1, **values: Any) -> dict[str, Any]:
 
 
 def test_valid_item_with_every_type(api: Api) -> None:
-    values = {"label": "cat", "n": 3, "score": 2, "flag": True, "meta": {"any": [1, "x"]}}
+    values: dict[str, Any] = {"label": "cat", "n": 3, "score": 2, "flag": True, "meta": {"any": [1, "x"]}}
     resp = api.post("/tasks", item(**values))
     assert resp.status_code == 201, resp.text
     assert resp.json()["input_values"]["meta"] == {"any": [1, "x"]}
