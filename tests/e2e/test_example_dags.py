@@ -52,6 +52,7 @@ def test_nightly_task_suites(airflow_home: AirflowHome, fresh_emulator: Any, con
 def test_multi_pool_mapping(airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any]) -> None:
     run = airflow_home.dags_test("toloka_multi_pool_mapping", dags_folder=EXAMPLES, conn=conn)
     assert_ok(run)
+    assert run.output.count("[DAG TEST] running trigger in line") == 3  # every mapped upload deferred
     assert fresh_emulator.stats()["tasks_by_pool"] == {"3001": 5, "3002": 5, "3003": 5}
     assert run.xcom("summarize") == [{"3001": 5, "3002": 5, "3003": 5}]
 
