@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from typing import Any
 
 import pytest
-import requests
 
 from airflow_toloka.emulator import EmulatorProcess
+from tests.emulator.api import Api
 
 ID = re.compile(r"^[0-9a-f]{10}--[0-9a-f]{24}$")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$")
@@ -22,30 +21,6 @@ DETAIL_KEYS = {
     "failed_count",
     "items_count",
 }
-
-
-class Api:
-    """Just enough of a Toloka client for the tests: real HTTP with requests."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = "OAuth test-token"
-
-    def post(self, path: str, body: Any, **params: Any) -> requests.Response:
-        query = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}
-        return self.session.post(f"{self.base}/api/v1{path}", json=body, params=query)
-
-    def get(self, path: str, **params: Any) -> requests.Response:
-        return self.session.get(f"{self.base}/api/v1{path}", params=params)
-
-    def wait(self, op_id: str, timeout: float = 10) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            op = self.get(f"/operations/{op_id}").json()
-            if op["status"] in ("SUCCESS", "FAIL") or time.monotonic() > deadline:
-                return op
-            time.sleep(0.02)
 
 
 @pytest.fixture

@@ -7,25 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
 
 from airflow_toloka.emulator import EmulatorProcess
-
-
-class Api:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = "OAuth test-token"
-
-    def post(self, path: str, body: Any, **params: Any) -> requests.Response:
-        query = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}
-        return self.session.post(f"{self.base}/api/v1{path}", json=body, params=query)
-
-    def get(self, path: str, **params: Any) -> Any:
-        resp = self.session.get(f"{self.base}/api/v1{path}", params=params)
-        assert resp.status_code == 200, resp.text
-        return resp.json()
+from tests.emulator.api import Api
 
 
 @pytest.fixture
@@ -53,13 +37,15 @@ def test_operation_goes_pending_running_success_and_objects_appear_at_the_end(
     counts_while_running: set[int] = set()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        now = api.get(f"/operations/{op['id']}")
+        now = api.get_json(f"/operations/{op['id']}")
         seen.setdefault(now["status"], []).append(now["progress"])
         if now["status"] == "RUNNING":
             assert "started" in now and "finished" not in now
             count = fresh_emulator.stats()["objects"]["tasks"]
-            log = api.get(f"/operations/{op['id']}/log")
-            if api.get(f"/operations/{op['id']}")["status"] == "RUNNING":  # still, so no race with the end
+            log = api.get_json(f"/operations/{op['id']}/log")
+            if (
+                api.get_json(f"/operations/{op['id']}")["status"] == "RUNNING"
+            ):  # still, so no race with the end
                 counts_while_running.add(count)
                 assert log == []  # logged all at once, when done
         if now["status"] == "SUCCESS":
@@ -72,18 +58,18 @@ def test_operation_goes_pending_running_success_and_objects_appear_at_the_end(
     assert len(running) < 3 or running[-1] > running[0]
     assert counts_while_running == {0}
     assert fresh_emulator.stats()["objects"]["tasks"] == 50
-    assert len(api.get(f"/operations/{op['id']}/log")) == 50
+    assert len(api.get_json(f"/operations/{op['id']}/log")) == 50
 
 
 def test_a_higher_rate_speeds_up_running_operations(api: Api, fresh_emulator: EmulatorProcess) -> None:
     fresh_emulator.configure(pending_seconds=0, rate=10)  # 100 items: 10 s
     op = api.post("/tasks", tasks(100), async_mode=True).json()
     time.sleep(0.3)
-    before = api.get(f"/operations/{op['id']}")
+    before = api.get_json(f"/operations/{op['id']}")
     assert before["status"] == "RUNNING" and before["progress"] < 50
     fresh_emulator.configure(rate=1_000_000)
     time.sleep(0.05)
-    after = api.get(f"/operations/{op['id']}")
+    after = api.get_json(f"/operations/{op['id']}")
     assert after["status"] == "SUCCESS" and fresh_emulator.stats()["objects"]["tasks"] == 100
 
 
@@ -93,22 +79,22 @@ def test_a_lower_rate_does_not_hold_back_accepted_work(api: Api, fresh_emulator:
     fresh_emulator.configure(rate=1)
     slow = api.post("/tasks", tasks(10, start=10), async_mode=True).json()
     time.sleep(0.3)
-    assert api.get(f"/operations/{fast['id']}")["status"] == "SUCCESS"
-    assert api.get(f"/operations/{slow['id']}")["status"] == "RUNNING"
+    assert api.get_json(f"/operations/{fast['id']}")["status"] == "SUCCESS"
+    assert api.get_json(f"/operations/{slow['id']}")["status"] == "RUNNING"
 
 
 def test_zero_pending_and_high_rate_finish_almost_at_once(api: Api, fresh_emulator: EmulatorProcess) -> None:
     fresh_emulator.configure(pending_seconds=0, rate=1_000_000)
     op = api.post("/tasks", tasks(10), async_mode=True).json()
     time.sleep(0.01)
-    assert api.get(f"/operations/{op['id']}")["status"] == "SUCCESS"
+    assert api.get_json(f"/operations/{op['id']}")["status"] == "SUCCESS"
 
 
 def test_find_operations(api: Api) -> None:
     ids = [api.post("/tasks", tasks(2), async_mode=True).json()["id"] for _ in range(3)]
-    found = api.get("/operations", type="TASK.BATCH_CREATE", limit=2)
+    found = api.get_json("/operations", type="TASK.BATCH_CREATE", limit=2)
     assert len(found["items"]) == 2 and found["has_more"] is True
-    assert {op["id"] for op in api.get("/operations")["items"]} == set(ids)
+    assert {op["id"] for op in api.get_json("/operations")["items"]} == set(ids)
 
 
 # ---------------------------------------------------------------------------------------------- search
@@ -123,7 +109,7 @@ def pool_with_tasks(api: Api) -> list[dict[str, Any]]:
 
 
 def test_default_limit_is_50_sorted_by_id(api: Api, pool_with_tasks: list[dict[str, Any]]) -> None:
-    page = api.get("/tasks", pool_id="5")
+    page = api.get_json("/tasks", pool_id="5")
     assert len(page["items"]) == 50 and page["has_more"] is True
     assert [t["id"] for t in page["items"]] == [t["id"] for t in pool_with_tasks[:50]]
 
@@ -133,7 +119,7 @@ def test_paging_by_id_gt_like_toloka_kit(api: Api, pool_with_tasks: list[dict[st
     params: dict[str, Any] = {"pool_id": "5", "id_gte": ids[10], "id_lte": ids[109], "sort": "id"}
     got: list[str] = []
     while True:
-        page = api.get("/tasks", **params)
+        page = api.get_json("/tasks", **params)
         got += [t["id"] for t in page["items"]]
         if not page["has_more"]:
             break
@@ -143,35 +129,37 @@ def test_paging_by_id_gt_like_toloka_kit(api: Api, pool_with_tasks: list[dict[st
 
 def test_id_bounds_compare_as_strings(api: Api, pool_with_tasks: list[dict[str, Any]]) -> None:
     ids = [t["id"] for t in pool_with_tasks]
-    assert [t["id"] for t in api.get("/tasks", pool_id="5", id_gt=ids[5], id_lt=ids[9])["items"]] == ids[6:9]
-    assert len(api.get("/tasks", pool_id="5", id_gte=ids[5], id_lte=ids[9])["items"]) == 5
-    assert api.get("/tasks", pool_id="5", id_gt=ids[-1]) == {"items": [], "has_more": False}
+    assert [t["id"] for t in api.get_json("/tasks", pool_id="5", id_gt=ids[5], id_lt=ids[9])["items"]] == ids[
+        6:9
+    ]
+    assert len(api.get_json("/tasks", pool_id="5", id_gte=ids[5], id_lte=ids[9])["items"]) == 5
+    assert api.get_json("/tasks", pool_id="5", id_gt=ids[-1]) == {"items": [], "has_more": False}
 
 
 def test_sort_descending_and_limit(api: Api, pool_with_tasks: list[dict[str, Any]]) -> None:
-    page = api.get("/tasks", pool_id="5", sort="-id", limit=3)
+    page = api.get_json("/tasks", pool_id="5", sort="-id", limit=3)
     assert [t["id"] for t in page["items"]] == [t["id"] for t in pool_with_tasks[::-1][:3]]
     assert page["has_more"] is True
-    everything = api.get("/tasks", pool_id="5", sort="-created,id", limit=100_000)
+    everything = api.get_json("/tasks", pool_id="5", sort="-created,id", limit=100_000)
     assert len(everything["items"]) == 120 and everything["has_more"] is False
     assert api.session.get(f"{api.base}/api/v1/tasks", params={"sort": "color"}).status_code == 400
     assert api.session.get(f"{api.base}/api/v1/tasks", params={"limit": 100_001}).status_code == 400
 
 
 def test_overlap_and_created_filters(api: Api, pool_with_tasks: list[dict[str, Any]]) -> None:
-    assert len(api.get("/tasks", pool_id="5", overlap=2, limit=1000)["items"]) == 60
-    assert len(api.get("/tasks", pool_id="5", overlap_gte=2, limit=1000)["items"]) == 60
+    assert len(api.get_json("/tasks", pool_id="5", overlap=2, limit=1000)["items"]) == 60
+    assert len(api.get_json("/tasks", pool_id="5", overlap_gte=2, limit=1000)["items"]) == 60
     created = pool_with_tasks[0]["created"]
-    assert len(api.get("/tasks", pool_id="5", created_gte=created, limit=1000)["items"]) == 120
-    assert api.get("/tasks", pool_id="5", created_lt=created)["items"] == []
+    assert len(api.get_json("/tasks", pool_id="5", created_gte=created, limit=1000)["items"]) == 120
+    assert api.get_json("/tasks", pool_id="5", created_lt=created)["items"] == []
     later = (datetime.fromisoformat(created) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
-    assert api.get("/tasks", pool_id="5", created_gt=later)["items"] == []  # no milliseconds is fine too
+    assert api.get_json("/tasks", pool_id="5", created_gt=later)["items"] == []  # no milliseconds is fine too
     bad = api.session.get(f"{api.base}/api/v1/tasks", params={"created_gt": "yesterday"})
     assert bad.status_code == 400
 
 
 def test_without_pool_id_every_pool_is_searched(api: Api, pool_with_tasks: list[dict[str, Any]]) -> None:
-    page = api.get("/tasks", limit=1000)
+    page = api.get_json("/tasks", limit=1000)
     assert len(page["items"]) == 130
     ids = [t["id"] for t in page["items"]]
     assert ids == sorted(ids)
@@ -180,11 +168,11 @@ def test_without_pool_id_every_pool_is_searched(api: Api, pool_with_tasks: list[
 def test_task_suite_search_and_get(api: Api) -> None:
     suites = [{"pool_id": "9", "tasks": [{"input_values": {"k": i}}], "overlap": 1} for i in range(7)]
     created = api.post("/task-suites", suites).json()["items"]
-    page = api.get("/task-suites", pool_id="9", limit=5)
+    page = api.get_json("/task-suites", pool_id="9", limit=5)
     assert len(page["items"]) == 5 and page["has_more"] is True
     one = created["3"]
-    assert api.get(f"/task-suites/{one['id']}") == one
-    assert api.get("/task-suites", task_id="nope")["items"] == []
+    assert api.get_json(f"/task-suites/{one['id']}") == one
+    assert api.get_json("/task-suites", task_id="nope")["items"] == []
     missing = api.session.get(f"{api.base}/api/v1/task-suites/nope")
     assert missing.status_code == 404 and missing.json()["code"] == "DOES_NOT_EXIST"
     assert api.session.get(f"{api.base}/api/v1/tasks/nope").status_code == 404

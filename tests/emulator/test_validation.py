@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from airflow_toloka.emulator import EmulatorProcess
+from tests.emulator.api import Api
 
 SPEC = {
     "image": {"type": "url", "required": True},
@@ -46,42 +45,10 @@ def spec_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator
         yield emulator
 
 
-class Api:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = "ApiKey some-key"
-
-    def post(self, path: str, body: Any = None, **params: Any) -> requests.Response:
-        query = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}
-        return self.session.post(f"{self.base}/api/v1{path}", json=body, params=query)
-
-    def get(self, path: str, **params: Any) -> requests.Response:
-        return self.session.get(f"{self.base}/api/v1{path}", params=params)
-
-    def errors(self, item: dict[str, Any], path: str = "/tasks", **params: Any) -> dict[str, Any]:
-        """The field errors of one invalid item (sync single-object upload)."""
-        resp = self.post(path, item, **params)
-        assert resp.status_code == 400, resp.text
-        assert resp.json()["code"] == "VALIDATION_ERROR"
-        return resp.json()["payload"]  # type: ignore[no-any-return]
-
-    def codes(self, item: dict[str, Any], path: str = "/tasks", **params: Any) -> dict[str, str]:
-        return {field: err["code"] for field, err in self.errors(item, path, **params).items()}
-
-    def wait(self, op_id: str) -> dict[str, Any]:
-        for _ in range(500):
-            op = self.get(f"/operations/{op_id}").json()
-            if op["status"] in ("SUCCESS", "FAIL"):
-                return op
-            time.sleep(0.01)
-        raise AssertionError(f"operation {op_id} did not finish")
-
-
 @pytest.fixture
 def api(spec_emulator: EmulatorProcess) -> Api:
     spec_emulator.reset()
-    return Api(spec_emulator.url)
+    return Api(spec_emulator.url, "ApiKey some-key")
 
 
 def item(pool: str = "101", overlap: Any = 1, **values: Any) -> dict[str, Any]:
