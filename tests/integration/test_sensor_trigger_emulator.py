@@ -23,20 +23,11 @@ from airflow_toloka.exceptions import TolokaOperationFailedError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.sensors import TolokaOperationSensor
 from airflow_toloka.triggers import TolokaOperationTrigger
+from tests.unit.scripted_server import TrackingClient
 
 TOKEN = "test-token"  # what ``toloka_conn_env`` puts in the connection
 OPERATION_ROUTE = "GET /api/v1/operations/{id}"
 CONTEXT = cast(Context, {})  # poke mode and deferral read nothing from the context
-
-
-class TrackingClient(httpx.AsyncClient):
-    """Records the async clients the hook opens, to prove the trigger closes them."""
-
-    opened: list[TrackingClient] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        TrackingClient.opened.append(self)
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
+
+import httpx
 
 
 @dataclass
@@ -85,3 +87,34 @@ class ScriptedServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+TOKEN = "y0_scripted-secret-token"  # the connection's token in tests against a ScriptedServer
+
+
+def operation_json(op_id: str, status: str, progress: int = 0, details: Any = None) -> dict[str, Any]:
+    """An operation as Toloka returns it."""
+    body: dict[str, Any] = {
+        "id": op_id,
+        "type": "TASK.BATCH_CREATE",
+        "status": status,
+        "submitted": "2026-11-23T10:00:00.000",
+        "progress": progress,
+    }
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def operation_route(op_id: str) -> str:
+    return f"GET /api/v1/operations/{op_id}"
+
+
+class TrackingClient(httpx.AsyncClient):
+    """Records every async client the hook opens, to prove each one is closed (patch it over httpx's)."""
+
+    opened: ClassVar[list[TrackingClient]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        TrackingClient.opened.append(self)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,20 +13,9 @@ from airflow_toloka.exceptions import (
     TolokaRemoteUnavailableError,
 )
 from airflow_toloka.hooks.toloka import TASKS, TolokaHook, auth_header
-from tests.unit.scripted_server import Reply, ScriptedServer
+from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
 
-TOKEN = "y0_secret-token-value"
 OP = {"id": "op-1", "type": "TASK.BATCH_CREATE", "status": "SUCCESS", "progress": 100}
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
-    srv = ScriptedServer()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps({"conn_type": "toloka", "host": srv.url, "password": TOKEN})
-    )
-    yield srv
-    srv.close()
 
 
 def fast_hook(**kwargs: object) -> TolokaHook:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any, cast
 from unittest.mock import MagicMock
 
@@ -22,34 +21,13 @@ from airflow_toloka.exceptions import TolokaError, TolokaOperationFailedError
 from airflow_toloka.sensors import TolokaOperationSensor
 from airflow_toloka.sensors.operation import parse_operation_ids
 from airflow_toloka.triggers import TolokaOperationTrigger
-from tests.unit.scripted_server import Reply, ScriptedServer
+from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
+from tests.unit.scripted_server import operation_json as op
+from tests.unit.scripted_server import operation_route as route
 
-TOKEN = "secret-token-xyz"
 FAIL_DETAILS = {"items_count": 1, "reason": "pool 77 is closed"}
 # BaseSensorOperator.execute in poke mode reads nothing from the context; reschedule mode needs ``ti``.
 CONTEXT = cast(Context, {})
-
-
-def op(op_id: str, status: str, progress: int = 0, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": op_id, "type": "TASK.BATCH_CREATE", "status": status, "progress": progress}
-    if details is not None:
-        body["details"] = details
-    return body
-
-
-def route(op_id: str) -> str:
-    return f"GET /api/v1/operations/{op_id}"
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
-    srv = ScriptedServer()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TOLOKA_DEFAULT",
-        json.dumps({"conn_type": "toloka", "host": srv.url, "password": TOKEN}),
-    )
-    yield srv
-    srv.close()
 
 
 def sensor(**kwargs: Any) -> TolokaOperationSensor:

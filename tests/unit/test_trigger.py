@@ -7,7 +7,6 @@ import importlib
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any, cast
 
 import httpx
@@ -19,23 +18,11 @@ from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
 from airflow_toloka.triggers import TolokaOperationTrigger
 from airflow_toloka.triggers import operation as trigger_module
-from tests.unit.scripted_server import Reply, ScriptedServer
+from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer, TrackingClient
+from tests.unit.scripted_server import operation_json as op
+from tests.unit.scripted_server import operation_route as route
 
-TOKEN = "secret-token-xyz"
 CLASSPATH = "airflow_toloka.triggers.operation.TolokaOperationTrigger"
-
-
-def op(op_id: str, status: str, progress: int = 0, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": op_id,
-        "type": "TASK.BATCH_CREATE",
-        "status": status,
-        "submitted": "2026-11-23T10:00:00.000",
-        "progress": progress,
-    }
-    if details is not None:
-        body["details"] = details
-    return body
 
 
 def import_string(classpath: str) -> Any:
@@ -44,31 +31,10 @@ def import_string(classpath: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def route(op_id: str) -> str:
-    return f"GET /api/v1/operations/{op_id}"
-
-
-class TrackingClient(httpx.AsyncClient):
-    """Records every async client the hook opens, to prove each one is closed."""
-
-    opened: list[TrackingClient] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        TrackingClient.opened.append(self)
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
-    srv = ScriptedServer()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TOLOKA_DEFAULT",
-        json.dumps({"conn_type": "toloka", "host": srv.url, "password": TOKEN}),
-    )
+@pytest.fixture(autouse=True)
+def _track_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     TrackingClient.opened = []
     monkeypatch.setattr(httpx, "AsyncClient", TrackingClient)
-    yield srv
-    srv.close()
 
 
 async def events(trigger: TolokaOperationTrigger, timeout: float = 10) -> list[dict[str, Any]]:
