@@ -745,14 +745,20 @@ class TolokaHook(BaseHook):
         kind = KINDS[kind] if isinstance(kind, str) else kind
         size = resolve_batch_size(batch_size, True)
         params = _params(allow_defaults, open_pool, skip_invalid_items)
-        ops: list[Operation] = []
+        progress = _Progress(self.log, f"{kind.name} submitted", _count(items, size))
 
-        def submit(batch: _Batch) -> Operation:
-            return self._submit(kind, batch, params, _operation_id(idempotency_key, kind, batch, params))
+        def submit(batch: _Batch) -> tuple[_Batch, Operation]:
+            return batch, self._submit(
+                kind, batch, params, _operation_id(idempotency_key, kind, batch, params)
+            )
 
-        for result in self._pipeline(self.iter_batches(kind, items, size), submit):
-            ops.append(result)
-        return ops
+        numbered: list[tuple[int, Operation]] = []
+        for batch, op in self._pipeline(self.iter_batches(kind, items, size), submit):
+            numbered.append((batch.number, op))
+            progress.batch_done(len(batch))
+        return [
+            op for _, op in sorted(numbered, key=lambda pair: pair[0])
+        ]  # batch order, whatever finished first
 
     def operation_results(
         self, kind: ObjectKind | Literal["tasks", "task_suites"], operations: Sequence[Operation | str]
@@ -839,9 +845,7 @@ class TolokaHook(BaseHook):
         size = resolve_batch_size(batch_size, async_mode)
         key = idempotency_key or str(uuid.uuid4())
         params = _params(params.get("allow_defaults"), params.get("open_pool"), skip_invalid_items)
-        started = time.monotonic()
-        total = _count(items, size)
-        done_items = 0
+        progress = _Progress(self.log, f"{kind.name} created", _count(items, size))
         result = BatchCreateResult()
 
         def run(batch: _Batch) -> tuple[_Batch, BatchCreateResult]:
@@ -851,21 +855,10 @@ class TolokaHook(BaseHook):
             op = self.wait_operations([op], timeout=timeout)[0]
             return batch, self._result_from_log(kind, op)
 
-        for number, (batch, partial) in enumerate(
-            self._pipeline(self.iter_batches(kind, items, size), run), 1
-        ):
+        for batch, partial in self._pipeline(self.iter_batches(kind, items, size), run):
             result.merge(partial)
-            done_items += len(batch)
-            rate = done_items / max(time.monotonic() - started, 1e-6)
-            self.log.info(
-                "Toloka %s: batch %d%s done, %d items (%d created, %d rejected), %.0f items/s",
-                kind.name,
-                number,
-                f"/{total}" if total else "",
-                done_items,
-                len(result.items),
-                len(result.validation_errors),
-                rate,
+            progress.batch_done(
+                len(batch), f" ({len(result.items)} created, {len(result.validation_errors)} rejected)"
             )
         if not result.items and not result.validation_errors:
             raise TolokaInputError(f"no {kind.name.replace('_', ' ')} to create: the input was empty")
@@ -916,6 +909,30 @@ def _json_body(status: int, content: bytes) -> Any:
             f"Toloka answered HTTP {status} with a body that is not JSON: {content[:200]!r}",
             http_status=status,
         ) from None
+
+
+class _Progress:
+    """One log line per finished batch, so a user watching the task log sees a long upload move."""
+
+    def __init__(self, log: Any, what: str, total_batches: int | None) -> None:
+        self.log, self.what, self.total = log, what, total_batches
+        self.batches = self.items = 0
+        self.started = time.monotonic()
+
+    def batch_done(self, items: int, detail: str = "") -> None:
+        self.batches += 1
+        self.items += items
+        rate = self.items / max(time.monotonic() - self.started, 1e-6)
+        of = f"/{self.total}" if self.total else ""
+        self.log.info(
+            "Toloka %s: batch %d%s, %d items%s, %.0f items/s",
+            self.what,
+            self.batches,
+            of,
+            self.items,
+            detail,
+            rate,
+        )
 
 
 def _short(exc: BaseException | None) -> str:

@@ -177,3 +177,19 @@ def test_rejected_items_fail_with_their_index_and_field(
     with pytest.raises(TolokaValidationError, match=r"item 3: input_values.image VALUE_REQUIRED"):
         spec_hook.create_tasks(mixed(10), allow_defaults=True)
     assert spec_emulator.stats()["objects"]["tasks"] == 0  # one batch, all or nothing
+
+
+def test_long_uploads_log_a_line_per_batch(
+    hook: TolokaHook,
+    fresh_emulator: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ops = hook.submit_batches("tasks", list(tasks(2_500)), idempotency_key="progress", batch_size=1_000)
+    assert len(ops) == 3
+    hook.create_tasks(list(tasks(2_500, start=10_000)), batch_size=1_000)
+    out = capsys.readouterr().out + caplog.text
+    for n in (1, 2, 3):
+        assert f"Toloka tasks submitted: batch {n}/3" in out
+        assert f"Toloka tasks created: batch {n}/3" in out
+    assert "2500 items" in out and "items/s" in out
