@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint demo clean
+.PHONY: setup test lint demo e2e clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ lint: setup
 test: setup lint
 	@$(BIN)/python -m pytest -q -rfEs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The real Airflow stack on PostgreSQL (installed from Debian's packages if missing; needs root).
+e2e: setup
+	$(BIN)/python -m pytest -q -rfEs -m stack tests/stack
 
 demo: setup
 	$(BIN)/python scripts/demo.py
