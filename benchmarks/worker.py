@@ -1,0 +1,536 @@
+"""Benchmark child process in ``.venv``: one measured run of this provider, figures written to ``--result``.
+
+``python -m benchmarks.worker hook --n N --result FILE``
+    ``TolokaHook.create_tasks`` over a generator of N task dicts (default hook settings).
+``python -m benchmarks.worker operator --tsv FILE --n N --result FILE``
+    ``CreateTasksOperator(tasks_path=FILE, deferrable=False).execute(context)`` with a minimal context.
+``python -m benchmarks.worker triggers --count K --op-seconds S --poll-interval P --emulator URL --result FILE``
+    submits K one-task operations, then runs K ``TolokaOperationTrigger``s in one event loop while a ticker
+    measures the loop's lag.
+
+The connection comes from ``AIRFLOW_CONN_TOLOKA_DEFAULT`` (set by the harness). Only the measured block is timed
+in-process; the harness adds whole-process figures (``wait4`` rusage) around it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import resource
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from benchmarks.common import POOL_ID, measure, rss_mb, task_dict, write_result
+
+
+def _imports() -> float:
+    """Import what every mode needs up front so that import time is not part of the measured block."""
+    t0 = time.perf_counter()
+    import airflow_toloka.hooks.toloka
+    import airflow_toloka.operators
+    import airflow_toloka.triggers  # noqa: F401
+
+    return time.perf_counter() - t0
+
+
+def _tasks(n: int) -> Iterator[dict[str, Any]]:
+    return (task_dict(i) for i in range(n))
+
+
+def run_hook(args: argparse.Namespace) -> dict[str, Any]:
+    from airflow_toloka.hooks.toloka import TolokaHook
+
+    if "fast-wire" in (args.experiment or []):
+        _fast_wire_experiment()
+    if "gc-threshold" in (args.experiment or []):
+        gc.set_threshold(50_000, 20, 100)
+
+    hook = TolokaHook("toloka_default")
+    with measure() as m:
+        result = hook.create_tasks(
+            _tasks(args.n), allow_defaults=True, idempotency_key=f"bench-hook-{uuid.uuid4()}"
+        )
+    hook.close()
+    created = len(result.items)
+    ok = created == args.n and not result.validation_errors
+    return {
+        "ok": ok,
+        "created": created,
+        "rejected": len(result.validation_errors),
+        "operations": len(result.operation_ids),
+        "experiments": args.experiment or [],
+        "measured": m,
+        "error": None if ok else f"created {created} of {args.n}",
+    }
+
+
+class _TaskInstance:
+    """What the operator reads from ``context["ti"]``; XComs are recorded, not stored."""
+
+    def __init__(self) -> None:
+        self.dag_id = "bench_dag"
+        self.run_id = f"bench__{uuid.uuid4()}"
+        self.task_id = "upload"
+        self.map_index = -1
+        self.try_number = 1
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
+        self.xcoms[key] = value
+
+
+def _fast_wire_experiment() -> None:
+    """Validate each item once and serialise it straight to JSON bytes (pydantic-core), no intermediate dict.
+
+    The request body is byte-identical to the shipped ``_to_wire`` + ``_dumps`` path for these tasks (checked
+    below on the first batch), so the deterministic operation ids do not change.
+    """
+    from pydantic import ValidationError
+
+    from airflow_toloka.hooks import toloka as hook_module
+
+    real_iter = hook_module.TolokaHook.iter_batches
+    checked: list[bool] = []
+
+    def wire_bytes(kind: Any, index: int, item: Any) -> tuple[bytes, str]:
+        obj = item
+        if not isinstance(item, kind.model):
+            try:
+                obj = kind.model.model_validate(item)
+            except (ValidationError, TypeError, AttributeError):
+                hook_module._to_wire(kind, index, item)  # raises the shipped, row-naming error
+                raise
+        raw = obj.__pydantic_serializer__.to_json(obj, exclude_none=True, by_alias=True)
+        return raw[:-1] + b',"__item_idx":"' + str(index).encode() + b'"}', str(obj.pool_id)
+
+    def iter_batches(self: Any, kind: Any, items: Any, batch_size: int) -> Any:
+        if (
+            isinstance(items, (str, bytes, Mapping))
+            or not isinstance(items, Iterable)
+            or kind.name != "tasks"
+        ):
+            yield from real_iter(self, kind, items, batch_size)
+            return
+        if isinstance(items, Sequence):
+            source: Iterable[tuple[bytes, str]] = [wire_bytes(kind, i, x) for i, x in enumerate(items)]
+        else:
+            source = (wire_bytes(kind, i, x) for i, x in enumerate(items))
+        parts: list[bytes] = []
+        pools: list[dict[str, str]] = []
+        number = first = 0
+        for index, (raw, pool) in enumerate(source, 1):
+            parts.append(raw)
+            pools.append({"pool_id": pool})
+            if len(parts) == batch_size:
+                yield _check(hook_module._Batch(number, first, pools, b"[" + b",".join(parts) + b"]"))
+                number, first, parts, pools = number + 1, index, [], []
+        if parts:
+            yield _check(hook_module._Batch(number, first, pools, b"[" + b",".join(parts) + b"]"))
+
+    def _check(batch: Any) -> Any:
+        if not checked:
+            checked.append(True)
+            assert isinstance(batch.body, bytes) and batch.body.startswith(b"[{")
+        return batch
+
+    hook_module.TolokaHook.iter_batches = iter_batches  # type: ignore[method-assign]
+
+
+def _operator_experiments(names: list[str]) -> None:
+    """Monkeypatches that try a proposed operator fix in this process only (never the default)."""
+    import tempfile
+
+    from airflow_toloka.exceptions import TolokaInputError
+    from airflow_toloka.hooks import toloka as hook_module
+    from airflow_toloka.models import BatchCreateResult
+    from airflow_toloka.operators import tasks as op_module
+
+    if "count-only-results" in names:
+        # Keep counts (and errors), not a million ids, when neither XCom nor results_path needs them.
+        class _Counted(dict):  # type: ignore[type-arg]
+            def __init__(self) -> None:
+                super().__init__()
+                self.count = 0
+
+            def update(self, other: Any = (), **kw: Any) -> None:
+                self.count += len(other)
+
+            def __len__(self) -> int:
+                return self.count
+
+            def __bool__(self) -> bool:
+                return self.count > 0
+
+        def operation_results(self: Any, kind: Any, operations: Any) -> BatchCreateResult:
+            kind = hook_module.KINDS[kind] if isinstance(kind, str) else kind
+            ops = [
+                op if isinstance(op, hook_module.Operation) else self.get_operation(op) for op in operations
+            ]
+            result = BatchCreateResult()
+            result.items = _Counted()
+            for partial in self._pipeline(iter(ops), lambda op: self._result_from_log(kind, op)):
+                result.merge(partial)
+            return result
+
+        hook_module.TolokaHook.operation_results = operation_results  # type: ignore[method-assign]
+
+    if "spool" in names:
+        # Validate and serialise each batch once, spool the request bodies to a temp file, upload from the spool.
+        class _SpooledBatch(hook_module._Batch):
+            def __init__(self, number: int, first: int, count: int, body: bytes) -> None:
+                super().__init__(number, first, [], body)
+                self.count = count
+
+            def __len__(self) -> int:
+                return self.count
+
+        class _Spool:
+            def __init__(self) -> None:
+                self.file = tempfile.TemporaryFile()  # noqa: SIM115 - lives until the upload ends
+                self.index: list[tuple[int, int, int, int]] = []  # first, count, offset, length
+
+            def __iter__(self) -> Iterator[_SpooledBatch]:
+                for number, (first, count, offset, length) in enumerate(self.index):
+                    self.file.seek(offset)
+                    yield _SpooledBatch(number, first, count, self.file.read(length))
+
+        real_iter = hook_module.TolokaHook.iter_batches
+
+        def iter_batches(self: Any, kind: Any, items: Any, batch_size: int) -> Any:
+            if isinstance(items, _Spool):
+                return iter(items)
+            return real_iter(self, kind, items, batch_size)
+
+        def validated_input(self: Any, hook: Any, size: int) -> tuple[Any, list[str], int]:
+            spool, pools, count = _Spool(), {}, 0
+            try:
+                for batch in hook.iter_batches(self.kind, self._items(), size):
+                    count += len(batch)
+                    for wire in batch.items:
+                        pools.setdefault(str(wire["pool_id"]), None)
+                    offset = spool.file.tell()
+                    spool.file.write(batch.body)
+                    spool.index.append((batch.first_index, len(batch), offset, len(batch.body)))
+            except TolokaInputError as exc:
+                _, path = self._input()
+                if path is not None and exc.index is not None:
+                    raise TolokaInputError(f"{path}, data row {exc.index + 1}: {exc}") from None
+                raise
+            return spool, list(pools), count
+
+        hook_module.TolokaHook.iter_batches = iter_batches  # type: ignore[method-assign]
+        op_module._CreateObjectsOperator._validated_input = validated_input  # type: ignore[method-assign]
+
+
+def run_operator(args: argparse.Namespace) -> dict[str, Any]:
+    from airflow_toloka.operators import CreateTasksOperator
+
+    if args.experiment:
+        if "fast-wire" in args.experiment:
+            _fast_wire_experiment()
+        if "gc-threshold" in args.experiment:
+            gc.set_threshold(50_000, 20, 100)
+        _operator_experiments(args.experiment)
+
+    op = CreateTasksOperator(
+        task_id="upload",
+        tasks_path=args.tsv,
+        pool_id=POOL_ID,
+        allow_defaults=True,
+        deferrable=False,
+        max_ids_in_xcom=10,
+    )
+    ti = _TaskInstance()
+    context: Any = {"ti": ti}
+    with measure() as m:
+        summary = op.execute(context)
+    xcom_bytes = len(json.dumps({**ti.xcoms, "return_value": summary}, default=str))
+    ok = summary.get("created") == args.n and summary.get("failed") == 0
+    return {
+        "ok": ok,
+        "created": summary.get("created"),
+        "rejected": summary.get("failed"),
+        "operations": len(summary.get("operation_ids") or []),
+        "xcom_bytes": xcom_bytes,
+        "experiments": args.experiment or [],
+        "measured": m,
+        "error": None if ok else f"summary {json.dumps(summary)[:500]}",
+    }
+
+
+def _emulator_stats(url: str) -> dict[str, Any]:
+    import requests
+
+    resp = requests.get(f"{url}/_emulator/stats", timeout=30)
+    resp.raise_for_status()
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def _submit_operations(count: int) -> tuple[list[str], float]:
+    from airflow_toloka.hooks.toloka import TolokaHook
+
+    hook = TolokaHook("toloka_default")
+    t0 = time.perf_counter()
+    try:
+        ids = [
+            hook.create_tasks_async([task_dict(i)], allow_defaults=True, operation_id=str(uuid.uuid4())).id
+            for i in range(count)
+        ]
+    finally:
+        hook.close()
+    return ids, time.perf_counter() - t0
+
+
+async def _run_triggers(
+    op_ids: list[str],
+    poll_interval: float,
+    end_time: float,
+    timeout: float,
+    tick: float,
+    spread: bool = False,
+) -> dict[str, Any]:
+    from airflow_toloka.triggers import TolokaOperationTrigger
+
+    triggers = [
+        TolokaOperationTrigger([op_id], poll_interval=poll_interval, end_time=end_time) for op_id in op_ids
+    ]
+    lags: list[tuple[float, float]] = []  # (seconds since start, overshoot)
+    stop = asyncio.Event()
+    start = time.perf_counter()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            await asyncio.sleep(tick)
+            t1 = time.perf_counter()
+            lags.append((t1 - start, t1 - t0 - tick))
+
+    async def drive(i: int, trigger: TolokaOperationTrigger) -> tuple[dict[str, Any], float]:
+        if spread:  # what a trigger-side start offset in [0, poll_interval) would do
+            await asyncio.sleep(poll_interval * i / len(triggers))
+        events = [event async for event in trigger.run()]
+        return events[0].payload if events else {"status": "no event"}, time.perf_counter() - start
+
+    gc_pauses: list[tuple[float, int, float]] = []  # (seconds since start, generation, pause)
+    gc_started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            gc_started[:] = [now]
+        elif gc_started:
+            gc_pauses.append((now - start, info["generation"], now - gc_started[0]))
+
+    tick_task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.2)  # a settled baseline before the triggers start
+    gc.callbacks.append(on_gc)
+    lags.clear()
+    start = time.perf_counter()
+    error = None
+    try:
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(drive(i, t) for i, t in enumerate(triggers))), timeout
+        )
+    except asyncio.TimeoutError:
+        outcomes, error = [], f"triggers did not all fire within {timeout:.0f}s"
+    elapsed = time.perf_counter() - start
+    gc.callbacks.remove(on_gc)
+    stop.set()
+    await tick_task
+    statuses: dict[str, int] = {}
+    for payload, _ in outcomes:
+        statuses[payload.get("status", "?")] = statuses.get(payload.get("status", "?"), 0) + 1
+    values = sorted(v for _, v in lags) or [0.0]
+    worst = sorted(lags, key=lambda x: -x[1])[:5]
+    per_second: dict[int, float] = {}
+    for at, v in lags:
+        per_second[int(at)] = max(per_second.get(int(at), 0.0), v)
+    return {
+        "elapsed_s": elapsed,
+        "statuses": statuses,
+        "first_event_s": min((at for _, at in outcomes), default=None),
+        "last_event_s": max((at for _, at in outcomes), default=None),
+        "lag_max_ms": values[-1] * 1000,
+        "lag_p50_ms": statistics.median(values) * 1000,
+        "lag_p99_ms": values[min(len(values) - 1, int(len(values) * 0.99))] * 1000,
+        "lag_ticks": len(values),
+        "lag_worst": [{"at_s": round(at, 2), "lag_ms": round(v * 1000, 1)} for at, v in worst],
+        "gc": {
+            f"gen{g}": {
+                "collections": sum(1 for _, gen, _ in gc_pauses if gen == g),
+                "total_ms": round(1000 * sum(p for _, gen, p in gc_pauses if gen == g), 1),
+                "max_ms": round(1000 * max((p for _, gen, p in gc_pauses if gen == g), default=0.0), 1),
+            }
+            for g in (0, 1, 2)
+        },
+        "gc_worst": [
+            {"at_s": round(at, 2), "gen": g, "ms": round(p * 1000, 1)}
+            for at, g, p in sorted(gc_pauses, key=lambda x: -x[2])[:5]
+        ],
+        "lag_max_ms_per_second": {str(k): round(v * 1000, 1) for k, v in sorted(per_second.items())},
+        "error": error,
+    }
+
+
+def _apply_experiments(names: list[str]) -> None:
+    """Monkeypatches that try a proposed provider fix in this process only (never the default)."""
+    import logging
+    import ssl
+
+    import httpx
+
+    real = httpx.AsyncClient
+    if "shared-ssl" in names:
+        # one SSL context for every client instead of loading the CA bundle per client
+        context = ssl.create_default_context()
+
+        def with_shared_ssl(*a: Any, **kw: Any) -> httpx.AsyncClient:
+            kw.setdefault("verify", context)
+            return real(*a, **kw)
+
+        httpx.AsyncClient = with_shared_ssl  # type: ignore[assignment,misc]
+    if "shared-client" in names:
+        # one pooled client for all triggers of the loop (same connection, so same headers)
+        shared: list[httpx.AsyncClient] = []
+
+        class _Borrowed:
+            def __init__(self, client: httpx.AsyncClient) -> None:
+                self._client = client
+
+            async def request(self, *a: Any, **kw: Any) -> httpx.Response:
+                return await self._client.request(*a, **kw)
+
+            async def aclose(self) -> None:
+                pass
+
+        def borrowed(*a: Any, **kw: Any) -> Any:
+            if not shared:
+                kw.setdefault("limits", httpx.Limits(max_connections=64, max_keepalive_connections=64))
+                shared.append(real(*a, **kw))
+            return _Borrowed(shared[0])
+
+        httpx.AsyncClient = borrowed  # type: ignore[assignment,misc]
+    if "gc-freeze" in names:
+        # what a process that freezes its import-time heap would see (the triggerer does not do this)
+        gc.collect()
+        gc.freeze()
+    if "quiet-log" in names:
+        # the triggers' INFO progress lines (two per poll per trigger) off
+        logging.getLogger("airflow_toloka").setLevel(logging.WARNING)
+        logging.getLogger("airflow.task").setLevel(logging.WARNING)
+
+
+def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
+    if args.experiment:
+        _apply_experiments(args.experiment)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < args.count + 256:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.count + 1024), hard))
+    op_ids, submit_s = _submit_operations(args.count)
+    before = _emulator_stats(args.emulator)
+    end_time = time.time() + args.op_seconds + args.timeout
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    with measure() as m:
+        phase = asyncio.run(
+            _run_triggers(
+                op_ids,
+                args.poll_interval,
+                end_time,
+                args.op_seconds + args.timeout,
+                args.tick,
+                spread="spread" in (args.experiment or []),
+            )
+        )
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    after = _emulator_stats(args.emulator)
+    route = "GET /api/v1/operations/{id}"
+    polls = after["requests"].get(route, 0) - before["requests"].get(route, 0)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    ok = phase["error"] is None and phase["statuses"] == {"success": args.count}
+    return {
+        "ok": ok,
+        "count": args.count,
+        "experiments": args.experiment or [],
+        "poll_interval_s": args.poll_interval,
+        "submit_s": submit_s,
+        "polls": polls,
+        "requests_per_s": polls / phase["elapsed_s"] if phase["elapsed_s"] else 0.0,
+        "cpu_s": cpu,
+        "cpu_pct_of_one_core": 100 * cpu / phase["elapsed_s"] if phase["elapsed_s"] else 0.0,
+        "measured": m,
+        **phase,
+        "error": phase["error"] or (None if ok else f"statuses {phase['statuses']}"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.worker")
+    p.add_argument("mode", choices=["hook", "operator", "triggers"])
+    p.add_argument("--result", required=True)
+    p.add_argument("--n", type=int, default=0)
+    p.add_argument("--tsv")
+    p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--op-seconds", type=float, default=30.0)
+    p.add_argument("--poll-interval", type=float, default=1.0)
+    p.add_argument("--tick", type=float, default=0.01)
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--emulator", default="")
+    p.add_argument(
+        "--experiment",
+        action="append",
+        choices=[
+            "shared-ssl",
+            "shared-client",
+            "quiet-log",
+            "spread",
+            "gc-freeze",
+            "count-only-results",
+            "spool",
+            "fast-wire",
+            "gc-threshold",
+        ],
+        help="try a proposed fix by monkeypatching (reported as an experiment): shared-ssl, shared-client, "
+        "quiet-log, spread, gc-freeze for triggers; count-only-results, spool for the operator; fast-wire, "
+        "gc-threshold for hook and operator",
+    )
+    p.add_argument("--profile", help="write a pyinstrument HTML/text profile of the measured block here")
+    args = p.parse_args(argv)
+
+    import_s = _imports()
+    rss_imported = rss_mb()
+    run = {"hook": run_hook, "operator": run_operator, "triggers": run_triggers}[args.mode]
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.002, async_mode="enabled")
+        profiler.start()
+    try:
+        result = run(args)
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+    finally:
+        if profiler is not None:
+            profiler.stop()
+            with open(args.profile, "w") as fh:
+                fh.write(profiler.output_text(unicode=True, color=False, show_all=False))
+            with open(f"{args.profile}.html", "w") as fh:
+                fh.write(profiler.output_html())
+    result.update(
+        client="this provider", mode=args.mode, n=args.n, import_s=import_s, rss_imported_mb=rss_imported
+    )
+    write_result(args.result, result)
+    return 0 if result.get("ok") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
