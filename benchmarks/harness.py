@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_toloka.emulator import EmulatorProcess
-from benchmarks.common import TOKEN, task_url
+from benchmarks.common import POOL_ID, TOKEN, task_url
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT_PYTHON = ROOT / ".venv-kit" / "bin" / "python"
@@ -265,13 +265,17 @@ def upload_run(args: argparse.Namespace, client: str, n: int, kit_problem: str |
             cmd += ["--url", emu.url]
         before, cpu0 = emu.stats(), _emulator_cpu(emu)
         child = run_child(cmd, child_env(emu.url, args.out), args.run_timeout, log)
-        after, cpu1 = emu.stats(), _emulator_cpu(emu)
+        cpu1 = _emulator_cpu(emu)
+        try:
+            after = emu.stats()
+        except Exception as exc:  # the emulator died under the load: say so rather than abort the harness
+            after = {"requests": before["requests"], "error": f"emulator stats unavailable: {exc}"}
     requests = _delta(after["requests"], before["requests"])
     polls = requests.get(POLL_ROUTE, 0)
     other = sum(requests.values()) - polls
     res = child.result or {}
     measured = res.get("measured") or {}
-    stored = (after.get("tasks_by_pool") or {}).get("bench-pool", 0)
+    stored = (after.get("tasks_by_pool") or {}).get(POOL_ID, 0)
     if child.timed_out:
         status, reason = "timeout", f"did not finish within the {args.run_timeout:.0f}s per-run limit"
     elif res.get("ok") and stored == n:
@@ -280,7 +284,10 @@ def upload_run(args: argparse.Namespace, client: str, n: int, kit_problem: str |
         status = "failed"
         reason = res.get("error") or f"exit code {child.returncode}, no result (see {log})"
         if res.get("ok"):
-            reason = f"client reported success but the emulator holds {stored} tasks, not {n}"
+            reason = (
+                after.get("error")
+                or f"client reported success but the emulator holds {stored} tasks, not {n}"
+            )
     record.update(
         status=status,
         reason=reason,
@@ -560,7 +567,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--kit-chunk", type=int, default=0, help="toloka-kit: tasks per create_tasks call (0: one)"
     )
     p.add_argument("--triggers", type=int, default=1000, help="concurrent triggers")
-    p.add_argument("--trigger-poll-interval", type=float, default=1.0)
+    p.add_argument("--trigger-poll-interval", type=float, default=2.0)
     p.add_argument("--trigger-op-seconds", type=float, default=30.0, help="how long each operation runs")
     p.add_argument(
         "--experiment",
@@ -664,7 +671,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 f"projected {projected:.0f}s from the {prev_n:,}-task run exceeds the "
                                 f"{args.run_timeout:.0f}s per-run limit"
                             )
-                record = upload_run(args, client, n, problem)
+                try:
+                    record = upload_run(args, client, n, problem)
+                except (RuntimeError, OSError, ValueError) as exc:  # e.g. an emulator that did not come up
+                    record = {"client": client, "label": LABELS[client], "n": n, "status": "skipped"}
+                    record["reason"] = f"harness error: {type(exc).__name__}: {str(exc)[:500]}"
                 if client == "kit":
                     kit_done[n] = record
                 runs.append(record)
@@ -682,7 +693,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + _experiment_note(args, TRIGGER_EXPERIMENTS),
                 flush=True,
             )
-            trig = triggers_run(args)
+            try:
+                trig = triggers_run(args)
+            except (RuntimeError, OSError, ValueError) as exc:
+                trig = {"count": args.triggers, "status": "failed", "reason": f"harness error: {exc}"[:600]}
             if trig["status"] == "ok" or trig.get("lag_max_ms") is not None:
                 print(
                     f"  {trig['status']}: max event-loop lag {trig['lag_max_ms']:.1f} ms "
@@ -692,7 +706,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"peak RSS {trig['peak_rss_mb']:.0f} MB, events {trig['statuses']}",
                     flush=True,
                 )
-                print(f"  worst lags: {trig['lag_worst']}", flush=True)
+                gc2 = (trig.get("gc") or {}).get("gen2") or {}
+                print(
+                    f"  worst lags: {trig['lag_worst']}; full (gen2) GC: {gc2.get('collections')} collections, "
+                    f"longest {gc2.get('max_ms')} ms; polls asked for: "
+                    f"{trig['count'] / args.trigger_poll_interval:.0f}/s",
+                    flush=True,
+                )
             else:
                 print(f"  {trig['status'].upper()}: {trig['reason']}", flush=True)
     except KeyboardInterrupt as exc:
