@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint demo e2e clean
+.PHONY: setup test lint demo e2e bench clean
 
 setup: $(STAMP)
 
@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 lint: setup
-	$(BIN)/ruff check airflow_toloka tests dags_examples scripts
-	$(BIN)/ruff format --check airflow_toloka tests dags_examples scripts
+	$(BIN)/ruff check airflow_toloka tests dags_examples scripts benchmarks
+	$(BIN)/ruff format --check airflow_toloka tests dags_examples scripts benchmarks
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 test: setup lint
@@ -27,8 +27,17 @@ test: setup lint
 e2e: setup
 	$(BIN)/python -m pytest -q -rfEs -m stack tests/stack
 
+# This provider against toloka-kit 1.2.3 (its own .venv-kit), same run; figures in .bench/ (see README).
+BENCH_ARGS ?= --sizes 10000,100000,1000000
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/run.py --out .bench $(BENCH_ARGS)
+
 demo: setup
 	$(BIN)/python scripts/demo.py
 
 clean:
-	rm -rf $(VENV) .venv-kit .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-kit .demo .bench .pytest_cache .ruff_cache
