@@ -25,7 +25,8 @@ test: setup lint
 
 # The real Airflow stack on PostgreSQL (installed from Debian's packages if missing; needs root).
 e2e: setup
-	$(BIN)/python -m pytest -q -rfEs -m stack tests/stack
+	@$(BIN)/python -m pytest -q -rfEs -m stack tests/stack; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no stack tests: failing"; exit 1; fi; exit $$rc
 
 # This provider against toloka-kit 1.2.3 (its own .venv-kit), same run; figures in .bench/ (see README).
 BENCH_ARGS ?= --sizes 10000,100000,1000000

@@ -43,6 +43,12 @@ AIRFLOW = str(BIN / "airflow")
 TOKEN = "stack-secret-token-9f3c2a"
 DENIED_TOKEN = "stack-denied-token-51e0"
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+# How long operations that end quickly stay PENDING. With the single executor slot (parallelism=1), a trigger that
+# fires before the scheduler has drained the executor's "success" of the deferral exit makes Airflow 3.3 fail the
+# requeued task ("finished with state success, but the task instance's state attribute is queued"); the
+# supervisor alone may take [workers] min_heartbeat_interval (5 s) to notice that exit. Upstream:
+# apache/airflow#72716.
+STALE_EVENT_WINDOW = 10
 _STATE: dict[str, Path] = {}
 STRICT_POOL = {
     "id": "6001",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.stack.conftest import Stack
+from tests.stack.conftest import STALE_EVENT_WINDOW, Stack
 
 pytestmark = pytest.mark.stack
 
@@ -16,10 +16,16 @@ DAG_ID = "stack_bad_inputs"
 EXPECTED: dict[str, tuple[str, str]] = {
     "no_pool_id": ("TolokaInputError", "item 0, field 'pool_id': Field required"),
     "unknown_pool": ("TolokaValidationError", "ENTITY_DOES_NOT_EXIST"),
+    "missing_field": ("TolokaValidationError", "item 0: input_values.image VALUE_REQUIRED"),
+    "unknown_field": (
+        "TolokaValidationError",
+        "item 0: input_values.color VALUE_NOT_ALLOWED (Unknown field name)",
+    ),
     "non_json_row": ("TolokaInputError", "bad.jsonl, line 2: not valid JSON (Expecting value)"),
     "empty_input": ("TolokaInputError", "no tasks to upload: the input is empty"),
     "wrong_token": ("TolokaAuthenticationError", "Toloka API error 401 AUTHENTICATION_ERROR: Invalid token"),
     "no_permission": ("TolokaAccessDeniedError", "Toloka API error 403 ACCESS_DENIED: Access denied"),
+    "wrong_url": ("TolokaRemoteUnavailableError", "could not reach Toloka at http://127.0.0.1:{down}"),
     "malformed_extra": (
         "TolokaError",
         "Toloka connection 'toloka_badextra': extra is not valid JSON (Expecting property name",
@@ -53,13 +59,11 @@ def test_bad_inputs(stack: Stack) -> None:
         f.write("INPUT:image\toverlap\n")
         f.writelines(f"https://example.com/big/{i}.jpg\t1\n" for i in range(12_000))
     stack.strict.reset()
-    # Operations stay PENDING 3 s: a trigger that fires before the executor has reported the deferral makes
-    # Airflow 3.3's scheduler fail the task ("finished with state success, but ... state is queued").
-    stack.strict.configure(pending_seconds=3)
+    stack.strict.configure(pending_seconds=STALE_EVENT_WINDOW)
     before = stack.emulator.stats()["tasks_by_pool"]
     stack.trigger(DAG_ID, run_id, {"dir": str(data)})
     try:
-        assert stack.wait_run(DAG_ID, run_id, timeout=300) == "failed"
+        assert stack.wait_run(DAG_ID, run_id, timeout=480) == "failed"
     finally:
         stack.strict.restore_config()
 
@@ -70,7 +74,7 @@ def test_bad_inputs(stack: Stack) -> None:
     assert all(s == "failed" for s, _ in states.values()), states
     for task_id, (exc_type, fragment) in EXPECTED.items():
         assert errors[task_id][0] == exc_type, errors[task_id]
-        assert fragment in errors[task_id][1], errors[task_id]
+        assert fragment.format(down=stack.down_port) in errors[task_id][1], errors[task_id]
 
     # nothing half-uploaded: only the over-the-limit sync upload created anything, exactly once each
     after = stack.emulator.stats()

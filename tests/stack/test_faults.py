@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from airflow_toloka.emulator import EmulatorProcess
-from tests.stack.conftest import Stack, wait_for
+from tests.stack.conftest import STALE_EVENT_WINDOW, Stack, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -115,9 +115,7 @@ def test_triggerer_killed_and_restarted(stack: Stack, stack_emulator: EmulatorPr
 def test_operation_fail(stack: Stack) -> None:
     dag_id, run_id = "stack_operation_fail", "stack_op_fail"
     stack.strict.reset()
-    stack.strict.configure(
-        pending_seconds=3
-    )  # see test_bad_inputs: let the executor report the deferral first
+    stack.strict.configure(pending_seconds=STALE_EVENT_WINDOW)
     try:
         stack.trigger(dag_id, run_id)
         assert stack.wait_run(dag_id, run_id, timeout=180) == "failed"

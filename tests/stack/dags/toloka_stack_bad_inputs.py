@@ -26,6 +26,18 @@ with DAG(
 ) as dag:
     _op(task_id="no_pool_id", tasks=[GOOD])
     _op(task_id="unknown_pool", toloka_conn_id="toloka_strict", pool_id="9999", tasks=[GOOD])
+    _op(
+        task_id="missing_field",
+        toloka_conn_id="toloka_strict",
+        pool_id="6001",
+        tasks=[{"input_values": {}, "overlap": 1}],
+    )
+    _op(
+        task_id="unknown_field",
+        toloka_conn_id="toloka_strict",
+        pool_id="6001",
+        tasks=[{"input_values": {"image": "https://example.com/a.jpg", "color": "red"}, "overlap": 1}],
+    )
     _op(task_id="non_json_row", pool_id="8001", tasks_path="{{ params.dir }}/bad.jsonl")
     _op(task_id="empty_input", pool_id="8002", tasks_path="{{ params.dir }}/empty.tsv")
     _op(
@@ -37,5 +49,6 @@ with DAG(
     )
     _op(task_id="wrong_token", toloka_conn_id="toloka_badtoken", pool_id="6001", tasks=[GOOD])
     _op(task_id="no_permission", toloka_conn_id="toloka_denied", pool_id="6001", tasks=[GOOD])
+    _op(task_id="wrong_url", toloka_conn_id="toloka_down", pool_id="6001", tasks=[GOOD])
     _op(task_id="malformed_extra", toloka_conn_id="toloka_badextra", pool_id="6001", tasks=[GOOD])
     chain(*dag.tasks)
