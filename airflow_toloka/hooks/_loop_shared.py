@@ -62,12 +62,12 @@ class LoopShared:
     async def settings(self, key: Hashable, lookup: Callable[[], Awaitable[V]]) -> V:
         """Settings for ``key``, looked up at most once per ``SETTINGS_TTL`` however many hooks ask at once."""
         cached = self._settings.get(key)
-        if cached is not None and time.monotonic() < cached[0]:
+        if cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL:
             return cached[1]
 
         async def fetch() -> V:
             value = await lookup()
-            self._settings[key] = (time.monotonic() + SETTINGS_TTL, value)
+            self._settings[key] = (time.monotonic(), value)
             return value
 
         return await _single_flight(self._lookups, key, fetch)
