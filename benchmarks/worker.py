@@ -293,7 +293,6 @@ async def _run_triggers(
     end_time: float,
     timeout: float,
     tick: float,
-    spread: bool = False,
 ) -> dict[str, Any]:
     from airflow_toloka.triggers import TolokaOperationTrigger
 
@@ -311,9 +310,7 @@ async def _run_triggers(
             t1 = time.perf_counter()
             lags.append((t1 - start, t1 - t0 - tick))
 
-    async def drive(i: int, trigger: TolokaOperationTrigger) -> tuple[dict[str, Any], float]:
-        if spread:  # what a trigger-side start offset in [0, poll_interval) would do
-            await asyncio.sleep(poll_interval * i / len(triggers))
+    async def drive(trigger: TolokaOperationTrigger) -> tuple[dict[str, Any], float]:
         events = [event async for event in trigger.run()]
         return events[0].payload if events else {"status": "no event"}, time.perf_counter() - start
 
@@ -334,9 +331,7 @@ async def _run_triggers(
     start = time.perf_counter()
     error = None
     try:
-        outcomes = await asyncio.wait_for(
-            asyncio.gather(*(drive(i, t) for i, t in enumerate(triggers))), timeout
-        )
+        outcomes = await asyncio.wait_for(asyncio.gather(*(drive(t) for t in triggers)), timeout)
     except asyncio.TimeoutError:
         outcomes, error = [], f"triggers did not all fire within {timeout:.0f}s"
     elapsed = time.perf_counter() - start
@@ -379,51 +374,15 @@ async def _run_triggers(
 
 
 def _apply_experiments(names: list[str]) -> None:
-    """Monkeypatches that try a proposed provider fix in this process only (never the default)."""
-    import logging
-    import ssl
+    """Monkeypatches that try a proposed fix in this process only (never the default).
 
-    import httpx
-
-    real = httpx.AsyncClient
-    if "shared-ssl" in names:
-        # one SSL context for every client instead of loading the CA bundle per client
-        context = ssl.create_default_context()
-
-        def with_shared_ssl(*a: Any, **kw: Any) -> httpx.AsyncClient:
-            kw.setdefault("verify", context)
-            return real(*a, **kw)
-
-        httpx.AsyncClient = with_shared_ssl  # type: ignore[assignment,misc]
-    if "shared-client" in names:
-        # one pooled client for all triggers of the loop (same connection, so same headers)
-        shared: list[httpx.AsyncClient] = []
-
-        class _Borrowed:
-            def __init__(self, client: httpx.AsyncClient) -> None:
-                self._client = client
-
-            async def request(self, *a: Any, **kw: Any) -> httpx.Response:
-                return await self._client.request(*a, **kw)
-
-            async def aclose(self) -> None:
-                pass
-
-        def borrowed(*a: Any, **kw: Any) -> Any:
-            if not shared:
-                kw.setdefault("limits", httpx.Limits(max_connections=64, max_keepalive_connections=64))
-                shared.append(real(*a, **kw))
-            return _Borrowed(shared[0])
-
-        httpx.AsyncClient = borrowed  # type: ignore[assignment,misc]
+    Shared client and settings, the first-poll spread and quieter progress logs are the provider's own
+    behaviour now, so the trigger run measures them as shipped.
+    """
     if "gc-freeze" in names:
         # what a process that freezes its import-time heap would see (the triggerer does not do this)
         gc.collect()
         gc.freeze()
-    if "quiet-log" in names:
-        # the triggers' INFO progress lines (two per poll per trigger) off
-        logging.getLogger("airflow_toloka").setLevel(logging.WARNING)
-        logging.getLogger("airflow.task").setLevel(logging.WARNING)
 
 
 def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
@@ -444,7 +403,6 @@ def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
                 end_time,
                 args.op_seconds + args.timeout,
                 args.tick,
-                spread="spread" in (args.experiment or []),
             )
         )
     r1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -485,18 +443,13 @@ def main(argv: list[str] | None = None) -> int:
         "--experiment",
         action="append",
         choices=[
-            "shared-ssl",
-            "shared-client",
-            "quiet-log",
-            "spread",
             "gc-freeze",
             "count-only-results",
             "spool",
             "fast-wire",
             "gc-threshold",
         ],
-        help="try a proposed fix by monkeypatching (reported as an experiment): shared-ssl, shared-client, "
-        "quiet-log, spread, gc-freeze for triggers; count-only-results, spool for the operator; fast-wire, "
+        help="try a proposed fix by monkeypatching (reported as an experiment): gc-freeze for triggers; count-only-results, spool for the operator; fast-wire, "
         "gc-threshold for hook and operator",
     )
     p.add_argument("--profile", help="write a pyinstrument HTML/text profile of the measured block here")

@@ -39,6 +39,7 @@ from airflow_toloka.exceptions import (
     TolokaValidationError,
     error_from_response,
 )
+from airflow_toloka.hooks._loop_shared import MAX_SHARED_REQUESTS, Lease, loop_shared
 from airflow_toloka.models import (
     BatchCreateResult,
     FieldValidationError,
@@ -270,7 +271,7 @@ class TolokaHook(BaseHook):
         self.poll_interval = poll_interval
         self._settings: _Settings | None = None
         self._session: requests.Session | None = None
-        self._aclient: httpx.AsyncClient | None = None
+        self._alease: Lease | None = None  # this hook's claim on its event loop's shared client
         self._lock = threading.Lock()
         self._alock: asyncio.Lock | None = None
 
@@ -298,18 +299,51 @@ class TolokaHook(BaseHook):
         return self._settings
 
     async def _settings_async(self) -> _Settings:
-        # One connection lookup however many polls start together on the event loop.
+        # Shared by every hook of this event loop for a short while: a thousand triggers, one lookup.
+        return await loop_shared().settings((type(self), self.toloka_conn_id), self._lookup_settings_async)
+
+    async def _lookup_settings_async(self) -> _Settings:
+        conn = await self.aget_connection(self.toloka_conn_id)
+        settings = settings_from_connection(conn, _parse_extra(conn))
+        from airflow.sdk.log import amask_secret
+
+        await amask_secret(conn.password)
+        return settings
+
+    async def _alease_for(self, settings: _Settings) -> Lease:
+        """This hook's lease on the loop's client for ``settings``, swapped when the settings changed."""
+        shared = loop_shared()
+        key = (settings, self.timeout)
+
+        def usable(lease: Lease | None) -> bool:
+            return (
+                lease is not None
+                and lease.owner is shared
+                and lease.key == key
+                and not lease.client.is_closed
+            )
+
+        if usable(self._alease):
+            return self._alease  # type: ignore[return-value]
         if self._alock is None:
             self._alock = asyncio.Lock()
-        async with self._alock:
-            if self._settings is None:
-                conn = await self.aget_connection(self.toloka_conn_id)
-                settings = settings_from_connection(conn, _parse_extra(conn))
-                from airflow.sdk.log import amask_secret
+        async with self._alock:  # the hook's own concurrent polls must not each take a lease
+            old = self._alease
+            if not usable(old):
+                self._alease = await shared.acquire(key, lambda: self._new_async_client(settings))
+                if old is not None:
+                    # A lease from another event loop is dropped, not closed: its client belongs to that loop.
+                    await shared.release(old)
+        assert self._alease is not None
+        return self._alease
 
-                await amask_secret(conn.password)
-                self._settings = settings
-        return self._settings
+    def _new_async_client(self, settings: _Settings) -> httpx.AsyncClient:
+        limits = httpx.Limits(
+            max_connections=MAX_SHARED_REQUESTS, max_keepalive_connections=MAX_SHARED_REQUESTS
+        )
+        return httpx.AsyncClient(
+            headers=self._headers(settings), timeout=httpx.Timeout(self.timeout, connect=10), limits=limits
+        )
 
     @property
     def base_url(self) -> str:
@@ -429,34 +463,47 @@ class TolokaHook(BaseHook):
     async def _arequest(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         """Async twin of :meth:`_request` for the triggerer (GET-only use: triggers never create)."""
         settings = await self._settings_async()
-        if self._aclient is None:
-            self._aclient = httpx.AsyncClient(
-                headers=self._headers(settings), timeout=httpx.Timeout(self.timeout, connect=10)
-            )
-        client = self._aclient
+        lease = await self._alease_for(settings)
+        # Wait for a slot before building anything for this request: with a thousand triggers the queue is
+        # long, and whatever a queued request holds outlives young GC generations and ends in full collections.
+        await lease.slots.acquire()
+        held = True
+
+        async def sleep(seconds: float) -> None:
+            nonlocal held
+            lease.slots.release()  # no slot is held while backing off
+            held = False
+            await asyncio.sleep(seconds)
+            await lease.slots.acquire()
+            held = True
+
         url = self._url(settings.base_url, path)
         query = _query(params)
 
         async def once() -> Any:
-            resp = await client.request(method, url, params=query)
+            resp = await lease.client.request(method, url, params=query)
             if resp.status_code >= 400:
                 raise error_from_response(resp.status_code, resp.content, resp.headers)
             return _json_body(resp.status_code, resp.content)
 
         try:
-            return await tenacity.AsyncRetrying(**self._retrying_kwargs(f"{method} {path}", method == "GET"))(
-                once
+            retrying = tenacity.AsyncRetrying(
+                sleep=sleep, **self._retrying_kwargs(f"{method} {path}", method == "GET")
             )
+            return await retrying(once)
         except httpx.TransportError as exc:
             raise TolokaRemoteUnavailableError(
                 f"could not reach Toloka at {settings.base_url} ({method} {path}): {_short(exc)}"
             ) from exc
+        finally:
+            if held:
+                lease.slots.release()
 
     async def aclose(self) -> None:
-        """Close the async client; triggers call this when they finish."""
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        """Give back this hook's share of the loop's client (the last user closes it); triggers call this."""
+        lease, self._alease = self._alease, None
+        if lease is not None:
+            await loop_shared().release(lease)  # a lease of another loop is dropped there
 
     async def __aenter__(self) -> TolokaHook:
         return self

@@ -10,6 +10,7 @@ import asyncio
 import json
 import re
 import time
+import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -21,8 +22,15 @@ from airflow_toloka.models import Operation
 
 __all__ = ["MAX_CONCURRENT_POLLS", "TolokaOperationTrigger", "json_safe_details", "validate_operation_ids"]
 
+# Concurrent GETs of one trigger; all triggers of a loop together are bounded by the shared client's
+# ``MAX_SHARED_REQUESTS``, so one trigger with many operations cannot take every connection.
 MAX_CONCURRENT_POLLS = 16
 _POLL_RETRY_BUDGET = 60.0
+# The first poll waits a fraction of ``poll_interval`` (at most this long) derived from the operation ids, so
+# triggers deferred together do not all poll in the same instant and stall the event loop.
+_MAX_FIRST_POLL_OFFSET = 10.0
+# A status change is logged at once; mere progress at most this often per trigger.
+_PROGRESS_LOG_EVERY = 60.0
 # Details land in the trigger event (a DB row) and in the task log: keep a runaway payload out of both.
 _MAX_DETAILS_CHARS = 4000
 _MAX_LOGGED_OPS = 10
@@ -140,17 +148,23 @@ class TolokaOperationTrigger(BaseTrigger):
             }
         yield TriggerEvent(payload)
 
+    def first_poll_offset(self) -> float:
+        """Seconds before the first poll: fixed per set of ids, so HA peers and restarts agree on it."""
+        fraction = zlib.crc32("\n".join(self.operation_ids).encode()) / 2**32
+        return fraction * min(self.poll_interval, _MAX_FIRST_POLL_OFFSET)
+
     async def _wait(self) -> dict[str, Any]:
         done: dict[str, Operation] = {}
+        delay = self.first_poll_offset()
+        if self.end_time is not None:
+            delay = min(delay, max(0.0, self.end_time - time.time()) / 2)  # still a poll before the deadline
+        await asyncio.sleep(delay)
         # A poll retries for at most a minute: the next poll is the better retry, and the deadline must hold.
         async with TolokaHook(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
             semaphore = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
+            progress = _ProgressLog(self)
             while True:
-                pending = [i for i in self.operation_ids if i not in done]
-                polled = await self._poll(hook, pending, semaphore)
-                # Terminal states are final: those operations are never polled again.
-                done.update((op_id, op) for op_id, op in polled.items() if op.is_completed)
-                self._log_progress(done, polled)
+                await self._poll_round(hook, done, semaphore, progress)
                 if len(done) == len(self.operation_ids):
                     return self._final_event(done)
                 now = time.time()
@@ -161,10 +175,30 @@ class TolokaOperationTrigger(BaseTrigger):
                     delay = min(delay, self.end_time - now)  # the last poll happens at the deadline
                 await asyncio.sleep(delay)
 
+    async def _poll_round(
+        self,
+        hook: TolokaHook,
+        done: dict[str, Operation],
+        semaphore: asyncio.Semaphore,
+        progress: _ProgressLog,
+    ) -> None:
+        """One poll of the unfinished operations; what it read is dropped before the trigger sleeps.
+
+        Anything a sleeping trigger still holds outlives the young GC generations, and with a thousand
+        triggers that alone brings on full collections that stall the event loop.
+        """
+        pending = [i for i in self.operation_ids if i not in done]
+        polled = await self._poll(hook, pending, semaphore)
+        # Terminal states are final: those operations are never polled again.
+        done.update((op_id, op) for op_id, op in polled.items() if op.is_completed)
+        progress.update(done, polled)
+
     async def _poll(
         self, hook: TolokaHook, ids: list[str], semaphore: asyncio.Semaphore
     ) -> dict[str, Operation]:
         """GET every id concurrently (bounded); on failure raise the error of the first failing id in order."""
+        if len(ids) == 1:  # the common case: no task per GET
+            return {ids[0]: await hook.aget_operation(ids[0])}
 
         async def one(op_id: str) -> Operation:
             async with semaphore:
@@ -177,25 +211,6 @@ class TolokaOperationTrigger(BaseTrigger):
                 raise result  # the first failure in id order, whichever reply came first
             polled[op_id] = result
         return polled
-
-    def _log_progress(self, done: Mapping[str, Operation], latest: Mapping[str, Operation]) -> None:
-        ops = {**latest, **done}
-        running = [ops[i] for i in self.operation_ids if i not in done]
-        failed = sum(1 for op in done.values() if op.status == "FAIL")
-        overall = sum(100 if op.is_completed else (op.progress or 0) for op in ops.values()) / len(ops)
-        counters = ", ".join(f"{k}={v}" for k, v in sorted(_counters(ops.values()).items()))
-        self.log.info(
-            "Toloka: %d/%d operations done (%d failed), %.0f%% overall%s",
-            len(done),
-            len(self.operation_ids),
-            failed,
-            overall,
-            f"; items: {counters}" if counters else "",
-        )
-        for op in running[:_MAX_LOGGED_OPS]:
-            self.log.info("Toloka operation %s (%s): %s, %s%%", op.id, op.type, op.status, op.progress or 0)
-        if len(running) > _MAX_LOGGED_OPS:
-            self.log.info("… and %d more running", len(running) - _MAX_LOGGED_OPS)
 
     def _final_event(self, done: Mapping[str, Operation]) -> dict[str, Any]:
         failed = [i for i in self.operation_ids if done[i].status == "FAIL"]
@@ -227,3 +242,43 @@ class TolokaOperationTrigger(BaseTrigger):
             "message": f"{len(pending)} of {len(self.operation_ids)} Toloka operation(s) still running at "
             f"the deadline {deadline}: {', '.join(pending)}",
         }
+
+
+class _ProgressLog:
+    """The trigger's progress lines: at once when a status changes, otherwise at most once a minute.
+
+    A thousand triggers each logging every poll would spend the event loop on lines that say little new.
+    """
+
+    def __init__(self, trigger: TolokaOperationTrigger) -> None:
+        self.trigger = trigger
+        self.statuses: tuple[str, ...] = ()
+        self.logged_at = 0.0
+
+    def update(self, done: Mapping[str, Operation], latest: Mapping[str, Operation]) -> None:
+        ids = self.trigger.operation_ids
+        ops = {**latest, **done}
+        statuses = tuple(ops[i].status for i in ids if i in ops)
+        now = time.monotonic()
+        if statuses == self.statuses and now - self.logged_at < _PROGRESS_LOG_EVERY:
+            return
+        self.statuses, self.logged_at = statuses, now
+        log = self.trigger.log
+        running = [ops[i] for i in ids if i not in done]
+        failed = sum(1 for op in done.values() if op.status == "FAIL")
+        overall = sum(100 if op.is_completed else (op.progress or 0) for op in ops.values()) / len(ops)
+        counters = ", ".join(f"{k}={v}" for k, v in sorted(_counters(ops.values()).items()))
+        log.info(
+            "Toloka: %d/%d operations done (%d failed), %.0f%% overall%s",
+            len(done),
+            len(ids),
+            failed,
+            overall,
+            f"; items: {counters}" if counters else "",
+        )
+        if len(ids) == 1:
+            return  # the line above already says it all
+        for op in running[:_MAX_LOGGED_OPS]:
+            log.info("Toloka operation %s (%s): %s, %s%%", op.id, op.type, op.status, op.progress or 0)
+        if len(running) > _MAX_LOGGED_OPS:
+            log.info("… and %d more running", len(running) - _MAX_LOGGED_OPS)

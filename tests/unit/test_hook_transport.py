@@ -226,7 +226,7 @@ async def test_async_twin_reads_operation_and_closes_client(server: ScriptedServ
     async with fast_hook() as hook:
         op = await hook.aget_operation("op-1")
         assert op.status == "SUCCESS"
-    assert hook._aclient is None
+    assert hook._alease is None
     assert server.requests[-1].headers["Authorization"] == f"OAuth {TOKEN}"
 
 

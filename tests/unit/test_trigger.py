@@ -378,3 +378,130 @@ async def test_uses_async_connection_and_masking(
     server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS", 100)))
     (payload,) = await events(TolokaOperationTrigger(["op-1"]))
     assert payload["status"] == "success" and masked == [TOKEN]
+
+
+# ---------------------------------------------------------------------- sharing within one event loop
+
+
+async def test_triggers_on_one_loop_share_one_lookup_and_one_client(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[str] = []
+    real_lookup = TolokaHook.aget_connection.__func__  # type: ignore[attr-defined]
+
+    async def counting(cls: type[TolokaHook], conn_id: str) -> Any:
+        lookups.append(conn_id)
+        return await real_lookup(cls, conn_id)
+
+    monkeypatch.setattr(TolokaHook, "aget_connection", classmethod(counting))
+    server.script(route("op-a"), Reply(body=op("op-a", "RUNNING", 10)), Reply(body=op("op-a", "SUCCESS")))
+    server.script(route("op-b"), Reply(body=op("op-b", "RUNNING", 10)), Reply(body=op("op-b", "SUCCESS")))
+    fast = TolokaOperationTrigger(["op-a"], poll_interval=0.05)
+    slow = TolokaOperationTrigger(["op-b"], poll_interval=1.0)
+    slow_task = asyncio.ensure_future(events(slow))
+    while server.count(route("op-b")) < 1:  # `slow` holds the client now (its first poll is spread)
+        await asyncio.sleep(0.01)
+    fast_task = asyncio.ensure_future(events(fast))
+    (first,) = await fast_task
+    assert first["status"] == "success"
+    assert len(TrackingClient.opened) == 1 and not TrackingClient.opened[0].is_closed  # `slow` still uses it
+    (second,) = await slow_task
+    assert second["status"] == "success"
+    assert lookups == ["toloka_default"]  # one connection lookup for both
+    assert len(TrackingClient.opened) == 1 and TrackingClient.opened[0].is_closed  # the last user closed it
+
+
+async def test_settings_are_looked_up_again_after_the_ttl(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_toloka.hooks import _loop_shared
+
+    server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS", 100)))
+    (payload,) = await events(TolokaOperationTrigger(["op-1"], poll_interval=0.05))
+    assert payload["status"] == "success"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TOLOKA_DEFAULT",
+        json.dumps({"conn_type": "toloka", "host": server.url, "password": "y0_rotated-token"}),
+    )
+    (payload,) = await events(TolokaOperationTrigger(["op-1"], poll_interval=0.05))
+    assert server.requests[-1].headers["Authorization"] == f"OAuth {TOKEN}"  # still cached
+    monkeypatch.setattr(_loop_shared, "SETTINGS_TTL", 0.0)
+    (payload,) = await events(TolokaOperationTrigger(["op-1"], poll_interval=0.05))
+    (payload,) = await events(TolokaOperationTrigger(["op-1"], poll_interval=0.05))
+    assert server.requests[-1].headers["Authorization"] == "OAuth y0_rotated-token"
+    assert all(client.is_closed for client in TrackingClient.opened)
+
+
+def test_different_event_loops_never_share_a_client(server: ScriptedServer) -> None:
+    server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS", 100)))
+    clients: list[Any] = []
+
+    async def one() -> None:
+        async with TolokaHook() as hook:
+            await hook.aget_operation("op-1")
+            assert hook._alease is not None
+            clients.append(hook._alease.client)
+
+    asyncio.run(one())
+    asyncio.run(one())
+    assert len(clients) == 2 and clients[0] is not clients[1]
+    assert all(client.is_closed for client in clients)
+
+
+async def test_a_closed_client_is_not_reused(server: ScriptedServer) -> None:
+    server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS", 100)))
+    async with TolokaHook() as first, TolokaHook() as second:
+        await first.aget_operation("op-1")
+        await second.aget_operation("op-1")
+        assert first._alease is not None and second._alease is not None
+        shared = first._alease.client
+        assert second._alease.client is shared
+        await shared.aclose()  # e.g. closed behind the hooks' back
+        await second.aget_operation("op-1")
+        assert second._alease.client is not shared and not second._alease.client.is_closed
+    assert len(TrackingClient.opened) == 2 and all(c.is_closed for c in TrackingClient.opened)
+
+
+async def test_a_failed_lookup_is_shared_but_not_remembered(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_TOLOKA_LATER", raising=False)
+    gone = [
+        TolokaOperationTrigger(["op-1"], toloka_conn_id="toloka_later", poll_interval=0.05) for _ in range(3)
+    ]
+    results = await asyncio.gather(*(events(t) for t in gone))
+    assert all(p["status"] == "error" and "toloka_later" in p["message"] for (p,) in results)
+    assert not TrackingClient.opened  # no client for a connection that does not exist
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TOLOKA_LATER",
+        json.dumps({"conn_type": "toloka", "host": server.url, "password": TOKEN}),
+    )
+    server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS", 100)))
+    (payload,) = await events(
+        TolokaOperationTrigger(["op-1"], toloka_conn_id="toloka_later", poll_interval=0.05)
+    )
+    assert payload["status"] == "success"
+
+
+def test_first_poll_offset_is_deterministic_and_bounded() -> None:
+    offsets = [TolokaOperationTrigger([f"op-{i}"], poll_interval=30).first_poll_offset() for i in range(200)]
+    assert offsets == [
+        TolokaOperationTrigger([f"op-{i}"], poll_interval=30).first_poll_offset() for i in range(200)
+    ]
+    assert all(0 <= o < 10 for o in offsets) and max(offsets) - min(offsets) > 5  # spread, capped at 10 s
+    assert all(
+        0 <= TolokaOperationTrigger([f"op-{i}"], poll_interval=0.5).first_poll_offset() < 0.5
+        for i in range(50)
+    )
+
+
+async def test_progress_is_logged_on_status_change_not_every_poll(server: ScriptedServer, logs: Logs) -> None:
+    server.script(
+        route("op-1"),
+        *[Reply(body=op("op-1", "RUNNING", p)) for p in range(10, 60, 10)],
+        Reply(body=op("op-1", "SUCCESS", 100)),
+    )
+    (payload,) = await events(TolokaOperationTrigger(["op-1"], poll_interval=0.02))
+    assert payload["status"] == "success" and server.count(route("op-1")) == 6
+    text = logs.text
+    assert text.count("operations done") == 2  # first RUNNING, then SUCCESS; not one line per poll
