@@ -26,9 +26,6 @@ __all__ = ["MAX_CONCURRENT_POLLS", "TolokaOperationTrigger", "json_safe_details"
 # ``MAX_SHARED_REQUESTS``, so one trigger with many operations cannot take every connection.
 MAX_CONCURRENT_POLLS = 16
 _POLL_RETRY_BUDGET = 60.0
-# The first poll waits a fraction of ``poll_interval`` (at most this long) derived from the operation ids, so
-# triggers deferred together do not all poll in the same instant and stall the event loop.
-_MAX_FIRST_POLL_OFFSET = 10.0
 # A status change is logged at once; mere progress at most this often per trigger.
 _PROGRESS_LOG_EVERY = 60.0
 # Details land in the trigger event (a DB row) and in the task log: keep a runaway payload out of both.
@@ -148,19 +145,30 @@ class TolokaOperationTrigger(BaseTrigger):
             }
         yield TriggerEvent(payload)
 
-    def first_poll_offset(self) -> float:
-        """Seconds before the first poll: fixed per set of ids, so HA peers and restarts agree on it."""
+    def first_poll_delay(self) -> float:
+        """Seconds before the first poll: between half and one ``poll_interval``, fixed per set of ids.
+
+        The operator or sensor looked at the operations just before deferring, so an immediate poll learns
+        nothing, and an event fired within seconds of the deferral can meet Airflow's stale-executor-event race
+        (the requeued task is failed, apache/airflow#72716). The per-id fraction spreads triggers deferred or
+        restarted together; HA peers and restarts agree on it.
+        """
         fraction = zlib.crc32("\n".join(self.operation_ids).encode()) / 2**32
-        return fraction * min(self.poll_interval, _MAX_FIRST_POLL_OFFSET)
+        return self.poll_interval * (0.5 + 0.5 * fraction)
 
     async def _wait(self) -> dict[str, Any]:
         done: dict[str, Operation] = {}
-        delay = self.first_poll_offset()
-        if self.end_time is not None:
-            delay = min(delay, max(0.0, self.end_time - time.time()) / 2)  # still a poll before the deadline
-        await asyncio.sleep(delay)
         # A poll retries for at most a minute: the next poll is the better retry, and the deadline must hold.
         async with TolokaHook(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
+            await (
+                hook._settings_async()
+            )  # a connection the triggerer cannot resolve fails now, not after a wait
+            delay = self.first_poll_delay()
+            if self.end_time is not None:
+                delay = min(
+                    delay, max(0.0, self.end_time - time.time()) / 2
+                )  # still a poll before the deadline
+            await asyncio.sleep(delay)
             semaphore = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
             progress = _ProgressLog(self)
             while True:

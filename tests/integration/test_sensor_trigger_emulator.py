@@ -133,13 +133,13 @@ async def test_deadline_gives_timeout_with_pending_id(emu: EmulatorProcess) -> N
 
 
 async def test_unknown_operation_and_bad_token_give_error_events(emu: EmulatorProcess) -> None:
-    payload = await run_to_event(TolokaOperationTrigger(["no-such-operation"]))
+    payload = await run_to_event(TolokaOperationTrigger(["no-such-operation"], poll_interval=0.1))
     assert payload["status"] == "error" and "TolokaDoesNotExistError" in payload["message"]
     assert "no-such-operation" in payload["message"]
 
     op_id = submit(tasks(1))
     emu.configure(token="the-only-valid-token")
-    payload = await run_to_event(TolokaOperationTrigger([op_id]))
+    payload = await run_to_event(TolokaOperationTrigger([op_id], poll_interval=0.1))
     assert payload["status"] == "error" and "TolokaAuthenticationError" in payload["message"]
     assert "the-only-valid-token" not in json.dumps(payload)
 

@@ -260,7 +260,7 @@ async def test_unreachable_host_becomes_error_event(monkeypatch: pytest.MonkeyPa
         original(self, *args, **{**kwargs, "retry_limit": 1, "retry_delay": 0.01})
 
     monkeypatch.setattr(TolokaHook, "__init__", fast)
-    (payload,) = await events(TolokaOperationTrigger(["op-1"]))
+    (payload,) = await events(TolokaOperationTrigger(["op-1"], poll_interval=0.1))
     assert payload["status"] == "error" and "could not reach Toloka" in payload["message"]
     assert TOKEN not in json.dumps(payload) and TOKEN not in logs.text
 
@@ -302,6 +302,10 @@ async def test_polls_concurrently_but_bounded(monkeypatch: pytest.MonkeyPatch) -
         return Operation(id=operation_id, status=status)
 
     monkeypatch.setattr(TolokaHook, "aget_operation", fake_get)
+    monkeypatch.setenv(  # the trigger resolves its connection before the first poll
+        "AIRFLOW_CONN_TOLOKA_DEFAULT",
+        json.dumps({"conn_type": "toloka", "host": "http://127.0.0.1:1", "password": TOKEN}),
+    )
     ids = [f"op-{i}" for i in range(50)]
     (payload,) = await events(TolokaOperationTrigger(ids, poll_interval=0.01))
     assert payload == {"status": "success", "operation_ids": ids}
@@ -351,7 +355,7 @@ async def test_does_not_block_the_event_loop(
         return await real(self, operation_id)
 
     monkeypatch.setattr(TolokaHook, "aget_operation", blocking)
-    _, slow = await slow_callbacks(TolokaOperationTrigger(["op-b"]), caplog)
+    _, slow = await slow_callbacks(TolokaOperationTrigger(["op-b"], poll_interval=0.1), caplog)
     assert slow
 
 
@@ -376,7 +380,7 @@ async def test_uses_async_connection_and_masking(
 
     monkeypatch.setattr(sdk_log, "amask_secret", spy)
     server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS", 100)))
-    (payload,) = await events(TolokaOperationTrigger(["op-1"]))
+    (payload,) = await events(TolokaOperationTrigger(["op-1"], poll_interval=0.1))
     assert payload["status"] == "success" and masked == [TOKEN]
 
 
@@ -483,16 +487,21 @@ async def test_a_failed_lookup_is_shared_but_not_remembered(
     assert payload["status"] == "success"
 
 
-def test_first_poll_offset_is_deterministic_and_bounded() -> None:
-    offsets = [TolokaOperationTrigger([f"op-{i}"], poll_interval=30).first_poll_offset() for i in range(200)]
-    assert offsets == [
-        TolokaOperationTrigger([f"op-{i}"], poll_interval=30).first_poll_offset() for i in range(200)
+def test_first_poll_delay_is_deterministic_spread_and_at_least_half_an_interval() -> None:
+    delays = [TolokaOperationTrigger([f"op-{i}"], poll_interval=30).first_poll_delay() for i in range(200)]
+    assert delays == [
+        TolokaOperationTrigger([f"op-{i}"], poll_interval=30).first_poll_delay() for i in range(200)
     ]
-    assert all(0 <= o < 10 for o in offsets) and max(offsets) - min(offsets) > 5  # spread, capped at 10 s
-    assert all(
-        0 <= TolokaOperationTrigger([f"op-{i}"], poll_interval=0.5).first_poll_offset() < 0.5
-        for i in range(50)
-    )
+    assert all(15 <= d < 30 for d in delays) and max(delays) - min(delays) > 10
+
+
+async def test_first_poll_waits_but_never_past_half_the_time_left(server: ScriptedServer) -> None:
+    server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS")))
+    trigger = TolokaOperationTrigger(["op-1"], poll_interval=60, end_time=time.time() + 1.0)
+    started = time.monotonic()
+    (payload,) = await events(trigger)
+    assert payload["status"] == "success"
+    assert 0.3 <= time.monotonic() - started < 5  # waited ~0.5 s (half the time left), not 30-60 s
 
 
 async def test_progress_is_logged_on_status_change_not_every_poll(server: ScriptedServer, logs: Logs) -> None:
