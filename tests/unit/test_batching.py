@@ -51,6 +51,22 @@ def test_generator_errors_name_the_input_index_across_batches() -> None:
     assert (info.value.index, info.value.field) == (12, "overlap")
 
 
+def test_chunked_validation_reports_the_first_bad_item_in_input_order() -> None:
+    # items are validated a hundred per call: errors are mapped back to the input index, first bad item first
+    bad = {"pool_id": "p", "input_values": "oops", "overlap": 0}
+    items: list[Any] = [*tasks(400)]
+    items[250], items[320] = bad, bad
+    for source in (items, iter(items)):
+        with pytest.raises(TolokaInputError) as info:
+            list(TolokaHook().iter_batches(TASKS, source, 1000))
+        assert str(info.value) == (
+            "item 250, field 'overlap': Input should be greater than or equal to 1 (and 1 more problem(s))"
+        )
+    items[240], items[230] = bad, "a string"
+    with pytest.raises(TolokaInputError, match=r"^item 230: expected a Task or a dict, got str$"):
+        list(TolokaHook().iter_batches(TASKS, items, 1000))
+
+
 def test_list_errors_come_before_any_batch_and_keep_input_order() -> None:
     items: list[Any] = [*tasks(7), 5, {"input_values": {}}]
     batches = TolokaHook().iter_batches(TASKS, items, 3)
