@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     field_validator,
 )
 
@@ -196,10 +197,27 @@ class BatchCreateResult(BaseModel):
     validation_errors: dict[int, dict[str, FieldValidationError]] = Field(default_factory=dict)
     operation_ids: list[str] = Field(default_factory=list)
     pool_ids: list[str] = Field(default_factory=list)
+    # Items created but not listed in ``items`` (see ``TolokaHook.operation_results(max_ids=)``).
+    _created_unlisted: int = PrivateAttr(default=0)
+
+    @property
+    def created_count(self) -> int:
+        """How many items were created, whether or not their ids are kept in ``items``."""
+        return len(self.items) + self._created_unlisted
+
+    def add_created_count(self, count: int) -> None:
+        """Count created items whose ids are not kept."""
+        self._created_unlisted += count
+
+    def forget_ids(self) -> None:
+        """Drop the created ids but keep their count, for callers that need no ids (a million take ~150 MB)."""
+        self._created_unlisted += len(self.items)
+        self.items = {}
 
     def merge(self, other: BatchCreateResult) -> None:
         """Fold another batch's outcome into this one (indexes are global, so they never collide)."""
         self.items.update(other.items)
+        self._created_unlisted += other._created_unlisted
         self.validation_errors.update(other.validation_errors)
         self.operation_ids.extend(other.operation_ids)
         self.pool_ids.extend(p for p in other.pool_ids if p not in self.pool_ids)
@@ -209,7 +227,7 @@ class BatchCreateResult(BaseModel):
 
         The error names the first rejected input indexes with their fields and Toloka codes.
         """
-        if not self.validation_errors or (skip_invalid_items and self.items):
+        if not self.validation_errors or (skip_invalid_items and self.created_count):
             return
         from airflow_toloka.exceptions import TolokaValidationError
 
@@ -226,7 +244,7 @@ class BatchCreateResult(BaseModel):
             for i in first[:5]
         )
         raise TolokaValidationError(
-            f"{len(self.validation_errors)} item(s) rejected by Toloka, {len(self.items)} created; {detail}",
+            f"{len(self.validation_errors)} item(s) rejected by Toloka, {self.created_count} created; {detail}",
             code="VALIDATION_ERROR",
             payload=payload,
         )

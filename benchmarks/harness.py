@@ -54,8 +54,8 @@ TARGETS = {
 }
 
 TRIGGER_EXPERIMENTS = ("gc-freeze",)
-OPERATOR_EXPERIMENTS = ("count-only-results", "spool", "fast-wire", "gc-threshold")
-HOOK_EXPERIMENTS = ("fast-wire", "gc-threshold")
+OPERATOR_EXPERIMENTS = ("gc-threshold",)
+HOOK_EXPERIMENTS = ("gc-threshold",)
 
 _live_children: set[int] = set()
 

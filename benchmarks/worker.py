@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from benchmarks.common import POOL_ID, measure, rss_mb, task_dict, write_result
@@ -46,8 +46,6 @@ def _tasks(n: int) -> Iterator[dict[str, Any]]:
 def run_hook(args: argparse.Namespace) -> dict[str, Any]:
     from airflow_toloka.hooks.toloka import TolokaHook
 
-    if "fast-wire" in (args.experiment or []):
-        _fast_wire_experiment()
     if "gc-threshold" in (args.experiment or []):
         gc.set_threshold(50_000, 20, 100)
 
@@ -85,158 +83,11 @@ class _TaskInstance:
         self.xcoms[key] = value
 
 
-def _fast_wire_experiment() -> None:
-    """Validate each item once and serialise it straight to JSON bytes (pydantic-core), no intermediate dict.
-
-    The request body is byte-identical to the shipped ``_to_wire`` + ``_dumps`` path for these tasks (checked
-    below on the first batch), so the deterministic operation ids do not change.
-    """
-    from pydantic import ValidationError
-
-    from airflow_toloka.hooks import toloka as hook_module
-
-    real_iter = hook_module.TolokaHook.iter_batches
-    checked: list[bool] = []
-
-    def wire_bytes(kind: Any, index: int, item: Any) -> tuple[bytes, str]:
-        obj = item
-        if not isinstance(item, kind.model):
-            try:
-                obj = kind.model.model_validate(item)
-            except (ValidationError, TypeError, AttributeError):
-                hook_module._to_wire(kind, index, item)  # raises the shipped, row-naming error
-                raise
-        raw = obj.__pydantic_serializer__.to_json(obj, exclude_none=True, by_alias=True)
-        return raw[:-1] + b',"__item_idx":"' + str(index).encode() + b'"}', str(obj.pool_id)
-
-    def iter_batches(self: Any, kind: Any, items: Any, batch_size: int) -> Any:
-        if (
-            isinstance(items, (str, bytes, Mapping))
-            or not isinstance(items, Iterable)
-            or kind.name != "tasks"
-        ):
-            yield from real_iter(self, kind, items, batch_size)
-            return
-        if isinstance(items, Sequence):
-            source: Iterable[tuple[bytes, str]] = [wire_bytes(kind, i, x) for i, x in enumerate(items)]
-        else:
-            source = (wire_bytes(kind, i, x) for i, x in enumerate(items))
-        parts: list[bytes] = []
-        pools: list[dict[str, str]] = []
-        number = first = 0
-        for index, (raw, pool) in enumerate(source, 1):
-            parts.append(raw)
-            pools.append({"pool_id": pool})
-            if len(parts) == batch_size:
-                yield _check(hook_module._Batch(number, first, pools, b"[" + b",".join(parts) + b"]"))
-                number, first, parts, pools = number + 1, index, [], []
-        if parts:
-            yield _check(hook_module._Batch(number, first, pools, b"[" + b",".join(parts) + b"]"))
-
-    def _check(batch: Any) -> Any:
-        if not checked:
-            checked.append(True)
-            assert isinstance(batch.body, bytes) and batch.body.startswith(b"[{")
-        return batch
-
-    hook_module.TolokaHook.iter_batches = iter_batches  # type: ignore[method-assign]
-
-
-def _operator_experiments(names: list[str]) -> None:
-    """Monkeypatches that try a proposed operator fix in this process only (never the default)."""
-    import tempfile
-
-    from airflow_toloka.exceptions import TolokaInputError
-    from airflow_toloka.hooks import toloka as hook_module
-    from airflow_toloka.models import BatchCreateResult
-    from airflow_toloka.operators import tasks as op_module
-
-    if "count-only-results" in names:
-        # Keep counts (and errors), not a million ids, when neither XCom nor results_path needs them.
-        class _Counted(dict):  # type: ignore[type-arg]
-            def __init__(self) -> None:
-                super().__init__()
-                self.count = 0
-
-            def update(self, other: Any = (), **kw: Any) -> None:
-                self.count += len(other)
-
-            def __len__(self) -> int:
-                return self.count
-
-            def __bool__(self) -> bool:
-                return self.count > 0
-
-        def operation_results(self: Any, kind: Any, operations: Any) -> BatchCreateResult:
-            kind = hook_module.KINDS[kind] if isinstance(kind, str) else kind
-            ops = [
-                op if isinstance(op, hook_module.Operation) else self.get_operation(op) for op in operations
-            ]
-            result = BatchCreateResult()
-            result.items = _Counted()
-            for partial in self._pipeline(iter(ops), lambda op: self._result_from_log(kind, op)):
-                result.merge(partial)
-            return result
-
-        hook_module.TolokaHook.operation_results = operation_results  # type: ignore[method-assign]
-
-    if "spool" in names:
-        # Validate and serialise each batch once, spool the request bodies to a temp file, upload from the spool.
-        class _SpooledBatch(hook_module._Batch):
-            def __init__(self, number: int, first: int, count: int, body: bytes) -> None:
-                super().__init__(number, first, [], body)
-                self.count = count
-
-            def __len__(self) -> int:
-                return self.count
-
-        class _Spool:
-            def __init__(self) -> None:
-                self.file = tempfile.TemporaryFile()  # noqa: SIM115 - lives until the upload ends
-                self.index: list[tuple[int, int, int, int]] = []  # first, count, offset, length
-
-            def __iter__(self) -> Iterator[_SpooledBatch]:
-                for number, (first, count, offset, length) in enumerate(self.index):
-                    self.file.seek(offset)
-                    yield _SpooledBatch(number, first, count, self.file.read(length))
-
-        real_iter = hook_module.TolokaHook.iter_batches
-
-        def iter_batches(self: Any, kind: Any, items: Any, batch_size: int) -> Any:
-            if isinstance(items, _Spool):
-                return iter(items)
-            return real_iter(self, kind, items, batch_size)
-
-        def validated_input(self: Any, hook: Any, size: int) -> tuple[Any, list[str], int]:
-            spool, pools, count = _Spool(), {}, 0
-            try:
-                for batch in hook.iter_batches(self.kind, self._items(), size):
-                    count += len(batch)
-                    for wire in batch.items:
-                        pools.setdefault(str(wire["pool_id"]), None)
-                    offset = spool.file.tell()
-                    spool.file.write(batch.body)
-                    spool.index.append((batch.first_index, len(batch), offset, len(batch.body)))
-            except TolokaInputError as exc:
-                _, path = self._input()
-                if path is not None and exc.index is not None:
-                    raise TolokaInputError(f"{path}, data row {exc.index + 1}: {exc}") from None
-                raise
-            return spool, list(pools), count
-
-        hook_module.TolokaHook.iter_batches = iter_batches  # type: ignore[method-assign]
-        op_module._CreateObjectsOperator._validated_input = validated_input  # type: ignore[method-assign]
-
-
 def run_operator(args: argparse.Namespace) -> dict[str, Any]:
     from airflow_toloka.operators import CreateTasksOperator
 
-    if args.experiment:
-        if "fast-wire" in args.experiment:
-            _fast_wire_experiment()
-        if "gc-threshold" in args.experiment:
-            gc.set_threshold(50_000, 20, 100)
-        _operator_experiments(args.experiment)
+    if "gc-threshold" in (args.experiment or []):
+        gc.set_threshold(50_000, 20, 100)
 
     op = CreateTasksOperator(
         task_id="upload",
@@ -444,12 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         choices=[
             "gc-freeze",
-            "count-only-results",
-            "spool",
-            "fast-wire",
             "gc-threshold",
         ],
-        help="try a proposed fix by monkeypatching (reported as an experiment): gc-freeze for triggers; count-only-results, spool for the operator; fast-wire, "
+        help="try a proposed fix by monkeypatching (reported as an experiment): gc-freeze for triggers; "
         "gc-threshold for hook and operator",
     )
     p.add_argument("--profile", help="write a pyinstrument HTML/text profile of the measured block here")

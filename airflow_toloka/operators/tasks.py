@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,6 +23,7 @@ from airflow_toloka.hooks.toloka import (
     TASKS,
     ObjectKind,
     TolokaHook,
+    _BatchSpool,
     resolve_batch_size,
 )
 from airflow_toloka.io import read_items, write_results_jsonl
@@ -161,7 +163,7 @@ class _CreateObjectsOperator(BaseOperator):
     # ------------------------------------------------------------------ input
 
     def _items(self) -> Iterable[Any]:
-        """The input with ``pool_id`` filled in; a list stays a list so the hook validates it whole."""
+        """The input with ``pool_id`` filled in, streamed (validation spools it before anything is sent)."""
         items, path = self._input()
         if (items is None) == (path is None):
             name = self.kind.name
@@ -172,7 +174,7 @@ class _CreateObjectsOperator(BaseOperator):
             raise TolokaInputError(
                 f"{self.kind.name} must be a list of dicts or models, got {type(items).__name__}"
             )
-        return list(self._with_pool(items))
+        return self._with_pool(items)
 
     def _with_pool(self, items: Iterable[Any]) -> Iterator[Any]:
         for item in items:
@@ -180,25 +182,29 @@ class _CreateObjectsOperator(BaseOperator):
                 item = {**item, "pool_id": str(self.pool_id)}
             yield item
 
-    def _validated_input(self, hook: TolokaHook, size: int) -> tuple[Iterable[Any], list[str], int]:
-        """Validate everything before the first request; return the input again, its pools and its size."""
-        items = self._items()
-        pools: dict[str, None] = {}
-        count = 0
+    def _validated_input(self, hook: TolokaHook, size: int) -> _BatchSpool:
+        """Validate everything before the first request, keeping the request bodies for the upload.
+
+        The bodies go to a temporary file rather than memory, and the upload sends them as they are: the input
+        (a file maybe on remote storage) is read and validated once.
+        """
+        spool = _BatchSpool(size)
         try:
-            for batch in hook.iter_batches(self.kind, items, size):
-                count += len(batch)
-                for wire in batch.items:
-                    pools.setdefault(str(wire["pool_id"]), None)
+            for batch in hook.iter_batches(self.kind, self._items(), size):
+                spool.add(batch)
         except TolokaInputError as exc:
+            spool.close()
             _, path = self._input()
             if path is not None and exc.index is not None:
                 raise TolokaInputError(f"{path}, data row {exc.index + 1}: {exc}") from None
             raise
-        if count == 0:
+        except BaseException:
+            spool.close()
+            raise
+        if spool.count == 0:
+            spool.close()
             raise TolokaInputError(f"no {self.kind.name.replace('_', ' ')} to upload: the input is empty")
-        # A file is read a second time for the upload rather than held in memory.
-        return (items if isinstance(items, Sequence) else self._items()), list(pools), count
+        return spool
 
     # ------------------------------------------------------------------ execution
 
@@ -208,26 +214,29 @@ class _CreateObjectsOperator(BaseOperator):
         ti = context["ti"]
         ti.xcom_push(key=XCOM_TOLOKA_URL, value=hook.base_url)
         if not self.async_mode:
-            items, pools, total = self._validated_input(hook, size)
-            ti.xcom_push(key=XCOM_POOL_IDS, value=pools)
-            return self._finish(context, self._create_sync(hook, items), total)
+            spool = self._validated_input(hook, size)
+            with closing(spool):
+                ti.xcom_push(key=XCOM_POOL_IDS, value=list(spool.pool_ids))
+                return self._finish(context, self._create_sync(hook, spool), spool.count)
 
         state = context.get("task_state_store")
         ops = self._resume(hook, state)
         if ops is None:
-            items, pools, total = self._validated_input(hook, size)
-            ops = hook.submit_batches(
-                self.kind,
-                items,
-                idempotency_key=self.idempotency_key or _default_key(context),
-                batch_size=self.batch_size,
-                allow_defaults=self.allow_defaults,
-                open_pool=self.open_pool,
-                skip_invalid_items=self.skip_invalid_items,
-            )
+            spool = self._validated_input(hook, size)
+            with closing(spool):
+                ops = hook.submit_batches(
+                    self.kind,
+                    spool,
+                    idempotency_key=self.idempotency_key or _default_key(context),
+                    batch_size=self.batch_size,
+                    allow_defaults=self.allow_defaults,
+                    open_pool=self.open_pool,
+                    skip_invalid_items=self.skip_invalid_items,
+                )
+            pools = list(spool.pool_ids)
             if state is not None:
                 state.set(_STATE_KEY, [op.id for op in ops])
-            self.log.info("Submitted %d %s in %d Toloka operation(s)", total, self.kind.name, len(ops))
+            self.log.info("Submitted %d %s in %d Toloka operation(s)", spool.count, self.kind.name, len(ops))
         else:
             pools = []
         ti.xcom_push(key=XCOM_OPERATION_IDS, value=[op.id for op in ops])
@@ -252,7 +261,11 @@ class _CreateObjectsOperator(BaseOperator):
                 timeout=None,
             )
         ops = hook.wait_operations(ops, timeout=self.timeout)
-        return self._finish(context, hook.operation_results(self.kind, ops))
+        return self._finish(context, hook.operation_results(self.kind, ops, max_ids=self._max_ids()))
+
+    def _max_ids(self) -> int | None:
+        """Created ids worth keeping: all of them for a results file, else only as many as XCom would get."""
+        return None if self.results_path else self.max_ids_in_xcom
 
     def _resume(self, hook: TolokaHook, state: Any) -> list[Operation] | None:
         """Re-attach to operations a previous try submitted that Toloka is still processing (Airflow 3.3+)."""
@@ -289,21 +302,23 @@ class _CreateObjectsOperator(BaseOperator):
             )
         if status not in ("success", "failed"):
             raise TolokaError(f"Waiting for Toloka failed: {event.get('message') or event}")
-        return self._finish(context, self.hook.operation_results(self.kind, event.get("operation_ids") or []))
+        ops = event.get("operation_ids") or []
+        return self._finish(context, self.hook.operation_results(self.kind, ops, max_ids=self._max_ids()))
 
     # ------------------------------------------------------------------ result
 
     def _finish(
         self, context: Context, result: BatchCreateResult, total: int | None = None
     ) -> dict[str, Any]:
-        total = total if total is not None else len(result.items) + len(result.validation_errors)
+        created = result.created_count
+        total = total if total is not None else created + len(result.validation_errors)
         summary: dict[str, Any] = {
             "kind": self.kind.name,
             "status": "SUCCESS",
             "pool_ids": result.pool_ids,
             "operation_ids": result.operation_ids,
             "total": total,
-            "created": len(result.items),
+            "created": created,
             "failed": len(result.validation_errors),
             "ids": [result.items.get(i) for i in range(total)] if total <= self.max_ids_in_xcom else None,
             "results_path": None,
@@ -322,7 +337,7 @@ class _CreateObjectsOperator(BaseOperator):
                 },
             )
         result.raise_for_rejected(self.skip_invalid_items)
-        self.log.info("Toloka created %d of %d %s", len(result.items), total, self.kind.name)
+        self.log.info("Toloka created %d of %d %s", created, total, self.kind.name)
         return summary
 
 

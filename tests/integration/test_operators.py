@@ -208,3 +208,23 @@ def test_a_retry_reattaches_to_operations_still_running(fresh_emulator: Any) -> 
         CreateTasksOperator(task_id="t", tasks=items(40, "5"), deferrable=True, batch_size=20).execute(retry)
     assert info.value.trigger.serialize()[1]["operation_ids"] == ids
     assert fresh_emulator.stats()["requests"]["POST /api/v1/tasks"] == posts_before  # nothing resubmitted
+
+
+def test_large_upload_counts_created_items_without_keeping_ids(
+    fresh_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_toloka.hooks.toloka import _BatchSpool
+
+    closed: list[int] = []
+    real_close = _BatchSpool.close
+    monkeypatch.setattr(_BatchSpool, "close", lambda self: closed.append(self.count) or real_close(self))
+    bad = [*items(25, "5"), {"pool_id": "5", "input_values": {"image": "x"}}]  # no overlap: rejected
+    op = CreateTasksOperator(
+        task_id="t", tasks=bad, batch_size=10, skip_invalid_items=True, max_ids_in_xcom=3, poll_interval=0.2
+    )
+    summary = op.execute(context())
+    assert (summary["created"], summary["failed"], summary["total"], summary["ids"]) == (25, 1, 26, None)
+    assert closed == [26]  # the spooled request bodies are gone once submitted
+    with pytest.raises(TolokaValidationError, match=r"1 item\(s\) rejected by Toloka, 20 created; item 25"):
+        # its batch is all-or-nothing without skip_invalid_items
+        CreateTasksOperator(task_id="t", tasks=bad, batch_size=10, max_ids_in_xcom=3).execute(context())
