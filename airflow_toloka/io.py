@@ -93,16 +93,16 @@ def read_items(
             header = next(reader, None)
             if not header:
                 return
-            columns = [(column_map or {}).get(c.strip(), c.strip()) for c in header]
+            plan = _column_plan([(column_map or {}).get(c.strip(), c.strip()) for c in header])
+            where = str(path)
             for row in reader:
-                if not any(cell.strip() for cell in row):
+                if not "".join(row).strip():
                     continue
-                line = reader.line_num
-                if len(row) > len(columns):
+                if len(row) > len(plan):
                     raise TolokaInputError(
-                        f"{path}, line {line}: {len(row)} cells but {len(columns)} columns"
+                        f"{where}, line {reader.line_num}: {len(row)} cells but {len(plan)} columns"
                     )
-                yield _row_to_task(columns, row, f"{path}, line {line}")
+                yield _row_to_task(plan, row, where, reader.line_num)
 
 
 def _json_object(line: str, where: str) -> dict[str, Any]:
@@ -115,38 +115,64 @@ def _json_object(line: str, where: str) -> dict[str, Any]:
     return obj
 
 
-def _row_to_task(columns: list[str], row: list[str], where: str) -> dict[str, Any]:
-    task: dict[str, Any] = {"input_values": {}}
-    for column, cell in zip(columns, row, strict=False):  # short rows: missing cells are empty
-        if cell == "":
-            continue
+# How a column's cells land in the task, worked out once per header rather than once per cell.
+_INPUT, _SOLUTION, _HINT, _INT, _BOOL, _LIST, _TOP = range(7)
+
+
+def _column_plan(columns: list[str]) -> list[tuple[int, str, str]]:
+    """(kind, target field, column name as written) per column."""
+    plan = []
+    for column in columns:
         prefix, sep, name = column.partition(":")
         kind = prefix.lower() if sep else ""
         if kind == "input":
-            task["input_values"][name] = cell
+            plan.append((_INPUT, name, column))
         elif kind in ("known_solution", "golden"):
+            plan.append((_SOLUTION, name, column))
+        elif kind == "hint" or column == "message_on_unknown_solution":
+            plan.append((_HINT, "message_on_unknown_solution", column))
+        elif column in _INT_FIELDS:
+            plan.append((_INT, column, column))
+        elif column in _BOOL_FIELDS:
+            plan.append((_BOOL, column, column))
+        elif column in _LIST_FIELDS:
+            plan.append((_LIST, column, column))
+        elif column in _TOP_LEVEL:
+            plan.append((_TOP, column, column))
+        else:
+            plan.append((_INPUT, column, column))
+    return plan
+
+
+def _row_to_task(plan: list[tuple[int, str, str]], row: list[str], path: str, line: int) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    task: dict[str, Any] = {"input_values": inputs}
+    for (kind, name, column), cell in zip(plan, row, strict=False):  # short rows: missing cells are empty
+        if cell == "":
+            continue
+        if kind == _INPUT:
+            inputs[name] = cell
+        elif kind == _SOLUTION:
             solutions = task.setdefault("known_solutions", [{"output_values": {}}])
             solutions[0]["output_values"][name] = cell
-        elif kind == "hint" or column == "message_on_unknown_solution":
-            task["message_on_unknown_solution"] = cell
-        elif column in _INT_FIELDS:
+        elif kind == _INT:
             try:
-                task[column] = int(cell)
+                task[name] = int(cell)
             except ValueError:
                 raise TolokaInputError(
-                    f"{where}, column '{column}': expected an integer, got {cell!r}"
+                    f"{path}, line {line}, column '{column}': expected an integer, got {cell!r}"
                 ) from None
-        elif column in _BOOL_FIELDS:
+        elif kind == _BOOL:
             value = cell.strip().lower()
             if value not in ("true", "false", "1", "0", "yes", "no"):
-                raise TolokaInputError(f"{where}, column '{column}': expected true or false, got {cell!r}")
-            task[column] = value in ("true", "1", "yes")
-        elif column in _LIST_FIELDS:
-            task[column] = [v.strip() for v in cell.split(",") if v.strip()]
-        elif column in _TOP_LEVEL:
-            task[column] = cell
-        else:
-            task["input_values"][column] = cell
+                raise TolokaInputError(
+                    f"{path}, line {line}, column '{column}': expected true or false, got {cell!r}"
+                )
+            task[name] = value in ("true", "1", "yes")
+        elif kind == _LIST:
+            task[name] = [v.strip() for v in cell.split(",") if v.strip()]
+        else:  # _HINT, _TOP
+            task[name] = cell
     return task
 
 
