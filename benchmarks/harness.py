@@ -567,8 +567,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--kit-chunk", type=int, default=0, help="toloka-kit: tasks per create_tasks call (0: one)"
     )
     p.add_argument("--triggers", type=int, default=1000, help="concurrent triggers")
-    p.add_argument("--trigger-poll-interval", type=float, default=2.0)
-    p.add_argument("--trigger-op-seconds", type=float, default=30.0, help="how long each operation runs")
+    p.add_argument(
+        "--trigger-poll-interval", type=float, default=30.0, help="seconds (the operators' default)"
+    )
+    p.add_argument("--trigger-op-seconds", type=float, default=60.0, help="how long each operation runs")
     p.add_argument(
         "--experiment",
         action="append",
