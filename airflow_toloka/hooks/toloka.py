@@ -61,6 +61,7 @@ __all__ = [
     "SYNC_BATCH_LIMIT",
     "TASKS",
     "TASK_SUITES",
+    "BatchSpool",
     "ObjectKind",
     "TolokaHook",
     "auth_header",
@@ -292,7 +293,7 @@ class _Batch:
         return self.count
 
 
-class _BatchSpool:
+class BatchSpool:
     """Validated request bodies parked in a temporary file.
 
     The operator validates all input before sending anything; spooling what that pass produced lets the upload
@@ -856,7 +857,7 @@ class TolokaHook(BaseHook):
 
     def iter_batches(self, kind: ObjectKind, items: Iterable[Any], batch_size: int) -> Iterator[_Batch]:
         """Validate and split input into request-sized batches, lazily (a list is validated up front)."""
-        if isinstance(items, _BatchSpool):  # validated and serialised already
+        if isinstance(items, BatchSpool):  # validated and serialised already
             if items.batch_size != batch_size:
                 raise ValueError(f"spooled batches hold {items.batch_size} items, not {batch_size}")
             yield from items
@@ -1247,6 +1248,6 @@ def resolve_batch_size(requested: int | None, async_mode: bool) -> int:
 
 
 def _count(items: Iterable[Any], size: int) -> int | None:
-    if isinstance(items, _BatchSpool):
+    if isinstance(items, BatchSpool):
         return len(items)
     return -(-len(items) // size) if isinstance(items, Sequence) else None

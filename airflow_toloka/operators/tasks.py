@@ -21,9 +21,9 @@ from airflow_toloka.hooks.toloka import (
     ENVIRONMENTS,
     TASK_SUITES,
     TASKS,
+    BatchSpool,
     ObjectKind,
     TolokaHook,
-    _BatchSpool,
     resolve_batch_size,
 )
 from airflow_toloka.io import read_items, write_results_jsonl
@@ -182,13 +182,13 @@ class _CreateObjectsOperator(BaseOperator):
                 item = {**item, "pool_id": str(self.pool_id)}
             yield item
 
-    def _validated_input(self, hook: TolokaHook, size: int) -> _BatchSpool:
+    def _validated_input(self, hook: TolokaHook, size: int) -> BatchSpool:
         """Validate everything before the first request, keeping the request bodies for the upload.
 
         The bodies go to a temporary file rather than memory, and the upload sends them as they are: the input
         (a file maybe on remote storage) is read and validated once.
         """
-        spool = _BatchSpool(size)
+        spool = BatchSpool(size)
         try:
             for batch in hook.iter_batches(self.kind, self._items(), size):
                 spool.add(batch)

@@ -213,11 +213,11 @@ def test_a_retry_reattaches_to_operations_still_running(fresh_emulator: Any) -> 
 def test_large_upload_counts_created_items_without_keeping_ids(
     fresh_emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_toloka.hooks.toloka import _BatchSpool
+    from airflow_toloka.hooks.toloka import BatchSpool
 
     closed: list[int] = []
-    real_close = _BatchSpool.close
-    monkeypatch.setattr(_BatchSpool, "close", lambda self: closed.append(self.count) or real_close(self))
+    real_close = BatchSpool.close
+    monkeypatch.setattr(BatchSpool, "close", lambda self: closed.append(self.count) or real_close(self))
     bad = [*items(25, "5"), {"pool_id": "5", "input_values": {"image": "x"}}]  # no overlap: rejected
     op = CreateTasksOperator(
         task_id="t", tasks=bad, batch_size=10, skip_invalid_items=True, max_ids_in_xcom=3, poll_interval=0.2

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_toloka.exceptions import TolokaInputError, TolokaOperationFailedError
-from airflow_toloka.hooks.toloka import TASK_SUITES, TASKS, TolokaHook, _BatchSpool
+from airflow_toloka.hooks.toloka import TASK_SUITES, TASKS, BatchSpool, TolokaHook
 from airflow_toloka.models import Operation, Task
 from tests.unit.scripted_server import Reply, ScriptedServer
 
@@ -83,7 +83,7 @@ def test_list_errors_come_before_any_batch_and_keep_input_order() -> None:
 def test_spool_gives_back_the_same_batches() -> None:
     hook = TolokaHook()
     direct = list(hook.iter_batches(TASKS, list(tasks(23)), 10))
-    spool = _BatchSpool(10)
+    spool = BatchSpool(10)
     try:
         for batch in hook.iter_batches(TASKS, tasks(23), 10):
             spool.add(batch)
