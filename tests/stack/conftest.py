@@ -46,8 +46,8 @@ PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 # How long operations that end quickly stay PENDING. With the single executor slot (parallelism=1), a trigger that
 # fires before the scheduler has drained the executor's "success" of the deferral exit makes Airflow 3.3 fail the
 # requeued task ("finished with state success, but the task instance's state attribute is queued"); the
-# supervisor alone may take [workers] min_heartbeat_interval (5 s) to notice that exit. Upstream:
-# apache/airflow#72716.
+# supervisor alone may take [workers] min_heartbeat_interval (5 s by default, 1 s here) to notice that exit.
+# Upstream: apache/airflow#72716.
 STALE_EVENT_WINDOW = 10
 _STATE: dict[str, Path] = {}
 STRICT_POOL = {
@@ -223,6 +223,9 @@ class Stack:
             AIRFLOW__API__PORT=str(self.api_port),
             AIRFLOW__API__WORKERS="1",
             AIRFLOW__API_AUTH__JWT_SECRET=self.jwt_secret,
+            # The task supervisor notices a task process's exit within this, not 5 s: that bounds the window in
+            # which a quickly fired trigger meets the stale executor event (see STALE_EVENT_WINDOW).
+            AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL="1",
             AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
             AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
             AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC="1",

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_toloka.emulator import EmulatorProcess
-from tests.stack.conftest import TOKEN, Stack
+from tests.stack.conftest import STALE_EVENT_WINDOW, TOKEN, Stack
 
 pytestmark = pytest.mark.stack
 
@@ -60,7 +60,8 @@ def test_image_classification(stack: Stack, stack_emulator: EmulatorProcess) -> 
 
 def test_nightly_task_suites(stack: Stack, stack_emulator: EmulatorProcess) -> None:
     dag_id, run_id, pool = "toloka_nightly_task_suites", "stack_suites_1", "5201"
-    stack_emulator.configure(pending_seconds=6)  # the sensor must really wait in the triggerer
+    # the sensor must really wait in the triggerer, and its event must come after the stale-event window
+    stack_emulator.configure(pending_seconds=STALE_EVENT_WINDOW + 2)
     seen: list[str] = []
     stack.trigger(dag_id, run_id, {"pool_id": pool})
     on_poll = lambda: seen.append(stack.task_states(dag_id, run_id).get("wait_for_toloka", ("none", 0))[0])  # noqa: E731
