@@ -35,7 +35,7 @@ with DAG(
             }
         ],
         deferrable=True,
-        poll_interval=5,
+        poll_interval=10,
     )
 
     general_tasks = CreateTasksOperator(
@@ -45,7 +45,7 @@ with DAG(
         allow_defaults=True,
         open_pool=True,
         deferrable=True,
-        poll_interval=5,
+        poll_interval=10,
     )
 
     @task

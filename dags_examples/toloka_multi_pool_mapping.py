@@ -24,7 +24,7 @@ with DAG(dag_id="toloka_multi_pool_mapping", schedule=None, tags=["toloka", "exa
         task_id="upload_golden_set",
         tasks_path=str(DATA / "golden.tsv"),
         deferrable=True,
-        poll_interval=5,
+        poll_interval=10,
     ).expand(pool_id=pools())
 
     @task

@@ -36,7 +36,7 @@ with DAG(
         task_id="wait_for_toloka",
         operation_id=upload.output["operation_ids"],
         deferrable=True,
-        poll_interval=5,
+        poll_interval=10,
         timeout=3600,
     )
 

@@ -32,7 +32,7 @@ with DAG(
         batch_size=1_000,
         max_in_flight=1,
         deferrable=True,
-        poll_interval=2,
+        poll_interval=10,  # the first poll 5-10 s after deferral: past the stale-executor-event window
         max_ids_in_xcom=10,
         retries=2,
         retry_delay=timedelta(seconds=1),
