@@ -184,25 +184,9 @@ def _parse_extra(conn: Connection) -> dict[str, Any]:
     return parsed
 
 
-def _validated(kind: ObjectKind, index: int, item: Any) -> Task | TaskSuite:
-    """Validate one input item; errors name its input index and the offending field."""
-    model = kind.model
-    if isinstance(item, model):
-        return item
-    if type(item) is dict or isinstance(item, Mapping):
-        try:
-            return model.model_validate(item)
-        except ValidationError as exc:
-            err = exc.errors(include_url=False, include_input=False)[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-            raise TolokaInputError(f"{err['msg']}{more}", index=index, field=loc or None) from None
-    raise TolokaInputError(f"expected a {model.__name__} or a dict, got {type(item).__name__}", index=index)
-
-
 def _to_wire(kind: ObjectKind, index: int, item: Any) -> dict[str, Any]:
     """Validate one input item and render it for the request body, tagged with its input index."""
-    wire = _validated(kind, index, item).to_json_dict()
+    wire = _validated_chunk(kind, index, [item])[0].to_json_dict()
     wire[_ITEM_IDX] = str(index)
     return wire
 
