@@ -27,6 +27,7 @@ __all__ = [
     "TolokaTooManyRequestsError",
     "TolokaValidationError",
     "error_from_response",
+    "json_body",
 ]
 
 
@@ -205,3 +206,23 @@ def error_from_response(status_code: int, body: bytes | str, headers: Mapping[st
     if cls is TolokaTooManyRequestsError:
         kwargs["retry_after"] = _retry_after(headers, payload)
     return cls(message, **kwargs)
+
+
+def json_body(status_code: int, content: bytes) -> Any:
+    """Parse a successful response body; shared by the sync and async clients.
+
+    :param status_code: the HTTP status, for the message.
+    :param content: the body bytes.
+    :return: the parsed JSON, or None for an empty body.
+    :raises TolokaRemoteUnavailableError: when the body is not JSON (a proxy's HTML page with a 200 is treated
+        like an outage, so idempotent calls retry it).
+    """
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise TolokaRemoteUnavailableError(
+            f"Toloka answered HTTP {status_code} with a body that is not JSON: {content[:200]!r}",
+            http_status=status_code,
+        ) from None

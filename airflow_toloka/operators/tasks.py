@@ -8,27 +8,29 @@ operation and pool ids to XCom, then wait — on the worker, or in the triggerer
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
-from airflow_toloka.exceptions import TolokaError, TolokaInputError, TolokaTimeoutError
-from airflow_toloka.hooks.toloka import (
-    ENVIRONMENTS,
+from airflow_toloka.batching import (
     TASK_SUITES,
     TASKS,
     BatchSpool,
+    CreateOptions,
     ObjectKind,
-    TolokaHook,
+    iter_batches,
     resolve_batch_size,
 )
+from airflow_toloka.events import OperationEvent
+from airflow_toloka.exceptions import TolokaInputError
+from airflow_toloka.hooks.connection import ENVIRONMENTS
+from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.io import read_items, write_results_jsonl
 from airflow_toloka.models import BatchCreateResult, Operation
-from airflow_toloka.triggers.operation import TolokaOperationTrigger
+from airflow_toloka.triggers.operation import defer_until_done
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -52,18 +54,31 @@ def _xcom(ti_key: TaskInstanceKey, key: str) -> Any:
     return XCom.get_value(ti_key=ti_key, key=key)
 
 
+def _link(ti_key: TaskInstanceKey, ids_key: str, build: Callable[[str, str], str]) -> str:
+    """A link built from the task's Toloka URL and the first id under ``ids_key``; empty until both exist."""
+    base, ids = _xcom(ti_key, XCOM_TOLOKA_URL), _xcom(ti_key, ids_key)
+    return build(base, ids[0]) if base and ids else ""
+
+
+def _pool_url(base: str, pool_id: str) -> str:
+    if base in _WEB_UI:
+        return f"{_WEB_UI[base]}/requester/pool/{pool_id}"
+    return f"{base}/api/v1/pools/{pool_id}"
+
+
 class TolokaPoolLink(BaseOperatorLink):
     """The pool page in Toloka's web UI (the API pool URL when pointed at the emulator or a proxy)."""
 
     name = "Toloka pool"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        base, pools = _xcom(ti_key, XCOM_TOLOKA_URL), _xcom(ti_key, XCOM_POOL_IDS)
-        if not base or not pools:
-            return ""
-        if base in _WEB_UI:
-            return f"{_WEB_UI[base]}/requester/pool/{pools[0]}"
-        return f"{base}/api/v1/pools/{pools[0]}"
+        """The link of the first pool the task uploaded to.
+
+        :param operator: the task's operator.
+        :param ti_key: the task instance.
+        :return: the URL, or an empty string before the task pushed its pools.
+        """
+        return _link(ti_key, XCOM_POOL_IDS, _pool_url)
 
 
 class TolokaOperationLink(BaseOperatorLink):
@@ -72,10 +87,13 @@ class TolokaOperationLink(BaseOperatorLink):
     name = "Toloka operation"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        base, ops = _xcom(ti_key, XCOM_TOLOKA_URL), _xcom(ti_key, XCOM_OPERATION_IDS)
-        if not base or not ops:
-            return ""
-        return f"{base}/api/v1/operations/{ops[0]}"
+        """The link of the task's first operation.
+
+        :param operator: the task's operator.
+        :param ti_key: the task instance.
+        :return: the URL, or an empty string before the task pushed its operations.
+        """
+        return _link(ti_key, XCOM_OPERATION_IDS, lambda base, op_id: f"{base}/api/v1/operations/{op_id}")
 
 
 class _CreateObjectsOperator(BaseOperator):
@@ -154,11 +172,17 @@ class _CreateObjectsOperator(BaseOperator):
     def _input(self) -> tuple[Any, Any]:
         raise NotImplementedError
 
-    @property
+    @cached_property
     def hook(self) -> TolokaHook:
+        """The task's hook; its pooled connections are closed when ``execute`` or ``execute_complete`` ends."""
         return TolokaHook(
             self.toloka_conn_id, max_in_flight=self.max_in_flight, poll_interval=self.poll_interval
         )
+
+    @property
+    def options(self) -> CreateOptions:
+        """The upload flags as the hook takes them."""
+        return CreateOptions(self.allow_defaults, self.open_pool, self.skip_invalid_items)
 
     # ------------------------------------------------------------------ input
 
@@ -182,7 +206,7 @@ class _CreateObjectsOperator(BaseOperator):
                 item = {**item, "pool_id": str(self.pool_id)}
             yield item
 
-    def _validated_input(self, hook: TolokaHook, size: int) -> BatchSpool:
+    def _validated_input(self, size: int) -> BatchSpool:
         """Validate everything before the first request, keeping the request bodies for the upload.
 
         The bodies go to a temporary file rather than memory, and the upload sends them as they are: the input
@@ -190,7 +214,7 @@ class _CreateObjectsOperator(BaseOperator):
         """
         spool = BatchSpool(size)
         try:
-            for batch in hook.iter_batches(self.kind, self._items(), size):
+            for batch in iter_batches(self.kind, self._items(), size):
                 spool.add(batch)
         except TolokaInputError as exc:
             spool.close()
@@ -203,35 +227,48 @@ class _CreateObjectsOperator(BaseOperator):
             raise
         if spool.count == 0:
             spool.close()
-            raise TolokaInputError(f"no {self.kind.name.replace('_', ' ')} to upload: the input is empty")
+            raise TolokaInputError(f"no {self.kind.label} to upload: the input is empty")
         return spool
 
     # ------------------------------------------------------------------ execution
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Validate all input, upload it in batches, and wait (on the worker, or deferred).
+
+        :param context: the task context.
+        :return: the upload summary (see the class docstring), or ``status: SUBMITTED`` without waiting.
+        :raises TolokaInputError: for invalid input, before anything is sent.
+        :raises TolokaValidationError: when Toloka rejects items and ``skip_invalid_items`` is not set.
+        :raises TolokaTimeoutError: when Toloka is still processing at ``timeout``.
+        """
+        try:
+            return self._execute(context)
+        finally:
+            self.hook.close()
+
+    def _execute(self, context: Context) -> dict[str, Any]:
         hook = self.hook
         size = resolve_batch_size(self.batch_size, self.async_mode)
         ti = context["ti"]
         ti.xcom_push(key=XCOM_TOLOKA_URL, value=hook.base_url)
         if not self.async_mode:
-            spool = self._validated_input(hook, size)
-            with closing(spool):
+            with self._validated_input(size) as spool:
                 ti.xcom_push(key=XCOM_POOL_IDS, value=list(spool.pool_ids))
-                return self._finish(context, self._create_sync(hook, spool), spool.count)
+                result = hook.create_objects(
+                    self.kind, spool, options=self.options, async_mode=False, batch_size=self.batch_size
+                )
+                return self._finish(context, result, spool.count)
 
         state = context.get("task_state_store")
         ops = self._resume(hook, state)
         if ops is None:
-            spool = self._validated_input(hook, size)
-            with closing(spool):
+            with self._validated_input(size) as spool:
                 ops = hook.submit_batches(
                     self.kind,
                     spool,
                     idempotency_key=self.idempotency_key or _default_key(context),
+                    options=self.options,
                     batch_size=self.batch_size,
-                    allow_defaults=self.allow_defaults,
-                    open_pool=self.open_pool,
-                    skip_invalid_items=self.skip_invalid_items,
                 )
             pools = list(spool.pool_ids)
             if state is not None:
@@ -239,33 +276,27 @@ class _CreateObjectsOperator(BaseOperator):
             self.log.info("Submitted %d %s in %d Toloka operation(s)", spool.count, self.kind.name, len(ops))
         else:
             pools = []
-        ti.xcom_push(key=XCOM_OPERATION_IDS, value=[op.id for op in ops])
+        ids = [op.id for op in ops]
+        ti.xcom_push(key=XCOM_OPERATION_IDS, value=ids)
         ti.xcom_push(key=XCOM_POOL_IDS, value=pools)
 
         if not self.wait_for_completion:
-            return {
-                "kind": self.kind.name,
-                "status": "SUBMITTED",
-                "operation_ids": [op.id for op in ops],
-                "pool_ids": pools,
-            }
+            return {"kind": self.kind.name, "status": "SUBMITTED", "operation_ids": ids, "pool_ids": pools}
         if self.deferrable and not all(op.is_completed for op in ops):
-            self.defer(
-                trigger=TolokaOperationTrigger(
-                    operation_ids=[op.id for op in ops],
-                    toloka_conn_id=self.toloka_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=time.time() + self.timeout,
-                ),
-                method_name="execute_complete",
-                timeout=None,
+            defer_until_done(
+                self,
+                operation_ids=ids,
+                toloka_conn_id=self.toloka_conn_id,
+                poll_interval=self.poll_interval,
+                timeout=self.timeout,
             )
         ops = hook.wait_operations(ops, timeout=self.timeout)
-        return self._finish(context, hook.operation_results(self.kind, ops, max_ids=self._max_ids()))
+        return self._finish(context, self._results(ops), pools=pools)
 
-    def _max_ids(self) -> int | None:
-        """Created ids worth keeping: all of them for a results file, else only as many as XCom would get."""
-        return None if self.results_path else self.max_ids_in_xcom
+    def _results(self, ops: Sequence[Operation | str]) -> BatchCreateResult:
+        # Created ids are worth keeping for a results file, else only as many as XCom would get.
+        max_ids = None if self.results_path else self.max_ids_in_xcom
+        return self.hook.operation_results(self.kind, ops, max_ids=max_ids)
 
     def _resume(self, hook: TolokaHook, state: Any) -> list[Operation] | None:
         """Re-attach to operations a previous try submitted that Toloka is still processing (Airflow 3.3+)."""
@@ -278,44 +309,44 @@ class _CreateObjectsOperator(BaseOperator):
         self.log.info("Resuming %d Toloka operation(s) submitted by an earlier try", len(ops))
         return ops
 
-    def _create_sync(self, hook: TolokaHook, items: Iterable[Any]) -> BatchCreateResult:
-        create = hook.create_tasks if self.kind is TASKS else hook.create_task_suites
-        return create(
-            items,
-            allow_defaults=self.allow_defaults,
-            open_pool=self.open_pool,
-            skip_invalid_items=self.skip_invalid_items,
-            async_mode=False,
-            batch_size=self.batch_size,
-        )
-
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Turn the trigger's event into the upload result or a clear failure."""
-        if not isinstance(event, dict) or "status" not in event:
-            raise TolokaError(f"Toloka trigger returned a malformed event: {event!r}")
-        status = event["status"]
-        if status == "timeout":
-            pending = list(event.get("pending") or event.get("operation_ids") or [])
-            raise TolokaTimeoutError(
-                event.get("message") or f"Toloka operations still running: {', '.join(pending)}",
-                operation_ids=pending,
-            )
-        if status not in ("success", "failed"):
-            raise TolokaError(f"Waiting for Toloka failed: {event.get('message') or event}")
-        ops = event.get("operation_ids") or []
-        return self._finish(context, self.hook.operation_results(self.kind, ops, max_ids=self._max_ids()))
+        """Turn the trigger's event into the upload result or a clear failure.
+
+        A ``failed`` event still reads the results: the operations' logs say which items Toloka rejected.
+
+        :param context: the task context.
+        :param event: the trigger's payload.
+        :return: the upload summary.
+        :raises TolokaError: for a malformed event or an error while polling.
+        :raises TolokaTimeoutError: naming the operations still running at the deadline.
+        :raises TolokaValidationError: when Toloka rejected items and ``skip_invalid_items`` is not set.
+        """
+        parsed = OperationEvent.parse(event)
+        error = parsed.error()
+        if error is not None and parsed.status != "failed":
+            raise error
+        try:
+            result = self._results(parsed.operation_ids)
+            return self._finish(context, result, pools=[] if result.pool_ids else _pushed_pools(context))
+        finally:
+            self.hook.close()
 
     # ------------------------------------------------------------------ result
 
     def _finish(
-        self, context: Context, result: BatchCreateResult, total: int | None = None
+        self,
+        context: Context,
+        result: BatchCreateResult,
+        total: int | None = None,
+        pools: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         created = result.created_count
         total = total if total is not None else created + len(result.validation_errors)
         summary: dict[str, Any] = {
             "kind": self.kind.name,
             "status": "SUCCESS",
-            "pool_ids": result.pool_ids,
+            # Read from the logs; when only counters were read, the pools the upload pushed before waiting.
+            "pool_ids": result.pool_ids or list(pools or []),
             "operation_ids": result.operation_ids,
             "total": total,
             "created": created,
@@ -341,9 +372,20 @@ class _CreateObjectsOperator(BaseOperator):
         return summary
 
 
+def _map_index(context: Context) -> int:
+    return getattr(context["ti"], "map_index", -1)
+
+
+def _pushed_pools(context: Context) -> list[str]:
+    """The pool ids this task instance pushed before it deferred."""
+    ti = context["ti"]
+    pools = ti.xcom_pull(task_ids=ti.task_id, key=XCOM_POOL_IDS, map_indexes=_map_index(context))
+    return [str(p) for p in pools] if isinstance(pools, list) else []
+
+
 def _default_key(context: Context) -> str:
     ti = context["ti"]
-    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{_map_index(context)}"
 
 
 def _result_rows(result: BatchCreateResult, total: int) -> Iterator[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -18,14 +17,11 @@ from airflow.sdk.exceptions import (
     TaskDeferralTimeout,
 )
 
-from airflow_toloka.exceptions import TolokaError, TolokaOperationFailedError
+from airflow_toloka.events import FailedOperation, OperationEvent, describe_failed
+from airflow_toloka.exceptions import TolokaError, TolokaOperationFailedError, TolokaTimeoutError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
-from airflow_toloka.triggers.operation import (
-    TolokaOperationTrigger,
-    json_safe_details,
-    validate_operation_ids,
-)
+from airflow_toloka.triggers.operation import defer_until_done, validate_operation_ids
 
 __all__ = ["TolokaOperationSensor", "parse_operation_ids"]
 
@@ -107,13 +103,10 @@ class TolokaOperationSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         ids = self.operation_ids
-        hook = TolokaHook(self.toloka_conn_id)
-        try:
+        with TolokaHook(self.toloka_conn_id) as hook:
             # In poke mode the same instance pokes again: operations seen succeeding are not asked again.
             ops = {i: hook.get_operation(i) for i in ids if i not in self._succeeded}
-        finally:
-            hook.close()
-        _raise_for_failed(ops)
+        _raise_for_failed(ops, len(ids))
         self._succeeded.update(i for i, op in ops.items() if op.status == "SUCCESS")
         running = [(i, op) for i, op in ops.items() if not op.is_completed]
         if running:
@@ -135,15 +128,12 @@ class TolokaOperationSensor(BaseSensorOperator):
         if done:
             return ids
         self.log.info("Deferring: waiting for %d Toloka operation(s) in the triggerer", len(ids))
-        self.defer(
-            trigger=TolokaOperationTrigger(
-                operation_ids=ids,
-                toloka_conn_id=self.toloka_conn_id,
-                poll_interval=self.poll_interval,
-                end_time=time.time() + self.timeout,
-            ),
-            method_name="execute_complete",
-            timeout=None,  # the trigger carries the deadline and reports it as a "timeout" event
+        defer_until_done(
+            self,
+            operation_ids=ids,
+            toloka_conn_id=self.toloka_conn_id,
+            poll_interval=self.poll_interval,
+            timeout=self.timeout,
         )
 
     def _first_poke(self, context: Context) -> bool:
@@ -161,30 +151,22 @@ class TolokaOperationSensor(BaseSensorOperator):
             self._skip_or_raise(exc, timed_out=False)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[str]:
-        """Turn the trigger's event into the operation ids, or a failure naming what Toloka said."""
-        if not isinstance(event, dict) or not isinstance(event.get("status"), str):
-            raise TolokaError(f"Toloka trigger returned a malformed event: {event!r}")
-        status = event["status"]
-        ids = event.get("operation_ids")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise TolokaError(f"Toloka trigger event has no operation ids: {event!r}")
-        message = event.get("message") or f"Toloka operations {', '.join(ids)}: {status}"
-        if status == "success":
-            self.log.info("All %d Toloka operation(s) succeeded", len(ids))
-            return ids
-        if status == "timeout":
-            self._skip_or_raise(AirflowSensorTimeout(f"Sensor has timed out: {message}"), timed_out=True)
-        if status == "failed":
-            failed = [f for f in event.get("failed") or [] if isinstance(f, dict)]
-            error: Exception = TolokaOperationFailedError(
-                message,
-                operation_ids=[str(f.get("id")) for f in failed] or ids,
-                details={str(f.get("id")): f.get("details") for f in failed},
-            )
-        elif status == "error":
-            error = TolokaError(message)
-        else:
-            error = TolokaError(f"Toloka trigger returned an unknown status {status!r}: {event!r}")
+        """Turn the trigger's event into the operation ids, or a failure naming what Toloka said.
+
+        :param context: the task context.
+        :param event: the trigger's payload.
+        :return: the operation ids.
+        :raises TolokaError: for a malformed event or an error while polling.
+        :raises TolokaOperationFailedError: when an operation failed.
+        :raises AirflowSensorTimeout: at the deadline (a skip with ``soft_fail``).
+        """
+        parsed = OperationEvent.parse(event)
+        error = parsed.error()
+        if error is None:
+            self.log.info("All %d Toloka operation(s) succeeded", len(parsed.operation_ids))
+            return list(parsed.operation_ids)
+        if isinstance(error, TolokaTimeoutError):
+            self._skip_or_raise(AirflowSensorTimeout(f"Sensor has timed out: {error}"), timed_out=True)
         self._skip_or_raise(error, timed_out=False)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
@@ -209,17 +191,11 @@ class TolokaOperationSensor(BaseSensorOperator):
         raise exc
 
 
-def _raise_for_failed(ops: dict[str, Operation]) -> None:
-    failed = {i: op for i, op in ops.items() if op.status == "FAIL"}
-    if not failed:
-        return
-    details = {i: json_safe_details(op.details) for i, op in failed.items()}
-    described = "; ".join(
-        f"{i} ({op.type or 'unknown type'}): {json.dumps(details[i], sort_keys=True, ensure_ascii=False)}"
-        for i, op in failed.items()
-    )
-    raise TolokaOperationFailedError(
-        f"{len(failed)} Toloka operation(s) failed: {described}",
-        operation_ids=list(failed),
-        details=details,
-    )
+def _raise_for_failed(ops: dict[str, Operation], total: int) -> None:
+    failed = [FailedOperation.of(op) for op in ops.values() if op.status == "FAIL"]
+    if failed:
+        raise TolokaOperationFailedError(
+            describe_failed(failed, total),
+            operation_ids=[f.id for f in failed],
+            details={f.id: f.details for f in failed},
+        )

@@ -12,15 +12,18 @@ import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_toloka.events import OperationEvent
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
 
-__all__ = ["MAX_CONCURRENT_POLLS", "TolokaOperationTrigger", "json_safe_details", "validate_operation_ids"]
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+
+__all__ = ["MAX_CONCURRENT_POLLS", "TolokaOperationTrigger", "defer_until_done", "validate_operation_ids"]
 
 # Concurrent GETs of one trigger; all triggers of a loop together are bounded by the shared client's
 # ``MAX_SHARED_REQUESTS``, so one trigger with many operations cannot take every connection.
@@ -28,8 +31,6 @@ MAX_CONCURRENT_POLLS = 16
 _POLL_RETRY_BUDGET = 60.0
 # A status change is logged at once; mere progress at most this often per trigger.
 _PROGRESS_LOG_EVERY = 60.0
-# Details land in the trigger event (a DB row) and in the task log: keep a runaway payload out of both.
-_MAX_DETAILS_CHARS = 4000
 _MAX_LOGGED_OPS = 10
 # Toloka operation ids are UUIDs; the id is pasted into a URL path, so anything that could change the path
 # ("/", "?", "#", "%", "..") is refused before a request is made.
@@ -37,7 +38,12 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
 def validate_operation_ids(operation_ids: Iterable[Any]) -> list[str]:
-    """Check and de-duplicate (keeping order) a list of operation ids; raise ``ValueError`` if unusable."""
+    """Check and de-duplicate (keeping order) a list of operation ids.
+
+    :param operation_ids: the ids.
+    :return: the ids, each once.
+    :raises ValueError: for anything that is not a non-empty list of usable ids.
+    """
     if isinstance(operation_ids, (str, bytes, Mapping)) or not isinstance(operation_ids, Iterable):
         raise ValueError(f"operation ids must be a list of strings, got {type(operation_ids).__name__}")
     ids: list[str] = []
@@ -51,12 +57,33 @@ def validate_operation_ids(operation_ids: Iterable[Any]) -> list[str]:
     return ids
 
 
-def json_safe_details(value: Any) -> Any:
-    """Toloka's ``details`` as plain JSON, cut down when huge (events must be small and JSON-only)."""
-    text = json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)
-    if len(text) > _MAX_DETAILS_CHARS:
-        return {"truncated": text[:_MAX_DETAILS_CHARS] + "…"}
-    return json.loads(text)
+def defer_until_done(
+    task: BaseOperator,
+    *,
+    operation_ids: Sequence[str],
+    toloka_conn_id: str,
+    poll_interval: float,
+    timeout: float,
+) -> NoReturn:
+    """Defer ``task`` until the operations are finished; Airflow then calls its ``execute_complete``.
+
+    The trigger carries the deadline as an absolute time, because ``execution_timeout`` is not enforced while
+    a task is deferred; the trigger reports it as a ``timeout`` event.
+
+    :param task: the operator or sensor that waits.
+    :param operation_ids: the operations to wait for.
+    :param toloka_conn_id: Airflow connection id.
+    :param poll_interval: seconds between polls.
+    :param timeout: seconds from now until the wait gives up.
+    :raises TaskDeferred: always; that is how Airflow defers.
+    """
+    trigger = TolokaOperationTrigger(
+        operation_ids=operation_ids,
+        toloka_conn_id=toloka_conn_id,
+        poll_interval=poll_interval,
+        end_time=time.time() + timeout,
+    )
+    task.defer(trigger=trigger, method_name="execute_complete", timeout=None)
 
 
 def _counters(ops: Iterable[Operation]) -> dict[str, int | float]:
@@ -73,12 +100,9 @@ def _counters(ops: Iterable[Operation]) -> dict[str, int | float]:
 class TolokaOperationTrigger(BaseTrigger):
     """Fire once when every operation is terminal, the deadline passes, or polling fails.
 
-    Events (JSON only), all carrying ``operation_ids``:
-
-    * ``{"status": "success"}`` — every operation is SUCCESS;
-    * ``{"status": "failed", "failed": [{"id", "type", "details"}], "message"}`` — all terminal, some FAIL;
-    * ``{"status": "timeout", "pending": [...], "message"}`` — ``end_time`` passed with operations running;
-    * ``{"status": "error", "message"}`` — a request failed after the hook's own retries.
+    It yields exactly one event, an :class:`~airflow_toloka.events.OperationEvent` payload: ``success``,
+    ``failed`` (all finished, some FAIL), ``timeout`` (``end_time`` passed first) or ``error`` (a poll failed
+    after the hook's own retries).
 
     :param operation_ids: Toloka operations to wait for.
     :param toloka_conn_id: Airflow connection id (the token is read in the triggerer, never passed here).
@@ -103,6 +127,11 @@ class TolokaOperationTrigger(BaseTrigger):
         self.end_time = None if end_time is None else float(end_time)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The class path and kwargs Airflow stores to rebuild the trigger (no secrets: the token stays in the
+        connection).
+
+        :return: ``(classpath, kwargs)``.
+        """
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -131,19 +160,14 @@ class TolokaOperationTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until done and yield exactly one event; the HTTP client is closed before the event leaves."""
         try:
-            payload = await self._wait()
+            event = await self._wait()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             # An uncaught exception would fail the task with a bare "Trigger failed"; say what went wrong.
             self.log.error("Polling Toloka operations failed: %s", exc)
-            payload = {
-                "status": "error",
-                "operation_ids": list(self.operation_ids),
-                "message": f"Polling Toloka operations {', '.join(self.operation_ids)} failed: "
-                f"{type(exc).__name__}: {exc}",
-            }
-        yield TriggerEvent(payload)
+            event = OperationEvent.polling_failed(self.operation_ids, exc)
+        yield TriggerEvent(event.to_payload())
 
     def first_poll_delay(self) -> float:
         """Seconds before the first poll: between half and one ``poll_interval``, fixed per set of ids.
@@ -156,28 +180,27 @@ class TolokaOperationTrigger(BaseTrigger):
         fraction = zlib.crc32("\n".join(self.operation_ids).encode()) / 2**32
         return self.poll_interval * (0.5 + 0.5 * fraction)
 
-    async def _wait(self) -> dict[str, Any]:
+    async def _wait(self) -> OperationEvent:
         done: dict[str, Operation] = {}
         # A poll retries for at most a minute: the next poll is the better retry, and the deadline must hold.
         async with TolokaHook(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
-            await (
-                hook._settings_async()
-            )  # a connection the triggerer cannot resolve fails now, not after a wait
+            # A connection the triggerer cannot resolve fails now, not after a wait.
+            await hook.aresolve_connection()
             delay = self.first_poll_delay()
             if self.end_time is not None:
-                delay = min(
-                    delay, max(0.0, self.end_time - time.time()) / 2
-                )  # still a poll before the deadline
+                # Still a poll before the deadline.
+                delay = min(delay, max(0.0, self.end_time - time.time()) / 2)
             await asyncio.sleep(delay)
             semaphore = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
             progress = _ProgressLog(self)
             while True:
                 await self._poll_round(hook, done, semaphore, progress)
                 if len(done) == len(self.operation_ids):
-                    return self._final_event(done)
+                    return OperationEvent.finished(self.operation_ids, done)
                 now = time.time()
                 if self.end_time is not None and now >= self.end_time:
-                    return self._timeout_event(done)
+                    pending = [i for i in self.operation_ids if i not in done]
+                    return OperationEvent.timed_out(self.operation_ids, pending, self.end_time)
                 delay = self.poll_interval
                 if self.end_time is not None:
                     delay = min(delay, self.end_time - now)  # the last poll happens at the deadline
@@ -192,8 +215,8 @@ class TolokaOperationTrigger(BaseTrigger):
     ) -> None:
         """One poll of the unfinished operations; what it read is dropped before the trigger sleeps.
 
-        Anything a sleeping trigger still holds outlives the young GC generations, and with a thousand
-        triggers that alone brings on full collections that stall the event loop.
+        See docs/performance.md, "Triggers": what a sleeping trigger holds decides how often the event loop
+        stalls for a full garbage collection.
         """
         pending = [i for i in self.operation_ids if i not in done]
         polled = await self._poll(hook, pending, semaphore)
@@ -219,37 +242,6 @@ class TolokaOperationTrigger(BaseTrigger):
                 raise result  # the first failure in id order, whichever reply came first
             polled[op_id] = result
         return polled
-
-    def _final_event(self, done: Mapping[str, Operation]) -> dict[str, Any]:
-        failed = [i for i in self.operation_ids if done[i].status == "FAIL"]
-        if not failed:
-            return {"status": "success", "operation_ids": list(self.operation_ids)}
-        entries = [
-            {"id": i, "type": done[i].type, "details": json_safe_details(done[i].details)} for i in failed
-        ]
-        described = "; ".join(
-            f"{e['id']} ({e['type'] or 'unknown type'}): "
-            f"{json.dumps(e['details'], sort_keys=True, ensure_ascii=False)}"
-            for e in entries
-        )
-        return {
-            "status": "failed",
-            "operation_ids": list(self.operation_ids),
-            "failed": entries,
-            "message": f"{len(failed)} of {len(self.operation_ids)} Toloka operation(s) failed: {described}",
-        }
-
-    def _timeout_event(self, done: Mapping[str, Operation]) -> dict[str, Any]:
-        pending = [i for i in self.operation_ids if i not in done]
-        assert self.end_time is not None
-        deadline = datetime.fromtimestamp(self.end_time, tz=timezone.utc).isoformat(timespec="seconds")
-        return {
-            "status": "timeout",
-            "operation_ids": list(self.operation_ids),
-            "pending": pending,
-            "message": f"{len(pending)} of {len(self.operation_ids)} Toloka operation(s) still running at "
-            f"the deadline {deadline}: {', '.join(pending)}",
-        }
 
 
 class _ProgressLog:

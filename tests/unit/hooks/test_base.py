@@ -1,4 +1,4 @@
-"""The hook's connection handling, auth, retries and error mapping, over real loopback HTTP."""
+"""BaseTolokaHook: connection handling, auth, retries and error mapping, over real loopback HTTP."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from airflow_toloka.exceptions import (
     TolokaError,
     TolokaRemoteUnavailableError,
 )
-from airflow_toloka.hooks.toloka import TASKS, TolokaHook, auth_header
+from airflow_toloka.hooks.connection import ConnectionSettings, auth_header
+from airflow_toloka.hooks.toloka import TolokaHook
 from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
 
 OP = {"id": "op-1", "type": "TASK.BATCH_CREATE", "status": "SUCCESS", "progress": 100}
@@ -90,23 +91,6 @@ def test_connection_not_loaded_in_init(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "does_not_exist" in repr(hook)
 
 
-def test_sends_auth_and_lowercase_booleans(server: ScriptedServer) -> None:
-    server.script("POST /api/v1/tasks", Reply(202, {**OP, "status": "RUNNING"}))
-    hook = fast_hook()
-    op = hook.create_tasks_async(
-        [{"pool_id": 1, "input_values": {"a": 1}}], open_pool=True, operation_id="op-1"
-    )
-    assert op.id == "op-1"
-    seen = server.requests[-1]
-    assert seen.headers["Authorization"] == f"OAuth {TOKEN}"
-    assert seen.headers["Content-Type"] == "application/json"
-    assert (
-        "open_pool=true" in seen.path and "async_mode=true" in seen.path and "operation_id=op-1" in seen.path
-    )
-    assert "allow_defaults" not in seen.path  # unset flags are left to the server's defaults
-    assert json.loads(seen.body) == [{"pool_id": "1", "input_values": {"a": 1}, "__item_idx": "0"}]
-
-
 def test_retries_429_honouring_retry_after(server: ScriptedServer) -> None:
     server.script(
         "GET /api/v1/operations/op-1",
@@ -139,20 +123,6 @@ def test_never_retries_callers_4xx(server: ScriptedServer) -> None:
     assert TOKEN not in str(info.value)
 
 
-def test_sync_mode_post_is_not_retried_on_500(server: ScriptedServer) -> None:
-    server.script("POST /api/v1/tasks", Reply(500, {"code": "INTERNAL_ERROR", "message": "boom"}))
-    with pytest.raises(TolokaRemoteUnavailableError):
-        fast_hook().create_tasks([{"pool_id": "1", "input_values": {}}], async_mode=False)
-    assert server.count("POST /api/v1/tasks") == 1  # Toloka may have created them: repeating could duplicate
-
-
-def test_operation_already_exists_returns_the_existing_operation(server: ScriptedServer) -> None:
-    server.script("POST /api/v1/tasks", Reply(409, {"code": "OPERATION_ALREADY_EXISTS", "message": "exists"}))
-    server.script("GET /api/v1/operations/op-1", Reply(200, OP))
-    op = fast_hook().create_tasks_async([{"pool_id": "1", "input_values": {}}], operation_id="op-1")
-    assert op.status == "SUCCESS" and server.count("POST /api/v1/tasks") == 1
-
-
 def test_unreachable_toloka_gives_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -167,58 +137,6 @@ def test_unreachable_toloka_gives_clear_error(monkeypatch: pytest.MonkeyPatch) -
         fast_hook(retry_limit=2).get_operation("x")
 
 
-def test_validation_before_any_request(server: ScriptedServer) -> None:
-    tasks = [{"pool_id": "1", "input_values": {}}, {"input_values": {"a": 1}}]
-    with pytest.raises(TolokaError, match=r"item 1, field 'pool_id'"):
-        fast_hook().create_tasks(tasks)
-    assert server.requests == []
-
-
-def test_log_mapping_accepts_bare_and_wrapped_errors(server: ScriptedServer) -> None:
-    server.script(
-        "GET /api/v1/operations/op-1/log",
-        Reply(
-            200,
-            [
-                {
-                    "type": "POOL_OPEN",
-                    "success": False,
-                    "input": {"pool_id": "1"},
-                    "output": {"code": "EMPTY_POOL"},
-                },
-                {
-                    "type": "TASK_CREATE",
-                    "success": True,
-                    "input": {"pool_id": "1", "__item_idx": "2"},
-                    "output": {"task_id": "t2"},
-                },
-                {
-                    "type": "TASK_VALIDATE",
-                    "success": False,
-                    "input": {"__item_idx": "0"},
-                    "output": {"input_values.a": {"code": "VALUE_REQUIRED", "message": "m"}},
-                },
-                {
-                    "type": "TASK_VALIDATE",
-                    "success": False,
-                    "input": {"__item_idx": "1"},
-                    "output": {
-                        "code": "VALIDATION_ERROR",
-                        "payload": {"overlap": {"code": "VALUE_LESS_THAN_MIN"}},
-                    },
-                },
-            ],
-        ),
-    )
-    from airflow_toloka.models import Operation
-
-    result = fast_hook().operation_results(TASKS, [Operation(**OP)])
-    assert result.items == {2: "t2"}
-    assert result.validation_errors[0]["input_values.a"].code == "VALUE_REQUIRED"
-    assert result.validation_errors[1]["overlap"].code == "VALUE_LESS_THAN_MIN"
-    assert result.pool_ids == ["1"] and result.operation_ids == ["op-1"]
-
-
 async def test_async_twin_reads_operation_and_closes_client(server: ScriptedServer) -> None:
     server.script(
         "GET /api/v1/operations/op-1", Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE"}), Reply(200, OP)
@@ -231,9 +149,7 @@ async def test_async_twin_reads_operation_and_closes_client(server: ScriptedServ
 
 
 def test_token_is_not_in_repr_or_settings() -> None:
-    from airflow_toloka.hooks.toloka import _Settings
-
-    assert TOKEN not in repr(_Settings("http://x", auth_header(TOKEN)))
+    assert TOKEN not in repr(ConnectionSettings("http://x", auth_header(TOKEN)))
 
 
 def test_ids_cannot_change_the_endpoint(server: ScriptedServer) -> None:

@@ -1,0 +1,686 @@
+"""Batching without I/O: what is created, how input becomes request bodies, operation ids and results.
+
+Everything here is a plain function or a small class that needs no server and no hook, so it is tested on its
+own (``tests/unit/test_batching.py``). The hook (:mod:`airflow_toloka.hooks.toloka`) only sends what this
+module builds and hands back what Toloka answered. Why the hot paths look the way they do is written down in
+``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, Literal, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator, core_schema
+
+from airflow_toloka.exceptions import TolokaInputError, TolokaOperationFailedError, json_body
+from airflow_toloka.models import BatchCreateResult, FieldValidationError, Operation, Task, TaskSuite
+
+__all__ = [
+    "ASYNC_BATCH_LIMIT",
+    "ITEM_IDX",
+    "KINDS",
+    "MAX_REQUEST_BYTES",
+    "SYNC_BATCH_LIMIT",
+    "TASKS",
+    "TASK_SUITES",
+    "Batch",
+    "BatchSpool",
+    "CreateOptions",
+    "LogBody",
+    "ObjectKind",
+    "Progress",
+    "bounded_map",
+    "count_batches",
+    "created_count_from_details",
+    "encode_batches",
+    "encode_one",
+    "field_errors",
+    "iter_batches",
+    "kind_of",
+    "log_decoder",
+    "operation_id",
+    "resolve_batch_size",
+    "result_from_log",
+    "result_from_sync_response",
+    "validate_chunk",
+]
+
+ASYNC_BATCH_LIMIT = 10_000
+SYNC_BATCH_LIMIT = 5_000
+# Toloka caps the input data of one request at 1 MiB. The whole body is measured, which is a little stricter
+# than Toloka's count of ``input_values`` alone, so a batch cut here is never too big there.
+MAX_REQUEST_BYTES = 1_048_576
+# Every item of a request carries its input position, so results map back to the caller's input through the
+# operation log whatever order Toloka writes it in.
+ITEM_IDX = "__item_idx"
+# Fixed namespace so that the same work always maps to the same Toloka operation ids, on any machine.
+_OPERATION_NAMESPACE = uuid.UUID("6f3b1c1e-0d4a-5b7e-9a51-7a0f1ca7b0e1")
+# Items per validator call: see docs/performance.md, "Validating in chunks".
+_VALIDATE_CHUNK = 100
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    """What is being created: tasks and task suites differ only in endpoint, model and log keys.
+
+    :param name: ``tasks`` or ``task_suites``.
+    :param path: the API path objects are POSTed to.
+    :param model: the pydantic model that validates one item.
+    :param operation_type: the type of the async operation Toloka starts for a batch.
+    :param id_key: the key holding the created id in an operation log entry's ``output``.
+    """
+
+    name: Literal["tasks", "task_suites"]
+    path: str
+    model: type[Task] | type[TaskSuite]
+    operation_type: str
+    id_key: str
+
+    @property
+    def label(self) -> str:
+        """The kind in words, for messages (``task suites``)."""
+        return self.name.replace("_", " ")
+
+
+TASKS = ObjectKind("tasks", "/api/v1/tasks", Task, "TASK.BATCH_CREATE", "task_id")
+TASK_SUITES = ObjectKind(
+    "task_suites", "/api/v1/task-suites", TaskSuite, "TASK_SUITE.BATCH_CREATE", "task_suite_id"
+)
+KINDS: dict[str, ObjectKind] = {k.name: k for k in (TASKS, TASK_SUITES)}
+
+
+def kind_of(kind: ObjectKind | str) -> ObjectKind:
+    """The :class:`ObjectKind` for a kind or its name.
+
+    :param kind: an :class:`ObjectKind`, ``"tasks"`` or ``"task_suites"``.
+    :return: the kind.
+    :raises ValueError: for an unknown name.
+    """
+    if isinstance(kind, ObjectKind):
+        return kind
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(KINDS)}") from None
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    """The upload flags Toloka takes in the query string; ``None`` leaves a flag to Toloka's default.
+
+    :param allow_defaults: take overlap from the pool defaults for items without one.
+    :param open_pool: open the pool once the items are created.
+    :param skip_invalid_items: create the valid items and report the rejected ones instead of failing.
+    """
+
+    allow_defaults: bool | None = None
+    open_pool: bool | None = None
+    skip_invalid_items: bool | None = None
+
+    def _flags(self) -> list[tuple[str, bool]]:
+        flags = (
+            ("allow_defaults", self.allow_defaults),
+            ("open_pool", self.open_pool),
+            ("skip_invalid_items", self.skip_invalid_items),
+        )
+        return [(name, value) for name, value in flags if value is not None]
+
+    def query(self, *, async_mode: bool, operation_id: str | None = None) -> dict[str, str]:
+        """The query string of a create request.
+
+        :param async_mode: whether Toloka runs the request as an async operation.
+        :param operation_id: the idempotency id of an async operation.
+        :return: query parameters, booleans in Toloka's lowercase form.
+        """
+        query = {name: str(value).lower() for name, value in self._flags()}
+        query["async_mode"] = str(async_mode).lower()
+        if operation_id is not None:
+            query["operation_id"] = operation_id
+        return query
+
+    def fingerprint(self) -> bytes:
+        """The flags as bytes for :func:`operation_id`: other flags make other operations.
+
+        :return: the set flags, sorted, as compact JSON.
+        """
+        return _dumps(sorted(self._flags()))
+
+
+@dataclass
+class Batch:
+    """One request's worth of validated input: its position in the input and its serialised body.
+
+    :param number: position of the batch in the upload, from 0.
+    :param first_index: input index of the batch's first item.
+    :param count: items in the batch.
+    :param body: the JSON array sent to Toloka.
+    :param pool_ids: pools the items go to, in first-seen order.
+    """
+
+    number: int
+    first_index: int
+    count: int
+    body: bytes
+    pool_ids: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def resolve_batch_size(requested: int | None, async_mode: bool) -> int:
+    """The batch size to use: Toloka's per-request limit unless a smaller one was asked for.
+
+    :param requested: the caller's batch size, or None for the limit.
+    :param async_mode: async operations take up to 10,000 items, sync requests 5,000.
+    :return: the batch size.
+    :raises ValueError: when ``requested`` is outside 1..limit.
+    """
+    limit = ASYNC_BATCH_LIMIT if async_mode else SYNC_BATCH_LIMIT
+    if requested is None:
+        return limit
+    if not 1 <= requested <= limit:
+        mode = "async" if async_mode else "sync"
+        raise ValueError(f"batch_size must be between 1 and {limit} in {mode} mode, got {requested}")
+    return requested
+
+
+@functools.cache
+def _list_adapter(model: type[Task] | type[TaskSuite]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def validate_chunk(kind: ObjectKind, first_index: int, chunk: list[Any]) -> list[Any]:
+    """Validate consecutive input items in one call.
+
+    :param kind: what the items are.
+    :param first_index: input index of ``chunk[0]``.
+    :param chunk: dicts or models.
+    :return: the validated models.
+    :raises TolokaInputError: naming the first bad item's input index and field, as one-by-one checks would.
+    """
+    model = kind.model
+    for offset, item in enumerate(chunk):
+        if type(item) is not dict and not isinstance(item, (model, Mapping)):
+            validate_chunk(kind, first_index, chunk[:offset])  # an earlier bad item is reported first
+            raise TolokaInputError(
+                f"expected a {model.__name__} or a dict, got {type(item).__name__}",
+                index=first_index + offset,
+            )
+    try:
+        return _list_adapter(model).validate_python(chunk)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        offset = min(int(err["loc"][0]) for err in errors)
+        mine = [err for err in errors if err["loc"][0] == offset]
+        loc = ".".join(str(p) for p in mine[0]["loc"][1:])
+        more = f" (and {len(mine) - 1} more problem(s))" if len(mine) > 1 else ""
+        raise TolokaInputError(
+            f"{mine[0]['msg']}{more}", index=first_index + offset, field=loc or None
+        ) from None
+
+
+def encode_one(kind: ObjectKind, item: Any) -> bytes:
+    """Validate one item and render it as a request body of its own (no input-index tag).
+
+    :param kind: what the item is.
+    :param item: a dict or model.
+    :return: the JSON body.
+    :raises TolokaInputError: when the item is invalid.
+    """
+    wire = validate_chunk(kind, 0, [item])[0].to_json_dict()
+    wire.pop(ITEM_IDX, None)
+    return _dumps(wire)
+
+
+def _item_json(kind: ObjectKind, obj: Any, index: int) -> bytes:
+    """One validated model as JSON, tagged with its input index (pydantic-core writes it, no dict between)."""
+    extra = obj.__pydantic_extra__
+    if extra and ITEM_IDX in extra:
+        # The caller's own tag is overwritten where it stands, so the body stays what it always was.
+        wire = obj.to_json_dict()
+        wire[ITEM_IDX] = str(index)
+        return _dumps(wire)
+    serializer = (
+        kind.model.__pydantic_serializer__ if type(obj) is kind.model else obj.__pydantic_serializer__
+    )
+    raw: bytes = serializer.to_json(obj, exclude_none=True, by_alias=True)
+    tag = b'"__item_idx":"%d"}' % index
+    return raw[:-1] + (b"," + tag if len(raw) > 2 else tag)
+
+
+def encode_batches(
+    kind: ObjectKind, items: Iterable[Any], batch_size: int, max_bytes: int = MAX_REQUEST_BYTES
+) -> Iterator[Batch]:
+    """Validate input and cut it into request bodies, lazily, by count and by bytes.
+
+    A batch ends at ``batch_size`` items or before the item that would take its body past ``max_bytes``
+    (an item bigger than that alone goes in a batch of its own; Toloka decides about it). Validation never
+    reads past the batch being built, so a generator's bad item fails only when its batch is reached. The
+    same input gives the same bodies, which keeps operation ids deterministic.
+
+    :param kind: what the items are.
+    :param items: dicts or models, any iterable.
+    :param batch_size: most items per batch.
+    :param max_bytes: most bytes per body.
+    :return: the batches in input order.
+    :raises TolokaInputError: at the first invalid item.
+    """
+    source = iter(items)
+    parts: list[bytes] = []
+    pools: dict[str, None] = {}
+    size = 2
+    number = first = index = 0
+
+    def cut() -> Batch:
+        nonlocal parts, pools, size, number, first
+        batch = Batch(number, first, len(parts), b"[" + b",".join(parts) + b"]", tuple(pools))
+        number, first = number + 1, first + len(parts)
+        parts, pools, size = [], {}, 2
+        return batch
+
+    while True:
+        chunk = list(islice(source, min(_VALIDATE_CHUNK, batch_size - len(parts))))
+        for obj in validate_chunk(kind, index, chunk):
+            raw = _item_json(kind, obj, index)
+            index += 1
+            if parts and size + len(raw) + 1 > max_bytes:
+                yield cut()
+            parts.append(raw)
+            pools[str(obj.pool_id)] = None
+            size += len(raw) + 1
+        if parts and (len(parts) >= batch_size or not chunk):
+            yield cut()
+        if not chunk:
+            return
+
+
+def iter_batches(kind: ObjectKind, items: Iterable[Any], batch_size: int) -> Iterator[Batch]:
+    """The batches of an upload: a list is validated whole before the first one, a generator lazily.
+
+    :param kind: what the items are.
+    :param items: a list, any other iterable of dicts or models, or a :class:`BatchSpool`.
+    :param batch_size: most items per batch.
+    :return: the batches in input order.
+    :raises TolokaInputError: for input that is not an iterable of items, or an invalid item.
+    :raises ValueError: for a spool cut at another batch size.
+    """
+    if isinstance(items, BatchSpool):
+        if items.batch_size != batch_size:
+            raise ValueError(f"spooled batches hold {items.batch_size} items, not {batch_size}")
+        yield from items
+        return
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        raise TolokaInputError(
+            f"{kind.name} must be a list or other iterable of {kind.model.__name__} objects or dicts, "
+            f"got {type(items).__name__}"
+        )
+    batches = encode_batches(kind, items, batch_size)
+    if isinstance(items, Sequence):
+        batches = iter(list(batches))  # all-or-nothing validation
+    yield from batches
+
+
+class BatchSpool:
+    """Validated request bodies parked in a temporary file.
+
+    The operator validates all input before sending anything; spooling what that pass produced lets the upload
+    send the same bytes without reading the source a second time or holding the input in memory.
+
+    :param batch_size: the batch size the bodies were cut at.
+    """
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.count = 0
+        self.pool_ids: dict[str, None] = {}
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives until close()
+        self._index: list[tuple[int, int, int, int]] = []  # first index, count, offset, length
+
+    def add(self, batch: Batch) -> None:
+        """Park one batch.
+
+        :param batch: the next batch of the upload.
+        """
+        offset = self._file.seek(0, 2)
+        self._file.write(batch.body)
+        self._index.append((batch.first_index, batch.count, offset, len(batch.body)))
+        self.count += batch.count
+        self.pool_ids.update(dict.fromkeys(batch.pool_ids))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for number, (first, count, offset, length) in enumerate(self._index):
+            self._file.seek(offset)
+            yield Batch(number, first, count, self._file.read(length))
+
+    def close(self) -> None:
+        """Delete the temporary file."""
+        self._file.close()
+
+    def __enter__(self) -> BatchSpool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def operation_id(key: str, kind: ObjectKind, batch: Batch, options: CreateOptions) -> str:
+    """The deterministic operation id of one batch.
+
+    :param key: the upload's idempotency key.
+    :param kind: what the batch creates.
+    :param batch: the batch (its number and body count).
+    :param options: the upload flags (other flags, other operation).
+    :return: a UUID string: same key, batch number, content and flags give the same Toloka operation.
+    """
+    digest = hashlib.sha256(batch.body)
+    digest.update(options.fingerprint())
+    return str(uuid.uuid5(_OPERATION_NAMESPACE, f"{key}/{kind.name}/{batch.number}/{digest.hexdigest()}"))
+
+
+def count_batches(items: Iterable[Any], size: int) -> int | None:
+    """How many batches an input makes, when that is known without reading it.
+
+    :param items: the input.
+    :param size: the batch size.
+    :return: the number of batches, or None for a generator.
+    """
+    if isinstance(items, BatchSpool):
+        return len(items)
+    return -(-len(items) // size) if isinstance(items, Sequence) else None
+
+
+# ---------------------------------------------------------------------- results
+
+
+def field_errors(output: Any) -> dict[str, FieldValidationError]:
+    """Toloka's reasons for rejecting one item, by field path.
+
+    Toloka's log reports item failures as a bare ``{field: error}`` map; the Java SDK's fixtures and older docs
+    show a wrapped ``{code, message, payload}`` form, so both are accepted.
+
+    :param output: the ``output`` of a failed log entry, or one item's part of a sync error payload.
+    :return: field path to error.
+    """
+    if isinstance(output, Mapping) and "code" in output and isinstance(output.get("payload"), Mapping):
+        output = output["payload"]
+    if not isinstance(output, Mapping):
+        return {"": FieldValidationError(code="UNKNOWN", message=str(output))}
+    errors: dict[str, FieldValidationError] = {}
+    for path, err in output.items():
+        if isinstance(err, Mapping) and "code" in err:
+            errors[str(path)] = FieldValidationError.model_validate(err)
+        else:
+            errors[str(path)] = FieldValidationError(code=str(err))
+    return errors
+
+
+@dataclass
+class LogBody:
+    """A decoded operation log: the flat reading when the log had the expected shape, and the raw body.
+
+    :param flat: one ``{success, idx, pool_id, id}`` dict per entry, or None.
+    :param raw: the body bytes when ``flat`` is set, else the parsed JSON.
+    """
+
+    flat: list[dict[str, Any]] | None
+    raw: Any
+
+
+@functools.cache
+def _log_validator(id_key: str) -> SchemaValidator:
+    """Reads from an operation log only what results need (see docs/performance.md, "Reading logs flat")."""
+
+    def field(*path: str | int) -> core_schema.TypedDictField:
+        return core_schema.typed_dict_field(
+            core_schema.any_schema(), required=False, validation_alias=list(path)
+        )
+
+    entry = core_schema.typed_dict_schema(
+        {
+            "success": field("success"),
+            "idx": field("input", ITEM_IDX),
+            "pool_id": field("input", "pool_id"),
+            "id": field("output", id_key),
+        }
+    )
+    return SchemaValidator(core_schema.list_schema(entry))
+
+
+def log_decoder(kind: ObjectKind) -> Callable[[int, bytes], LogBody]:
+    """A response decoder for the operation log of an upload of ``kind``.
+
+    :param kind: what the operation created.
+    :return: a function of (HTTP status, body bytes) giving a :class:`LogBody`.
+    """
+
+    def decode(status: int, content: bytes) -> LogBody:
+        if content:
+            try:
+                return LogBody(_log_validator(kind.id_key).validate_json(content), content)
+            except ValidationError:
+                pass
+        return LogBody(None, json_body(status, content))
+
+    return decode
+
+
+def result_from_log(
+    kind: ObjectKind,
+    op: Operation,
+    log: LogBody,
+    *,
+    keep_ids: bool = True,
+    logger: Any = None,
+) -> BatchCreateResult:
+    """What one finished operation created and rejected, by input index.
+
+    :param kind: what the operation created.
+    :param op: the finished operation.
+    :param log: its decoded log.
+    :param keep_ids: keep created ids (else only count them).
+    :param logger: where failed steps that concern no item (a pool that would not open) are reported.
+    :return: the operation's result.
+    :raises TolokaOperationFailedError: when the operation failed without rejecting any item.
+    """
+    if log.flat is not None and op.status != "FAIL":
+        result = _result_from_flat_log(op, log.flat, keep_ids)
+        if result is not None:
+            return result
+    body = json.loads(log.raw) if log.flat is not None else log.raw
+    return _result_from_full_log(kind, op, body or [], keep_ids, logger or logging.getLogger(__name__))
+
+
+def _result_from_flat_log(
+    op: Operation, entries: list[dict[str, Any]], keep_ids: bool
+) -> BatchCreateResult | None:
+    """The common case, every step a success; None when a failed step needs the full entries."""
+    result = BatchCreateResult(operation_ids=[op.id])
+    items = result.items
+    pools: set[str] = set()
+    counted = 0
+    for entry in entries:
+        if not entry.get("success"):
+            return None
+        idx = entry.get("idx")
+        if idx is None:
+            continue
+        if "id" not in entry:
+            return None
+        if keep_ids:
+            items[int(idx)] = entry["id"]
+        else:
+            counted += 1
+        if "pool_id" in entry:
+            pools.add(str(entry["pool_id"]))
+    result.pool_ids = sorted(pools)
+    result.add_created_count(counted)
+    return result
+
+
+def _result_from_full_log(
+    kind: ObjectKind, op: Operation, entries: list[dict[str, Any]], keep_ids: bool, logger: Any
+) -> BatchCreateResult:
+    result = BatchCreateResult(operation_ids=[op.id])
+    pools: set[str] = set()
+    item_entries = counted = 0
+    for entry in entries:
+        item = entry.get("input") or {}
+        idx = item.get(ITEM_IDX)
+        if idx is None:
+            if not entry.get("success"):
+                logger.warning(
+                    "Toloka operation %s step %s failed: %s", op.id, entry.get("type"), entry.get("output")
+                )
+            continue
+        item_entries += 1
+        index = int(idx)
+        if entry.get("success"):
+            created_id = (entry.get("output") or {})[kind.id_key]
+            if keep_ids:
+                result.items[index] = created_id
+            else:
+                counted += 1
+            if "pool_id" in item:
+                pools.add(str(item["pool_id"]))
+        else:
+            result.validation_errors[index] = field_errors(entry.get("output"))
+    if op.status == "FAIL" and not item_entries:
+        raise TolokaOperationFailedError(
+            f"Toloka operation {op.id} ({op.type}) failed: {json.dumps(op.details, default=str)}",
+            operation_ids=[op.id],
+            details=op.details,
+        )
+    result.pool_ids = sorted(pools)
+    result.add_created_count(counted)
+    return result
+
+
+def created_count_from_details(op: Operation) -> int | None:
+    """How many items a successful upload created, read from its ``details`` when they leave no doubt.
+
+    Toloka's documented counters (``success_count``, ``failed_count``, ``not_valid_count``) are used only
+    when all are present as integers and nothing failed; otherwise the caller reads the log.
+
+    :param op: a finished upload operation.
+    :return: the created count, or None when the log must be read.
+    """
+    details = op.details
+    if op.status != "SUCCESS" or not isinstance(details, Mapping):
+        return None
+    counts = [details.get(key) for key in ("success_count", "failed_count", "not_valid_count")]
+    if not all(type(value) is int for value in counts) or counts[1] or counts[2]:
+        return None
+    return counts[0]  # type: ignore[return-value]
+
+
+def result_from_sync_response(batch: Batch, data: Any) -> BatchCreateResult:
+    """What a synchronous create request created and rejected, by input index.
+
+    :param batch: the batch that was sent.
+    :param data: Toloka's ``{items, validation_errors}`` answer, or the index-keyed payload of its 400 error.
+    :return: the batch's result.
+    """
+    result = BatchCreateResult()
+    if isinstance(data, Mapping) and ("items" in data or "validation_errors" in data):
+        created, rejected = data.get("items") or {}, data.get("validation_errors") or {}
+    else:
+        created, rejected = {}, data
+    pools: set[str] = set()
+    for local, obj in created.items():
+        result.items[batch.first_index + int(local)] = obj["id"]
+        pools.add(str(obj.get("pool_id")))
+    for local, errors in rejected.items():
+        result.validation_errors[batch.first_index + int(local)] = field_errors(errors)
+    result.pool_ids = sorted(pools)
+    return result
+
+
+# ---------------------------------------------------------------------- running batches
+
+
+def bounded_map(work: Iterable[T], fn: Callable[[T], R], max_in_flight: int) -> Iterator[R]:
+    """Run ``fn`` over ``work`` in threads, at most ``max_in_flight`` at once, yielding results as they finish.
+
+    Work is pulled from ``work`` only when a slot is free, so a lazy input is never read ahead. On an error the
+    calls already running finish (uploads are idempotent) but no new one starts.
+
+    :param work: the inputs.
+    :param fn: the call.
+    :param max_in_flight: most calls at once; 1 runs in the caller's thread.
+    :return: the results, in completion order.
+    """
+    if max_in_flight == 1:
+        for item in work:
+            yield fn(item)
+        return
+    with ThreadPoolExecutor(max_in_flight, thread_name_prefix="toloka") as executor:
+        running: set[Future[R]] = set()
+        try:
+            for item in work:
+                if len(running) >= max_in_flight:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        yield fut.result()
+                running.add(executor.submit(fn, item))
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        finally:
+            wait(running)
+
+
+class Progress:
+    """One log line per finished batch, so a user watching the task log sees a long upload move.
+
+    :param logger: where the lines go.
+    :param what: what is counted, e.g. ``tasks created``.
+    :param total_batches: the number of batches when known.
+    """
+
+    def __init__(self, logger: Any, what: str, total_batches: int | None) -> None:
+        self.log, self.what, self.total = logger, what, total_batches
+        self.batches = self.items = 0
+        self.started = time.monotonic()
+
+    def batch_done(self, items: int, detail: str = "") -> None:
+        """Log one finished batch.
+
+        :param items: items in the batch.
+        :param detail: appended to the line, e.g. running counts.
+        """
+        self.batches += 1
+        self.items += items
+        rate = self.items / max(time.monotonic() - self.started, 1e-6)
+        of = f"/{self.total}" if self.total else ""
+        self.log.info(
+            "Toloka %s: batch %d%s, %d items%s, %.0f items/s",
+            self.what,
+            self.batches,
+            of,
+            self.items,
+            detail,
+            rate,
+        )
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,203 @@
+"""The one contract between a trigger and the task it resumes: what a Toloka trigger event holds.
+
+A trigger builds an :class:`OperationEvent` and yields its :meth:`~OperationEvent.to_payload`; the operator's
+and the sensor's ``execute_complete`` read it back with :meth:`~OperationEvent.parse`, which refuses anything
+malformed with a clear error, and :meth:`~OperationEvent.error` gives the exception a failure means.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from airflow_toloka.exceptions import TolokaError, TolokaOperationFailedError, TolokaTimeoutError
+from airflow_toloka.models import Operation
+
+__all__ = ["EVENT_STATUSES", "FailedOperation", "OperationEvent", "describe_failed", "json_safe_details"]
+
+EventStatus = Literal["success", "failed", "timeout", "error"]
+EVENT_STATUSES: tuple[EventStatus, ...] = ("success", "failed", "timeout", "error")
+# Details land in the trigger event (a DB row) and in the task log: keep a runaway payload out of both.
+_MAX_DETAILS_CHARS = 4000
+
+
+def json_safe_details(value: Any) -> Any:
+    """Toloka's ``details`` as plain JSON, cut down when huge (events must be small and JSON-only).
+
+    :param value: an operation's ``details``.
+    :return: the same as JSON-ready values, or ``{"truncated": "..."}``.
+    """
+    text = json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)
+    if len(text) > _MAX_DETAILS_CHARS:
+        return {"truncated": text[:_MAX_DETAILS_CHARS] + "…"}
+    return json.loads(text)
+
+
+@dataclass(frozen=True)
+class FailedOperation:
+    """An operation that ended FAIL, as an event carries it.
+
+    :param id: the operation id.
+    :param type: its type, e.g. ``TASK.BATCH_CREATE``.
+    :param details: Toloka's ``details``, JSON-safe and bounded.
+    """
+
+    id: str
+    type: str | None
+    details: Any
+
+    @classmethod
+    def of(cls, op: Operation) -> FailedOperation:
+        """The failure of an operation.
+
+        :param op: an operation with status FAIL.
+        :return: its entry.
+        """
+        return cls(op.id, op.type, json_safe_details(op.details))
+
+
+def describe_failed(failed: Sequence[FailedOperation], total: int) -> str:
+    """One message for failed operations, the same in the trigger, the sensor and the operator.
+
+    :param failed: the failures.
+    :param total: how many operations were awaited.
+    :return: ``"1 of 2 Toloka operation(s) failed: <id> (<type>): <details>"``.
+    """
+    described = "; ".join(
+        f"{f.id} ({f.type or 'unknown type'}): {json.dumps(f.details, sort_keys=True, ensure_ascii=False)}"
+        for f in failed
+    )
+    return f"{len(failed)} of {total} Toloka operation(s) failed: {described}"
+
+
+@dataclass(frozen=True)
+class OperationEvent:
+    """The outcome of waiting for Toloka operations.
+
+    :param status: ``success`` (all SUCCESS), ``failed`` (all finished, some FAIL), ``timeout`` (the deadline
+        passed first) or ``error`` (polling failed).
+    :param operation_ids: the operations waited for.
+    :param message: what happened, for the task log and the error.
+    :param failed: the failed operations (status ``failed``).
+    :param pending: the operations still running (status ``timeout``).
+    """
+
+    status: EventStatus
+    operation_ids: tuple[str, ...]
+    message: str = ""
+    failed: tuple[FailedOperation, ...] = field(default=())
+    pending: tuple[str, ...] = field(default=())
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def finished(cls, operation_ids: Sequence[str], ops: Mapping[str, Operation]) -> OperationEvent:
+        """The event for operations that are all finished.
+
+        :param operation_ids: the operations, in order.
+        :param ops: each one's final state.
+        :return: a ``success`` or ``failed`` event.
+        """
+        failed = tuple(FailedOperation.of(ops[i]) for i in operation_ids if ops[i].status == "FAIL")
+        if not failed:
+            return cls("success", tuple(operation_ids))
+        return cls("failed", tuple(operation_ids), describe_failed(failed, len(operation_ids)), failed)
+
+    @classmethod
+    def timed_out(
+        cls, operation_ids: Sequence[str], pending: Iterable[str], end_time: float
+    ) -> OperationEvent:
+        """The event for a deadline that passed with operations running.
+
+        :param operation_ids: the operations, in order.
+        :param pending: those still running.
+        :param end_time: the deadline, epoch seconds.
+        :return: a ``timeout`` event.
+        """
+        left = tuple(pending)
+        deadline = datetime.fromtimestamp(end_time, tz=timezone.utc).isoformat(timespec="seconds")
+        message = (
+            f"{len(left)} of {len(operation_ids)} Toloka operation(s) still running at the deadline "
+            f"{deadline}: {', '.join(left)}"
+        )
+        return cls("timeout", tuple(operation_ids), message, pending=left)
+
+    @classmethod
+    def polling_failed(cls, operation_ids: Sequence[str], exc: BaseException) -> OperationEvent:
+        """The event for a poll that failed after the hook's own retries.
+
+        :param operation_ids: the operations.
+        :param exc: what failed.
+        :return: an ``error`` event.
+        """
+        message = f"Polling Toloka operations {', '.join(operation_ids)} failed: {type(exc).__name__}: {exc}"
+        return cls("error", tuple(operation_ids), message)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The event as the JSON a ``TriggerEvent`` carries.
+
+        :return: ``{"status", "operation_ids"}`` plus ``message``, ``failed`` and ``pending`` where they apply.
+        """
+        payload: dict[str, Any] = {"status": self.status, "operation_ids": list(self.operation_ids)}
+        if self.failed:
+            payload["failed"] = [{"id": f.id, "type": f.type, "details": f.details} for f in self.failed]
+        if self.pending:
+            payload["pending"] = list(self.pending)
+        if self.message:
+            payload["message"] = self.message
+        return payload
+
+    # ------------------------------------------------------------------ reading
+
+    @classmethod
+    def parse(cls, event: Any) -> OperationEvent:
+        """Read an event back, as ``execute_complete`` receives it.
+
+        :param event: the payload.
+        :return: the event.
+        :raises TolokaError: naming what is malformed (no status, an unknown status, ids that are not a list of
+            strings).
+        """
+        if not isinstance(event, Mapping) or not isinstance(event.get("status"), str):
+            raise TolokaError(f"Toloka trigger returned a malformed event: {event!r}")
+        status = event["status"]
+        if status not in EVENT_STATUSES:
+            raise TolokaError(f"Toloka trigger returned an unknown status {status!r}: {event!r}")
+        ids = _strings(event.get("operation_ids"))
+        if ids is None:
+            raise TolokaError(f"Toloka trigger event has no operation ids: {event!r}")
+        failed = tuple(
+            FailedOperation(str(f.get("id")), f.get("type"), f.get("details"))
+            for f in event.get("failed") or ()
+            if isinstance(f, Mapping)
+        )
+        pending = _strings(event.get("pending")) or ()
+        message = event.get("message") or f"Toloka operations {', '.join(ids)}: {status}"
+        return cls(status, ids, str(message), failed, pending)
+
+    def error(self) -> Exception | None:
+        """The exception this event means, None for ``success``.
+
+        :return: :class:`TolokaOperationFailedError` with each failed operation's details,
+            :class:`TolokaTimeoutError` naming the operations still running, or :class:`TolokaError`.
+        """
+        if self.status == "success":
+            return None
+        if self.status == "failed":
+            return TolokaOperationFailedError(
+                self.message,
+                operation_ids=[f.id for f in self.failed] or list(self.operation_ids),
+                details={f.id: f.details for f in self.failed},
+            )
+        if self.status == "timeout":
+            return TolokaTimeoutError(self.message, operation_ids=list(self.pending or self.operation_ids))
+        return TolokaError(self.message)
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        return None
+    return tuple(value)

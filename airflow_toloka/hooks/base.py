@@ -1,0 +1,440 @@
+"""Transport to the Toloka API: connection, auth, sessions, one request description, retries, error mapping.
+
+:class:`BaseTolokaHook` knows nothing of tasks or pools. A request is described once, as a :class:`Request`
+(method, path, query, body, whether repeating it is safe, how to decode the answer); the worker-side
+``requests`` session and the triggerer-side shared ``httpx`` client differ only in how they send it. One retry
+policy and one error mapper serve both. The public API lives in :mod:`airflow_toloka.hooks.toloka`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
+from urllib.parse import quote
+
+import httpx
+import requests
+import tenacity
+from airflow.sdk import BaseHook
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from airflow_toloka.exceptions import (
+    TolokaRemoteUnavailableError,
+    TolokaTooManyRequestsError,
+    error_from_response,
+    json_body,
+)
+from airflow_toloka.hooks._loop_shared import MAX_SHARED_REQUESTS, Lease, loop_shared
+from airflow_toloka.hooks.connection import ConnectionSettings, settings_from_connection
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["CONNECT_TIMEOUT", "BaseTolokaHook", "Request", "TransportKwargs", "seg"]
+
+# Seconds to open a TCP connection; a read may take up to the hook's ``timeout``.
+CONNECT_TIMEOUT = 10.0
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if not params:
+        return None
+    # Toloka expects lowercase booleans; None means "let the server default apply".
+    return {
+        k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items() if v is not None
+    }
+
+
+def _short(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:300] + "…"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One API request as both transports send it, and how its answer is read.
+
+    :param method: HTTP method.
+    :param path: API path, ids already quoted (see :func:`seg`).
+    :param params: query parameters; booleans are lowercased and None values dropped.
+    :param body: JSON request body.
+    :param idempotent: whether sending it twice is harmless, so 5xx and dropped connections may be retried;
+        None means "only if it is a GET".
+    :param decode: reads a successful body (default: JSON).
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    body: bytes | None = None
+    idempotent: bool | None = None
+    decode: Callable[[int, bytes], Any] | None = None
+
+    @property
+    def what(self) -> str:
+        """``METHOD /path``, for messages."""
+        return f"{self.method} {self.path}"
+
+    @property
+    def safe(self) -> bool:
+        """Whether the request may be repeated after Toloka might have seen it."""
+        return self.method == "GET" if self.idempotent is None else self.idempotent
+
+    @property
+    def query(self) -> dict[str, str] | None:
+        """The query string as sent."""
+        return _query(self.params)
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """Headers of this request beyond the session's own."""
+        return {"Content-Type": "application/json"} if self.body is not None else None
+
+    def interpret(self, status: int, content: bytes, headers: Mapping[str, str]) -> Any:
+        """Turn an answer into the decoded body or the typed error.
+
+        :param status: HTTP status.
+        :param content: body bytes.
+        :param headers: response headers (``Retry-After``).
+        :return: the decoded body.
+        :raises TolokaApiError: for an error status.
+        """
+        if status >= 400:
+            raise error_from_response(status, content, headers)
+        return (self.decode or json_body)(status, content)
+
+    def unreachable(self, base_url: str, exc: BaseException) -> TolokaRemoteUnavailableError:
+        """The error for a request that got no answer.
+
+        :param base_url: where Toloka was looked for.
+        :param exc: what the HTTP library raised.
+        :return: the error to raise.
+        """
+        return TolokaRemoteUnavailableError(
+            f"could not reach Toloka at {base_url} ({self.what}): {_short(exc)}"
+        )
+
+
+def seg(value: str) -> str:
+    """One URL path segment: an id can never change which endpoint is called.
+
+    :param value: an id.
+    :return: the id, percent-quoted.
+    """
+    return quote(str(value), safe="")
+
+
+def _never_sent_sync(exc: BaseException) -> bool:
+    """Whether ``requests`` failed before the request could reach Toloka (connect refused, DNS, connect timeout)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        # requests wraps urllib3's MaxRetryError, whose ``reason`` is the failure of the connection itself;
+        # NameResolutionError is a NewConnectionError too.
+        reason = getattr(exc.args[0], "reason", exc.args[0])
+        return isinstance(reason, NewConnectionError)
+    return False
+
+
+def _never_sent_async(exc: BaseException) -> bool:
+    """Whether ``httpx`` failed before the request could reach Toloka."""
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+
+
+class TransportKwargs(TypedDict, total=False):
+    """The transport settings of :class:`BaseTolokaHook`, for subclasses that pass them on."""
+
+    timeout: float
+    retry_limit: int
+    retry_delay: float
+    retry_budget: float
+
+
+class BaseTolokaHook(BaseHook):
+    """Connection, auth and transport for the Toloka API, with one retry policy for the sync and async paths.
+
+    Use ``with hook:`` on a worker and ``async with hook:`` in a trigger: each closes what it opened.
+
+    :param toloka_conn_id: Airflow connection id.
+    :param timeout: read timeout of one HTTP request, seconds.
+    :param retry_limit: retries of one request on 429, 5xx and network errors.
+    :param retry_delay: base of the exponential backoff, seconds.
+    :param retry_budget: total seconds one request may spend retrying.
+    """
+
+    conn_name_attr = "toloka_conn_id"
+    default_conn_name = "toloka_default"
+    conn_type = "toloka"
+    hook_name = "Toloka"
+
+    def __init__(
+        self,
+        toloka_conn_id: str = default_conn_name,
+        *,
+        timeout: float = 60.0,
+        retry_limit: int = 8,
+        retry_delay: float = 0.5,
+        retry_budget: float = 300.0,
+    ) -> None:
+        super().__init__()
+        self.toloka_conn_id = toloka_conn_id
+        self.timeout = timeout
+        self.retry_limit = retry_limit
+        self.retry_delay = retry_delay
+        self.retry_budget = retry_budget
+        self._settings: ConnectionSettings | None = None
+        self._session: requests.Session | None = None
+        self._alease: Lease | None = None  # this hook's claim on its event loop's shared client
+        self._lock = threading.Lock()
+        self._alock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(toloka_conn_id={self.toloka_conn_id!r})"
+
+    # ------------------------------------------------------------------ connection
+
+    def resolve_connection(self) -> ConnectionSettings:
+        """Read the Airflow connection once (on first use, never in ``__init__``) and mask its token.
+
+        :return: base URL and auth header.
+        :raises TolokaError: when the connection has no token or a bad URL or environment.
+        """
+        if self._settings is None:
+            from airflow.sdk.log import mask_secret
+
+            conn = self.get_connection(self.toloka_conn_id)
+            settings = settings_from_connection(conn)
+            mask_secret(conn.password)
+            self._settings = settings
+        return self._settings
+
+    async def aresolve_connection(self) -> ConnectionSettings:
+        """Async twin of :meth:`resolve_connection`, shared by every hook of the event loop for a short while.
+
+        A triggerer with a thousand triggers then makes one lookup, not a thousand; a trigger calls this first
+        so that a connection the triggerer cannot resolve fails at once, not after a wait.
+
+        :return: base URL and auth header.
+        :raises TolokaError: when the connection has no token or a bad URL or environment.
+        """
+        return await loop_shared().settings((type(self), self.toloka_conn_id), self._alookup)
+
+    async def _alookup(self) -> ConnectionSettings:
+        from airflow.sdk.log import amask_secret
+
+        conn = await self.aget_connection(self.toloka_conn_id)
+        settings = settings_from_connection(conn)
+        await amask_secret(conn.password)
+        return settings
+
+    @property
+    def base_url(self) -> str:
+        """Root of the API host (without ``/api``), e.g. ``https://toloka.dev``."""
+        return self.resolve_connection().base_url
+
+    def _http_pool_size(self) -> int:
+        """Connections the worker-side session keeps open."""
+        return 10
+
+    def get_conn(self) -> requests.Session:
+        """The pooled HTTP session of this hook's worker-side calls.
+
+        :return: a ``requests`` session carrying the auth header.
+        :raises TolokaError: when the connection cannot be resolved.
+        """
+        with self._lock:
+            if self._session is None:
+                session = requests.Session()
+                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._http_pool_size())
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                session.headers.update(self.resolve_connection().headers())
+                self._session = session
+            return self._session
+
+    def close(self) -> None:
+        """Release the worker-side pooled connections (the session is recreated on next use)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def aclose(self) -> None:
+        """Give back this hook's share of the loop's client (the last user closes it)."""
+        lease, self._alease = self._alease, None
+        if lease is not None:
+            await loop_shared().release(lease)  # a lease of another loop is dropped there
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ retries
+
+    def _retrying_kwargs(
+        self, request: Request, never_sent: Callable[[BaseException], bool], transport_error: type[Exception]
+    ) -> dict[str, Any]:
+        """The retry policy of both transports; they differ only in how they tell a request never left."""
+
+        def should_retry(exc: BaseException) -> bool:
+            if isinstance(exc, TolokaTooManyRequestsError) or never_sent(exc):
+                return True  # Toloka did nothing with the request
+            if not request.safe:
+                return False  # Toloka may have acted on it: repeating could create duplicates
+            return isinstance(exc, (TolokaRemoteUnavailableError, transport_error))
+
+        backoff = tenacity.wait_random_exponential(multiplier=self.retry_delay, max=60)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, TolokaTooManyRequestsError) and exc.retry_after is not None:
+                return min(exc.retry_after, self.retry_budget)
+            return float(backoff(state))
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            sleep = state.next_action.sleep if state.next_action else 0
+            self.log.warning(
+                "Toloka %s failed (%s); retry %d/%d in %.1fs",
+                request.what,
+                _short(exc),
+                state.attempt_number,
+                self.retry_limit,
+                sleep,
+            )
+
+        return {
+            "retry": tenacity.retry_if_exception(should_retry),
+            "stop": tenacity.stop_after_attempt(self.retry_limit + 1)
+            | tenacity.stop_after_delay(self.retry_budget),
+            "wait": wait,
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+    # ------------------------------------------------------------------ sending
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Shorthand for ``_send(Request(method, path, **kwargs))``."""
+        return self._send(Request(method, path, **kwargs))
+
+    async def _arequest(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Shorthand for ``_asend(Request(method, path, **kwargs))``."""
+        return await self._asend(Request(method, path, **kwargs))
+
+    def _send(self, request: Request) -> Any:
+        """Send a request from a worker over the pooled session, with retries.
+
+        :param request: what to send.
+        :return: the decoded body.
+        :raises TolokaApiError: the typed error of Toloka's answer, or when Toloka cannot be reached.
+        """
+        session = self.get_conn()
+        base_url = self.resolve_connection().base_url
+
+        def once() -> Any:
+            resp = session.request(
+                request.method,
+                base_url + request.path,
+                params=request.query,
+                data=request.body,
+                headers=request.headers,
+                timeout=(CONNECT_TIMEOUT, self.timeout),
+            )
+            return request.interpret(resp.status_code, resp.content, resp.headers)
+
+        policy = self._retrying_kwargs(request, _never_sent_sync, requests.RequestException)
+        try:
+            return tenacity.Retrying(**policy)(once)
+        except requests.RequestException as exc:
+            raise request.unreachable(base_url, exc) from exc
+
+    async def _asend(self, request: Request) -> Any:
+        """Async twin of :meth:`_send` for the triggerer, over the event loop's shared client.
+
+        :param request: what to send.
+        :return: the decoded body.
+        :raises TolokaApiError: the typed error of Toloka's answer, or when Toloka cannot be reached.
+        """
+        settings = await self.aresolve_connection()
+        lease = await self._alease_for(settings)
+        # Wait for a slot before building anything (docs/performance.md, "Triggers").
+        await lease.slots.acquire()
+        held = True
+
+        async def sleep(seconds: float) -> None:
+            nonlocal held
+            lease.slots.release()  # no slot is held while backing off
+            held = False
+            await asyncio.sleep(seconds)
+            await lease.slots.acquire()
+            held = True
+
+        async def once() -> Any:
+            resp = await lease.client.request(
+                request.method,
+                settings.base_url + request.path,
+                params=request.query,
+                content=request.body,
+                headers=request.headers,
+            )
+            return request.interpret(resp.status_code, resp.content, resp.headers)
+
+        policy = self._retrying_kwargs(request, _never_sent_async, httpx.TransportError)
+        try:
+            return await tenacity.AsyncRetrying(sleep=sleep, **policy)(once)
+        except httpx.TransportError as exc:
+            raise request.unreachable(settings.base_url, exc) from exc
+        finally:
+            if held:
+                lease.slots.release()
+
+    async def _alease_for(self, settings: ConnectionSettings) -> Lease:
+        """This hook's lease on the loop's client for ``settings``, swapped when the settings changed."""
+        shared = loop_shared()
+        key = (settings, self.timeout)
+
+        def usable(lease: Lease | None) -> bool:
+            return (
+                lease is not None
+                and lease.owner is shared
+                and lease.key == key
+                and not lease.client.is_closed
+            )
+
+        if usable(self._alease):
+            return self._alease  # type: ignore[return-value]
+        if self._alock is None:
+            self._alock = asyncio.Lock()
+        async with self._alock:  # the hook's own concurrent polls must not each take a lease
+            old = self._alease
+            if not usable(old):
+                self._alease = await shared.acquire(key, lambda: self._new_async_client(settings))
+                if old is not None:
+                    # A lease from another event loop is dropped, not closed: its client belongs to that loop.
+                    await shared.release(old)
+        assert self._alease is not None
+        return self._alease
+
+    def _new_async_client(self, settings: ConnectionSettings) -> httpx.AsyncClient:
+        limits = httpx.Limits(
+            max_connections=MAX_SHARED_REQUESTS, max_keepalive_connections=MAX_SHARED_REQUESTS
+        )
+        return httpx.AsyncClient(
+            headers=settings.headers(),
+            timeout=httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT),
+            limits=limits,
+        )

@@ -1,0 +1,144 @@
+"""TolokaHook's public API against a scripted loopback Toloka: what it sends and how it reads results."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from airflow_toloka.batching import TASKS
+from airflow_toloka.exceptions import TolokaError, TolokaOperationFailedError, TolokaRemoteUnavailableError
+from airflow_toloka.hooks.toloka import TolokaHook
+from airflow_toloka.models import Operation
+from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
+
+OP = {"id": "op-1", "type": "TASK.BATCH_CREATE", "status": "SUCCESS", "progress": 100}
+
+
+def fast_hook(**kwargs: object) -> TolokaHook:
+    return TolokaHook(retry_delay=0.01, **kwargs)  # type: ignore[arg-type]
+
+
+def test_sends_auth_and_lowercase_booleans(server: ScriptedServer) -> None:
+    server.script("POST /api/v1/tasks", Reply(202, {**OP, "status": "RUNNING"}))
+    hook = fast_hook()
+    op = hook.create_tasks_async(
+        [{"pool_id": 1, "input_values": {"a": 1}}], open_pool=True, operation_id="op-1"
+    )
+    assert op.id == "op-1"
+    seen = server.requests[-1]
+    assert seen.headers["Authorization"] == f"OAuth {TOKEN}"
+    assert seen.headers["Content-Type"] == "application/json"
+    assert (
+        "open_pool=true" in seen.path and "async_mode=true" in seen.path and "operation_id=op-1" in seen.path
+    )
+    assert "allow_defaults" not in seen.path  # unset flags are left to the server's defaults
+    assert json.loads(seen.body) == [{"pool_id": "1", "input_values": {"a": 1}, "__item_idx": "0"}]
+
+
+def test_sync_mode_post_is_not_retried_on_500(server: ScriptedServer) -> None:
+    server.script("POST /api/v1/tasks", Reply(500, {"code": "INTERNAL_ERROR", "message": "boom"}))
+    with pytest.raises(TolokaRemoteUnavailableError):
+        fast_hook().create_tasks([{"pool_id": "1", "input_values": {}}], async_mode=False)
+    assert server.count("POST /api/v1/tasks") == 1  # Toloka may have created them: repeating could duplicate
+
+
+def test_operation_already_exists_returns_the_existing_operation(server: ScriptedServer) -> None:
+    server.script("POST /api/v1/tasks", Reply(409, {"code": "OPERATION_ALREADY_EXISTS", "message": "exists"}))
+    server.script("GET /api/v1/operations/op-1", Reply(200, OP))
+    op = fast_hook().create_tasks_async([{"pool_id": "1", "input_values": {}}], operation_id="op-1")
+    assert op.status == "SUCCESS" and server.count("POST /api/v1/tasks") == 1
+
+
+def test_validation_before_any_request(server: ScriptedServer) -> None:
+    tasks = [{"pool_id": "1", "input_values": {}}, {"input_values": {"a": 1}}]
+    with pytest.raises(TolokaError, match=r"item 1, field 'pool_id'"):
+        fast_hook().create_tasks(tasks)
+    assert server.requests == []
+
+
+def test_log_mapping_accepts_bare_and_wrapped_errors(server: ScriptedServer) -> None:
+    server.script(
+        "GET /api/v1/operations/op-1/log",
+        Reply(
+            200,
+            [
+                {
+                    "type": "POOL_OPEN",
+                    "success": False,
+                    "input": {"pool_id": "1"},
+                    "output": {"code": "EMPTY_POOL"},
+                },
+                {
+                    "type": "TASK_CREATE",
+                    "success": True,
+                    "input": {"pool_id": "1", "__item_idx": "2"},
+                    "output": {"task_id": "t2"},
+                },
+                {
+                    "type": "TASK_VALIDATE",
+                    "success": False,
+                    "input": {"__item_idx": "0"},
+                    "output": {"input_values.a": {"code": "VALUE_REQUIRED", "message": "m"}},
+                },
+                {
+                    "type": "TASK_VALIDATE",
+                    "success": False,
+                    "input": {"__item_idx": "1"},
+                    "output": {
+                        "code": "VALIDATION_ERROR",
+                        "payload": {"overlap": {"code": "VALUE_LESS_THAN_MIN"}},
+                    },
+                },
+            ],
+        ),
+    )
+    result = fast_hook().operation_results(TASKS, [Operation(**OP)])
+    assert result.items == {2: "t2"}
+    assert result.validation_errors[0]["input_values.a"].code == "VALUE_REQUIRED"
+    assert result.validation_errors[1]["overlap"].code == "VALUE_LESS_THAN_MIN"
+    assert result.pool_ids == ["1"] and result.operation_ids == ["op-1"]
+
+
+def _log(ids: range) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "TASK_CREATE",
+            "success": True,
+            "input": {"pool_id": "p", "input_values": {"i": i, "nested": {"x": [i]}}, "__item_idx": str(i)},
+            "output": {"task_id": f"t{i}"},
+        }
+        for i in ids
+    ] + [{"type": "POOL_OPEN", "success": True, "input": {"pool_id": "p"}, "output": {}}]
+
+
+def test_successful_log_maps_ids_and_max_ids_keeps_only_counts(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/operations/op-1/log", Reply(200, _log(range(0, 3))))
+    server.script("GET /api/v1/operations/op-2/log", Reply(200, _log(range(3, 5))))
+    ops = [Operation(**OP), Operation(**{**OP, "id": "op-2"})]
+    hook = TolokaHook()
+    result = hook.operation_results(TASKS, ops)
+    assert result.items == {i: f"t{i}" for i in range(5)} and result.created_count == 5
+    assert result.pool_ids == ["p"] and sorted(result.operation_ids) == ["op-1", "op-2"]
+    assert hook.operation_results(TASKS, ops, max_ids=5).items == result.items
+    counted = hook.operation_results(TASKS, ops, max_ids=4)
+    assert counted.items == {} and counted.created_count == 5 and counted.pool_ids == ["p"]
+
+
+def test_log_of_unexpected_shape_is_read_in_full(server: ScriptedServer) -> None:
+    # a successful item without the id key falls back to the full reading, which fails as it always did
+    server.script(
+        "GET /api/v1/operations/op-1/log", Reply(200, [{"success": True, "input": {"__item_idx": "0"}}])
+    )
+    with pytest.raises(KeyError, match="task_id"):
+        TolokaHook().operation_results(TASKS, [Operation(**OP)])
+    server.script("GET /api/v1/operations/op-1/log", Reply(200, None))
+    assert TolokaHook().operation_results(TASKS, [Operation(**OP)]).items == {}
+
+
+def test_failed_operation_without_item_steps_is_an_error(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/operations/op-1/log", Reply(200, []))
+    failed = Operation(**{**OP, "status": "FAIL", "details": {"reason": "x"}})
+    with pytest.raises(TolokaOperationFailedError, match="op-1"):
+        TolokaHook().operation_results(TASKS, [failed])
