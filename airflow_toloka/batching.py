@@ -43,7 +43,6 @@ __all__ = [
     "Progress",
     "bounded_map",
     "count_batches",
-    "created_count_from_details",
     "encode_batches",
     "encode_one",
     "field_errors",
@@ -52,6 +51,7 @@ __all__ = [
     "log_decoder",
     "operation_id",
     "resolve_batch_size",
+    "result_from_counters",
     "result_from_log",
     "result_from_sync_response",
     "validate_chunk",
@@ -573,22 +573,31 @@ def _result_from_full_log(
     return result
 
 
-def created_count_from_details(op: Operation) -> int | None:
-    """How many items a successful upload created, read from its ``details`` when they leave no doubt.
+def result_from_counters(ops: Sequence[Operation], max_ids: int) -> BatchCreateResult | None:
+    """The result of uploads that need no log read: more than ``max_ids`` created, and nothing rejected.
 
     Toloka's documented counters (``success_count``, ``failed_count``, ``not_valid_count``) are used only
-    when all are present as integers and nothing failed; otherwise the caller reads the log.
+    when every operation succeeded and has all three as integers, with no failure; otherwise (the counters
+    differ between Toloka's sources) the caller reads the logs.
 
-    :param op: a finished upload operation.
-    :return: the created count, or None when the log must be read.
+    :param ops: finished upload operations.
+    :param max_ids: created ids the caller would keep; at or below that, the ids are needed from the logs.
+    :return: a result with only ``created_count`` and ``operation_ids``, or None when the logs must be read.
     """
-    details = op.details
-    if op.status != "SUCCESS" or not isinstance(details, Mapping):
+    created = 0
+    for op in ops:
+        details = op.details
+        if op.status != "SUCCESS" or not isinstance(details, Mapping):
+            return None
+        counts = [details.get(key) for key in ("success_count", "failed_count", "not_valid_count")]
+        if not all(type(value) is int for value in counts) or counts[1] or counts[2]:
+            return None
+        created += counts[0]  # type: ignore[operator]
+    if created <= max_ids:
         return None
-    counts = [details.get(key) for key in ("success_count", "failed_count", "not_valid_count")]
-    if not all(type(value) is int for value in counts) or counts[1] or counts[2]:
-        return None
-    return counts[0]  # type: ignore[return-value]
+    result = BatchCreateResult(operation_ids=[op.id for op in ops])
+    result.add_created_count(created)
+    return result
 
 
 def result_from_sync_response(batch: Batch, data: Any) -> BatchCreateResult:

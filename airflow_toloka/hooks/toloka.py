@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -22,13 +23,13 @@ from airflow_toloka.batching import (
     Progress,
     bounded_map,
     count_batches,
-    created_count_from_details,
     encode_one,
     iter_batches,
     kind_of,
     log_decoder,
     operation_id,
     resolve_batch_size,
+    result_from_counters,
     result_from_log,
     result_from_sync_response,
 )
@@ -227,19 +228,18 @@ class TolokaHook(BaseTolokaHook):
         :raises TolokaInputError: when the task is invalid (nothing is sent).
         :raises TolokaValidationError: when Toloka rejects it.
         """
-        return self._create_one(TASKS, task, **kwargs)  # type: ignore[no-any-return]
+        return self._create_one(TASKS, task, kwargs)  # type: ignore[no-any-return]
 
     def create_task_suite(
         self, task_suite: TaskSuite | Mapping[str, Any], **kwargs: Unpack[_CreateOneKwargs]
     ) -> TaskSuite:
-        """Create one task suite; same keywords as :meth:`create_task`.
+        """:meth:`create_task` for one task suite, with the same keywords.
 
         :param task_suite: the suite.
         :return: the suite as Toloka stored it.
-        :raises TolokaInputError: when the suite is invalid (nothing is sent).
-        :raises TolokaValidationError: when Toloka rejects it.
+        :raises TolokaError: as :meth:`create_task` does.
         """
-        return self._create_one(TASK_SUITES, task_suite, **kwargs)  # type: ignore[no-any-return]
+        return self._create_one(TASK_SUITES, task_suite, kwargs)  # type: ignore[no-any-return]
 
     def create_tasks(
         self, tasks: Iterable[Task | Mapping[str, Any]], **kwargs: Unpack[_CreateKwargs]
@@ -257,12 +257,11 @@ class TolokaHook(BaseTolokaHook):
     def create_task_suites(
         self, task_suites: Iterable[TaskSuite | Mapping[str, Any]], **kwargs: Unpack[_CreateKwargs]
     ) -> BatchCreateResult:
-        """Create many task suites; same contract as :meth:`create_tasks`.
+        """Create many task suites in batches: :meth:`create_tasks` for suites, same keywords and errors.
 
         :param task_suites: suites as models or dicts, any iterable.
         :return: created ids and rejections by input index.
-        :raises TolokaInputError: for invalid input (nothing of a list is sent).
-        :raises TolokaValidationError: when Toloka rejects items and ``skip_invalid_items`` is not set.
+        :raises TolokaError: as :meth:`create_tasks` does.
         """
         options, rest = _options(kwargs)
         return self.create_objects(TASK_SUITES, task_suites, options=options, **rest)
@@ -284,11 +283,11 @@ class TolokaHook(BaseTolokaHook):
     def create_task_suites_async(
         self, task_suites: Iterable[TaskSuite | Mapping[str, Any]], **kwargs: Unpack[_SubmitKwargs]
     ) -> Operation:
-        """Start one ``TASK_SUITE.BATCH_CREATE`` operation (at most 10,000 suites); see :meth:`create_tasks_async`.
+        """:meth:`create_tasks_async` for suites: one ``TASK_SUITE.BATCH_CREATE`` operation, not awaited.
 
-        :param task_suites: the suites.
+        :param task_suites: at most 10,000 suites.
         :return: the operation.
-        :raises TolokaInputError: for invalid or too many items (nothing is sent).
+        :raises TolokaError: as :meth:`create_tasks_async` does.
         """
         options, rest = _options(kwargs)
         return self._submit_one(TASK_SUITES, task_suites, options, rest.get("operation_id"))
@@ -401,11 +400,9 @@ class TolokaHook(BaseTolokaHook):
         running = [op.id for op in ops if not op.is_completed]
         if running:
             raise TolokaError(f"Toloka operations still running, wait for them first: {', '.join(running)}")
-        counts = [c for c in map(created_count_from_details, ops) if c is not None]
-        if max_ids is not None and len(counts) == len(ops) and sum(counts) > max_ids:
-            result = BatchCreateResult(operation_ids=[op.id for op in ops])
-            result.add_created_count(sum(counts))
-            return result
+        counted = None if max_ids is None else result_from_counters(ops, max_ids)
+        if counted is not None:
+            return counted
         result = BatchCreateResult()
         keep_ids = True
 
@@ -423,24 +420,17 @@ class TolokaHook(BaseTolokaHook):
 
     # ------------------------------------------------------------------ internals
 
-    def _create_one(
-        self,
-        kind: ObjectKind,
-        item: Any,
-        *,
-        async_mode: bool = True,
-        idempotency_key: str | None = None,
-        **flags: bool | None,
-    ) -> Any:
-        # One item either is created or fails: never skipped, whatever the pool would allow.
-        options = CreateOptions(skip_invalid_items=False, **flags)
-        if not async_mode:
-            query = CreateOptions(**flags).query(async_mode=False)
-            request = Request("POST", kind.path, query, encode_one(kind, item), idempotent=False)
+    def _create_one(self, kind: ObjectKind, item: Any, kwargs: Mapping[str, Any]) -> Any:
+        options, rest = _options(kwargs)
+        if not rest.get("async_mode", True):
+            request = Request(
+                "POST", kind.path, options.query(async_mode=False), encode_one(kind, item), False
+            )
             return kind.model.model_validate(self._send(request))
-        result = self.create_objects(
-            kind, [item], options=options, batch_size=1, idempotency_key=idempotency_key
-        )
+        # One item either is created or fails: never skipped, whatever the pool would allow.
+        options = replace(options, skip_invalid_items=False)
+        key = rest.get("idempotency_key")
+        result = self.create_objects(kind, [item], options=options, batch_size=1, idempotency_key=key)
         return kind.model.model_validate(self._request("GET", f"{kind.path}/{seg(result.items[0])}"))
 
     def _submit_one(

@@ -8,7 +8,7 @@ operation and pool ids to XCom, then wait — on the worker, or in the triggerer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -54,46 +54,46 @@ def _xcom(ti_key: TaskInstanceKey, key: str) -> Any:
     return XCom.get_value(ti_key=ti_key, key=key)
 
 
-def _link(ti_key: TaskInstanceKey, ids_key: str, build: Callable[[str, str], str]) -> str:
-    """A link built from the task's Toloka URL and the first id under ``ids_key``; empty until both exist."""
-    base, ids = _xcom(ti_key, XCOM_TOLOKA_URL), _xcom(ti_key, ids_key)
-    return build(base, ids[0]) if base and ids else ""
+class _TolokaLink(BaseOperatorLink):
+    """A link built from the task's Toloka URL and the first id it pushed under ``ids_key``."""
+
+    ids_key: ClassVar[str]
+
+    def _url(self, base: str, object_id: str) -> str:
+        raise NotImplementedError
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """The link, once the task has pushed what it needs.
+
+        :param operator: the task's operator.
+        :param ti_key: the task instance.
+        :return: the URL, or an empty string before the task pushed its ids (e.g. it failed validating).
+        """
+        base, ids = _xcom(ti_key, XCOM_TOLOKA_URL), _xcom(ti_key, self.ids_key)
+        return self._url(base, ids[0]) if base and ids else ""
 
 
-def _pool_url(base: str, pool_id: str) -> str:
-    if base in _WEB_UI:
-        return f"{_WEB_UI[base]}/requester/pool/{pool_id}"
-    return f"{base}/api/v1/pools/{pool_id}"
-
-
-class TolokaPoolLink(BaseOperatorLink):
+class TolokaPoolLink(_TolokaLink):
     """The pool page in Toloka's web UI (the API pool URL when pointed at the emulator or a proxy)."""
 
     name = "Toloka pool"
+    ids_key = XCOM_POOL_IDS
 
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The link of the first pool the task uploaded to.
-
-        :param operator: the task's operator.
-        :param ti_key: the task instance.
-        :return: the URL, or an empty string before the task pushed its pools.
-        """
-        return _link(ti_key, XCOM_POOL_IDS, _pool_url)
+    def _url(self, base: str, object_id: str) -> str:
+        # Toloka's own hosts have a web UI page for the pool; the emulator and proxies only the API.
+        if base in _WEB_UI:
+            return f"{_WEB_UI[base]}/requester/pool/{object_id}"
+        return f"{base}/api/v1/pools/{object_id}"
 
 
-class TolokaOperationLink(BaseOperatorLink):
+class TolokaOperationLink(_TolokaLink):
     """The first upload operation as Toloka's API reports it (Toloka's web UI has no operation page)."""
 
     name = "Toloka operation"
+    ids_key = XCOM_OPERATION_IDS
 
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The link of the task's first operation.
-
-        :param operator: the task's operator.
-        :param ti_key: the task instance.
-        :return: the URL, or an empty string before the task pushed its operations.
-        """
-        return _link(ti_key, XCOM_OPERATION_IDS, lambda base, op_id: f"{base}/api/v1/operations/{op_id}")
+    def _url(self, base: str, object_id: str) -> str:
+        return f"{base}/api/v1/operations/{object_id}"
 
 
 class _CreateObjectsOperator(BaseOperator):
@@ -168,9 +168,9 @@ class _CreateObjectsOperator(BaseOperator):
         self.idempotency_key = idempotency_key
         self.max_in_flight = max_in_flight
 
-    # what the subclasses provide
     def _input(self) -> tuple[Any, Any]:
-        raise NotImplementedError
+        """The in-memory items and the file path, one of them None (``tasks``/``tasks_path`` and the like)."""
+        return getattr(self, self.kind.name), getattr(self, f"{self.kind.name}_path")
 
     @cached_property
     def hook(self) -> TolokaHook:
@@ -283,13 +283,7 @@ class _CreateObjectsOperator(BaseOperator):
         if not self.wait_for_completion:
             return {"kind": self.kind.name, "status": "SUBMITTED", "operation_ids": ids, "pool_ids": pools}
         if self.deferrable and not all(op.is_completed for op in ops):
-            defer_until_done(
-                self,
-                operation_ids=ids,
-                toloka_conn_id=self.toloka_conn_id,
-                poll_interval=self.poll_interval,
-                timeout=self.timeout,
-            )
+            defer_until_done(self, ids, timeout=self.timeout)
         ops = hook.wait_operations(ops, timeout=self.timeout)
         return self._finish(context, self._results(ops), pools=pools)
 
@@ -415,9 +409,6 @@ class CreateTasksOperator(_CreateObjectsOperator):
         self.tasks = tasks
         self.tasks_path = tasks_path
 
-    def _input(self) -> tuple[Any, Any]:
-        return self.tasks, self.tasks_path
-
 
 class CreateTaskSuitesOperator(_CreateObjectsOperator):
     """Upload task suites (pages of tasks shown together) to Toloka pools.
@@ -441,6 +432,3 @@ class CreateTaskSuitesOperator(_CreateObjectsOperator):
         super().__init__(**kwargs)
         self.task_suites = task_suites
         self.task_suites_path = task_suites_path
-
-    def _input(self) -> tuple[Any, Any]:
-        return self.task_suites, self.task_suites_path

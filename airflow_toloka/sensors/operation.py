@@ -128,13 +128,7 @@ class TolokaOperationSensor(BaseSensorOperator):
         if done:
             return ids
         self.log.info("Deferring: waiting for %d Toloka operation(s) in the triggerer", len(ids))
-        defer_until_done(
-            self,
-            operation_ids=ids,
-            toloka_conn_id=self.toloka_conn_id,
-            poll_interval=self.poll_interval,
-            timeout=self.timeout,
-        )
+        defer_until_done(self, ids, timeout=self.timeout)
 
     def _first_poke(self, context: Context) -> bool:
         """One poke on the worker, with the same soft_fail / never_fail / silent_fail rules as poking."""

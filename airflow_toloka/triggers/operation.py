@@ -12,16 +12,13 @@ import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_toloka.events import OperationEvent
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
-
-if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
 
 __all__ = ["MAX_CONCURRENT_POLLS", "TolokaOperationTrigger", "defer_until_done", "validate_operation_ids"]
 
@@ -57,30 +54,31 @@ def validate_operation_ids(operation_ids: Iterable[Any]) -> list[str]:
     return ids
 
 
-def defer_until_done(
-    task: BaseOperator,
-    *,
-    operation_ids: Sequence[str],
-    toloka_conn_id: str,
-    poll_interval: float,
-    timeout: float,
-) -> NoReturn:
+class WaitingTask(Protocol):
+    """What :func:`defer_until_done` needs of an operator or sensor."""
+
+    toloka_conn_id: str
+    poll_interval: float
+
+    def defer(self, *, trigger: BaseTrigger, method_name: str, timeout: Any = None) -> NoReturn: ...
+
+
+def defer_until_done(task: WaitingTask, operation_ids: Sequence[str], *, timeout: float) -> NoReturn:
     """Defer ``task`` until the operations are finished; Airflow then calls its ``execute_complete``.
 
-    The trigger carries the deadline as an absolute time, because ``execution_timeout`` is not enforced while
-    a task is deferred; the trigger reports it as a ``timeout`` event.
+    The trigger polls with the task's connection and ``poll_interval``, and carries the deadline as an
+    absolute time because ``execution_timeout`` is not enforced while a task is deferred; it reports the
+    deadline as a ``timeout`` event.
 
     :param task: the operator or sensor that waits.
     :param operation_ids: the operations to wait for.
-    :param toloka_conn_id: Airflow connection id.
-    :param poll_interval: seconds between polls.
     :param timeout: seconds from now until the wait gives up.
     :raises TaskDeferred: always; that is how Airflow defers.
     """
     trigger = TolokaOperationTrigger(
         operation_ids=operation_ids,
-        toloka_conn_id=toloka_conn_id,
-        poll_interval=poll_interval,
+        toloka_conn_id=task.toloka_conn_id,
+        poll_interval=task.poll_interval,
         end_time=time.time() + timeout,
     )
     task.defer(trigger=trigger, method_name="execute_complete", timeout=None)
