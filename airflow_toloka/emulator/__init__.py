@@ -2,7 +2,8 @@
 
 It serves the parts of ``/api/v1`` an upload pipeline touches (tasks, task suites, operations and their logs, pools,
 requester) with Toloka's shapes, status codes and idempotency rules, plus fault injection and ``/_emulator``
-inspection endpoints. See ``state`` for the pools-file format and ``app`` for the request pipeline.
+inspection endpoints. See ``app`` for the request pipeline, ``state`` for the account it acts on and the map of
+the other modules, and ``pools`` for the pools-file format.
 """
 
 from __future__ import annotations

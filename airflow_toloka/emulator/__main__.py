@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     p.add_argument("--token", help="accept only this token (default: any non-empty token)")
     p.add_argument("--denied-token", help="this token gets 403 ACCESS_DENIED on every /api request")
-    p.add_argument("--pools", dest="pools_file", help="JSON pools file (see airflow_toloka.emulator.state)")
+    p.add_argument("--pools", dest="pools_file", help="JSON pools file (see airflow_toloka.emulator.pools)")
     p.add_argument(
         "--rate", type=_positive, default=100_000.0, help="items per second an operation processes"
     )
@@ -87,6 +87,11 @@ class _Server(uvicorn.Server):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the emulator until interrupted.
+
+    :param argv: the CLI arguments (default: ``sys.argv[1:]``).
+    :return: the exit code: 0, or 1 when the address cannot be bound.
+    """
     config = parse_args(argv)
     # The store holds ~10 GC-tracked containers per task, and a 10k-item upload allocates ~100k more: with the
     # default thresholds the collector runs hundreds of times per batch and doubles the emulator's CPU time.

@@ -43,10 +43,21 @@ def _dumps(data: Any) -> bytes:
 
 
 def json_response(data: Any, status: int = 200) -> Response:
+    """A compact JSON response.
+
+    :param data: the JSON-able body.
+    :param status: the HTTP status.
+    :return: the response.
+    """
     return Response(_dumps(data), status_code=status, media_type="application/json")
 
 
 def error_response(exc: ApiError) -> Response:
+    """The response Toloka sends for an error: its status, JSON body and extra headers.
+
+    :param exc: the error.
+    :return: the response.
+    """
     return Response(
         _dumps(exc.body()), status_code=exc.status, media_type="application/json", headers=exc.headers
     )

@@ -105,6 +105,7 @@ class EmulatorProcess:
 
     @property
     def running(self) -> bool:
+        """Whether the emulator subprocess was started and has not exited."""
         return self._proc is not None and self._proc.poll() is None
 
     def __enter__(self) -> EmulatorProcess:
