@@ -175,8 +175,7 @@ class OperationEvent:
             if isinstance(f, Mapping)
         )
         pending = _strings(event.get("pending")) or ()
-        message = event.get("message") or f"Toloka operations {', '.join(ids)}: {status}"
-        return cls(status, ids, str(message), failed, pending)
+        return cls(status, ids, str(event.get("message") or ""), failed, pending)
 
     def error(self) -> Exception | None:
         """The exception this event means, None for ``success``.
@@ -186,15 +185,16 @@ class OperationEvent:
         """
         if self.status == "success":
             return None
+        message = self.message or f"Toloka operations {', '.join(self.operation_ids)}: {self.status}"
         if self.status == "failed":
             return TolokaOperationFailedError(
-                self.message,
+                message,
                 operation_ids=[f.id for f in self.failed] or list(self.operation_ids),
                 details={f.id: f.details for f in self.failed},
             )
         if self.status == "timeout":
-            return TolokaTimeoutError(self.message, operation_ids=list(self.pending or self.operation_ids))
-        return TolokaError(self.message)
+            return TolokaTimeoutError(message, operation_ids=list(self.pending or self.operation_ids))
+        return TolokaError(message)
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from airflow_toloka.batching import TASK_SUITES, TASKS, BatchSpool, iter_batches
+from airflow_toloka.batching import (
+    MAX_REQUEST_BYTES,
+    TASK_SUITES,
+    TASKS,
+    BatchSpool,
+    CreateOptions,
+    bounded_map,
+    encode_batches,
+    iter_batches,
+    operation_id,
+    result_from_counters,
+    result_from_sync_response,
+)
 from airflow_toloka.exceptions import TolokaInputError
-from airflow_toloka.models import Task
+from airflow_toloka.models import Operation, Task
 
 
 def tasks(n: int, start: int = 0) -> Iterator[dict[str, Any]]:
@@ -92,3 +105,105 @@ def test_spool_gives_back_the_same_batches() -> None:
             list(iter_batches(TASKS, spool, 5))
     finally:
         spool.close()
+
+
+def test_operation_ids_are_pinned_across_releases() -> None:
+    # An Airflow retry may run on a newer provider: the same batch must keep the same operation id, or the retry
+    # would create the batch a second time. These values were computed by the 0.1.0 hook.
+    items = [
+        {"pool_id": 7, "input_values": {"a": "ж", "f": 0.5}, "overlap": 2},
+        {"pool_id": "p", "input_values": {"b": [1, True]}},
+    ]
+    (batch,) = iter_batches(TASKS, items, 10)
+    key = "dag/run/task/-1"
+    assert operation_id(key, TASKS, batch, CreateOptions()) == "b41e1755-a4eb-505f-8854-2dda9ef2ee7f"
+    flagged = CreateOptions(allow_defaults=True, skip_invalid_items=False)
+    assert operation_id(key, TASKS, batch, flagged) == "67da061c-91bc-5f0c-93d0-4eb895c1f8d0"
+    assert operation_id(key, TASK_SUITES, batch, CreateOptions()) != operation_id(
+        key, TASKS, batch, CreateOptions()
+    )
+
+
+def test_options_query_sends_only_set_flags_in_lowercase() -> None:
+    assert CreateOptions().query(async_mode=False) == {"async_mode": "false"}
+    options = CreateOptions(open_pool=True, skip_invalid_items=False)
+    assert options.query(async_mode=True, operation_id="op") == {
+        "open_pool": "true",
+        "skip_invalid_items": "false",
+        "async_mode": "true",
+        "operation_id": "op",
+    }
+
+
+def test_batches_are_cut_by_bytes_as_well_as_count() -> None:
+    big = "x" * 300_000  # four of these pass Toloka's 1 MiB per request
+    items = [{"pool_id": "p", "input_values": {"text": big, "i": i}} for i in range(7)]
+    items.insert(3, {"pool_id": "p", "input_values": {"text": "y" * 1_100_000}})  # alone over the cap
+    batches = list(iter_batches(TASKS, items, 10))
+    assert [b.count for b in batches] == [3, 1, 3, 1]
+    assert all(len(b.body) <= MAX_REQUEST_BYTES for b in batches if b.count > 1)
+    indexes = [int(x["__item_idx"]) for b in batches for x in json.loads(b.body)]
+    assert indexes == list(range(8)) and [b.first_index for b in batches] == [0, 3, 4, 7]
+    small = list(encode_batches(TASKS, tasks(25), 10, max_bytes=200))
+    assert all(len(b.body) <= 200 for b in small) and sum(b.count for b in small) == 25
+
+
+def test_counters_replace_the_logs_only_when_nothing_was_rejected() -> None:
+    def op(op_id: str, **details: Any) -> Operation:
+        counts = {"success_count": 600, "failed_count": 0, "not_valid_count": 0, **details}
+        return Operation(id=op_id, type="TASK.BATCH_CREATE", status="SUCCESS", details=counts)
+
+    result = result_from_counters([op("a"), op("b")], max_ids=1000)
+    assert result is not None and result.created_count == 1200 and result.items == {}
+    assert result.operation_ids == ["a", "b"]
+    assert result_from_counters([op("a")], max_ids=1000) is None  # the ids are wanted
+    assert result_from_counters([op("a"), op("b", failed_count=1)], max_ids=10) is None
+    assert result_from_counters([op("a"), op("b", not_valid_count=2)], max_ids=10) is None
+    assert result_from_counters([op("a"), op("b", success_count="600")], max_ids=10) is None
+    assert (
+        result_from_counters([Operation(id="c", status="SUCCESS", details={"items_count": 600})], 10) is None
+    )
+    assert result_from_counters([op("a").model_copy(update={"status": "FAIL"})], max_ids=10) is None
+
+
+def test_sync_answers_map_to_input_indexes() -> None:
+    (batch,) = iter_batches(TASKS, list(tasks(3)), 10)
+    batch.first_index = 10
+    answer = {
+        "items": {"0": {"id": "t0", "pool_id": "p"}, "2": {"id": "t2", "pool_id": "p"}},
+        "validation_errors": {"1": {"overlap": {"code": "VALUE_REQUIRED"}}},
+    }
+    result = result_from_sync_response(batch, answer)
+    assert result.items == {10: "t0", 12: "t2"} and result.pool_ids == ["p"]
+    assert result.validation_errors[11]["overlap"].code == "VALUE_REQUIRED"
+    rejected = result_from_sync_response(batch, {"0": {"pool_id": {"code": "DOES_NOT_EXIST"}}})
+    assert rejected.items == {} and rejected.validation_errors[10]["pool_id"].code == "DOES_NOT_EXIST"
+
+
+def test_bounded_map_never_runs_more_than_asked_nor_reads_ahead() -> None:
+    lock = threading.Lock()
+    running = peak = finished = 0
+    unfinished_when_pulled: list[int] = []
+    barrier = threading.Barrier(3, timeout=10)  # the first three calls must be running together
+
+    def work() -> Iterator[int]:
+        for i in range(40):
+            with lock:
+                unfinished_when_pulled.append(i - finished)
+            yield i
+
+    def fn(i: int) -> int:
+        nonlocal running, peak, finished
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        if i < 3:
+            barrier.wait()
+        with lock:
+            running -= 1
+            finished += 1
+        return i * i
+
+    assert sorted(bounded_map(work(), fn, 3)) == [i * i for i in range(40)]
+    assert peak == 3 and max(unfinished_when_pulled) <= 3  # pulled only when a slot is free
+    assert list(bounded_map(iter(range(4)), lambda i: i + 1, 1)) == [1, 2, 3, 4]
