@@ -228,3 +228,24 @@ def test_large_upload_counts_created_items_without_keeping_ids(
     with pytest.raises(TolokaValidationError, match=r"1 item\(s\) rejected by Toloka, 20 created; item 25"):
         # its batch is all-or-nothing without skip_invalid_items
         CreateTasksOperator(task_id="t", tasks=bad, batch_size=10, max_ids_in_xcom=3).execute(context())
+
+
+def test_deferred_large_upload_reads_counters_not_logs_and_keeps_its_pools(fresh_emulator: Any) -> None:
+    fresh_emulator.configure(rate=50)
+    op = CreateTasksOperator(
+        task_id="t", tasks=items(60), pool_id=77, deferrable=True, batch_size=20, max_ids_in_xcom=10
+    )
+    ctx = context()
+    with pytest.raises(TaskDeferred):
+        op.execute(ctx)
+    ids = pushed(ctx)["operation_ids"]
+    fresh_emulator.configure(rate=1_000_000)
+    hook = op.hook
+    hook.wait_operations(ids, timeout=30)
+    resumed = context()
+    resumed["ti"].xcom_pull.return_value = pushed(ctx)["pool_ids"]  # what the first half pushed
+    summary = op.execute_complete(resumed, {"status": "success", "operation_ids": ids})
+    assert (summary["created"], summary["total"], summary["ids"]) == (60, 60, None)
+    assert summary["pool_ids"] == ["77"] and summary["operation_ids"] == ids
+    assert resumed["ti"].xcom_pull.call_args.kwargs == {"task_ids": "t", "key": "pool_ids", "map_indexes": -1}
+    assert fresh_emulator.stats()["requests"].get("GET /api/v1/operations/{id}/log", 0) == 0

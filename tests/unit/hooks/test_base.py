@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import socket
+from typing import Any
 
+import httpx
 import pytest
+import requests
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
 from airflow_toloka.exceptions import (
     TolokaAuthenticationError,
     TolokaError,
     TolokaRemoteUnavailableError,
 )
+from airflow_toloka.hooks.base import Request, _never_sent_async, _never_sent_sync
 from airflow_toloka.hooks.connection import ConnectionSettings, auth_header
 from airflow_toloka.hooks.toloka import TolokaHook
 from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
@@ -163,3 +168,83 @@ def test_non_json_success_body_is_an_error(server: ScriptedServer) -> None:
     with pytest.raises(TolokaRemoteUnavailableError, match="not JSON"):
         fast_hook(retry_limit=1)._request("GET", "/api/v1/requester")
     assert server.count("GET /api/v1/requester") == 2  # an idempotent GET is retried once, then fails clearly
+
+
+def _requests_failure(reason: BaseException) -> requests.ConnectionError:
+    # What requests raises when urllib3 gives up: its MaxRetryError carries the cause as ``reason``.
+    return requests.ConnectionError(MaxRetryError(None, "/api/v1/tasks", reason))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("exc", "never_sent"),
+    [
+        (_requests_failure(NewConnectionError(None, "refused")), True),  # type: ignore[arg-type]
+        (_requests_failure(NameResolutionError("toloka.dev", None, "DNS")), True),  # type: ignore[arg-type]
+        (requests.ConnectTimeout("connect"), True),
+        (_requests_failure(ProtocolError("connection dropped mid-response")), False),
+        (requests.ReadTimeout("read"), False),
+        (requests.ConnectionError("no cause"), False),
+    ],
+)
+def test_sync_transport_tells_never_sent_by_exception_type(exc: BaseException, never_sent: bool) -> None:
+    assert _never_sent_sync(exc) is never_sent
+
+
+@pytest.mark.parametrize(
+    ("exc", "never_sent"),
+    [
+        (httpx.ConnectError("refused"), True),
+        (httpx.ConnectTimeout("connect"), True),
+        (httpx.ReadTimeout("read"), False),
+        (httpx.RemoteProtocolError("dropped"), False),
+    ],
+)
+def test_async_transport_tells_never_sent_by_exception_type(exc: BaseException, never_sent: bool) -> None:
+    assert _never_sent_async(exc) is never_sent
+
+
+def test_a_post_that_never_left_is_retried_and_one_that_may_have_is_not(
+    monkeypatch: pytest.MonkeyPatch, server: ScriptedServer
+) -> None:
+    server.script("POST /api/v1/x", Reply(200, {"ok": True}))
+    hook = fast_hook(retry_limit=3)
+    session = hook.get_conn()
+    real = session.request
+    failures = [_requests_failure(NameResolutionError("toloka.dev", None, "DNS"))]  # type: ignore[arg-type]
+
+    def flaky(*args: Any, **kwargs: Any) -> requests.Response:
+        if failures:
+            raise failures.pop()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(session, "request", flaky)
+    assert hook._request("POST", "/api/v1/x", body=b"{}") == {"ok": True}  # a DNS failure sent nothing
+    failures.append(_requests_failure(ProtocolError("dropped")))
+    with pytest.raises(TolokaRemoteUnavailableError, match="could not reach Toloka"):
+        hook._request("POST", "/api/v1/x", body=b"{}")  # Toloka may have acted: not repeated
+    assert server.count("POST /api/v1/x") == 1
+
+
+def test_request_defaults_only_get_to_idempotent() -> None:
+    assert Request("GET", "/x").safe and not Request("POST", "/x").safe
+    assert Request("POST", "/x", idempotent=True).safe and not Request("GET", "/x", idempotent=False).safe
+    assert Request("POST", "/x", {"a": True, "b": None, "c": 3}, b"{}").query == {"a": "true", "c": "3"}
+    assert Request("GET", "/x").headers is None
+    assert Request("POST", "/x", body=b"[]").headers == {"Content-Type": "application/json"}
+
+
+def test_with_block_closes_the_session(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/operations/op-1", Reply(200, OP))
+    with fast_hook() as hook:
+        session = hook.get_conn()
+        assert hook.get_operation("op-1").id == "op-1"
+        adapter = session.get_adapter(server.url)
+        assert adapter.poolmanager.pools  # a pooled connection is open
+    assert hook._session is None and not adapter.poolmanager.pools
+
+
+async def test_aresolve_connection_is_public_and_keeps_the_token_out_of_repr(server: ScriptedServer) -> None:
+    async with fast_hook() as hook:
+        settings = await hook.aresolve_connection()
+    assert settings.base_url == server.url and settings.authorization == f"OAuth {TOKEN}"
+    assert TOKEN not in repr(settings)

@@ -142,3 +142,15 @@ def test_failed_operation_without_item_steps_is_an_error(server: ScriptedServer)
     failed = Operation(**{**OP, "status": "FAIL", "details": {"reason": "x"}})
     with pytest.raises(TolokaOperationFailedError, match="op-1"):
         TolokaHook().operation_results(TASKS, [failed])
+
+
+def test_counters_spare_the_log_reads_when_no_ids_are_wanted(server: ScriptedServer) -> None:
+    counters = {"total_count": 5, "success_count": 5, "failed_count": 0, "not_valid_count": 0}
+    ops = [Operation(**{**OP, "id": f"op-{i}", "details": counters}) for i in (1, 2)]
+    server.script("GET /api/v1/operations/op-1/log", Reply(200, _log(range(0, 5))))
+    server.script("GET /api/v1/operations/op-2/log", Reply(200, _log(range(5, 10))))
+    counted = TolokaHook().operation_results(TASKS, ops, max_ids=9)
+    assert counted.created_count == 10 and counted.items == {} and counted.operation_ids == ["op-1", "op-2"]
+    assert server.requests == []  # not one log entry read
+    listed = TolokaHook().operation_results(TASKS, ops, max_ids=10)  # the ids fit: the logs are read
+    assert listed.items == {i: f"t{i}" for i in range(10)} and len(server.requests) == 2
