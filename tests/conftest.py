@@ -5,16 +5,33 @@
   is put back afterwards, so a test may ``configure(...)`` freely.
 - ``emulator_url``: its base URL (``http://127.0.0.1:PORT``, clients add ``/api/v1``).
 - ``toloka_conn_env``: ``AIRFLOW_CONN_TOLOKA_DEFAULT`` pointing at the emulator with token ``test-token``.
+
+Every test carries the marker of its level, taken from its top-level folder (``unit``, ``emulator``,
+``integration``, ``e2e``, ``stack``, ``toloka_kit``), so ``pytest -m unit`` or ``-m "not e2e"`` selects by level
+while the folders below mirror the package's modules.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from airflow_toloka.emulator import EmulatorProcess
+
+
+LEVELS = ("unit", "emulator", "integration", "e2e", "stack", "toloka_kit")
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its level, the first folder under ``tests/``."""
+    for item in items:
+        parts = Path(str(item.path)).resolve().relative_to(_TESTS).parts
+        if parts and parts[0] in LEVELS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
 
 
 @pytest.fixture(scope="session")
