@@ -174,7 +174,13 @@ def _retry_after(headers: Mapping[str, str], payload: Any) -> float | None:
 
 
 def error_from_response(status_code: int, body: bytes | str, headers: Mapping[str, str]) -> TolokaApiError:
-    """Map an HTTP error response to the matching exception; shared by the sync and async clients."""
+    """Map an HTTP error response to the matching exception; shared by the sync and async clients.
+
+    :param status_code: the HTTP status.
+    :param body: the response body.
+    :param headers: the response headers (``Retry-After``).
+    :return: the typed error, carrying Toloka's code, message, payload and request id.
+    """
     parsed: Any = None
     try:
         parsed = json.loads(body) if body else None

@@ -40,7 +40,13 @@ _SUFFIXES: dict[str, FileFormat] = {
 
 
 def detect_format(path: str, file_format: str | None = None) -> FileFormat:
-    """The format given explicitly, or guessed from the file name."""
+    """The format given explicitly, or guessed from the file name.
+
+    :param path: the file.
+    :param file_format: ``tsv``, ``csv``, ``json`` or ``jsonl``, or None to guess.
+    :return: the format.
+    :raises TolokaInputError: for an unknown format, or a name it cannot be guessed from.
+    """
     if file_format:
         fmt = file_format.lower().lstrip(".")
         if fmt not in ("tsv", "csv", "json", "jsonl"):
@@ -68,7 +74,14 @@ def read_items(
     file_format: str | None = None,
     column_map: Mapping[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield one dict per data row/line, streaming; errors name the file and the row or line."""
+    """Yield one dict per data row/line, streaming; errors name the file and the row or line.
+
+    :param path: a local path or any ``ObjectStoragePath``.
+    :param file_format: the format, guessed from the name when omitted.
+    :param column_map: renames of file columns before they are mapped to task fields.
+    :return: the items.
+    :raises TolokaInputError: for a row or line that cannot be read.
+    """
     fmt = detect_format(str(path), file_format)
     with _storage_path(path).open("r", encoding="utf-8", newline="" if fmt in ("tsv", "csv") else None) as fh:
         if fmt == "jsonl":
@@ -177,7 +190,12 @@ def _row_to_task(plan: list[tuple[int, str, str]], row: list[str], path: str, li
 
 
 def write_results_jsonl(path: Any, rows: Iterator[dict[str, Any]]) -> str:
-    """Write one JSON object per input item; returns the path as a string for XCom."""
+    """Write one JSON object per input item.
+
+    :param path: a local path or any ``ObjectStoragePath``.
+    :param rows: the objects.
+    :return: the path as a string, for XCom.
+    """
     target = _storage_path(path)
     if target.protocol in ("file", "local"):
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,11 @@ TERMINAL_STATUSES = frozenset({"SUCCESS", "FAIL"})
 
 
 def format_datetime(value: datetime) -> str:
-    """Render a datetime the way Toloka does (naive UTC with milliseconds), which Toloka's Java SDK requires."""
+    """Render a datetime the way Toloka does (naive UTC with milliseconds), which Toloka's Java SDK requires.
+
+    :param value: naive (taken as UTC) or aware.
+    :return: e.g. ``2024-01-02T03:04:05.678``.
+    """
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
@@ -156,6 +160,7 @@ class Operation(TolokaModel):
 
     @property
     def is_completed(self) -> bool:
+        """Whether the operation reached SUCCESS or FAIL (both final)."""
         return self.status in TERMINAL_STATUSES
 
 
@@ -206,7 +211,10 @@ class BatchCreateResult(BaseModel):
         return len(self.items) + self._created_unlisted
 
     def add_created_count(self, count: int) -> None:
-        """Count created items whose ids are not kept."""
+        """Count created items whose ids are not kept.
+
+        :param count: how many.
+        """
         self._created_unlisted += count
 
     def forget_ids(self) -> None:
@@ -215,7 +223,10 @@ class BatchCreateResult(BaseModel):
         self.items = {}
 
     def merge(self, other: BatchCreateResult) -> None:
-        """Fold another batch's outcome into this one (indexes are global, so they never collide)."""
+        """Fold another batch's outcome into this one (indexes are global, so they never collide).
+
+        :param other: a batch's result.
+        """
         self.items.update(other.items)
         self._created_unlisted += other._created_unlisted
         self.validation_errors.update(other.validation_errors)
@@ -226,6 +237,9 @@ class BatchCreateResult(BaseModel):
         """Fail when items were rejected and the caller did not ask to skip them, or when nothing was created.
 
         The error names the first rejected input indexes with their fields and Toloka codes.
+
+        :param skip_invalid_items: the caller's flag.
+        :raises TolokaValidationError: when items were rejected and not to be skipped, or nothing was created.
         """
         if not self.validation_errors or (skip_invalid_items and self.created_count):
             return

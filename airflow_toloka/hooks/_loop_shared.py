@@ -60,7 +60,13 @@ class LoopShared:
         self._opening: dict[Hashable, asyncio.Task[Any]] = {}
 
     async def settings(self, key: Hashable, lookup: Callable[[], Awaitable[V]]) -> V:
-        """Settings for ``key``, looked up at most once per ``SETTINGS_TTL`` however many hooks ask at once."""
+        """Settings for ``key``, looked up at most once per ``SETTINGS_TTL`` however many hooks ask at once.
+
+        :param key: what identifies the settings (hook class and connection id).
+        :param lookup: the lookup to run when there is no fresh value.
+        :return: the settings.
+        :raises Exception: whatever the lookup raised (a failure is not remembered).
+        """
         cached = self._settings.get(key)
         if cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL:
             return cached[1]
@@ -73,7 +79,12 @@ class LoopShared:
         return await _single_flight(self._lookups, key, fetch)
 
     async def acquire(self, key: Hashable, factory: Callable[[], httpx.AsyncClient]) -> Lease:
-        """Borrow the open client for ``key``, building it (off the loop) when there is none or it was closed."""
+        """Borrow the open client for ``key``, building it (off the loop) when there is none or it was closed.
+
+        :param key: what identifies the client (settings and timeout).
+        :param factory: builds a new client.
+        :return: a lease to give back with :meth:`release`.
+        """
         while True:
             entry = self._clients.get(key)
             if entry is not None and not entry.client.is_closed:
@@ -91,7 +102,10 @@ class LoopShared:
         return Lease(key, entry.client, entry.slots, self, entry)
 
     async def release(self, lease: Lease) -> None:
-        """Give a lease back; the last user of a client closes it. Releasing twice is harmless."""
+        """Give a lease back; the last user of a client closes it. Releasing twice is harmless.
+
+        :param lease: a lease from :meth:`acquire`.
+        """
         if lease.released or lease.owner is not self:
             return
         lease.released = True

@@ -35,6 +35,10 @@ def parse_operation_ids(value: Any) -> list[str]:
     Accepts one id, a list or tuple of ids, or the text of a list: Jinja renders a pulled XCom list as its
     Python repr (``"['a', 'b']"``) unless the DAG renders native objects, so JSON and Python-literal lists
     are both read. An XComArg resolves to a real list before this runs.
+
+    :param value: the rendered value.
+    :return: the ids, each once.
+    :raises ValueError: for anything that is not an id or a list of ids.
     """
     if isinstance(value, str):
         text = value.strip()
@@ -102,6 +106,12 @@ class TolokaOperationSensor(BaseSensorOperator):
             raise TolokaError(f"{self.task_id}: {exc}") from None
 
     def poke(self, context: Context) -> PokeReturnValue:
+        """Read each operation not yet seen succeeding.
+
+        :param context: the task context.
+        :return: done with the ids as XCom value when all succeeded, else not done.
+        :raises TolokaOperationFailedError: as soon as one operation is FAIL.
+        """
         ids = self.operation_ids
         with TolokaHook(self.toloka_conn_id) as hook:
             # In poke mode the same instance pokes again: operations seen succeeding are not asked again.
@@ -121,6 +131,12 @@ class TolokaOperationSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=ids)
 
     def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) on the worker, or poke once and defer to the triggerer.
+
+        :param context: the task context.
+        :return: the operation ids once all succeeded.
+        :raises TolokaOperationFailedError: when an operation failed.
+        """
         if not self.deferrable:
             return super().execute(context)
         done = self._first_poke(context)  # parses the ids too, so a bad id gets the poke's error rules
@@ -169,6 +185,12 @@ class TolokaOperationSensor(BaseSensorOperator):
         BaseSensorOperator's own version skips on *any* ``AirflowException`` when ``soft_fail`` is set, which
         would hide a failed upload or a broken connection as "skipped"; ``execute_complete`` already applies
         the rule, so only the triggerer's own failures (deferral timeout, crashed trigger) are handled here.
+
+        :param next_method: the method to resume in.
+        :param next_kwargs: its keyword arguments (the event).
+        :param context: the task context.
+        :return: what the method returns.
+        :raises AirflowSkipException: where ``soft_fail`` or ``never_fail`` turn a failure into a skip.
         """
         try:
             return super(BaseSensorOperator, self).resume_execution(next_method, next_kwargs, context)

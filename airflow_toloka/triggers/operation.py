@@ -60,7 +60,9 @@ class WaitingTask(Protocol):
     toloka_conn_id: str
     poll_interval: float
 
-    def defer(self, *, trigger: BaseTrigger, method_name: str, timeout: Any = None) -> NoReturn: ...
+    def defer(self, *, trigger: BaseTrigger, method_name: str, timeout: Any = None) -> NoReturn:
+        """Airflow's ``BaseOperator.defer``."""
+        ...
 
 
 def defer_until_done(task: WaitingTask, operation_ids: Sequence[str], *, timeout: float) -> NoReturn:
