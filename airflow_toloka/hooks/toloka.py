@@ -116,8 +116,6 @@ class TolokaHook(BaseTolokaHook):
         # Each batch in flight may hold a POST and a status poll at once.
         return self.max_in_flight * 2 + 2
 
-    # ------------------------------------------------------------------ reading
-
     def test_connection(self) -> tuple[bool, str]:
         """Check the token and URL by reading the requester profile (the Airflow UI's Test button).
 
@@ -278,7 +276,7 @@ class TolokaHook(BaseTolokaHook):
         :raises TolokaInputError: for invalid or too many items (nothing is sent).
         """
         options, rest = _options(kwargs)
-        return self._submit_one(TASKS, tasks, options, rest.get("operation_id"))
+        return self._submit_one(TASKS, tasks, options, **rest)
 
     def create_task_suites_async(
         self, task_suites: Iterable[TaskSuite | Mapping[str, Any]], **kwargs: Unpack[_SubmitKwargs]
@@ -290,7 +288,7 @@ class TolokaHook(BaseTolokaHook):
         :raises TolokaError: as :meth:`create_tasks_async` does.
         """
         options, rest = _options(kwargs)
-        return self._submit_one(TASK_SUITES, task_suites, options, rest.get("operation_id"))
+        return self._submit_one(TASK_SUITES, task_suites, options, **rest)
 
     # ------------------------------------------------------------------ creating (any kind)
 
@@ -418,23 +416,26 @@ class TolokaHook(BaseTolokaHook):
                 result.forget_ids()
         return result
 
-    # ------------------------------------------------------------------ internals
-
     def _create_one(self, kind: ObjectKind, item: Any, kwargs: Mapping[str, Any]) -> Any:
         options, rest = _options(kwargs)
         if not rest.get("async_mode", True):
+            # A sync request carries no operation id: there is nothing for an idempotency key to key.
             request = Request(
                 "POST", kind.path, options.query(async_mode=False), encode_one(kind, item), False
             )
             return kind.model.model_validate(self._send(request))
         # One item either is created or fails: never skipped, whatever the pool would allow.
         options = replace(options, skip_invalid_items=False)
-        key = rest.get("idempotency_key")
-        result = self.create_objects(kind, [item], options=options, batch_size=1, idempotency_key=key)
+        result = self.create_objects(kind, [item], options=options, batch_size=1, **rest)
         return kind.model.model_validate(self._request("GET", f"{kind.path}/{seg(result.items[0])}"))
 
     def _submit_one(
-        self, kind: ObjectKind, items: Iterable[Any], options: CreateOptions, op_id: str | None
+        self,
+        kind: ObjectKind,
+        items: Iterable[Any],
+        options: CreateOptions,
+        *,
+        operation_id: str | None = None,
     ) -> Operation:
         batches = list(iter_batches(kind, items, ASYNC_BATCH_LIMIT + 1))
         if not batches:
@@ -444,7 +445,8 @@ class TolokaHook(BaseTolokaHook):
                 f"{kind.name}_async takes at most {ASYNC_BATCH_LIMIT} items (and one request's worth of "
                 f"bytes) per operation; use create_{kind.name}() or submit_batches() for more"
             )
-        return self._submit(kind, batches[0], options, op_id or str(uuid.uuid4()))
+        # An id the caller did not choose makes the operation unrepeatable, as in toloka-kit.
+        return self._submit(kind, batches[0], options, operation_id or str(uuid.uuid4()))
 
     def _submit(self, kind: ObjectKind, batch: Batch, options: CreateOptions, op_id: str) -> Operation:
         """POST one batch as an async operation; an id Toloka already knows returns the existing operation."""

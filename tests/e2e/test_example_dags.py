@@ -69,3 +69,6 @@ def test_retry_after_a_crash_midway_creates_each_task_once(
     assert stats["requests"]["POST /api/v1/tasks"] == 2 + 5  # the retry resubmitted all five batches
     (summary,) = run.xcom("upload")
     assert summary["created"] == 5_000 and len(summary["operation_ids"]) == 5
+    # Only counters were read (10 ids wanted, 5,000 created), so the pools come from the XCom pushed before deferral.
+    assert summary["pool_ids"] == ["4001"] and summary["ids"] is None
+    assert stats["requests"].get("GET /api/v1/operations/{id}/log", 0) == 0

@@ -154,3 +154,12 @@ def test_counters_spare_the_log_reads_when_no_ids_are_wanted(server: ScriptedSer
     assert server.requests == []  # not one log entry read
     listed = TolokaHook().operation_results(TASKS, ops, max_ids=10)  # the ids fit: the logs are read
     assert listed.items == {i: f"t{i}" for i in range(10)} and len(server.requests) == 2
+
+
+def test_toloka_kit_names_refuse_unknown_keywords(server: ScriptedServer) -> None:
+    task = {"pool_id": "1", "input_values": {}}
+    with pytest.raises(TypeError, match="batch_size"):
+        TolokaHook().create_tasks_async([task], batch_size=5)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="skip_invalid"):
+        TolokaHook().create_tasks([task], skip_invalid=True)  # type: ignore[call-arg]
+    assert server.requests == []
