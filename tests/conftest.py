@@ -21,7 +21,6 @@ import pytest
 
 from airflow_toloka.emulator import EmulatorProcess
 
-
 LEVELS = ("unit", "emulator", "integration", "e2e", "stack", "toloka_kit")
 _TESTS = Path(__file__).resolve().parent
 
