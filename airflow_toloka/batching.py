@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any, Literal, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import SchemaValidator, core_schema
+from pydantic_core import SchemaValidator, core_schema, to_json
 
 from airflow_toloka.exceptions import TolokaInputError, TolokaOperationFailedError, json_body
 from airflow_toloka.models import BatchCreateResult, FieldValidationError, Operation, Task, TaskSuite
@@ -31,7 +31,8 @@ __all__ = [
     "ASYNC_BATCH_LIMIT",
     "ITEM_IDX",
     "KINDS",
-    "MAX_REQUEST_BYTES",
+    "MAX_INPUT_BYTES",
+    "MAX_OUTPUT_BYTES",
     "SYNC_BATCH_LIMIT",
     "TASKS",
     "TASK_SUITES",
@@ -59,9 +60,10 @@ __all__ = [
 
 ASYNC_BATCH_LIMIT = 10_000
 SYNC_BATCH_LIMIT = 5_000
-# Toloka caps the input data of one request at 1 MiB. The whole body is measured, which is a little stricter
-# than Toloka's count of ``input_values`` alone, so a batch cut here is never too big there.
-MAX_REQUEST_BYTES = 1_048_576
+# Toloka's limits on the data of one request: all ``input_values`` together, and all solutions' ``output_values``
+# (docs/performance.md, "Batching by bytes").
+MAX_INPUT_BYTES = 1_048_576
+MAX_OUTPUT_BYTES = 4_194_304
 # Every item of a request carries its input position, so results map back to the caller's input through the
 # operation log whatever order Toloka writes it in.
 ITEM_IDX = "__item_idx"
@@ -263,46 +265,64 @@ def _item_json(kind: ObjectKind, obj: Any, index: int) -> bytes:
     return raw[:-1] + (b"," + tag if len(raw) > 2 else tag)
 
 
+def _data_sizes(obj: Any) -> tuple[int, int]:
+    """The JSON bytes of one item's ``input_values`` and of its solutions' ``output_values``."""
+    inputs = outputs = 0
+    for task in obj.tasks if isinstance(obj, TaskSuite) else (obj,):
+        inputs += len(to_json(task.input_values))
+        for solution in task.known_solutions or ():
+            outputs += len(to_json(solution.output_values))
+        for solution in getattr(task, "baseline_solutions", None) or ():
+            outputs += len(to_json(solution.output_values))
+    return inputs, outputs
+
+
 def encode_batches(
-    kind: ObjectKind, items: Iterable[Any], batch_size: int, max_bytes: int = MAX_REQUEST_BYTES
+    kind: ObjectKind,
+    items: Iterable[Any],
+    batch_size: int,
+    max_input_bytes: int = MAX_INPUT_BYTES,
+    max_output_bytes: int = MAX_OUTPUT_BYTES,
 ) -> Iterator[Batch]:
     """Validate input and cut it into request bodies, lazily, by count and by bytes.
 
-    A batch ends at ``batch_size`` items or before the item that would take its body past ``max_bytes``
-    (an item bigger than that alone goes in a batch of its own; Toloka decides about it). Validation never
-    reads past the batch being built, so a generator's bad item fails only when its batch is reached. The
-    same input gives the same bodies, which keeps operation ids deterministic.
+    A batch ends at ``batch_size`` items, or before the item that would take the batch's ``input_values`` past
+    ``max_input_bytes`` or its solutions' ``output_values`` past ``max_output_bytes`` (Toloka's per-request
+    limits). An item over a limit on its own goes in a batch of its own, and Toloka decides about it.
+    Validation never reads past the batch being built, so a generator's bad item fails only when its batch is
+    reached. The same input gives the same bodies, which keeps operation ids deterministic.
 
     :param kind: what the items are.
     :param items: dicts or models, any iterable.
     :param batch_size: most items per batch.
-    :param max_bytes: most bytes per body.
+    :param max_input_bytes: most bytes of ``input_values`` per batch.
+    :param max_output_bytes: most bytes of solutions' ``output_values`` per batch.
     :return: the batches in input order.
     :raises TolokaInputError: at the first invalid item.
     """
     source = iter(items)
     parts: list[bytes] = []
     pools: dict[str, None] = {}
-    size = 2
-    number = first = index = 0
+    inputs = outputs = number = first = index = 0
 
     def cut() -> Batch:
-        nonlocal parts, pools, size, number, first
+        nonlocal parts, pools, inputs, outputs, number, first
         batch = Batch(number, first, len(parts), b"[" + b",".join(parts) + b"]", tuple(pools))
         number, first = number + 1, first + len(parts)
-        parts, pools, size = [], {}, 2
+        parts, pools, inputs, outputs = [], {}, 0, 0
         return batch
 
     while True:
         chunk = list(islice(source, min(_VALIDATE_CHUNK, batch_size - len(parts))))
         for obj in validate_chunk(kind, index, chunk):
             raw = _item_json(kind, obj, index)
+            item_in, item_out = _data_sizes(obj)
             index += 1
-            if parts and size + len(raw) + 1 > max_bytes:
+            if parts and (inputs + item_in > max_input_bytes or outputs + item_out > max_output_bytes):
                 yield cut()
             parts.append(raw)
             pools[str(obj.pool_id)] = None
-            size += len(raw) + 1
+            inputs, outputs = inputs + item_in, outputs + item_out
         if parts and (len(parts) >= batch_size or not chunk):
             yield cut()
         if not chunk:

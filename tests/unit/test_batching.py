@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from airflow_toloka.batching import (
-    MAX_REQUEST_BYTES,
+    MAX_INPUT_BYTES,
     TASK_SUITES,
     TASKS,
+    Batch,
     BatchSpool,
     CreateOptions,
     bounded_map,
@@ -136,16 +137,38 @@ def test_options_query_sends_only_set_flags_in_lowercase() -> None:
 
 
 def test_batches_are_cut_by_bytes_as_well_as_count() -> None:
-    big = "x" * 300_000  # four of these pass Toloka's 1 MiB per request
+    big = "x" * 300_000  # three of these fit Toloka's 1 MiB of input_values per request, four do not
     items = [{"pool_id": "p", "input_values": {"text": big, "i": i}} for i in range(7)]
-    items.insert(3, {"pool_id": "p", "input_values": {"text": "y" * 1_100_000}})  # alone over the cap
+    items.insert(3, {"pool_id": "p", "input_values": {"text": "y" * 1_100_000}})  # alone over the limit
     batches = list(iter_batches(TASKS, items, 10))
     assert [b.count for b in batches] == [3, 1, 3, 1]
-    assert all(len(b.body) <= MAX_REQUEST_BYTES for b in batches if b.count > 1)
     indexes = [int(x["__item_idx"]) for b in batches for x in json.loads(b.body)]
     assert indexes == list(range(8)) and [b.first_index for b in batches] == [0, 3, 4, 7]
-    small = list(encode_batches(TASKS, tasks(25), 10, max_bytes=200))
-    assert all(len(b.body) <= 200 for b in small) and sum(b.count for b in small) == 25
+
+    def input_bytes(batch: Batch) -> int:
+        return sum(len(json.dumps(x["input_values"], separators=(",", ":"))) for x in json.loads(batch.body))
+
+    assert all(input_bytes(b) <= MAX_INPUT_BYTES for b in batches if b.count > 1)
+    small = list(encode_batches(TASKS, tasks(25), 10, max_input_bytes=40))  # {"i":N} is 7 or 8 bytes
+    assert [b.count for b in small] == [5, 5, 5, 5, 5] and all(input_bytes(b) <= 40 for b in small)
+    # Only input_values count: the rest of the body (pool, overlap, tags) does not
+    long_pool = [{"pool_id": "p" * 80, "input_values": {"i": i}, "overlap": 3} for i in range(10_000)]
+    plain = list(encode_batches(TASKS, long_pool, 10_000))
+    assert len(plain) == 1 and len(plain[0].body) > MAX_INPUT_BYTES
+
+
+def test_batches_are_cut_by_the_bytes_of_known_solutions() -> None:
+    def control(i: int) -> dict[str, Any]:
+        return {
+            "pool_id": "p",
+            "input_values": {"i": i},
+            "known_solutions": [{"output_values": {"label": "z" * 1_500_000}}],
+        }
+
+    batches = list(iter_batches(TASKS, [control(i) for i in range(5)], 10))
+    assert [b.count for b in batches] == [2, 2, 1]  # 4 MiB of output_values per request
+    suites = [{"pool_id": "p", "tasks": [control(0), control(1)]} for _ in range(3)]
+    assert [b.count for b in iter_batches(TASK_SUITES, suites, 10)] == [1, 1, 1]
 
 
 def test_counters_replace_the_logs_only_when_nothing_was_rejected() -> None:
