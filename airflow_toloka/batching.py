@@ -358,8 +358,8 @@ def iter_batches(kind: ObjectKind, items: Iterable[Any], batch_size: int) -> Ite
 class BatchSpool:
     """Validated request bodies parked in a temporary file.
 
-    The operator validates all input before sending anything; spooling what that pass produced lets the upload
-    send the same bytes without reading the source a second time or holding the input in memory.
+    The operator's validation pass writes here and the upload sends the same bytes (docs/performance.md,
+    "Spooling request bodies").
 
     :param batch_size: the batch size the bodies were cut at.
     """
@@ -597,8 +597,8 @@ def result_from_counters(ops: Sequence[Operation], max_ids: int) -> BatchCreateR
     """The result of uploads that need no log read: more than ``max_ids`` created, and nothing rejected.
 
     Toloka's documented counters (``success_count``, ``failed_count``, ``not_valid_count``) are used only
-    when every operation succeeded and has all three as integers, with no failure; otherwise (the counters
-    differ between Toloka's sources) the caller reads the logs.
+    when every operation succeeded and has all three as integers, with no failure; otherwise the caller reads
+    the logs (docs/performance.md, "Counters instead of logs").
 
     :param ops: finished upload operations.
     :param max_ids: created ids the caller would keep; at or below that, the ids are needed from the logs.

@@ -1,11 +1,8 @@
 """What the async hooks on one event loop share: connection settings (briefly) and pooled HTTP clients.
 
-A triggerer runs hundreds of triggers in one event loop. Each used to look its connection up (a round trip to
-the API server) and build its own ``httpx.AsyncClient`` (an SSL context and a connection pool) on the loop,
-which held the loop for seconds. Here one lookup per connection id serves every hook of the loop for
-``SETTINGS_TTL`` seconds, and hooks with the same settings borrow one reference-counted client that is closed
-when its last user gives it back. Nothing is shared across event loops: an httpx client belongs to the loop
-that first used it.
+One lookup per connection id serves every hook of the loop for ``SETTINGS_TTL`` seconds, and hooks with the
+same settings borrow one reference-counted client that its last user closes (docs/performance.md, "Triggers").
+Nothing is shared across event loops: an httpx client belongs to the loop that first used it.
 """
 
 from __future__ import annotations
@@ -24,8 +21,8 @@ __all__ = ["MAX_SHARED_REQUESTS", "SETTINGS_TTL", "Lease", "LoopShared", "loop_s
 
 # A token rotated in the connection is picked up by running triggers after at most this long.
 SETTINGS_TTL = 30.0
-# Requests in flight per shared client. Callers queue on a semaphore first: httpcore's own wait queue rescans
-# every waiter on each state change, which turns quadratic with a thousand waiting triggers.
+# Requests in flight per shared client; callers queue on a semaphore, not in httpcore's pool
+# (docs/performance.md, "Triggers").
 MAX_SHARED_REQUESTS = 8
 
 V = TypeVar("V")

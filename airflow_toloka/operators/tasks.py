@@ -209,8 +209,7 @@ class _CreateObjectsOperator(BaseOperator):
     def _validated_input(self, size: int) -> BatchSpool:
         """Validate everything before the first request, keeping the request bodies for the upload.
 
-        The bodies go to a temporary file rather than memory, and the upload sends them as they are: the input
-        (a file maybe on remote storage) is read and validated once.
+        See docs/performance.md, "Spooling request bodies".
         """
         spool = BatchSpool(size)
         try:

@@ -172,10 +172,10 @@ class TolokaOperationTrigger(BaseTrigger):
     def first_poll_delay(self) -> float:
         """Seconds before the first poll: between half and one ``poll_interval``, fixed per set of ids.
 
-        The operator or sensor looked at the operations just before deferring, so an immediate poll learns
-        nothing, and an event fired within seconds of the deferral can meet Airflow's stale-executor-event race
-        (the requeued task is failed, apache/airflow#72716). The per-id fraction spreads triggers deferred or
-        restarted together; HA peers and restarts agree on it.
+        An event fired within seconds of the deferral can meet Airflow's stale-executor-event race
+        (apache/airflow#72716); why half to one interval, and fixed per id: docs/performance.md, "Triggers".
+
+        :return: the delay in seconds.
         """
         fraction = zlib.crc32("\n".join(self.operation_ids).encode()) / 2**32
         return self.poll_interval * (0.5 + 0.5 * fraction)
@@ -247,7 +247,7 @@ class TolokaOperationTrigger(BaseTrigger):
 class _ProgressLog:
     """The trigger's progress lines: at once when a status changes, otherwise at most once a minute.
 
-    A thousand triggers each logging every poll would spend the event loop on lines that say little new.
+    See docs/performance.md, "Triggers".
     """
 
     def __init__(self, trigger: TolokaOperationTrigger) -> None:
