@@ -285,14 +285,22 @@ class BaseTolokaHook(BaseHook):
     # ------------------------------------------------------------------ retries
 
     def _retrying_kwargs(
-        self, request: Request, never_sent: Callable[[BaseException], bool], transport_error: type[Exception]
+        self,
+        what: str,
+        safe: bool,
+        never_sent: Callable[[BaseException], bool],
+        transport_error: type[Exception],
     ) -> dict[str, Any]:
-        """The retry policy of both transports; they differ only in how they tell a request never left."""
+        """The retry policy of both transports; they differ only in how they tell a request never left.
+
+        It takes the request's description, never the request: tenacity keeps its policy in a reference cycle,
+        and a body referenced from there would outlive the call until a full garbage collection.
+        """
 
         def should_retry(exc: BaseException) -> bool:
             if isinstance(exc, TolokaTooManyRequestsError) or never_sent(exc):
                 return True  # Toloka did nothing with the request
-            if not request.safe:
+            if not safe:
                 return False  # Toloka may have acted on it: repeating could create duplicates
             return isinstance(exc, (TolokaRemoteUnavailableError, transport_error))
 
@@ -309,7 +317,7 @@ class BaseTolokaHook(BaseHook):
             sleep = state.next_action.sleep if state.next_action else 0
             self.log.warning(
                 "Toloka %s failed (%s); retry %d/%d in %.1fs",
-                request.what,
+                what,
                 _short(exc),
                 state.attempt_number,
                 self.retry_limit,
@@ -356,7 +364,9 @@ class BaseTolokaHook(BaseHook):
             )
             return request.interpret(resp.status_code, resp.content, resp.headers)
 
-        policy = self._retrying_kwargs(request, _never_sent_sync, requests.RequestException)
+        policy = self._retrying_kwargs(
+            request.what, request.safe, _never_sent_sync, requests.RequestException
+        )
         try:
             return tenacity.Retrying(**policy)(once)
         except requests.RequestException as exc:
@@ -393,7 +403,7 @@ class BaseTolokaHook(BaseHook):
             )
             return request.interpret(resp.status_code, resp.content, resp.headers)
 
-        policy = self._retrying_kwargs(request, _never_sent_async, httpx.TransportError)
+        policy = self._retrying_kwargs(request.what, request.safe, _never_sent_async, httpx.TransportError)
         try:
             return await tenacity.AsyncRetrying(sleep=sleep, **policy)(once)
         except httpx.TransportError as exc:
