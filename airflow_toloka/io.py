@@ -1,5 +1,11 @@
 """Reading task files and writing per-item results, streaming, on any ``ObjectStoragePath``.
 
+Text is read as UTF-8 by default, a byte-order mark (what Excel writes) skipped; pass ``encoding=`` for others.
+TSV has no quoting: every line is one row and every cell is taken literally, quotes included. CSV follows
+RFC 4180 (quoted cells may hold commas, quotes and line breaks) and is strict: a malformed quote is an error.
+Every problem with a file is a :class:`~airflow_toloka.exceptions.TolokaInputError` naming the file and the
+1-based line.
+
 Column mapping for TSV/CSV (case-insensitive prefixes, the convention of Toloka's own TSV upload):
 
 - ``input:<field>`` (or ``INPUT:<field>``) → ``input_values[field]``
@@ -9,6 +15,7 @@ Column mapping for TSV/CSV (case-insensitive prefixes, the convention of Toloka'
   (list fields take comma-separated values)
 - any other column → ``input_values[column]``
 
+Two columns that land in the same field (``INPUT:url`` and ``url``) are an error, not a silent merge.
 ``column_map`` renames columns first, e.g. ``{"url": "input:image", "label": "known_solution:result"}``.
 Empty cells are left out, so one file can mix control rows (with a known solution) and general rows.
 JSON files hold an array of objects; JSONL files one object per line. Both take task/suite dicts as is.
@@ -16,10 +23,11 @@ JSON files hold an array of objects; JSONL files one object per line. Both take 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, Any, Literal
 
 from airflow_toloka.exceptions import TolokaInputError
 
@@ -29,6 +37,8 @@ _LIST_FIELDS = {"reserved_for", "unavailable_for", "traits_all_of", "traits_any_
 _INT_FIELDS = {"overlap"}
 _BOOL_FIELDS = {"infinite_overlap"}
 _TOP_LEVEL = {"pool_id"} | _LIST_FIELDS | _INT_FIELDS | _BOOL_FIELDS
+# The largest cell worth reading: Toloka takes at most 1 MiB of input data per request (see batching.py).
+MAX_CELL_CHARS = 1_048_576
 _SUFFIXES: dict[str, FileFormat] = {
     ".tsv": "tsv",
     ".tab": "tsv",
@@ -73,67 +83,144 @@ def read_items(
     *,
     file_format: str | None = None,
     column_map: Mapping[str, str] | None = None,
+    encoding: str = "utf-8-sig",
 ) -> Iterator[dict[str, Any]]:
-    """Yield one dict per data row/line, streaming; errors name the file and the row or line.
+    """Yield one dict per data row/line, streaming; errors name the file and the 1-based line.
 
     :param path: a local path or any ``ObjectStoragePath``.
     :param file_format: the format, guessed from the name when omitted.
     :param column_map: renames of file columns before they are mapped to task fields.
+    :param encoding: the text encoding; the default reads UTF-8 with or without a byte-order mark.
     :return: the items.
-    :raises TolokaInputError: for a row or line that cannot be read.
+    :raises TolokaInputError: for a file, row or line that cannot be read.
     """
     fmt = detect_format(str(path), file_format)
-    with _storage_path(path).open("r", encoding="utf-8", newline="" if fmt in ("tsv", "csv") else None) as fh:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise TolokaInputError(f"unknown encoding {encoding!r}") from None
+    where = str(path)
+    with _storage_path(path).open("rb") as raw:
+        lines = _text_lines(raw, encoding, where)
         if fmt == "jsonl":
-            for line_no, line in enumerate(fh, 1):
+            for line_no, line in enumerate(lines, 1):
                 if line.strip():
-                    yield _json_object(line, f"{path}, line {line_no}")
+                    yield _json_object(line, f"{where}, line {line_no}")
         elif fmt == "json":
-            try:
-                data = json.load(fh)
-            except ValueError as exc:
-                raise TolokaInputError(f"{path}: not valid JSON ({exc})") from None
-            if not isinstance(data, list):
-                raise TolokaInputError(f"{path}: a JSON file must hold an array of objects")
-            for i, obj in enumerate(data):
-                if not isinstance(obj, dict):
-                    raise TolokaInputError(
-                        f"{path}, element {i}: expected an object, got {type(obj).__name__}"
-                    )
-                yield obj
+            yield from _json_array("".join(lines), where)
         else:
-            reader = csv.reader(fh, delimiter="\t" if fmt == "tsv" else ",")
-            header = next(reader, None)
-            if not header:
-                return
-            plan = _column_plan([(column_map or {}).get(c.strip(), c.strip()) for c in header])
-            where = str(path)
-            for row in reader:
-                if not "".join(row).strip():
-                    continue
-                if len(row) > len(plan):
-                    raise TolokaInputError(
-                        f"{where}, line {reader.line_num}: {len(row)} cells but {len(plan)} columns"
-                    )
-                yield _row_to_task(plan, row, where, reader.line_num)
+            yield from _table_rows(lines, fmt, column_map or {}, where)
+
+
+def _text_lines(raw: IO[bytes], encoding: str, where: str) -> Iterator[str]:
+    """The file's lines as text, each ending in ``\n`` but the last; a decoding error names its line.
+
+    Lines are split on ``\n`` only: other line separators (``\u2028``, form feeds) are cell content.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    pending = ""
+    done = 0
+    for piece in _chunks(raw):
+        try:
+            pending += decoder.decode(piece, final=not piece)
+        except UnicodeDecodeError as exc:
+            bad_line = done + pending.count("\n") + exc.object[: exc.start].count(b"\n") + 1
+            raise TolokaInputError(
+                f"{where}, line {bad_line}: not valid {encoding} text ({exc.reason}); pass encoding= for "
+                "files in another encoding"
+            ) from None
+        *complete, pending = pending.split("\n")
+        for line in complete:
+            done += 1
+            yield line + "\n"
+    if pending:
+        yield pending
+
+
+def _chunks(raw: IO[bytes]) -> Iterator[bytes]:
+    while chunk := raw.read(1 << 16):
+        yield chunk
+    yield b""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number Toloka accepts")
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_constant=_reject_constant)
 
 
 def _json_object(line: str, where: str) -> dict[str, Any]:
     try:
-        obj = json.loads(line)
+        obj = _loads(line)
     except json.JSONDecodeError as exc:
         raise TolokaInputError(f"{where}: not valid JSON ({exc.msg})") from None
+    except ValueError as exc:
+        raise TolokaInputError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise TolokaInputError(f"{where}: JSON nested too deeply") from None
     if not isinstance(obj, dict):
         raise TolokaInputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     return obj
+
+
+def _json_array(text: str, where: str) -> Iterator[dict[str, Any]]:
+    try:
+        data = _loads(text)
+    except json.JSONDecodeError as exc:
+        raise TolokaInputError(f"{where}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except ValueError as exc:
+        raise TolokaInputError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise TolokaInputError(f"{where}: JSON nested too deeply") from None
+    if not isinstance(data, list):
+        raise TolokaInputError(f"{where}: a JSON file must hold an array of objects")
+    for i, obj in enumerate(data):
+        if not isinstance(obj, dict):
+            raise TolokaInputError(f"{where}, element {i}: expected an object, got {type(obj).__name__}")
+        yield obj
+
+
+def _table_rows(
+    lines: Iterable[str], fmt: FileFormat, column_map: Mapping[str, str], where: str
+) -> Iterator[dict[str, Any]]:
+    if csv.field_size_limit() < MAX_CELL_CHARS:
+        # Process-wide, and only ever raised: a cell Toloka would take must not fail to parse.
+        csv.field_size_limit(MAX_CELL_CHARS)
+    if fmt == "tsv":
+        reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.reader(lines, delimiter=",", strict=True)
+    try:
+        header = next(reader, None)
+        if not header:
+            return
+        plan = _column_plan([column_map.get(c.strip(), c.strip()) for c in header], where)
+        for row in reader:
+            if not "".join(row).strip():
+                continue
+            if len(row) > len(plan):
+                raise TolokaInputError(
+                    f"{where}, line {reader.line_num}: {len(row)} cells but {len(plan)} columns"
+                )
+            yield _row_to_task(plan, row, where, reader.line_num)
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            reason = (
+                f"a cell is longer than {MAX_CELL_CHARS:,} characters, more than Toloka takes in one request"
+            )
+        else:
+            reason = f"not valid {fmt.upper()} ({exc})"
+        raise TolokaInputError(f"{where}, line {reader.line_num}: {reason}") from None
 
 
 # How a column's cells land in the task, worked out once per header rather than once per cell.
 _INPUT, _SOLUTION, _HINT, _INT, _BOOL, _LIST, _TOP = range(7)
 
 
-def _column_plan(columns: list[str]) -> list[tuple[int, str, str]]:
-    """(kind, target field, column name as written) per column."""
+def _column_plan(columns: list[str], where: str) -> list[tuple[int, str, str]]:
+    """(kind, target field, column name as written) per column; two columns may not fill one field."""
     plan = []
     for column in columns:
         prefix, sep, name = column.partition(":")
@@ -154,7 +241,18 @@ def _column_plan(columns: list[str]) -> list[tuple[int, str, str]]:
             plan.append((_TOP, column, column))
         else:
             plan.append((_INPUT, column, column))
+    seen: dict[str, str] = {}
+    for column_kind, name, column in plan:
+        target = _TARGETS.get(column_kind, "{}").format(name)
+        if target in seen:
+            raise TolokaInputError(
+                f"{where}, line 1: columns {seen[target]!r} and {column!r} both fill {target}; rename or drop one"
+            )
+        seen[target] = column
     return plan
+
+
+_TARGETS = {_INPUT: "input_values.{}", _SOLUTION: "known_solutions[0].output_values.{}"}
 
 
 def _row_to_task(plan: list[tuple[int, str, str]], row: list[str], path: str, line: int) -> dict[str, Any]:

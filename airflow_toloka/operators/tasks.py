@@ -102,6 +102,7 @@ class _CreateObjectsOperator(BaseOperator):
     :param pool_id: pool for items that do not name one.
     :param file_format: ``tsv``, ``csv``, ``json`` or ``jsonl``; guessed from the file name when omitted.
     :param column_map: renames of file columns before mapping (see :mod:`airflow_toloka.io`).
+    :param encoding: text encoding of the file; the default reads UTF-8 with or without a byte-order mark.
     :param allow_defaults: take overlap from the pool defaults for items without one.
     :param open_pool: open the pool once the upload succeeded.
     :param skip_invalid_items: create the valid items and report the rejected ones instead of failing
@@ -131,6 +132,7 @@ class _CreateObjectsOperator(BaseOperator):
         pool_id: str | int | None = None,
         file_format: str | None = None,
         column_map: Mapping[str, str] | None = None,
+        encoding: str = "utf-8-sig",
         allow_defaults: bool | None = None,
         open_pool: bool | None = None,
         skip_invalid_items: bool | None = None,
@@ -153,6 +155,7 @@ class _CreateObjectsOperator(BaseOperator):
         self.pool_id = pool_id
         self.file_format = file_format
         self.column_map = column_map
+        self.encoding = encoding
         self.allow_defaults = allow_defaults
         self.open_pool = open_pool
         self.skip_invalid_items = skip_invalid_items
@@ -193,7 +196,10 @@ class _CreateObjectsOperator(BaseOperator):
             name = self.kind.name
             raise TolokaInputError(f"pass exactly one of {name}= or {name}_path=")
         if path is not None:
-            return self._with_pool(read_items(path, file_format=self.file_format, column_map=self.column_map))
+            rows = read_items(
+                path, file_format=self.file_format, column_map=self.column_map, encoding=self.encoding
+            )
+            return self._with_pool(rows)
         if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
             raise TolokaInputError(
                 f"{self.kind.name} must be a list of dicts or models, got {type(items).__name__}"

@@ -249,3 +249,20 @@ def test_deferred_large_upload_reads_counters_not_logs_and_keeps_its_pools(fresh
     assert summary["pool_ids"] == ["77"] and summary["operation_ids"] == ids
     assert resumed["ti"].xcom_pull.call_args.kwargs == {"task_ids": "t", "key": "pool_ids", "map_indexes": -1}
     assert fresh_emulator.stats()["requests"].get("GET /api/v1/operations/{id}/log", 0) == 0
+
+
+def test_a_file_is_uploaded_exactly_as_written(fresh_emulator: Any, tmp_path: Path) -> None:
+    rows = ["review one", '"Great" product, would buy', "São Paulo", '"bad quote start', "after", 'ends "']
+    path = tmp_path / "reviews.tsv"
+    path.write_bytes(("INPUT:text\toverlap\n" + "".join(f"{r}\t1\n" for r in rows)).encode("latin-1"))
+    upload = CreateTasksOperator(task_id="t", tasks_path=str(path), pool_id="5", poll_interval=0.2)
+    with pytest.raises(TolokaInputError, match=r"reviews\.tsv, line 4: not valid utf-8-sig text"):
+        upload.execute(context())
+    assert fresh_emulator.stats()["tasks_by_pool"] == {}
+    upload = CreateTasksOperator(
+        task_id="t", tasks_path=str(path), pool_id="5", poll_interval=0.2, encoding="latin-1"
+    )
+    summary = upload.execute(context())
+    assert (summary["created"], summary["total"]) == (6, 6)
+    hook = upload.hook
+    assert [hook.get_task(i).input_values["text"] for i in summary["ids"]] == rows

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from airflow_toloka.exceptions import TolokaInputError
-from airflow_toloka.io import read_items, write_results_jsonl
+from airflow_toloka.io import MAX_CELL_CHARS, read_items, write_results_jsonl
 
 
 def test_tsv_columns_map_to_task_fields(tmp_path: Path) -> None:
@@ -65,3 +65,102 @@ def test_jsonl_streams_and_results_round_trip(tmp_path: Path) -> None:
     assert [item["pool_id"] for item in read_items(src)] == ["1", "2"]
     out = write_results_jsonl(tmp_path / "deep" / "r.jsonl", iter([{"index": 0, "id": "x"}]))
     assert Path(out).read_text() == '{"index":0,"id":"x"}\n'
+
+
+def test_tsv_cells_are_literal_and_every_line_is_a_row(tmp_path: Path) -> None:
+    # TSV has no quoting: a cell starting with a quote must not swallow the lines after it.
+    rows = ["review one", '"Great" product, would buy', "plain", '"bad quote start', "after", 'ends with "']
+    path = tmp_path / "reviews.tsv"
+    path.write_text("INPUT:text\n" + "\n".join(rows) + "\n")
+    assert [item["input_values"]["text"] for item in read_items(path)] == rows
+
+
+def test_csv_keeps_rfc4180_quoting_and_refuses_a_broken_quote(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text('INPUT:text,INPUT:n\n"two\nlines, ""quoted""",1\nplain,2\n')
+    assert [item["input_values"] for item in read_items(path)] == [
+        {"text": 'two\nlines, "quoted"', "n": "1"},
+        {"text": "plain", "n": "2"},
+    ]
+    path.write_text('INPUT:text,INPUT:n\nok,1\n"broken"quote,2\n')
+    with pytest.raises(TolokaInputError, match=r"q\.csv, line 3: not valid CSV"):
+        list(read_items(path))
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffINPUT:image,overlap\nhttps://e.com/1.jpg,2\n".encode())
+    assert list(read_items(path)) == [{"input_values": {"image": "https://e.com/1.jpg"}, "overlap": 2}]
+
+
+def test_other_encodings_need_saying_and_the_error_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin.tsv"
+    path.write_bytes("INPUT:city\nParis\nSão Paulo\n".encode("latin-1"))
+    with pytest.raises(TolokaInputError, match=r"latin\.tsv, line 3: not valid utf-8-sig text .*encoding="):
+        list(read_items(path))
+    assert [i["input_values"]["city"] for i in read_items(path, encoding="latin-1")] == ["Paris", "São Paulo"]
+    wide = tmp_path / "wide.tsv"
+    wide.write_bytes("INPUT:city\nZürich\n".encode("utf-16"))
+    assert [i["input_values"]["city"] for i in read_items(wide, encoding="utf-16")] == ["Zürich"]
+    with pytest.raises(TolokaInputError, match="unknown encoding 'klingon'"):
+        list(read_items(path, encoding="klingon"))
+
+
+def test_big_cells_up_to_tolokas_limit_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.tsv"
+    big = "x" * 300_000  # more than the csv module's default field limit (128 KiB)
+    path.write_text(f"INPUT:text\tINPUT:n\n{big}\t1\n")
+    (item,) = read_items(path)
+    assert item["input_values"] == {"text": big, "n": "1"}
+    path.write_text(f"INPUT:text\nsmall\n{'y' * (MAX_CELL_CHARS + 1)}\n")
+    with pytest.raises(
+        TolokaInputError, match=r"big\.tsv, line 3: a cell is longer than 1,048,576 characters"
+    ):
+        list(read_items(path))
+
+
+def test_only_newlines_end_a_row(tmp_path: Path) -> None:
+    path = tmp_path / "seps.tsv"
+    path.write_text("INPUT:text\na\u2028b\x0cc\r\nnext\n", newline="")
+    assert [i["input_values"]["text"] for i in read_items(path)] == ["a\u2028b\x0cc", "next"]
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("INPUT:url\turl", "columns 'INPUT:url' and 'url' both fill input_values.url"),
+        (
+            "GOLDEN:label\tknown_solution:label",
+            "columns 'GOLDEN:label' and 'known_solution:label' both fill known_solutions\\[0\\].output_values.label",
+        ),
+        ("overlap\toverlap", "columns 'overlap' and 'overlap' both fill overlap"),
+    ],
+)
+def test_two_columns_filling_one_field_are_refused(tmp_path: Path, header: str, message: str) -> None:
+    path = tmp_path / "dup.tsv"
+    path.write_text(f"{header}\na\tb\n")
+    with pytest.raises(TolokaInputError, match=rf"dup\.tsv, line 1: {message}"):
+        list(read_items(path))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "n.jsonl",
+            '{"input_values": {"a": 1}}\n{"input_values": {"a": NaN}}\n',
+            r"n\.jsonl, line 2: NaN is not",
+        ),
+        ("i.jsonl", '{"input_values": {"a": -Infinity}}\n', r"i\.jsonl, line 1: -Infinity is not"),
+        ("n.json", '[{"input_values": {"a": Infinity}}]', r"n\.json: Infinity is not"),
+        ("deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n", r"deep\.jsonl, line 1: JSON nested too deeply"),
+        ("bad.json", '[\n{"a": 1},\n{oops}\n]', r"bad\.json, line 3: not valid JSON"),
+    ],
+)
+def test_json_that_toloka_would_not_take_is_refused(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(TolokaInputError, match=message):
+        list(read_items(path))
