@@ -108,13 +108,18 @@ class OperationEvent:
 
     @classmethod
     def timed_out(
-        cls, operation_ids: Sequence[str], pending: Iterable[str], end_time: float
+        cls,
+        operation_ids: Sequence[str],
+        pending: Iterable[str],
+        end_time: float,
+        last_error: BaseException | None = None,
     ) -> OperationEvent:
         """The event for a deadline that passed with operations running.
 
         :param operation_ids: the operations, in order.
-        :param pending: those still running.
+        :param pending: those still running, or not known to be finished.
         :param end_time: the deadline, epoch seconds.
+        :param last_error: why the last poll failed, when it did (an outage at the deadline).
         :return: a ``timeout`` event.
         """
         left = tuple(pending)
@@ -123,6 +128,8 @@ class OperationEvent:
             f"{len(left)} of {len(operation_ids)} Toloka operation(s) still running at the deadline "
             f"{deadline}: {', '.join(left)}"
         )
+        if last_error is not None:
+            message += f"; the last poll failed: {type(last_error).__name__}: {last_error}"
         return cls("timeout", tuple(operation_ids), message, pending=left)
 
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowException
 
 __all__ = [
+    "TRANSIENT_ERRORS",
     "TolokaAccessDeniedError",
     "TolokaApiError",
     "TolokaAuthenticationError",
@@ -135,6 +136,13 @@ class TolokaTimeoutError(TolokaError, TimeoutError):
         self.operation_ids = operation_ids
         super().__init__(message)
 
+
+# Errors that waiting may cure: a rate limit, Toloka failing on its side, Toloka out of reach. A wait for
+# operations polls on through them until its deadline.
+TRANSIENT_ERRORS: tuple[type[TolokaApiError], ...] = (
+    TolokaTooManyRequestsError,
+    TolokaRemoteUnavailableError,
+)
 
 _BY_CODE: dict[str, type[TolokaApiError]] = {
     "VALIDATION_ERROR": TolokaValidationError,

@@ -238,6 +238,18 @@ class BaseTolokaHook(BaseHook):
         """Root of the API host (without ``/api``), e.g. ``https://toloka.dev``."""
         return self.resolve_connection().base_url
 
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the token and URL by reading the requester profile (the Airflow UI's Test button).
+
+        :return: whether it worked, and a message saying where and as whom, or what went wrong.
+        """
+        try:
+            requester = self._request("GET", "/api/v1/requester")
+        except Exception as exc:
+            return False, str(exc)
+        name = (requester.get("public_name") or {}).get("EN") or requester.get("id")
+        return True, f"Connected to Toloka at {self.base_url} as {name}"
+
     def _http_pool_size(self) -> int:
         """Connections the worker-side session keeps open."""
         return 10

@@ -34,6 +34,7 @@ from airflow_toloka.batching import (
     result_from_sync_response,
 )
 from airflow_toloka.exceptions import (
+    TRANSIENT_ERRORS,
     TolokaConflictError,
     TolokaError,
     TolokaInputError,
@@ -116,18 +117,6 @@ class TolokaHook(BaseTolokaHook):
         # Each batch in flight may hold a POST and a status poll at once.
         return self.max_in_flight * 2 + 2
 
-    def test_connection(self) -> tuple[bool, str]:
-        """Check the token and URL by reading the requester profile (the Airflow UI's Test button).
-
-        :return: whether it worked, and a message saying where and as whom, or what went wrong.
-        """
-        try:
-            requester = self._request("GET", "/api/v1/requester")
-        except Exception as exc:
-            return False, str(exc)
-        name = (requester.get("public_name") or {}).get("EN") or requester.get("id")
-        return True, f"Connected to Toloka at {self.base_url} as {name}"
-
     def get_operation(self, operation_id: str) -> Operation:
         """Read an operation.
 
@@ -191,6 +180,9 @@ class TolokaHook(BaseTolokaHook):
     ) -> list[Operation]:
         """Poll several operations until all are finished, with a short first pause that grows per poll.
 
+        Rate limits, Toloka's 5xx and network errors that outlast a request's retry budget do not end the wait:
+        it polls on until ``timeout``.
+
         :param ops: operations or their ids.
         :param timeout: how long to wait; None waits for ever.
         :return: the finished operations, in the order given.
@@ -198,23 +190,33 @@ class TolokaHook(BaseTolokaHook):
         """
         seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
         deadline = None if seconds is None else time.monotonic() + seconds
-        current = [op if isinstance(op, Operation) else self.get_operation(op) for op in ops]
-        pause = 0.1
+        # Ids not read yet are read in the first round, which an outage may not end either.
+        current = [op if isinstance(op, Operation) else Operation(id=op, status="UNREAD") for op in ops]
+        pause = 0.0 if any(op.status == "UNREAD" for op in current) else 0.1
+        outage: Exception | None = None
+        polled = pause > 0  # every operation has been read once: a timeout may end the wait
         while True:
             pending = [i for i, op in enumerate(current) if not op.is_completed]
             if not pending:
                 return current
-            if deadline is not None and time.monotonic() >= deadline:
+            if polled and deadline is not None and time.monotonic() >= deadline:
                 ids = [current[i].id for i in pending]
+                failed = f"; the last poll failed: {outage}" if outage else ""
                 raise TolokaTimeoutError(
-                    f"Toloka operations still running after {seconds:.0f}s: {', '.join(ids)}",
+                    f"Toloka operations still running after {seconds:.0f}s: {', '.join(ids)}{failed}",
                     operation_ids=ids,
                 )
             nap = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
             time.sleep(nap)
-            pause = min(pause * 1.6, self.poll_interval)
-            for i in pending:
-                current[i] = self.get_operation(current[i].id)
+            pause, polled = min(max(pause, 0.1) * 1.6, self.poll_interval), True
+            try:
+                for i in pending:
+                    current[i] = self.get_operation(current[i].id)
+                outage = None
+            except TRANSIENT_ERRORS as exc:
+                # Past the retry budget, an outage still says nothing about the operations: poll on.
+                outage = exc
+                self.log.warning("Polling Toloka failed (%s); polling again until the timeout", exc)
 
     # ------------------------------------------------------------------ creating (toloka-kit names)
 

@@ -17,6 +17,7 @@ from typing import Any, NoReturn, Protocol
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_toloka.events import OperationEvent
+from airflow_toloka.exceptions import TRANSIENT_ERRORS
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
 
@@ -100,7 +101,9 @@ def _counters(ops: Iterable[Operation]) -> dict[str, int | float]:
 class TolokaOperationTrigger(BaseTrigger):
     """Fire once when every operation is terminal, the deadline passes, or polling fails.
 
-    It yields exactly one event, an :class:`~airflow_toloka.events.OperationEvent` payload: ``success``,
+    Rate limits (429), Toloka's own failures (5xx) and network errors only mean "poll again next interval", until
+    ``end_time``; an error that will not go away by waiting (401, 403, 404) ends the wait at once. It yields
+    exactly one event, an :class:`~airflow_toloka.events.OperationEvent` payload: ``success``,
     ``failed`` (all finished, some FAIL), ``timeout`` (``end_time`` passed first) or ``error`` (a poll failed
     after the hook's own retries).
 
@@ -194,13 +197,21 @@ class TolokaOperationTrigger(BaseTrigger):
             semaphore = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
             progress = _ProgressLog(self)
             while True:
-                await self._poll_round(hook, done, semaphore, progress)
+                try:
+                    await self._poll_round(hook, done, semaphore, progress)
+                    outage = None
+                except TRANSIENT_ERRORS as exc:
+                    # A rate limit or an outage says nothing about the operations: poll again, until the deadline.
+                    outage = exc
+                    self.log.warning(
+                        "Polling Toloka failed (%s); polling again in %g s", exc, self.poll_interval
+                    )
                 if len(done) == len(self.operation_ids):
                     return OperationEvent.finished(self.operation_ids, done)
                 now = time.time()
                 if self.end_time is not None and now >= self.end_time:
                     pending = [i for i in self.operation_ids if i not in done]
-                    return OperationEvent.timed_out(self.operation_ids, pending, self.end_time)
+                    return OperationEvent.timed_out(self.operation_ids, pending, self.end_time, outage)
                 delay = self.poll_interval
                 if self.end_time is not None:
                     delay = min(delay, self.end_time - now)  # the last poll happens at the deadline

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from airflow_toloka.batching import TASKS
-from airflow_toloka.exceptions import TolokaError, TolokaOperationFailedError, TolokaRemoteUnavailableError
+from airflow_toloka.exceptions import (
+    TolokaDoesNotExistError,
+    TolokaError,
+    TolokaOperationFailedError,
+    TolokaRemoteUnavailableError,
+    TolokaTimeoutError,
+)
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
 from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
@@ -163,3 +169,27 @@ def test_toloka_kit_names_refuse_unknown_keywords(server: ScriptedServer) -> Non
     with pytest.raises(TypeError, match="skip_invalid"):
         TolokaHook().create_tasks([task], skip_invalid=True)  # type: ignore[call-arg]
     assert server.requests == []
+
+
+def test_worker_side_wait_polls_through_an_outage_until_its_timeout(server: ScriptedServer) -> None:
+    down = Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE", "message": "maintenance"})
+    running = {**OP, "status": "RUNNING", "progress": 10}
+    server.script("GET /api/v1/operations/op-1", down, down, Reply(200, running), down, Reply(200, OP))
+    hook = TolokaHook(retry_limit=0, poll_interval=0.05)
+    assert hook.wait_operation("op-1", timeout=30).status == "SUCCESS"
+    assert server.count("GET /api/v1/operations/op-1") == 5
+    server.script("GET /api/v1/operations/op-2", Reply(200, {**running, "id": "op-2"}), down)
+    with pytest.raises(TolokaTimeoutError, match=r"op-2; the last poll failed: .*REMOTE_SERVICE_UNAVAILABLE"):
+        hook.wait_operation("op-2", timeout=0.5)
+    server.script(
+        "GET /api/v1/operations/op-3",
+        Reply(200, {**running, "id": "op-3"}),
+        Reply(404, {"code": "DOES_NOT_EXIST"}),
+    )
+    with pytest.raises(TolokaDoesNotExistError):
+        hook.wait_operation("op-3", timeout=30)  # waiting will not bring it back
+
+
+def test_a_zero_timeout_still_reads_each_operation_once(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/operations/op-1", Reply(200, OP))
+    assert TolokaHook().wait_operations(["op-1"], timeout=0)[0].status == "SUCCESS"

@@ -247,22 +247,64 @@ async def test_missing_connection_becomes_error_event(monkeypatch: pytest.Monkey
     assert payload["status"] == "error" and "toloka_nowhere" in payload["message"]
 
 
-async def test_unreachable_host_becomes_error_event(monkeypatch: pytest.MonkeyPatch, logs: Logs) -> None:
+@pytest.fixture
+def no_hook_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trigger's hook gives up on a request at once, so a poll that meets an outage fails quickly."""
+    original = TolokaHook.__init__
+
+    def fast(self: TolokaHook, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **{**kwargs, "retry_limit": 0, "retry_delay": 0.01})
+
+    monkeypatch.setattr(TolokaHook, "__init__", fast)
+
+
+async def test_unreachable_host_is_polled_until_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, logs: Logs, no_hook_retries: None
+) -> None:
     srv = ScriptedServer()
     url = srv.url
     srv.close()  # nothing listens on this port any more
     monkeypatch.setenv(
         "AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps({"conn_type": "toloka", "host": url, "password": TOKEN})
     )
-    original = TolokaHook.__init__
-
-    def fast(self: TolokaHook, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **{**kwargs, "retry_limit": 1, "retry_delay": 0.01})
-
-    monkeypatch.setattr(TolokaHook, "__init__", fast)
-    (payload,) = await events(TolokaOperationTrigger(["op-1"], poll_interval=0.1))
-    assert payload["status"] == "error" and "could not reach Toloka" in payload["message"]
+    trigger = TolokaOperationTrigger(["op-1"], poll_interval=0.05, end_time=time.time() + 0.5)
+    (payload,) = await events(trigger)
+    assert payload["status"] == "timeout" and payload["pending"] == ["op-1"]
+    assert "the last poll failed: TolokaRemoteUnavailableError" in payload["message"]
+    assert "could not reach Toloka" in payload["message"]
     assert TOKEN not in json.dumps(payload) and TOKEN not in logs.text
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE", "message": "maintenance"}),
+        Reply(500, {"code": "INTERNAL_ERROR", "message": "boom"}),
+        Reply(429, {"code": "TOO_MANY_REQUESTS", "message": "slow down"}, {"Retry-After": "0"}),
+        Reply(502, raw=b"<html>bad gateway</html>"),
+    ],
+)
+async def test_an_outage_shorter_than_the_deadline_does_not_end_the_wait(
+    server: ScriptedServer, logs: Logs, no_hook_retries: None, failure: Reply
+) -> None:
+    server.script(
+        route("op-1"), failure, failure, failure, Reply(body=op("op-1", "RUNNING", 50)), failure,
+        Reply(body=op("op-1", "SUCCESS", 100)),
+    )  # fmt: skip
+    trigger = TolokaOperationTrigger(["op-1"], poll_interval=0.05, end_time=time.time() + 60)
+    (payload,) = await events(trigger)
+    assert payload["status"] == "success" and server.count(route("op-1")) == 6
+    assert "polling again" in logs.text
+
+
+async def test_an_outage_at_the_deadline_is_a_timeout_naming_it(
+    server: ScriptedServer, no_hook_retries: None
+) -> None:
+    server.script(route("op-1"), Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE", "message": "maintenance"}))
+    trigger = TolokaOperationTrigger(["op-1"], poll_interval=0.05, end_time=time.time() + 0.4)
+    (payload,) = await events(trigger)
+    assert payload["status"] == "timeout" and "REMOTE_SERVICE_UNAVAILABLE" in payload["message"]
+    assert server.count(route("op-1")) >= 3
 
 
 async def test_first_failure_in_id_order_is_reported(server: ScriptedServer) -> None:
