@@ -20,6 +20,9 @@ Choices made here where Toloka's real behaviour is unconfirmed (see shared/tolok
 - sync error payloads: ``{"<idx>": {field: error}}`` for arrays, ``{field: error}`` for a single object.
 - ``operation_id`` is keyed on alone (the body is not compared) and is ignored in sync mode; any non-empty string
   is accepted. An empty array is accepted (201 with no items / an operation with zero counts).
+- a request over Toloka's data limits (1 MiB of ``input_values``, 4 MiB of solutions' ``output_values``, each
+  measured as compact JSON) is refused whole with 413 ``ENTITY_TOO_LARGE``, the status Toloka documents for too
+  many items and the code of the Java SDK, before any operation exists.
 """
 
 from __future__ import annotations
@@ -46,7 +49,12 @@ from airflow_toloka.emulator.pools import (
     pools_of,
 )
 from airflow_toloka.emulator.query import COMPARISONS, bool_param, datetime_param, int_param, sort_param
-from airflow_toloka.emulator.validation import ItemValidator
+from airflow_toloka.emulator.validation import (
+    MAX_INPUT_BYTES,
+    MAX_OUTPUT_BYTES,
+    ItemValidator,
+    request_data_sizes,
+)
 from airflow_toloka.emulator.wire import MAX_OVERLAP, TASK_SUITES, TASKS, ApiError, Kind
 from airflow_toloka.models import format_datetime
 
@@ -342,7 +350,8 @@ class EmulatorState:
         :param body: the raw request body: one object or an array.
         :param query: the request's query parameters.
         :return: (HTTP status, JSON-able body): 201 with the object(s), or 202 with the operation.
-        :raises ApiError: 409 for a reused async ``operation_id``, 413 over ``sync_limit``, 400 for a malformed
+        :raises ApiError: 409 for a reused async ``operation_id``, 413 over ``sync_limit`` or over Toloka's data
+            limits (1 MiB of ``input_values``, 4 MiB of solutions' ``output_values``), 400 for a malformed
             body or parameter, and in sync mode for items that fail validation (unless skipped).
         """
         async_mode = bool_param(query, "async_mode")
@@ -365,6 +374,16 @@ class EmulatorState:
                 f"Too many items in a synchronous request: {len(items)} > {self.config.sync_limit}",
                 {"max_items": self.config.sync_limit},
             )
+        if len(body) > MAX_INPUT_BYTES:  # a smaller body cannot pass either limit
+            inputs, outputs = request_data_sizes(items)
+            if inputs > MAX_INPUT_BYTES or outputs > MAX_OUTPUT_BYTES:
+                raise ApiError(
+                    413,
+                    "ENTITY_TOO_LARGE",
+                    f"The request's data is too large: {inputs} bytes of input_values (at most "
+                    f"{MAX_INPUT_BYTES}), {outputs} bytes of output_values (at most {MAX_OUTPUT_BYTES})",
+                    {"max_input_bytes": MAX_INPUT_BYTES, "max_output_bytes": MAX_OUTPUT_BYTES},
+                )
         validate = self._validator.validate
         checked: list[Entry] = [(item, *validate(kind, item, allow_defaults)) for item in items]
         if async_mode:

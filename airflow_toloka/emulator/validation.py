@@ -19,14 +19,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
+
 from airflow_toloka.emulator.wire import MAX_OVERLAP, TASK_SUITES, TASKS, VALUE_REQUIRED, Kind, field_error
 
 if TYPE_CHECKING:  # pools.py imports FIELD_TYPES from here; the pool is only read
     from airflow_toloka.emulator.pools import Pool
 
-__all__ = ["FIELD_TYPES", "ITEM_IDX", "Checked", "FieldSpec", "ItemValidator", "compile_input_spec"]
+__all__ = [
+    "FIELD_TYPES",
+    "ITEM_IDX",
+    "MAX_INPUT_BYTES",
+    "MAX_OUTPUT_BYTES",
+    "Checked",
+    "FieldSpec",
+    "ItemValidator",
+    "compile_input_spec",
+    "request_data_sizes",
+]
 
 ITEM_IDX = "__item_idx"
+# Toloka's limits on one request's data (toloka-api.md §2.6): all input_values, all solutions' output_values.
+MAX_INPUT_BYTES = 1_048_576
+MAX_OUTPUT_BYTES = 4_194_304
 
 FieldCheck = Callable[[Any], dict[str, Any] | None]
 # (normalised item, None) when valid, (None, field path -> error) when not
@@ -34,6 +49,28 @@ Checked = tuple[dict[str, Any] | None, dict[str, Any] | None]
 
 _URL = re.compile(r"^(https?|ftp)://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 _COORDS = re.compile(r"^\s*-?\d+(\.\d+)?\s*,\s*-?\d+(\.\d+)?\s*$")
+
+
+def request_data_sizes(items: list[Any]) -> tuple[int, int]:
+    """The JSON bytes of all ``input_values`` and of all solutions' ``output_values`` in one request.
+
+    :param items: the request's tasks or task suites, as parsed (anything that is not an object counts 0).
+    :return: (input bytes, output bytes).
+    """
+    inputs = outputs = 0
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        tasks = item["tasks"] if isinstance(item.get("tasks"), list) else (item,)
+        for task in tasks:
+            if not isinstance(task, dict):
+                continue
+            inputs += len(to_json(task.get("input_values")))
+            for key in ("known_solutions", "baseline_solutions"):
+                for solution in task.get(key) or ():
+                    if isinstance(solution, dict):
+                        outputs += len(to_json(solution.get("output_values")))
+    return inputs, outputs
 
 
 def _scalar_check(kind: str) -> FieldCheck:

@@ -276,3 +276,20 @@ def test_open_pool_on_an_auto_created_pool_is_a_no_op(api: Api) -> None:
     api.wait(op["id"])
     log = api.get(f"/operations/{op['id']}/log").json()
     assert [e["type"] for e in log] == ["TASK_CREATE"]  # auto-created pools are OPEN already
+
+
+def test_a_request_over_tolokas_data_limits_is_refused_whole(
+    api: Api, fresh_emulator: EmulatorProcess
+) -> None:
+    big = "x" * 400_000
+    tasks = [{"pool_id": "1", "input_values": {"text": big}, "overlap": 1} for _ in range(3)]
+    for async_mode in (True, False):
+        resp = api.post("/tasks", tasks, async_mode=async_mode, operation_id=f"big-{async_mode}")
+        assert resp.status_code == 413 and resp.json()["code"] == "ENTITY_TOO_LARGE"
+        assert "1200033 bytes of input_values" in resp.json()["message"]
+    solution = {"output_values": {"label": "y" * 1_500_000}}
+    controls = [{"pool_id": "1", "input_values": {"i": i}, "known_solutions": [solution]} for i in range(3)]
+    resp = api.post("/tasks", controls, async_mode=False)
+    assert resp.status_code == 413 and "4500036 bytes of output_values" in resp.json()["message"]
+    assert fresh_emulator.stats()["tasks_by_pool"] == {}
+    assert api.post("/tasks", tasks[:2], async_mode=False).status_code == 201  # 800 KB: within the limit
