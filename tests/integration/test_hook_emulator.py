@@ -58,6 +58,24 @@ def test_100k_tasks_from_a_generator_in_at_most_11_posts_without_refetch(
     assert len(set(result.items.values())) == 100_000
 
 
+def test_big_tasks_are_cut_into_requests_toloka_accepts(hook: TolokaHook, fresh_emulator: Any) -> None:
+    # 300 KB of input each: three fit one request's 1 MiB, a fourth would be refused with 413
+    big = (
+        {"pool_id": "11", "input_values": {"text": f"{i}" + "x" * 300_000}, "overlap": 1} for i in range(7)
+    )
+    for async_mode in (True, False):
+        result = hook.create_tasks(big if async_mode else list(big_list()), async_mode=async_mode)
+        assert len(result.items) == 7
+    assert posts(fresh_emulator.stats()) == 6  # 3 + 3 + 1 items, twice
+    assert fresh_emulator.stats()["responses"].get("413", 0) == 0
+
+
+def big_list() -> Iterator[dict[str, Any]]:
+    return (
+        {"pool_id": "11", "input_values": {"text": f"{i}" + "y" * 300_000}, "overlap": 1} for i in range(7)
+    )
+
+
 def test_resubmitting_the_same_work_creates_nothing_new(hook: TolokaHook, fresh_emulator: Any) -> None:
     first = hook.create_tasks(list(tasks(12_000)), idempotency_key="nightly-1", batch_size=5_000)
     again = hook.create_tasks(list(tasks(12_000)), idempotency_key="nightly-1", batch_size=5_000)
