@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from airflow_toloka.exceptions import (
+    TolokaError,
     TolokaRemoteUnavailableError,
     TolokaTooManyRequestsError,
     error_from_response,
@@ -109,6 +110,18 @@ class Request:
             raise error_from_response(status, content, headers)
         return (self.decode or json_body)(status, content)
 
+    def unsendable(self, base_url: str, exc: BaseException) -> TolokaError:
+        """The error for a request the HTTP library refused to build; its message is not repeated.
+
+        :param base_url: where Toloka was looked for.
+        :param exc: what the HTTP library raised.
+        :return: the error to raise (``from None``: the library's message may quote the token).
+        """
+        return TolokaError(
+            f"could not send {self.what} to Toloka at {base_url}: the HTTP client refused to build the request "
+            f"({type(exc).__name__}); check the connection's token and host"
+        )
+
     def unreachable(self, base_url: str, exc: BaseException) -> TolokaRemoteUnavailableError:
         """The error for a request that got no answer.
 
@@ -128,6 +141,18 @@ def seg(value: str) -> str:
     :return: the id, percent-quoted.
     """
     return quote(str(value), safe="")
+
+
+# A request these libraries refuse to build (a header or URL they reject) fails the same way every time, and their
+# messages quote the offending value, which may be the token: never retried, never echoed.
+_UNSENDABLE_SYNC = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+)
+_UNSENDABLE_ASYNC = (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL)
+_UNSENDABLE = _UNSENDABLE_SYNC + _UNSENDABLE_ASYNC
 
 
 def _never_sent_sync(exc: BaseException) -> bool:
@@ -310,6 +335,8 @@ class BaseTolokaHook(BaseHook):
         """
 
         def should_retry(exc: BaseException) -> bool:
+            if isinstance(exc, _UNSENDABLE):
+                return False
             if isinstance(exc, TolokaTooManyRequestsError) or never_sent(exc):
                 return True  # Toloka did nothing with the request
             if not safe:
@@ -381,6 +408,8 @@ class BaseTolokaHook(BaseHook):
         )
         try:
             return tenacity.Retrying(**policy)(once)
+        except _UNSENDABLE_SYNC as exc:
+            raise request.unsendable(base_url, exc) from None
         except requests.RequestException as exc:
             raise request.unreachable(base_url, exc) from exc
 
@@ -418,6 +447,8 @@ class BaseTolokaHook(BaseHook):
         policy = self._retrying_kwargs(request.what, request.safe, _never_sent_async, httpx.TransportError)
         try:
             return await tenacity.AsyncRetrying(sleep=sleep, **policy)(once)
+        except _UNSENDABLE_ASYNC as exc:
+            raise request.unsendable(settings.base_url, exc) from None
         except httpx.TransportError as exc:
             raise request.unreachable(settings.base_url, exc) from exc
         finally:

@@ -77,6 +77,12 @@ def _base_url_from_host(host: str, port: int | None) -> str:
             loopback = bare == "localhost"
         host = f"{'http' if loopback else 'https'}://{host}"
     parts = urlsplit(host)
+    if "@" in parts.netloc:
+        # Never echoed: what stands before the "@" is a credential, and the base URL lands in XCom and logs.
+        raise TolokaError(
+            "Toloka connection host holds a user name or password; put the API token in the password field "
+            "and only the URL in host"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TolokaError(f"Toloka connection host {host!r} is not a valid http(s) URL")
     netloc = parts.netloc
@@ -129,6 +135,12 @@ def settings_from_connection(conn: Connection, extra: Mapping[str, Any] | None =
         raise TolokaError(
             f"Toloka connection '{conn.conn_id}' has no API token: put the OAuth token or API key in the "
             "connection's password field"
+        )
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in token):
+        # Never echoed: HTTP libraries would put it, whole, into their error messages.
+        raise TolokaError(
+            f"Toloka connection '{conn.conn_id}': the API token holds a line break or another control "
+            "character (a wrapped paste?); store it on one line"
         )
     url = extra.get("url") or extra.get("extra__toloka__url")
     environment = extra.get("environment") or extra.get("extra__toloka__environment")

@@ -6,6 +6,7 @@ import gc
 import json
 import socket
 import sys
+import traceback
 from typing import Any
 
 import httpx
@@ -265,3 +266,70 @@ def test_a_sent_body_is_freed_when_the_call_returns(server: ScriptedServer) -> N
         assert sys.getrefcount(body) == before
     finally:
         gc.enable()
+
+
+WRAPPED = "y0_AgAAAAAsecret\nWRAPPEDhalf"  # a token pasted across two lines
+
+
+@pytest.mark.parametrize(
+    ("conn", "message"),
+    [
+        ({"conn_type": "toloka", "password": WRAPPED}, "holds a line break or another control character"),
+        (
+            {"conn_type": "toloka", "password": "t", "host": "https://user:pa55word@toloka.dev"},
+            "host holds a user name or password",
+        ),
+        (
+            {"conn_type": "toloka", "password": "t", "extra": {"url": "https://user:pa55word@proxy.example"}},
+            "host holds a user name or password",
+        ),
+    ],
+)
+def test_credentials_in_the_wrong_shape_are_refused_without_echo(
+    monkeypatch: pytest.MonkeyPatch, conn: dict, message: str
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps(conn))
+    with pytest.raises(TolokaError, match=message) as info:
+        TolokaHook().base_url  # noqa: B018
+    text = "".join(traceback.format_exception(info.value))
+    assert "secret" not in text and "WRAPPED" not in text and "pa55word" not in text
+
+
+def _force_authorization(monkeypatch: pytest.MonkeyPatch, server: ScriptedServer, value: str) -> None:
+    # What reaches the HTTP client if a bad header got past the connection check: it must not be retried or echoed.
+    monkeypatch.setattr(TolokaHook, "resolve_connection", lambda self: ConnectionSettings(server.url, value))
+
+    async def aresolve(self: TolokaHook) -> ConnectionSettings:
+        return ConnectionSettings(server.url, value)
+
+    monkeypatch.setattr(TolokaHook, "aresolve_connection", aresolve)
+
+
+def test_a_header_the_client_refuses_is_neither_retried_nor_echoed(
+    monkeypatch: pytest.MonkeyPatch, server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    _force_authorization(monkeypatch, server, f"OAuth {WRAPPED}")
+    attempts: list[str] = []
+    real = requests.Session.request
+
+    def counted(self: requests.Session, *args: Any, **kwargs: Any) -> requests.Response:
+        attempts.append(args[1])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", counted)
+    with pytest.raises(TolokaError, match=r"refused to build the request \(InvalidHeader\)") as info:
+        fast_hook(retry_limit=3).get_operation("op-1")
+    text = "".join(traceback.format_exception(info.value))
+    assert "secret" not in text and "WRAPPED" not in text and "secret" not in caplog.text
+    assert len(attempts) == 1 and server.requests == []
+
+
+async def test_the_async_client_refuses_the_same_header_without_echo(
+    monkeypatch: pytest.MonkeyPatch, server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    _force_authorization(monkeypatch, server, f"OAuth {WRAPPED}")
+    async with fast_hook(retry_limit=3) as hook:
+        with pytest.raises(TolokaError, match=r"refused to build the request \(LocalProtocolError\)") as info:
+            await hook.aget_operation("op-1")
+    text = "".join(traceback.format_exception(info.value))
+    assert "secret" not in text and "secret" not in caplog.text and server.requests == []
