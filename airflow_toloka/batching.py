@@ -33,6 +33,7 @@ __all__ = [
     "KINDS",
     "MAX_INPUT_BYTES",
     "MAX_OUTPUT_BYTES",
+    "MAX_RESUBMITS",
     "SYNC_BATCH_LIMIT",
     "TASKS",
     "TASK_SUITES",
@@ -55,6 +56,7 @@ __all__ = [
     "result_from_counters",
     "result_from_log",
     "result_from_sync_response",
+    "successor_id",
     "validate_chunk",
 ]
 
@@ -69,6 +71,8 @@ MAX_OUTPUT_BYTES = 4_194_304
 ITEM_IDX = "__item_idx"
 # Fixed namespace so that the same work always maps to the same Toloka operation ids, on any machine.
 _OPERATION_NAMESPACE = uuid.UUID("6f3b1c1e-0d4a-5b7e-9a51-7a0f1ca7b0e1")
+# How often one batch may be submitted again after its operation FAILed, across all tries of an upload.
+MAX_RESUBMITS = 100
 # Items per validator call: see docs/performance.md, "Validating in chunks".
 _VALIDATE_CHUNK = 100
 
@@ -413,6 +417,15 @@ def operation_id(key: str, kind: ObjectKind, batch: Batch, options: CreateOption
     digest = hashlib.sha256(batch.body)
     digest.update(options.fingerprint())
     return str(uuid.uuid5(_OPERATION_NAMESPACE, f"{key}/{kind.name}/{batch.number}/{digest.hexdigest()}"))
+
+
+def successor_id(op_id: str) -> str:
+    """The id a batch is submitted under after its operation ``op_id`` FAILed.
+
+    :param op_id: the failed operation's id.
+    :return: the next id of the chain, the same on every machine.
+    """
+    return str(uuid.uuid5(_OPERATION_NAMESPACE, f"{op_id}/after-fail"))
 
 
 def count_batches(items: Iterable[Any], size: int) -> int | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from airflow_toloka.exceptions import TolokaError, TolokaOperationFailedError, TolokaTimeoutError
+from airflow_toloka.exceptions import GOES_ON, TolokaError, TolokaOperationFailedError, TolokaTimeoutError
 from airflow_toloka.models import Operation
 
 __all__ = ["EVENT_STATUSES", "FailedOperation", "OperationEvent", "describe_failed", "json_safe_details"]
@@ -130,7 +130,7 @@ class OperationEvent:
         )
         if last_error is not None:
             message += f"; the last poll failed: {type(last_error).__name__}: {last_error}"
-        return cls("timeout", tuple(operation_ids), message, pending=left)
+        return cls("timeout", tuple(operation_ids), f"{message}. {GOES_ON}", pending=left)
 
     @classmethod
     def polling_failed(cls, operation_ids: Sequence[str], exc: BaseException) -> OperationEvent:

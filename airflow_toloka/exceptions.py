@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowException
 
 __all__ = [
+    "GOES_ON",
     "TRANSIENT_ERRORS",
     "TolokaAccessDeniedError",
     "TolokaApiError",
@@ -127,6 +128,13 @@ class TolokaOperationFailedError(TolokaError):
         self.operation_ids = operation_ids
         self.details = details
         super().__init__(message)
+
+
+# What a timeout means for the work: said in every timeout message, because it is the question a user asks next.
+GOES_ON = (
+    "Toloka goes on processing them; a retry of the same upload (same idempotency key and input) re-attaches to "
+    "these operations instead of creating anything twice"
+)
 
 
 class TolokaTimeoutError(TolokaError, TimeoutError):

@@ -1,20 +1,22 @@
 """The Toloka hook: the public API, with toloka-kit's method names so that its users feel at home.
 
-Each method builds what it sends with :mod:`airflow_toloka.batching` (pure functions) and sends it through
-:class:`~airflow_toloka.hooks.base.BaseTolokaHook` (connection, transport, retries, error mapping).
+Three layers, one concern each: :class:`~airflow_toloka.hooks.base.BaseTolokaHook` (connection, transport,
+retries, error mapping), :class:`~airflow_toloka.hooks.operations.TolokaOperationsHook` (reading and waiting for
+operations, results) and :class:`TolokaHook` here (creating tasks and task suites). Each method builds what it
+sends with :mod:`airflow_toloka.batching` (pure functions).
 """
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_toloka.batching import (
     ASYNC_BATCH_LIMIT,
+    MAX_RESUBMITS,
     TASK_SUITES,
     TASKS,
     Batch,
@@ -26,30 +28,26 @@ from airflow_toloka.batching import (
     encode_one,
     iter_batches,
     kind_of,
-    log_decoder,
     operation_id,
     resolve_batch_size,
-    result_from_counters,
-    result_from_log,
     result_from_sync_response,
+    successor_id,
 )
 from airflow_toloka.exceptions import (
-    TRANSIENT_ERRORS,
     TolokaConflictError,
     TolokaError,
     TolokaInputError,
-    TolokaTimeoutError,
     TolokaValidationError,
 )
-from airflow_toloka.hooks.base import BaseTolokaHook, Request, TransportKwargs, seg
-from airflow_toloka.models import BatchCreateResult, Operation, OperationLogItem, Task, TaskSuite
+from airflow_toloka.hooks.base import Request, seg
+from airflow_toloka.hooks.operations import Timeout, TolokaOperationsHook
+from airflow_toloka.models import BatchCreateResult, Operation, Task, TaskSuite
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["TolokaHook"]
 
-Timeout = timedelta | float | None
 _OPTION_NAMES = ("allow_defaults", "open_pool", "skip_invalid_items")
 
 
@@ -84,7 +82,7 @@ def _options(kwargs: Mapping[str, Any]) -> tuple[CreateOptions, dict[str, Any]]:
     return CreateOptions(**flags), rest
 
 
-class TolokaHook(BaseTolokaHook):
+class TolokaHook(TolokaOperationsHook):
     """Talk to the Toloka REST API: create tasks and task suites in batches, follow operations.
 
     The connection (``conn_type`` ``toloka``) keeps the token in ``password``; ``extra.environment`` picks
@@ -98,54 +96,6 @@ class TolokaHook(BaseTolokaHook):
     :param max_in_flight: batches submitted and awaited concurrently.
     :param poll_interval: longest pause between two status polls of an operation, seconds.
     """
-
-    def __init__(
-        self,
-        toloka_conn_id: str = BaseTolokaHook.default_conn_name,
-        *,
-        max_in_flight: int = 4,
-        poll_interval: float = 5.0,
-        **transport: Unpack[TransportKwargs],
-    ) -> None:
-        super().__init__(toloka_conn_id, **transport)
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
-        self.max_in_flight = max_in_flight
-        self.poll_interval = poll_interval
-
-    def _http_pool_size(self) -> int:
-        # Each batch in flight may hold a POST and a status poll at once.
-        return self.max_in_flight * 2 + 2
-
-    def get_operation(self, operation_id: str) -> Operation:
-        """Read an operation.
-
-        :param operation_id: the operation id.
-        :return: the operation as Toloka reports it now.
-        :raises TolokaDoesNotExistError: when Toloka has no such operation.
-        """
-        return Operation.model_validate(self._request("GET", f"/api/v1/operations/{seg(operation_id)}"))
-
-    async def aget_operation(self, operation_id: str) -> Operation:
-        """Async twin of :meth:`get_operation`, for triggers.
-
-        :param operation_id: the operation id.
-        :return: the operation as Toloka reports it now.
-        :raises TolokaDoesNotExistError: when Toloka has no such operation.
-        """
-        return Operation.model_validate(
-            await self._arequest("GET", f"/api/v1/operations/{seg(operation_id)}")
-        )
-
-    def get_operation_log(self, operation_id: str) -> list[OperationLogItem]:
-        """Read the log of a finished operation: one entry per item created or rejected, and pool steps.
-
-        :param operation_id: the operation id.
-        :return: the log entries, in Toloka's order (not input order).
-        :raises TolokaDoesNotExistError: when Toloka has no such operation.
-        """
-        raw = self._request("GET", f"/api/v1/operations/{seg(operation_id)}/log") or []
-        return [OperationLogItem.model_validate(x) for x in raw]
 
     def get_task(self, task_id: str) -> Task:
         """Read a task.
@@ -164,59 +114,6 @@ class TolokaHook(BaseTolokaHook):
         :raises TolokaDoesNotExistError: when Toloka has no such suite.
         """
         return TaskSuite.model_validate(self._request("GET", f"{TASK_SUITES.path}/{seg(task_suite_id)}"))
-
-    def wait_operation(self, op: Operation | str, timeout: Timeout = timedelta(minutes=10)) -> Operation:
-        """Poll an operation until it is SUCCESS or FAIL.
-
-        :param op: the operation or its id.
-        :param timeout: how long to wait; None waits for ever.
-        :return: the finished operation.
-        :raises TolokaTimeoutError: when it is still running at the timeout (Toloka goes on with it).
-        """
-        return self.wait_operations([op], timeout=timeout)[0]
-
-    def wait_operations(
-        self, ops: Sequence[Operation | str], timeout: Timeout = timedelta(minutes=10)
-    ) -> list[Operation]:
-        """Poll several operations until all are finished, with a short first pause that grows per poll.
-
-        Rate limits, Toloka's 5xx and network errors that outlast a request's retry budget do not end the wait:
-        it polls on until ``timeout``.
-
-        :param ops: operations or their ids.
-        :param timeout: how long to wait; None waits for ever.
-        :return: the finished operations, in the order given.
-        :raises TolokaTimeoutError: naming those still running at the timeout.
-        """
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-        deadline = None if seconds is None else time.monotonic() + seconds
-        # Ids not read yet are read in the first round, which an outage may not end either.
-        current = [op if isinstance(op, Operation) else Operation(id=op, status="UNREAD") for op in ops]
-        pause = 0.0 if any(op.status == "UNREAD" for op in current) else 0.1
-        outage: Exception | None = None
-        polled = pause > 0  # every operation has been read once: a timeout may end the wait
-        while True:
-            pending = [i for i, op in enumerate(current) if not op.is_completed]
-            if not pending:
-                return current
-            if polled and deadline is not None and time.monotonic() >= deadline:
-                ids = [current[i].id for i in pending]
-                failed = f"; the last poll failed: {outage}" if outage else ""
-                raise TolokaTimeoutError(
-                    f"Toloka operations still running after {seconds:.0f}s: {', '.join(ids)}{failed}",
-                    operation_ids=ids,
-                )
-            nap = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
-            time.sleep(nap)
-            pause, polled = min(max(pause, 0.1) * 1.6, self.poll_interval), True
-            try:
-                for i in pending:
-                    current[i] = self.get_operation(current[i].id)
-                outage = None
-            except TRANSIENT_ERRORS as exc:
-                # Past the retry budget, an outage still says nothing about the operations: poll on.
-                outage = exc
-                self.log.warning("Polling Toloka failed (%s); polling again until the timeout", exc)
 
     # ------------------------------------------------------------------ creating (toloka-kit names)
 
@@ -380,44 +277,6 @@ class TolokaHook(BaseTolokaHook):
         # Batch order, whatever finished first.
         return [op for _, op in sorted(numbered, key=lambda pair: pair[0])]
 
-    def operation_results(
-        self, kind: ObjectKind | str, operations: Sequence[Operation | str], *, max_ids: int | None = None
-    ) -> BatchCreateResult:
-        """What finished upload operations created and rejected, by input index (nothing is re-fetched).
-
-        With ``max_ids``, past that many items created ids are only counted (``created_count``), not kept; and
-        when every operation's counters say it created more than that and rejected nothing, no log is read.
-
-        :param kind: ``tasks`` or ``task_suites``.
-        :param operations: finished operations or their ids.
-        :param max_ids: most created ids worth keeping; None keeps all.
-        :return: the merged result.
-        :raises TolokaError: when an operation is still running.
-        :raises TolokaOperationFailedError: when an operation failed without rejecting any item.
-        """
-        kind = kind_of(kind)
-        ops = [op if isinstance(op, Operation) else self.get_operation(op) for op in operations]
-        running = [op.id for op in ops if not op.is_completed]
-        if running:
-            raise TolokaError(f"Toloka operations still running, wait for them first: {', '.join(running)}")
-        counted = None if max_ids is None else result_from_counters(ops, max_ids)
-        if counted is not None:
-            return counted
-        result = BatchCreateResult()
-        keep_ids = True
-
-        def collect(op: Operation) -> BatchCreateResult:
-            return self._result_from_log(kind, op, keep_ids=keep_ids)
-
-        for partial in bounded_map(iter(ops), collect, self.max_in_flight):
-            result.merge(partial)
-            if max_ids is not None and (
-                not keep_ids or result.created_count + len(result.validation_errors) > max_ids
-            ):
-                keep_ids = False
-                result.forget_ids()
-        return result
-
     def _create_one(self, kind: ObjectKind, item: Any, kwargs: Mapping[str, Any]) -> Any:
         options, rest = _options(kwargs)
         if not rest.get("async_mode", True):
@@ -451,19 +310,29 @@ class TolokaHook(BaseTolokaHook):
         return self._submit(kind, batches[0], options, operation_id or str(uuid.uuid4()))
 
     def _submit(self, kind: ObjectKind, batch: Batch, options: CreateOptions, op_id: str) -> Operation:
-        """POST one batch as an async operation; an id Toloka already knows returns the existing operation."""
-        query = options.query(async_mode=True, operation_id=op_id)
-        try:
-            data = self._send(Request("POST", kind.path, query, batch.body, idempotent=True))
-        except TolokaConflictError as exc:
-            if exc.code != "OPERATION_ALREADY_EXISTS":
-                raise
-            op = self.get_operation(op_id)
-            if op.type and op.type != kind.operation_type:
-                raise
-            self.log.info("Toloka operation %s already submitted earlier; reusing it", op_id)
-            return op
-        return Operation.model_validate(data)
+        """POST one batch as an async operation; an id Toloka already knows returns the existing operation.
+
+        A FAILed operation created nothing, so re-attaching to it would pin every retry to the old failure: the
+        batch goes again under the next id of a deterministic chain, which HA peers and later tries agree on.
+        """
+        for _ in range(MAX_RESUBMITS):
+            query = options.query(async_mode=True, operation_id=op_id)
+            try:
+                return Operation.model_validate(
+                    self._send(Request("POST", kind.path, query, batch.body, True))
+                )
+            except TolokaConflictError as exc:
+                if exc.code != "OPERATION_ALREADY_EXISTS":
+                    raise
+                op = self.get_operation(op_id)
+                if op.type and op.type != kind.operation_type:
+                    raise
+            if op.status != "FAIL":
+                self.log.info("Toloka operation %s already submitted earlier; reusing it", op_id)
+                return op
+            self.log.info("Toloka operation %s failed earlier and created nothing; submitting again", op_id)
+            op_id = successor_id(op_id)
+        raise TolokaError(f"batch {batch.number} failed in {MAX_RESUBMITS} operations; last one {op_id}")
 
     def _create_sync_batch(self, kind: ObjectKind, batch: Batch, options: CreateOptions) -> BatchCreateResult:
         # Sync mode is not idempotent on Toloka's side, so only failures that certainly did nothing are retried.
@@ -475,9 +344,3 @@ class TolokaHook(BaseTolokaHook):
             if not isinstance(payload, Mapping) or not payload or not all(str(k).isdigit() for k in payload):
                 raise
             return result_from_sync_response(batch, payload)
-
-    def _result_from_log(
-        self, kind: ObjectKind, op: Operation, *, keep_ids: bool = True
-    ) -> BatchCreateResult:
-        log = self._request("GET", f"/api/v1/operations/{seg(op.id)}/log", decode=log_decoder(kind))
-        return result_from_log(kind, op, log, keep_ids=keep_ids, logger=self.log)

@@ -118,7 +118,8 @@ class _CreateObjectsOperator(BaseOperator):
         :class:`~airflow_toloka.sensors.TolokaOperationSensor`).
     :param results_path: where to write one JSON line per input item (index, id or errors); the path is returned.
     :param max_ids_in_xcom: created ids are returned in input order only up to this many items.
-    :param idempotency_key: overrides the default ``dag_id/run_id/task_id/map_index`` key of the batches.
+    :param idempotency_key: overrides the default key of the batches, ``dag_id/<logical date>/task_id/map_index``
+        (the run id in place of the date for runs without one); set it for pipelines partitioned otherwise.
     :param max_in_flight: batches submitted concurrently.
     """
 
@@ -383,8 +384,15 @@ def _pushed_pools(context: Context) -> list[str]:
 
 
 def _default_key(context: Context) -> str:
+    """``dag_id/<logical date, else run_id>/task_id/map_index``.
+
+    The logical date, where the run has one, makes a re-triggered or re-tested run of the same date find the
+    upload its first run made; a run without one (a manual run with no date) is keyed on its run id.
+    """
     ti = context["ti"]
-    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{_map_index(context)}"
+    logical_date = context.get("logical_date")
+    run = logical_date.isoformat() if logical_date is not None else ti.run_id
+    return f"{ti.dag_id}/{run}/{ti.task_id}/{_map_index(context)}"
 
 
 def _result_rows(result: BatchCreateResult, total: int) -> Iterator[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock
@@ -266,3 +267,20 @@ def test_a_file_is_uploaded_exactly_as_written(fresh_emulator: Any, tmp_path: Pa
     assert (summary["created"], summary["total"]) == (6, 6)
     hook = upload.hook
     assert [hook.get_task(i).input_values["text"] for i in summary["ids"]] == rows
+
+
+def test_the_default_key_follows_the_logical_date(fresh_emulator: Any) -> None:
+    def run(run_id: str, logical_date: datetime | None) -> dict[str, Any]:
+        ctx = context()
+        ctx["ti"].run_id = run_id
+        ctx["logical_date"] = logical_date
+        return CreateTasksOperator(task_id="t", tasks=items(5, "5"), poll_interval=0.2).execute(ctx)
+
+    date = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    run("scheduled__2026-11-30", date)
+    run("manual__2026-11-30T08:00", date)  # the same date triggered again: found, not uploaded twice
+    assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 5}
+    run("manual__a", None)  # runs without a logical date are told apart by their run ids
+    run("manual__b", None)
+    run("manual__b", None)
+    assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 15}

@@ -45,6 +45,7 @@ def test_timeout_names_the_deadline_and_what_still_runs() -> None:
     event = OperationEvent.timed_out(["a", "b"], ["b"], end_time=0.0)
     payload = event.to_payload()
     assert payload["pending"] == ["b"] and "1970-01-01T00:00:00+00:00: b" in payload["message"]
+    assert "Toloka goes on processing them" in payload["message"]
     error = OperationEvent.parse(payload).error()
     assert isinstance(error, TolokaTimeoutError) and error.operation_ids == ["b"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.batching import TASKS
+from airflow_toloka.batching import TASKS, successor_id
 from airflow_toloka.exceptions import (
     TolokaDoesNotExistError,
     TolokaError,
@@ -193,3 +193,26 @@ def test_worker_side_wait_polls_through_an_outage_until_its_timeout(server: Scri
 def test_a_zero_timeout_still_reads_each_operation_once(server: ScriptedServer) -> None:
     server.script("GET /api/v1/operations/op-1", Reply(200, OP))
     assert TolokaHook().wait_operations(["op-1"], timeout=0)[0].status == "SUCCESS"
+
+
+def test_a_failed_operation_is_submitted_again_under_its_successor_id(server: ScriptedServer) -> None:
+    # A FAIL created nothing: re-attaching to it would pin every retry to the old failure.
+    nxt = successor_id("op-1")
+    exists = Reply(409, {"code": "OPERATION_ALREADY_EXISTS", "message": "exists"})
+    server.script("POST /api/v1/tasks", exists, Reply(202, {**OP, "id": nxt, "status": "RUNNING"}))
+    server.script("GET /api/v1/operations/op-1", Reply(200, {**OP, "status": "FAIL"}))
+    task = {"pool_id": "1", "input_values": {}}
+    assert TolokaHook().create_tasks_async([task], operation_id="op-1").id == nxt
+    posted = [r.path for r in server.requests if r.method == "POST"]
+    assert len(posted) == 2 and "operation_id=op-1" in posted[0] and f"operation_id={nxt}" in posted[1]
+    # the next try walks the same chain and re-attaches to the successor while it runs
+    server.script("POST /api/v1/tasks", exists)
+    server.script(f"GET /api/v1/operations/{nxt}", Reply(200, {**OP, "id": nxt, "status": "RUNNING"}))
+    assert TolokaHook().create_tasks_async([task], operation_id="op-1").status == "RUNNING"
+    assert successor_id("op-1") == nxt != successor_id(nxt)  # deterministic, and a chain
+
+
+def test_a_timeout_says_that_toloka_goes_on(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/operations/op-1", Reply(200, {**OP, "status": "RUNNING"}))
+    with pytest.raises(TolokaTimeoutError, match=r"goes on processing them; a retry .* re-attaches"):
+        TolokaHook(poll_interval=0.05).wait_operation("op-1", timeout=0.2)
