@@ -42,6 +42,7 @@ XCOM_OPERATION_IDS = "operation_ids"
 XCOM_POOL_IDS = "pool_ids"
 XCOM_TOLOKA_URL = "toloka_url"
 _STATE_KEY = "toloka_operation_ids"
+_STATE_POOLS = "toloka_pool_ids"
 _WEB_UI = {
     ENVIRONMENTS["PRODUCTION"]: "https://platform.toloka.ai",
     ENVIRONMENTS["SANDBOX"]: "https://platform.sandbox.toloka.ai",
@@ -279,9 +280,11 @@ class _CreateObjectsOperator(BaseOperator):
             pools = list(spool.pool_ids)
             if state is not None:
                 state.set(_STATE_KEY, [op.id for op in ops])
+                state.set(_STATE_POOLS, pools)
             self.log.info("Submitted %d %s in %d Toloka operation(s)", spool.count, self.kind.name, len(ops))
         else:
-            pools = []
+            # The earlier try's pools, so the pool link and the summary of a re-attached upload are not empty.
+            pools = list(state.get(_STATE_POOLS) or []) if state is not None else []
         ids = [op.id for op in ops]
         ti.xcom_push(key=XCOM_OPERATION_IDS, value=ids)
         ti.xcom_push(key=XCOM_POOL_IDS, value=pools)

@@ -209,6 +209,7 @@ def test_a_retry_reattaches_to_operations_still_running(fresh_emulator: Any) -> 
         CreateTasksOperator(task_id="t", tasks=items(40, "5"), deferrable=True, batch_size=20).execute(retry)
     assert info.value.trigger.serialize()[1]["operation_ids"] == ids
     assert fresh_emulator.stats()["requests"]["POST /api/v1/tasks"] == posts_before  # nothing resubmitted
+    assert pushed(retry)["pool_ids"] == ["5"]  # the pool link of the re-attached upload still works
 
 
 def test_large_upload_counts_created_items_without_keeping_ids(
