@@ -24,7 +24,12 @@ from typing import Any, Literal, TypeVar
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import SchemaValidator, core_schema, to_json
 
-from airflow_toloka.exceptions import TolokaInputError, TolokaOperationFailedError, json_body
+from airflow_toloka.exceptions import (
+    TolokaInputError,
+    TolokaOperationFailedError,
+    TolokaUnexpectedResponseError,
+    json_body,
+)
 from airflow_toloka.models import BatchCreateResult, FieldValidationError, Operation, Task, TaskSuite
 
 __all__ = [
@@ -532,13 +537,20 @@ def result_from_log(
     :param logger: where failed steps that concern no item (a pool that would not open) are reported.
     :return: the operation's result.
     :raises TolokaOperationFailedError: when the operation failed without rejecting any item.
+    :raises TolokaUnexpectedResponseError: for a log of another shape than Toloka's.
     """
     if log.flat is not None and op.status != "FAIL":
         result = _result_from_flat_log(op, log.flat, keep_ids)
         if result is not None:
             return result
     body = json.loads(log.raw) if log.flat is not None else log.raw
+    if body is not None and not isinstance(body, list):
+        raise TolokaUnexpectedResponseError(_log_request(op), "a list of log entries", body)
     return _result_from_full_log(kind, op, body or [], keep_ids, logger or logging.getLogger(__name__))
+
+
+def _log_request(op: Operation) -> str:
+    return f"GET /api/v1/operations/{op.id}/log"
 
 
 def _result_from_flat_log(
@@ -574,8 +586,10 @@ def _result_from_full_log(
     result = BatchCreateResult(operation_ids=[op.id])
     pools: set[str] = set()
     item_entries = counted = 0
-    for entry in entries:
-        item = entry.get("input") or {}
+    for number, entry in enumerate(entries):
+        item = entry.get("input") or {} if isinstance(entry, Mapping) else None
+        if not isinstance(item, Mapping):
+            raise TolokaUnexpectedResponseError(_log_request(op), "log entries with an input object", entry)
         idx = item.get(ITEM_IDX)
         if idx is None:
             if not entry.get("success"):
@@ -586,7 +600,11 @@ def _result_from_full_log(
         item_entries += 1
         index = int(idx)
         if entry.get("success"):
-            created_id = (entry.get("output") or {})[kind.id_key]
+            output = entry.get("output")
+            if not isinstance(output, Mapping) or kind.id_key not in output:
+                problem = f"entry {number} is a success without output.{kind.id_key}"
+                raise TolokaUnexpectedResponseError(_log_request(op), "created ids", entry, problem)
+            created_id = output[kind.id_key]
             if keep_ids:
                 result.items[index] = created_id
             else:
@@ -647,6 +665,8 @@ def result_from_sync_response(batch: Batch, data: Any) -> BatchCreateResult:
         created, rejected = {}, data
     pools: set[str] = set()
     for local, obj in created.items():
+        if not isinstance(obj, Mapping) or "id" not in obj:
+            raise TolokaUnexpectedResponseError("POST (sync create)", "created objects with ids", data)
         result.items[batch.first_index + int(local)] = obj["id"]
         pools.add(str(obj.get("pool_id")))
     for local, errors in rejected.items():

@@ -27,6 +27,7 @@ __all__ = [
     "TolokaRemoteUnavailableError",
     "TolokaTimeoutError",
     "TolokaTooManyRequestsError",
+    "TolokaUnexpectedResponseError",
     "TolokaValidationError",
     "error_from_response",
     "json_body",
@@ -119,6 +120,20 @@ class TolokaTooManyRequestsError(TolokaApiError):
 
 class TolokaRemoteUnavailableError(TolokaApiError):
     """Toloka failed on its side (HTTP 5xx); safe to retry idempotent requests."""
+
+
+class TolokaUnexpectedResponseError(TolokaError):
+    """Toloka answered with a body of another shape than its API defines; not retried, since it would come again.
+
+    ``what`` is the request (``GET /api/v1/operations/x``), ``body`` the start of what came.
+    """
+
+    def __init__(self, what: str, expected: str, body: Any, problem: str | None = None) -> None:
+        self.what = what
+        text = json.dumps(body, default=str, ensure_ascii=False)
+        self.body = text if len(text) <= 300 else text[:300] + "…"
+        because = f" ({problem})" if problem else ""
+        super().__init__(f"Toloka answered {what} with {self.body} where {expected} was expected{because}")
 
 
 class TolokaOperationFailedError(TolokaError):

@@ -8,7 +8,7 @@ millisecond precision, no zone suffix.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -17,8 +17,11 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
+    ValidationError,
     field_validator,
 )
+
+from airflow_toloka.exceptions import TolokaUnexpectedResponseError
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -33,9 +36,31 @@ __all__ = [
     "TaskSuite",
     "TolokaApiErrorBody",
     "format_datetime",
+    "parse_body",
 ]
 
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAIL"})
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(model: type[M], data: Any, what: str) -> M:
+    """Read an answer of Toloka's as ``model``.
+
+    :param model: the expected shape.
+    :param data: the parsed JSON body.
+    :param what: the request, for the message (``GET /api/v1/operations/x``).
+    :return: the model.
+    :raises TolokaUnexpectedResponseError: naming the request, what came and what is missing or wrong.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the body"
+        article = "an" if model.__name__[0] in "AEIOU" else "a"
+        raise TolokaUnexpectedResponseError(
+            what, f"{article} {model.__name__}", data, f"{where}: {first['msg']}"
+        ) from None
 
 
 def format_datetime(value: datetime) -> str:

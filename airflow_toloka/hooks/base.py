@@ -19,6 +19,7 @@ import httpx
 import requests
 import tenacity
 from airflow.sdk import BaseHook
+from pydantic import BaseModel
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
@@ -31,6 +32,7 @@ from airflow_toloka.exceptions import (
 )
 from airflow_toloka.hooks._loop_shared import MAX_SHARED_REQUESTS, Lease, loop_shared
 from airflow_toloka.hooks.connection import ConnectionSettings, settings_from_connection
+from airflow_toloka.models import parse_body
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -68,6 +70,7 @@ class Request:
     :param idempotent: whether sending it twice is harmless, so 5xx and dropped connections may be retried;
         None means "only if it is a GET".
     :param decode: reads a successful body (default: JSON).
+    :param model: the shape the decoded body must have; it is returned as this model.
     """
 
     method: str
@@ -76,6 +79,7 @@ class Request:
     body: bytes | None = None
     idempotent: bool | None = None
     decode: Callable[[int, bytes], Any] | None = None
+    model: type[BaseModel] | None = None
 
     @property
     def what(self) -> str:
@@ -103,12 +107,14 @@ class Request:
         :param status: HTTP status.
         :param content: body bytes.
         :param headers: response headers (``Retry-After``).
-        :return: the decoded body.
+        :return: the decoded body, as ``model`` when one is set.
         :raises TolokaApiError: for an error status.
+        :raises TolokaUnexpectedResponseError: for a body of another shape than ``model``.
         """
         if status >= 400:
             raise error_from_response(status, content, headers)
-        return (self.decode or json_body)(status, content)
+        data = (self.decode or json_body)(status, content)
+        return data if self.model is None else parse_body(self.model, data, self.what)
 
     def unsendable(self, base_url: str, exc: BaseException) -> TolokaError:
         """The error for a request the HTTP library refused to build; its message is not repeated.

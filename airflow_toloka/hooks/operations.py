@@ -19,9 +19,15 @@ from airflow_toloka.batching import (
     result_from_counters,
     result_from_log,
 )
-from airflow_toloka.exceptions import GOES_ON, TRANSIENT_ERRORS, TolokaError, TolokaTimeoutError
+from airflow_toloka.exceptions import (
+    GOES_ON,
+    TRANSIENT_ERRORS,
+    TolokaError,
+    TolokaTimeoutError,
+    TolokaUnexpectedResponseError,
+)
 from airflow_toloka.hooks.base import BaseTolokaHook, TransportKwargs, seg
-from airflow_toloka.models import BatchCreateResult, Operation, OperationLogItem
+from airflow_toloka.models import BatchCreateResult, Operation, OperationLogItem, parse_body
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -66,7 +72,7 @@ class TolokaOperationsHook(BaseTolokaHook):
         :return: the operation as Toloka reports it now.
         :raises TolokaDoesNotExistError: when Toloka has no such operation.
         """
-        return Operation.model_validate(self._request("GET", f"/api/v1/operations/{seg(operation_id)}"))
+        return self._request("GET", f"/api/v1/operations/{seg(operation_id)}", model=Operation)
 
     async def aget_operation(self, operation_id: str) -> Operation:
         """Async twin of :meth:`get_operation`, for triggers.
@@ -75,9 +81,7 @@ class TolokaOperationsHook(BaseTolokaHook):
         :return: the operation as Toloka reports it now.
         :raises TolokaDoesNotExistError: when Toloka has no such operation.
         """
-        return Operation.model_validate(
-            await self._arequest("GET", f"/api/v1/operations/{seg(operation_id)}")
-        )
+        return await self._arequest("GET", f"/api/v1/operations/{seg(operation_id)}", model=Operation)
 
     def get_operation_log(self, operation_id: str) -> list[OperationLogItem]:
         """Read the log of a finished operation: one entry per item created or rejected, and pool steps.
@@ -85,9 +89,13 @@ class TolokaOperationsHook(BaseTolokaHook):
         :param operation_id: the operation id.
         :return: the log entries, in Toloka's order (not input order).
         :raises TolokaDoesNotExistError: when Toloka has no such operation.
+        :raises TolokaUnexpectedResponseError: for a log of another shape.
         """
-        raw = self._request("GET", f"/api/v1/operations/{seg(operation_id)}/log") or []
-        return [OperationLogItem.model_validate(x) for x in raw]
+        path = f"/api/v1/operations/{seg(operation_id)}/log"
+        raw = self._request("GET", path) or []
+        if not isinstance(raw, list):
+            raise TolokaUnexpectedResponseError(f"GET {path}", "a list of log entries", raw)
+        return [parse_body(OperationLogItem, entry, f"GET {path}") for entry in raw]
 
     def wait_operation(self, op: Operation | str, timeout: Timeout = timedelta(minutes=10)) -> Operation:
         """Poll an operation until it is SUCCESS or FAIL.

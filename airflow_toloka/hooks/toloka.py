@@ -104,7 +104,7 @@ class TolokaHook(TolokaOperationsHook):
         :return: the task as Toloka stored it.
         :raises TolokaDoesNotExistError: when Toloka has no such task.
         """
-        return Task.model_validate(self._request("GET", f"{TASKS.path}/{seg(task_id)}"))
+        return self._request("GET", f"{TASKS.path}/{seg(task_id)}", model=Task)
 
     def get_task_suite(self, task_suite_id: str) -> TaskSuite:
         """Read a task suite.
@@ -113,7 +113,7 @@ class TolokaHook(TolokaOperationsHook):
         :return: the suite as Toloka stored it.
         :raises TolokaDoesNotExistError: when Toloka has no such suite.
         """
-        return TaskSuite.model_validate(self._request("GET", f"{TASK_SUITES.path}/{seg(task_suite_id)}"))
+        return self._request("GET", f"{TASK_SUITES.path}/{seg(task_suite_id)}", model=TaskSuite)
 
     # ------------------------------------------------------------------ creating (toloka-kit names)
 
@@ -288,7 +288,7 @@ class TolokaHook(TolokaOperationsHook):
         # One item either is created or fails: never skipped, whatever the pool would allow.
         options = replace(options, skip_invalid_items=False)
         result = self.create_objects(kind, [item], options=options, batch_size=1, **rest)
-        return kind.model.model_validate(self._request("GET", f"{kind.path}/{seg(result.items[0])}"))
+        return self._request("GET", f"{kind.path}/{seg(result.items[0])}", model=kind.model)
 
     def _submit_one(
         self,
@@ -318,9 +318,7 @@ class TolokaHook(TolokaOperationsHook):
         for _ in range(MAX_RESUBMITS):
             query = options.query(async_mode=True, operation_id=op_id)
             try:
-                return Operation.model_validate(
-                    self._send(Request("POST", kind.path, query, batch.body, True))
-                )
+                return self._send(Request("POST", kind.path, query, batch.body, True, model=Operation))
             except TolokaConflictError as exc:
                 if exc.code != "OPERATION_ALREADY_EXISTS":
                     raise

@@ -277,14 +277,15 @@ class _CreateObjectsOperator(BaseOperator):
                     options=self.options,
                     batch_size=self.batch_size,
                 )
-            pools = list(spool.pool_ids)
+            pools: list[Any] = list(spool.pool_ids)
             if state is not None:
                 state.set(_STATE_KEY, [op.id for op in ops])
                 state.set(_STATE_POOLS, pools)
             self.log.info("Submitted %d %s in %d Toloka operation(s)", spool.count, self.kind.name, len(ops))
         else:
             # The earlier try's pools, so the pool link and the summary of a re-attached upload are not empty.
-            pools = list(state.get(_STATE_POOLS) or []) if state is not None else []
+            saved = state.get(_STATE_POOLS) if state is not None else None
+            pools = [str(p) for p in saved] if isinstance(saved, list) else []
         ids = [op.id for op in ops]
         ti.xcom_push(key=XCOM_OPERATION_IDS, value=ids)
         ti.xcom_push(key=XCOM_POOL_IDS, value=pools)

@@ -14,6 +14,7 @@ from airflow_toloka.exceptions import (
     TolokaOperationFailedError,
     TolokaRemoteUnavailableError,
     TolokaTimeoutError,
+    TolokaUnexpectedResponseError,
 )
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
@@ -133,14 +134,67 @@ def test_successful_log_maps_ids_and_max_ids_keeps_only_counts(server: ScriptedS
 
 
 def test_log_of_unexpected_shape_is_read_in_full(server: ScriptedServer) -> None:
-    # a successful item without the id key falls back to the full reading, which fails as it always did
+    # a successful item without the id key falls back to the full reading, which names what is missing
     server.script(
         "GET /api/v1/operations/op-1/log", Reply(200, [{"success": True, "input": {"__item_idx": "0"}}])
     )
-    with pytest.raises(KeyError, match="task_id"):
+    with pytest.raises(TolokaUnexpectedResponseError, match=r"entry 0 is a success without output\.task_id"):
         TolokaHook().operation_results(TASKS, [Operation(**OP)])
     server.script("GET /api/v1/operations/op-1/log", Reply(200, None))
     assert TolokaHook().operation_results(TASKS, [Operation(**OP)]).items == {}
+
+
+@pytest.mark.parametrize(
+    ("route", "reply", "call", "message"),
+    [
+        (
+            "POST /api/v1/tasks",
+            Reply(200, {}),
+            "submit",
+            r"POST /api/v1/tasks with \{\} where an Operation was expected \(id: Field required\)",
+        ),
+        (
+            "GET /api/v1/operations/op-1",
+            Reply(200, {"id": "op-1"}),
+            "get",
+            r"where an Operation was expected \(status: Field required\)",
+        ),
+        ("GET /api/v1/operations/op-1", Reply(200, ["op-1"]), "get", r"where an Operation was expected"),
+        (
+            "GET /api/v1/operations/op-1/log",
+            Reply(200, {"entries": []}),
+            "results",
+            r"where a list of log entries was expected",
+        ),
+        (
+            "GET /api/v1/operations/op-1/log",
+            Reply(200, ["x"]),
+            "results",
+            r"where log entries with an input object was expected",
+        ),
+        (
+            "GET /api/v1/operations/op-1/log",
+            Reply(200, {"entries": []}),
+            "log",
+            r"where a list of log entries was expected",
+        ),
+    ],
+)
+def test_odd_answers_are_explained(
+    server: ScriptedServer, route: str, reply: Reply, call: str, message: str
+) -> None:
+    server.script(route, reply)
+    hook = TolokaHook(retry_limit=0)
+    with pytest.raises(TolokaUnexpectedResponseError, match=message):
+        if call == "submit":
+            hook.create_tasks_async([{"pool_id": "1", "input_values": {}}], operation_id="op-1")
+        elif call == "get":
+            hook.get_operation("op-1")
+        elif call == "log":
+            hook.get_operation_log("op-1")
+        else:
+            hook.operation_results(TASKS, [Operation(**OP)])
+    assert server.count(route) == 1  # the same answer would come again: not retried
 
 
 def test_failed_operation_without_item_steps_is_an_error(server: ScriptedServer) -> None:
