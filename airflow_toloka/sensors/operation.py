@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
@@ -32,9 +32,10 @@ _TIMEOUT_LIKE = (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException)
 def parse_operation_ids(value: Any) -> list[str]:
     """Turn the rendered ``operation_id`` into a list of ids.
 
-    Accepts one id, a list or tuple of ids, or the text of a list: Jinja renders a pulled XCom list as its
-    Python repr (``"['a', 'b']"``) unless the DAG renders native objects, so JSON and Python-literal lists
-    are both read. An XComArg resolves to a real list before this runs.
+    Accepts one id, a list or tuple of ids, any other sequence of them (a mapped upload's
+    ``upload.output["operation_ids"]`` resolves to a lazy sequence with one list per map index, flattened
+    here), or the text of a list: Jinja renders a pulled XCom list as its Python repr (``"['a', 'b']"``) unless
+    the DAG renders native objects, so JSON and Python-literal lists are both read.
 
     :param value: the rendered value.
     :return: the ids, each once.
@@ -54,8 +55,12 @@ def parse_operation_ids(value: Any) -> list[str]:
                     ) from None
         else:
             value = [text]
-    if isinstance(value, (list, tuple)):
-        return validate_operation_ids(value)
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        # A mapped upload's ids come as one list per map index (a lazy sequence of lists): wait for them all.
+        flat: list[Any] = []
+        for element in value:
+            flat.extend(element if isinstance(element, (list, tuple)) else [element])
+        return validate_operation_ids(flat)
     raise ValueError(f"operation_id must be an id or a list of ids, got {type(value).__name__}: {value!r}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any, cast
 from unittest.mock import MagicMock
 
@@ -38,6 +39,19 @@ def sensor(**kwargs: Any) -> TolokaOperationSensor:
 # ---------------------------------------------------------------------- operation_id parsing
 
 
+class _Lazy(Sequence[Any]):
+    """What Airflow hands a task for a mapped upstream's XCom: a sequence, but no list."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -50,6 +64,9 @@ def sensor(**kwargs: Any) -> TolokaOperationSensor:
         ("('op-1',)", ["op-1"]),
         (["op-1", "op-2", "op-1"], ["op-1", "op-2"]),
         ("6f3b1c1e-0d4a-5b7e-9a51-7a0f1ca7b0e1", ["6f3b1c1e-0d4a-5b7e-9a51-7a0f1ca7b0e1"]),
+        # a mapped upload's ids: one list per map index, in a lazy sequence
+        (_Lazy([["op-1", "op-2"], ["op-3"]]), ["op-1", "op-2", "op-3"]),
+        ([["op-1"], ["op-1", "op-2"]], ["op-1", "op-2"]),
     ],
 )
 def test_parse_operation_ids(value: Any, expected: list[str]) -> None:

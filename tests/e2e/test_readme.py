@@ -1,0 +1,131 @@
+"""Every code block of the README runs as pasted: the DAG and the sensor through `airflow dags test` against the
+emulator, the hook and the result shape in-process, the shell commands as far as a test may run them."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+import httpx
+import pytest
+
+from airflow_toloka.hooks.toloka import TolokaHook
+from airflow_toloka.operators import CreateTasksOperator
+from tests.e2e.conftest import EXAMPLES, ROOT, AirflowHome
+
+TOKEN = "readme-secret-token-77"
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.S | re.M)
+
+
+def block(lang: str, marker: str) -> str:
+    (found,) = [code for kind, code in BLOCKS if kind == lang and marker in code]
+    return found
+
+
+# Each README block, by a phrase only it holds; a block this list misses fails the first test.
+COVERED = [
+    ("bash", "make demo"),
+    ("bash", "pip install airflow-toloka"),
+    ("bash", "export AIRFLOW_CONN_TOLOKA_DEFAULT"),
+    ("bash", "-m airflow_toloka.emulator"),
+    ("python", 'dag_id="label_images"'),
+    ("python", '"kind": "tasks"'),
+    ("python", "TolokaOperationSensor("),
+    ("python", "hook.create_tasks("),
+]
+
+
+def test_every_block_is_run_by_a_test_here() -> None:
+    assert sorted((lang, code) for lang, code in BLOCKS) == sorted(block_of(lang, m) for lang, m in COVERED)
+
+
+def block_of(lang: str, marker: str) -> tuple[str, str]:
+    return lang, block(lang, marker)
+
+
+def test_the_dag_and_the_sensor_upload_and_wait(
+    airflow_home: AirflowHome, fresh_emulator: Any, tmp_path: Path
+) -> None:
+    images = EXAMPLES / "data" / "images.tsv"
+    dag = block("python", 'dag_id="label_images"').replace('"/data/images.tsv"', json.dumps(str(images)))
+    sensor = textwrap.indent(block("python", "TolokaOperationSensor("), "    ")
+    (tmp_path / "label_images.py").write_text(dag + sensor)
+    conn = {"conn_type": "toloka", "host": fresh_emulator.url, "password": TOKEN}
+    run = airflow_home.dags_test("label_images", dags_folder=tmp_path, conn=conn)
+    assert run.returncode == 0, run.output[-5000:]
+    assert TOKEN not in run.output
+    assert run.task_states() == {"upload": "success#1", "wait": "success#1"}
+    assert fresh_emulator.stats()["tasks_by_pool"] == {"1001": 200}
+    (submitted,) = run.xcom("upload")
+    assert submitted["status"] == "SUBMITTED" and run.xcom("wait") == [submitted["operation_ids"]]
+
+
+def test_the_result_shape_is_what_an_upload_returns(fresh_emulator: Any, toloka_conn_env: None) -> None:
+    shown = eval(block("python", '"kind": "tasks"'))  # a literal dict, as the README prints it
+    ti = MagicMock(dag_id="d", run_id="r", task_id="t", map_index=-1)
+    tasks = [{"pool_id": "1001", "input_values": {"image": "https://e.com/1.jpg"}, "overlap": 1}]
+    summary = CreateTasksOperator(task_id="t", tasks=tasks, poll_interval=0.2).execute({"ti": ti})
+    assert list(shown) == list(summary)
+
+
+def test_the_hook_snippet_creates_its_tasks(fresh_emulator: Any, toloka_conn_env: None) -> None:
+    namespace: dict[str, Any] = {}
+    exec(block("python", "hook.create_tasks("), namespace)
+    assert len(namespace["result"].items) == 100 and not namespace["result"].validation_errors
+    assert fresh_emulator.stats()["tasks_by_pool"] == {"1001": 100}
+
+
+def test_make_targets_and_the_package_name_exist() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    for target in re.findall(r"^make (\w+)", block("bash", "make demo"), flags=re.M):
+        assert re.search(rf"^{target}:", makefile, flags=re.M), target
+    (name,) = re.findall(r"pip install (\S+)", block("bash", "pip install airflow-toloka"))
+    assert f'name = "{name}"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_each_connection_example_resolves(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = re.findall(
+        r"^export AIRFLOW_CONN_TOLOKA_DEFAULT='(.*)'$", block("bash", "export AIRFLOW_CONN"), re.M
+    )
+    urls = []
+    for value in values:
+        monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", value.replace("<token>", "a-token"))
+        urls.append(TolokaHook().base_url)
+    assert urls == [
+        "https://toloka.dev",
+        "https://sandbox.toloka.dev",
+        "http://127.0.0.1:8765",
+        "https://sandbox.toloka.dev",
+        "http://127.0.0.1:8765",
+    ]
+
+
+def test_the_emulator_command_serves() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = block("bash", "-m airflow_toloka.emulator").strip().replace("8765", str(port))
+    argv = [sys.executable, *command.split()[1:]]  # the venv's python, as `.venv/bin/python` is
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "the emulator did not come up"
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
