@@ -26,6 +26,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, Literal
 
@@ -288,7 +289,7 @@ def _row_to_task(plan: list[tuple[int, str, str]], row: list[str], path: str, li
 
 
 def write_results_jsonl(path: Any, rows: Iterator[dict[str, Any]]) -> str:
-    """Write one JSON object per input item.
+    """Write one JSON object per input item, atomically: readers see the old file or the whole new one.
 
     :param path: a local path or any ``ObjectStoragePath``.
     :param rows: the objects.
@@ -297,8 +298,15 @@ def write_results_jsonl(path: Any, rows: Iterator[dict[str, Any]]) -> str:
     target = _storage_path(path)
     if target.protocol in ("file", "local"):
         target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
-            fh.write("\n")
+    partial = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
+    try:
+        with partial.open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+                fh.write("\n")
+        partial.rename(target)
+    except BaseException:
+        if partial.exists():
+            partial.unlink()
+        raise
     return str(path)

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from airflow_toloka.exceptions import TolokaUnexpectedResponseError
+from airflow_toloka.exceptions import TolokaError, TolokaUnexpectedResponseError, TolokaValidationError
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -248,10 +248,23 @@ class BatchCreateResult(BaseModel):
         self.items = {}
 
     def merge(self, other: BatchCreateResult) -> None:
-        """Fold another batch's outcome into this one (indexes are global, so they never collide).
+        """Fold another batch's outcome into this one; batches of one upload never share an input index.
 
         :param other: a batch's result.
+        :raises TolokaError: when both report the same input index: their operations belong to different
+            uploads, whose results are read one upload at a time.
         """
+        # Membership tests of the other batch's indexes only: a million-item upload merges in linear time.
+        mine, theirs = (
+            (self.items.keys(), self.validation_errors.keys()),
+            (other.items, other.validation_errors),
+        )
+        if not all(keys.isdisjoint(part) for keys in mine for part in theirs):
+            clash = [i for part in theirs for i in part if i in self.items or i in self.validation_errors]
+            raise TolokaError(
+                f"operations {', '.join(other.operation_ids)} and {', '.join(self.operation_ids[:3])} both report "
+                f"input item {min(clash)}: they belong to different uploads; read each upload's results on its own"
+            )
         self.items.update(other.items)
         self._created_unlisted += other._created_unlisted
         self.validation_errors.update(other.validation_errors)
@@ -268,8 +281,6 @@ class BatchCreateResult(BaseModel):
         """
         if not self.validation_errors or (skip_invalid_items and self.created_count):
             return
-        from airflow_toloka.exceptions import TolokaValidationError
-
         first = sorted(self.validation_errors)[:20]
         payload = {
             str(i): {f: e.model_dump(exclude_none=True) for f, e in self.validation_errors[i].items()}

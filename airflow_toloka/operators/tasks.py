@@ -43,6 +43,7 @@ XCOM_POOL_IDS = "pool_ids"
 XCOM_TOLOKA_URL = "toloka_url"
 _STATE_KEY = "toloka_operation_ids"
 _STATE_POOLS = "toloka_pool_ids"
+_STATE_TOTAL = "toloka_total"
 _WEB_UI = {
     ENVIRONMENTS["PRODUCTION"]: "https://platform.toloka.ai",
     ENVIRONMENTS["SANDBOX"]: "https://platform.sandbox.toloka.ai",
@@ -154,6 +155,11 @@ class _CreateObjectsOperator(BaseOperator):
         super().__init__(**kwargs)
         if not async_mode and deferrable:
             raise ValueError("async_mode=False uploads synchronously and cannot defer; drop one of the two")
+        if results_path and not wait_for_completion:
+            raise ValueError(
+                "results_path is written once the upload is finished, and wait_for_completion=False does not wait "
+                "for that; drop one of the two (TolokaHook.operation_results reads the results later)"
+            )
         self.pool_id = pool_id
         self.file_format = file_format
         self.column_map = column_map
@@ -278,14 +284,18 @@ class _CreateObjectsOperator(BaseOperator):
                     batch_size=self.batch_size,
                 )
             pools: list[Any] = list(spool.pool_ids)
+            total: int | None = spool.count
             if state is not None:
                 state.set(_STATE_KEY, [op.id for op in ops])
                 state.set(_STATE_POOLS, pools)
+                state.set(_STATE_TOTAL, total)
             self.log.info("Submitted %d %s in %d Toloka operation(s)", spool.count, self.kind.name, len(ops))
         else:
             # The earlier try's pools, so the pool link and the summary of a re-attached upload are not empty.
             saved = state.get(_STATE_POOLS) if state is not None else None
             pools = [str(p) for p in saved] if isinstance(saved, list) else []
+            counted = state.get(_STATE_TOTAL) if state is not None else None
+            total = counted if isinstance(counted, int) else None
         ids = [op.id for op in ops]
         ti.xcom_push(key=XCOM_OPERATION_IDS, value=ids)
         ti.xcom_push(key=XCOM_POOL_IDS, value=pools)
@@ -293,9 +303,9 @@ class _CreateObjectsOperator(BaseOperator):
         if not self.wait_for_completion:
             return {"kind": self.kind.name, "status": "SUBMITTED", "operation_ids": ids, "pool_ids": pools}
         if self.deferrable and not all(op.is_completed for op in ops):
-            defer_until_done(self, ids, timeout=self.timeout)
+            defer_until_done(self, ids, timeout=self.timeout, kwargs={"total": total})
         ops = hook.wait_operations(ops, timeout=self.timeout)
-        return self._finish(context, self._results(ops), pools=pools)
+        return self._finish(context, self._results(ops), total, pools)
 
     def _results(self, ops: Sequence[Operation | str]) -> BatchCreateResult:
         # Created ids are worth keeping for a results file, else only as many as XCom would get.
@@ -313,13 +323,16 @@ class _CreateObjectsOperator(BaseOperator):
         self.log.info("Resuming %d Toloka operation(s) submitted by an earlier try", len(ops))
         return ops
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, total: int | None = None
+    ) -> dict[str, Any]:
         """Turn the trigger's event into the upload result or a clear failure.
 
         A ``failed`` event still reads the results: the operations' logs say which items Toloka rejected.
 
         :param context: the task context.
         :param event: the trigger's payload.
+        :param total: how many items the upload had (passed on through the deferral).
         :return: the upload summary.
         :raises TolokaError: for a malformed event or an error while polling.
         :raises TolokaTimeoutError: naming the operations still running at the deadline.
@@ -331,7 +344,7 @@ class _CreateObjectsOperator(BaseOperator):
             raise error
         try:
             result = self._results(parsed.operation_ids)
-            return self._finish(context, result, pools=[] if result.pool_ids else _pushed_pools(context))
+            return self._finish(context, result, total, [] if result.pool_ids else _pushed_pools(context))
         finally:
             self.hook.close()
 
@@ -345,6 +358,8 @@ class _CreateObjectsOperator(BaseOperator):
         pools: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         created = result.created_count
+        # The input's count whenever it is known: items of a batch Toloka refused whole are neither created nor
+        # rejected one by one, and must still be counted.
         total = total if total is not None else created + len(result.validation_errors)
         summary: dict[str, Any] = {
             "kind": self.kind.name,
@@ -370,6 +385,14 @@ class _CreateObjectsOperator(BaseOperator):
                     i: {f: e.code for f, e in errs.items()}
                     for i, errs in sorted(result.validation_errors.items())[:5]
                 },
+            )
+        missing = total - created - len(result.validation_errors)
+        if missing > 0:
+            self.log.warning(
+                "%d of %d %s were not created: their batches failed as a whole",
+                missing,
+                total,
+                self.kind.name,
             )
         result.raise_for_rejected(self.skip_invalid_items)
         self.log.info("Toloka created %d of %d %s", created, total, self.kind.name)
@@ -399,13 +422,19 @@ def _default_key(context: Context) -> str:
     return f"{ti.dag_id}/{run}/{ti.task_id}/{_map_index(context)}"
 
 
+_NOT_CREATED = "its batch was refused as a whole (another item in it was rejected, or its operation failed)"
+
+
 def _result_rows(result: BatchCreateResult, total: int) -> Iterator[dict[str, Any]]:
+    """One row per input item: its id, its errors, or why it was not created."""
     for i in range(total):
         if i in result.items:
             yield {"index": i, "id": result.items[i]}
         elif i in result.validation_errors:
             errors = {f: e.model_dump(exclude_none=True) for f, e in result.validation_errors[i].items()}
             yield {"index": i, "errors": errors}
+        else:
+            yield {"index": i, "status": "not_created", "reason": _NOT_CREATED}
 
 
 class CreateTasksOperator(_CreateObjectsOperator):

@@ -61,12 +61,25 @@ class WaitingTask(Protocol):
     toloka_conn_id: str
     poll_interval: float
 
-    def defer(self, *, trigger: BaseTrigger, method_name: str, timeout: Any = None) -> NoReturn:
+    def defer(
+        self,
+        *,
+        trigger: BaseTrigger,
+        method_name: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: Any = None,
+    ) -> NoReturn:
         """Airflow's ``BaseOperator.defer``."""
         ...
 
 
-def defer_until_done(task: WaitingTask, operation_ids: Sequence[str], *, timeout: float) -> NoReturn:
+def defer_until_done(
+    task: WaitingTask,
+    operation_ids: Sequence[str],
+    *,
+    timeout: float,
+    kwargs: dict[str, Any] | None = None,
+) -> NoReturn:
     """Defer ``task`` until the operations are finished; Airflow then calls its ``execute_complete``.
 
     The trigger polls with the task's connection and ``poll_interval``, and carries the deadline as an
@@ -76,6 +89,7 @@ def defer_until_done(task: WaitingTask, operation_ids: Sequence[str], *, timeout
     :param task: the operator or sensor that waits.
     :param operation_ids: the operations to wait for.
     :param timeout: seconds from now until the wait gives up.
+    :param kwargs: more keyword arguments for ``execute_complete`` (JSON-able; never secrets).
     :raises TaskDeferred: always; that is how Airflow defers.
     """
     trigger = TolokaOperationTrigger(
@@ -84,7 +98,7 @@ def defer_until_done(task: WaitingTask, operation_ids: Sequence[str], *, timeout
         poll_interval=task.poll_interval,
         end_time=time.time() + timeout,
     )
-    task.defer(trigger=trigger, method_name="execute_complete", timeout=None)
+    task.defer(trigger=trigger, method_name="execute_complete", kwargs=kwargs, timeout=None)
 
 
 def _counters(ops: Iterable[Operation]) -> dict[str, int | float]:

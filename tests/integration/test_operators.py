@@ -285,3 +285,25 @@ def test_the_default_key_follows_the_logical_date(fresh_emulator: Any) -> None:
     run("manual__b", None)
     run("manual__b", None)
     assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 15}
+
+
+def test_counts_and_the_results_file_cover_every_input_item(fresh_emulator: Any, tmp_path: Path) -> None:
+    # 26 items in batches of 10; item 25 is rejected, so its batch (20-25) is refused whole
+    bad = [*items(25, "5"), {"pool_id": "5", "input_values": {"image": "x"}}]
+    results = tmp_path / "r.jsonl"
+    op = CreateTasksOperator(
+        task_id="t", tasks=bad, batch_size=10, deferrable=True, results_path=str(results), poll_interval=0.2
+    )
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context())
+    assert info.value.kwargs == {"total": 26}  # the input count travels through the deferral
+    ids = info.value.trigger.serialize()[1]["operation_ids"]
+    op.hook.wait_operations(ids, timeout=30)
+    with pytest.raises(TolokaValidationError, match="1 item"):
+        op.execute_complete(context(), {"status": "failed", "operation_ids": ids}, total=26)
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [r["index"] for r in rows] == list(range(26))
+    assert sum("id" in r for r in rows) == 20 and "errors" in rows[25]
+    assert [r.get("status") for r in rows[20:25]] == ["not_created"] * 5
+    with pytest.raises(ValueError, match="results_path is written once the upload is finished"):
+        CreateTasksOperator(task_id="t", tasks=bad, results_path=str(results), wait_for_completion=False)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +166,17 @@ def test_json_that_toloka_would_not_take_is_refused(
     path.write_text(content)
     with pytest.raises(TolokaInputError, match=message):
         list(read_items(path))
+
+
+def test_results_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "results.jsonl"
+    write_results_jsonl(target, iter([{"index": 0, "id": "old"}]))
+
+    def rows() -> Iterator[dict[str, Any]]:
+        yield {"index": 0, "id": "new"}
+        raise RuntimeError("the worker died half-way")
+
+    with pytest.raises(RuntimeError):
+        write_results_jsonl(target, rows())
+    assert target.read_text() == '{"index":0,"id":"old"}\n'  # readers never see half a file
+    assert [p.name for p in tmp_path.iterdir()] == ["results.jsonl"]  # and no leftover

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from airflow_toloka.exceptions import (
     TolokaAuthenticationError,
     TolokaConflictError,
+    TolokaError,
     TolokaRemoteUnavailableError,
     TolokaTooManyRequestsError,
     TolokaValidationError,
@@ -124,3 +125,16 @@ def test_too_many_requests_reads_retry_after_or_quota_interval() -> None:
     assert isinstance(err, TolokaTooManyRequestsError) and err.retry_after == 2.0
     err = error_from_response(429, b'{"code":"TOO_MANY_REQUESTS","payload":{"interval":"MIN"}}', {})
     assert isinstance(err, TolokaTooManyRequestsError) and err.retry_after == 60.0
+
+
+def test_results_of_different_uploads_are_never_merged_by_position() -> None:
+    first = BatchCreateResult(items={0: "a", 1: "b"}, operation_ids=["op-1"])
+    first.merge(BatchCreateResult(items={2: "c"}, validation_errors={3: {}}, operation_ids=["op-2"]))
+    assert first.created_count == 3 and first.operation_ids == ["op-1", "op-2"]
+    other_upload = BatchCreateResult(items={1: "x"}, operation_ids=["op-9"])
+    with pytest.raises(
+        TolokaError, match=r"op-9 and op-1, op-2 both report input item 1: .*different uploads"
+    ):
+        first.merge(other_upload)
+    with pytest.raises(TolokaError, match="input item 3"):
+        first.merge(BatchCreateResult(items={3: "y"}, operation_ids=["op-8"]))
