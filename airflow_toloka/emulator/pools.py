@@ -23,7 +23,8 @@ Pools file (``--pools FILE``, JSON)::
   like a freshly created Toloka pool).
 - ``input_spec``: field name -> ``{"type", "required"}``. Types (case-insensitive): ``string``, ``integer``,
   ``float``, ``boolean``, ``url``, ``file``, ``coordinates``, ``json`` and ``array_<scalar>``; ``required``
-  defaults to ``true`` as in Toloka. Without ``input_spec`` any input field of any type is accepted.
+  defaults to ``true`` as in Toloka. Without ``input_spec`` any input field of any type is accepted, but not a
+  null value (``VALUE_REQUIRED``, as on every real pool).
 - ``defaults``: used when an upload has ``allow_defaults=true`` and an item has no overlap. A pool without a
   default makes such items fail with ``overlap`` ``VALUE_REQUIRED``. Auto-created pools default to overlap 1.
 """

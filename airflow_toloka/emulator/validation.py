@@ -248,6 +248,10 @@ class ItemValidator:
         except KeyError:  # first item for this pool
             spec = self._specs[pool.id] = compile_input_spec(pool.input_spec)
         if spec is None:
+            # Every real pool has an input spec, and none takes a null value: without a spec, null is still missing.
+            for name, value in values.items():
+                if value is None:
+                    errs[f"{prefix}.{name}"] = field_error("VALUE_REQUIRED", VALUE_REQUIRED)
             return
         # missing fields first, then unknown or mistyped ones: the order of Toloka's documented examples
         for name, required in spec.items():

@@ -91,3 +91,21 @@ def test_kit_talked_the_way_toloka_expects(kit_run: dict[str, Any], kit_emulator
     assert "401" not in responses and "415" not in responses and "404" not in responses
     # kit fetched the 2000 created tasks back page by page (default limit 50)
     assert stats["requests"]["GET /api/v1/tasks"] >= 40
+
+
+def test_kits_partial_upload_against_the_default_mode(
+    kit_python: Path, fresh_emulator: EmulatorProcess
+) -> None:
+    # No pools file: a null input value is still VALUE_REQUIRED, as on every real pool.
+    emulator = fresh_emulator
+    proc = subprocess.run(
+        [str(kit_python), str(SCRIPT.with_name("kit_default_mode.py")), emulator.url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    for mode in ("sync", "async"):
+        assert seen[mode] == {"items": [0], "errors": {"1": {"input_values.image": "VALUE_REQUIRED"}}}, mode
+    assert emulator.stats()["tasks_by_pool"] == {"901": 2}
