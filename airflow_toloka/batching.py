@@ -61,6 +61,7 @@ __all__ = [
     "result_from_counters",
     "result_from_log",
     "result_from_sync_response",
+    "spool_batches",
     "successor_id",
     "validate_chunk",
 ]
@@ -339,7 +340,7 @@ def encode_batches(
 
 
 def iter_batches(kind: ObjectKind, items: Iterable[Any], batch_size: int) -> Iterator[Batch]:
-    """The batches of an upload: a list is validated whole before the first one, a generator lazily.
+    """The batches of an upload, every item validated before the first batch is given out.
 
     :param kind: what the items are.
     :param items: a list, any other iterable of dicts or models, or a :class:`BatchSpool`.
@@ -358,10 +359,31 @@ def iter_batches(kind: ObjectKind, items: Iterable[Any], batch_size: int) -> Ite
             f"{kind.name} must be a list or other iterable of {kind.model.__name__} objects or dicts, "
             f"got {type(items).__name__}"
         )
-    batches = encode_batches(kind, items, batch_size)
     if isinstance(items, Sequence):
-        batches = iter(list(batches))  # all-or-nothing validation
-    yield from batches
+        yield from list(encode_batches(kind, items, batch_size))  # all validated before the first batch
+        return
+    # Any other iterable is read once and validated whole into a spool, not memory, before the first batch.
+    with spool_batches(kind, items, batch_size) as spool:
+        yield from spool
+
+
+def spool_batches(kind: ObjectKind, items: Iterable[Any], batch_size: int) -> BatchSpool:
+    """Validate all input into a :class:`BatchSpool`: nothing is sent until every item passed.
+
+    :param kind: what the items are.
+    :param items: dicts or models, any iterable; read once.
+    :param batch_size: most items per batch.
+    :return: the spool (the caller closes it).
+    :raises TolokaInputError: at the first invalid item (the spool is gone then).
+    """
+    spool = BatchSpool(batch_size)
+    try:
+        for batch in encode_batches(kind, items, batch_size):
+            spool.add(batch)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
 
 
 class BatchSpool:
@@ -378,7 +400,8 @@ class BatchSpool:
         self.count = 0
         self.pool_ids: dict[str, None] = {}
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives until close()
-        self._index: list[tuple[int, int, int, int]] = []  # first index, count, offset, length
+        # first index, count, offset, length, pools
+        self._index: list[tuple[int, int, int, int, tuple[str, ...]]] = []
 
     def add(self, batch: Batch) -> None:
         """Park one batch.
@@ -387,7 +410,7 @@ class BatchSpool:
         """
         offset = self._file.seek(0, 2)
         self._file.write(batch.body)
-        self._index.append((batch.first_index, batch.count, offset, len(batch.body)))
+        self._index.append((batch.first_index, batch.count, offset, len(batch.body), batch.pool_ids))
         self.count += batch.count
         self.pool_ids.update(dict.fromkeys(batch.pool_ids))
 
@@ -395,9 +418,9 @@ class BatchSpool:
         return len(self._index)
 
     def __iter__(self) -> Iterator[Batch]:
-        for number, (first, count, offset, length) in enumerate(self._index):
+        for number, (first, count, offset, length, pools) in enumerate(self._index):
             self._file.seek(offset)
-            yield Batch(number, first, count, self._file.read(length))
+            yield Batch(number, first, count, self._file.read(length), pools)
 
     def close(self) -> None:
         """Delete the temporary file."""

@@ -48,6 +48,7 @@ class TolokaInputError(TolokaError, ValueError):
     def __init__(self, message: str, *, index: int | None = None, field: str | None = None) -> None:
         self.index = index
         self.field = field
+        self.reason = message  # without the location, for callers that name it their own way (a file row)
         where = []
         if index is not None:
             where.append(f"item {index}")

@@ -7,6 +7,7 @@ millisecond precision, no zone suffix.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -271,30 +272,44 @@ class BatchCreateResult(BaseModel):
         self.operation_ids.extend(other.operation_ids)
         self.pool_ids.extend(p for p in other.pool_ids if p not in self.pool_ids)
 
-    def raise_for_rejected(self, skip_invalid_items: bool | None) -> None:
+    def raise_for_rejected(
+        self,
+        skip_invalid_items: bool | None,
+        *,
+        total: int | None = None,
+        label: Callable[[int], str] | None = None,
+    ) -> None:
         """Fail when items were rejected and the caller did not ask to skip them, or when nothing was created.
 
-        The error names the first rejected input indexes with their fields and Toloka codes.
+        The error says how many were rejected, created and not created (items of a batch refused whole), and
+        names the first ten rejected items with their fields and Toloka's codes and messages.
 
         :param skip_invalid_items: the caller's flag.
+        :param total: the input's count, when known.
+        :param label: how an input index is named (default ``item <index>``; a file row for file input).
         :raises TolokaValidationError: when items were rejected and not to be skipped, or nothing was created.
         """
         if not self.validation_errors or (skip_invalid_items and self.created_count):
             return
+        name = label or (lambda i: f"item {i}")
         first = sorted(self.validation_errors)[:20]
         payload = {
             str(i): {f: e.model_dump(exclude_none=True) for f, e in self.validation_errors[i].items()}
             for i in first
         }
         detail = "; ".join(
-            f"item {i}: "
+            f"{name(i)}: "
             + ", ".join(
                 f"{f or '<item>'} {e.code} ({e.message})" for f, e in self.validation_errors[i].items()
             )
-            for i in first[:5]
+            for i in first[:10]
         )
+        rejected = len(self.validation_errors)
+        more = f"; and {rejected - 10} more" if rejected > 10 else ""
+        missing = total - self.created_count - rejected if total is not None else 0
+        refused = f", {missing} not created (their batches were refused whole)" if missing > 0 else ""
         raise TolokaValidationError(
-            f"{len(self.validation_errors)} item(s) rejected by Toloka, {self.created_count} created; {detail}",
+            f"{rejected} item(s) rejected by Toloka, {self.created_count} created{refused}; {detail}{more}",
             code="VALIDATION_ERROR",
             payload=payload,
         )

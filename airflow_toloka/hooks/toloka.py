@@ -237,9 +237,9 @@ class TolokaHook(TolokaOperationsHook):
             result.merge(partial)
             done = f" ({len(result.items)} created, {len(result.validation_errors)} rejected)"
             progress.batch_done(len(batch), done)
-        if not result.items and not result.validation_errors:
+        if not progress.items:
             raise TolokaInputError(f"no {kind.label} to create: the input was empty")
-        result.raise_for_rejected(options.skip_invalid_items)
+        result.raise_for_rejected(options.skip_invalid_items, total=progress.items)
         return result
 
     def submit_batches(

@@ -21,8 +21,8 @@ from airflow_toloka.batching import (
     BatchSpool,
     CreateOptions,
     ObjectKind,
-    iter_batches,
     resolve_batch_size,
+    spool_batches,
 )
 from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TolokaInputError
@@ -109,8 +109,8 @@ class _CreateObjectsOperator(BaseOperator):
     :param open_pool: open the pool once the upload succeeded.
     :param skip_invalid_items: create the valid items and report the rejected ones instead of failing
         (the task still fails when nothing at all was created).
-    :param async_mode: upload through Toloka operations (default); ``False`` uses synchronous requests of at most
-        5,000 items, which cannot defer.
+    :param async_mode: must stay ``True`` (Toloka operations): synchronous requests carry no operation id, so a
+        retry could not find what an earlier try created.
     :param batch_size: items per request (≤10,000 async, ≤5,000 sync).
     :param toloka_conn_id: Airflow connection to Toloka.
     :param deferrable: wait in the triggerer instead of holding a worker slot.
@@ -153,8 +153,12 @@ class _CreateObjectsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not async_mode and deferrable:
-            raise ValueError("async_mode=False uploads synchronously and cannot defer; drop one of the two")
+        if not async_mode:
+            raise ValueError(
+                "async_mode=False cannot be made safe to retry: Toloka's synchronous requests carry no operation "
+                "id, so an Airflow retry after a lost answer would create the same tasks again; use the default "
+                "async mode (TolokaHook.create_tasks(async_mode=False) remains for code that handles that itself)"
+            )
         if results_path and not wait_for_completion:
             raise ValueError(
                 "results_path is written once the upload is finished, and wait_for_completion=False does not wait "
@@ -225,23 +229,22 @@ class _CreateObjectsOperator(BaseOperator):
 
         See docs/performance.md, "Spooling request bodies".
         """
-        spool = BatchSpool(size)
         try:
-            for batch in iter_batches(self.kind, self._items(), size):
-                spool.add(batch)
+            spool = spool_batches(self.kind, self._items(), size)
         except TolokaInputError as exc:
-            spool.close()
-            _, path = self._input()
-            if path is not None and exc.index is not None:
-                raise TolokaInputError(f"{path}, data row {exc.index + 1}: {exc}") from None
-            raise
-        except BaseException:
-            spool.close()
-            raise
+            if exc.index is None:
+                raise
+            field = f", field '{exc.field}'" if exc.field else ""
+            raise TolokaInputError(f"{self._label(exc.index)}{field}: {exc.reason}") from None
         if spool.count == 0:
             spool.close()
             raise TolokaInputError(f"no {self.kind.label} to upload: the input is empty")
         return spool
+
+    def _label(self, index: int) -> str:
+        """How an input item is named in errors: the file and its 1-based data row, or the list index."""
+        _, path = self._input()
+        return f"{path}, data row {index + 1}" if path is not None else f"item {index}"
 
     # ------------------------------------------------------------------ execution
 
@@ -264,14 +267,6 @@ class _CreateObjectsOperator(BaseOperator):
         size = resolve_batch_size(self.batch_size, self.async_mode)
         ti = context["ti"]
         ti.xcom_push(key=XCOM_TOLOKA_URL, value=hook.base_url)
-        if not self.async_mode:
-            with self._validated_input(size) as spool:
-                ti.xcom_push(key=XCOM_POOL_IDS, value=list(spool.pool_ids))
-                result = hook.create_objects(
-                    self.kind, spool, options=self.options, async_mode=False, batch_size=self.batch_size
-                )
-                return self._finish(context, result, spool.count)
-
         state = context.get("task_state_store")
         ops = self._resume(hook, state)
         if ops is None:
@@ -382,8 +377,8 @@ class _CreateObjectsOperator(BaseOperator):
                 total,
                 self.kind.name,
                 {
-                    i: {f: e.code for f, e in errs.items()}
-                    for i, errs in sorted(result.validation_errors.items())[:5]
+                    self._label(i): {f: e.code for f, e in errs.items()}
+                    for i, errs in sorted(result.validation_errors.items())[:10]
                 },
             )
         missing = total - created - len(result.validation_errors)
@@ -394,7 +389,7 @@ class _CreateObjectsOperator(BaseOperator):
                 total,
                 self.kind.name,
             )
-        result.raise_for_rejected(self.skip_invalid_items)
+        result.raise_for_rejected(self.skip_invalid_items, total=total, label=self._label)
         self.log.info("Toloka created %d of %d %s", created, total, self.kind.name)
         return summary
 

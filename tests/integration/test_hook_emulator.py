@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_toloka.emulator import EmulatorProcess
-from airflow_toloka.exceptions import TolokaTimeoutError, TolokaValidationError
+from airflow_toloka.exceptions import TolokaInputError, TolokaTimeoutError, TolokaValidationError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Task, TaskSuite
 
@@ -211,3 +211,15 @@ def test_long_uploads_log_a_line_per_batch(
         assert f"Toloka tasks submitted: batch {n}/3" in out
         assert f"Toloka tasks created: batch {n}/3" in out
     assert "2500 items" in out and "items/s" in out
+
+
+def test_a_generator_is_validated_whole_before_the_first_request(
+    hook: TolokaHook, fresh_emulator: Any
+) -> None:
+    def source() -> Iterator[dict[str, Any]]:
+        yield from tasks(150)
+        yield {"pool_id": "11", "input_values": {}, "overlap": 0}  # in the second batch
+
+    with pytest.raises(TolokaInputError, match=r"^item 150, field 'overlap'"):
+        hook.create_tasks(source(), batch_size=100)
+    assert posts(fresh_emulator.stats()) == 0  # batch 1 was not sent ahead of the bad item

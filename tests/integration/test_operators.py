@@ -143,9 +143,9 @@ def test_task_suites_from_jsonl(fresh_emulator: Any, tmp_path: Path) -> None:
     assert fresh_emulator.stats()["task_suites_by_pool"] == {"9": 9}
 
 
-def test_sync_mode_auto_splits(fresh_emulator: Any) -> None:
-    summary = CreateTasksOperator(task_id="t", tasks=items(6_000, "10"), async_mode=False).execute(context())
-    assert summary["created"] == 6_000 and fresh_emulator.stats()["requests"]["POST /api/v1/tasks"] == 2
+def test_sync_mode_is_refused_because_a_retry_could_duplicate() -> None:
+    with pytest.raises(ValueError, match="async_mode=False cannot be made safe to retry"):
+        CreateTasksOperator(task_id="t", tasks=items(6_000, "10"), async_mode=False)
 
 
 def test_execute_complete_turns_events_into_results_or_errors(fresh_emulator: Any) -> None:
@@ -162,8 +162,6 @@ def test_execute_complete_turns_events_into_results_or_errors(fresh_emulator: An
 
 
 def test_constructor_rejects_contradictions() -> None:
-    with pytest.raises(ValueError, match="cannot defer"):
-        CreateTasksOperator(task_id="t", tasks=[], async_mode=False, deferrable=True)
     with pytest.raises(TolokaInputError, match="exactly one of tasks= or tasks_path="):
         CreateTasksOperator(task_id="t", tasks=items(1, "1"), tasks_path="x.tsv").execute(context())
     with pytest.raises(ValueError, match="batch_size must be between 1 and 10000"):
@@ -227,7 +225,10 @@ def test_large_upload_counts_created_items_without_keeping_ids(
     summary = op.execute(context())
     assert (summary["created"], summary["failed"], summary["total"], summary["ids"]) == (25, 1, 26, None)
     assert closed == [26]  # the spooled request bodies are gone once submitted
-    with pytest.raises(TolokaValidationError, match=r"1 item\(s\) rejected by Toloka, 20 created; item 25"):
+    with pytest.raises(
+        TolokaValidationError,
+        match=r"1 item\(s\) rejected by Toloka, 20 created, 5 not created \(their batches were refused whole\); item 25",
+    ):
         # its batch is all-or-nothing without skip_invalid_items
         CreateTasksOperator(task_id="t", tasks=bad, batch_size=10, max_ids_in_xcom=3).execute(context())
 
@@ -307,3 +308,14 @@ def test_counts_and_the_results_file_cover_every_input_item(fresh_emulator: Any,
     assert [r.get("status") for r in rows[20:25]] == ["not_created"] * 5
     with pytest.raises(ValueError, match="results_path is written once the upload is finished"):
         CreateTasksOperator(task_id="t", tasks=bad, results_path=str(results), wait_for_completion=False)
+
+
+def test_tolokas_rejections_of_file_rows_name_the_file_and_row(fresh_emulator: Any, tmp_path: Path) -> None:
+    path = tmp_path / "rows.tsv"
+    path.write_text(
+        "INPUT:image\toverlap\nhttps://e.com/1.jpg\t1\nhttps://e.com/2.jpg\t\nhttps://e.com/3.jpg\t1\n"
+    )
+    upload = CreateTasksOperator(task_id="t", tasks_path=str(path), pool_id="5", poll_interval=0.2)
+    with pytest.raises(TolokaValidationError, match=r"rows\.tsv, data row 2: overlap VALUE_REQUIRED") as info:
+        upload.execute(context())
+    assert "item 1" not in str(info.value)

@@ -55,11 +55,17 @@ def test_generator_errors_name_the_input_index_across_batches() -> None:
         yield from tasks(12)
         yield {"pool_id": "p", "input_values": "oops", "overlap": 0}
 
-    batches = iter_batches(TASKS, source(), 5)
-    assert [b.first_index for b in (next(batches), next(batches))] == [0, 5]  # lazily, batch by batch
+    batches = encode_batches(TASKS, source(), 5)
+    assert [b.first_index for b in (next(batches), next(batches))] == [
+        0,
+        5,
+    ]  # encoding is lazy, batch by batch
     with pytest.raises(TolokaInputError, match=r"item 12, field 'overlap': .* \(and 1 more problem") as info:
         next(batches)
     assert (info.value.index, info.value.field) == (12, "overlap")
+    # but an upload validates a generator whole before its first batch: nothing is half-sent
+    with pytest.raises(TolokaInputError, match=r"item 12"):
+        next(iter_batches(TASKS, source(), 5))
 
 
 def test_chunked_validation_reports_the_first_bad_item_in_input_order() -> None:

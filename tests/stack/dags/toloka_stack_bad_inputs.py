@@ -1,5 +1,5 @@
-"""Test-only DAG: one task per bad input (each fails on its own, no retries), plus an over-the-sync-limit upload
-with ``async_mode=False`` that must be split, not refused. Files come from ``params.dir`` (written by the test)."""
+"""Test-only DAG: one task per bad input (each fails on its own, no retries). Files come from ``params.dir``
+(written by the test)."""
 
 from __future__ import annotations
 
@@ -40,13 +40,6 @@ with DAG(
     )
     _op(task_id="non_json_row", pool_id="8001", tasks_path="{{ params.dir }}/bad.jsonl")
     _op(task_id="empty_input", pool_id="8002", tasks_path="{{ params.dir }}/empty.tsv")
-    _op(
-        task_id="sync_over_limit",
-        pool_id="8003",
-        tasks_path="{{ params.dir }}/big.tsv",
-        async_mode=False,
-        deferrable=False,
-    )
     _op(task_id="wrong_token", toloka_conn_id="toloka_badtoken", pool_id="6001", tasks=[GOOD])
     _op(task_id="no_permission", toloka_conn_id="toloka_denied", pool_id="6001", tasks=[GOOD])
     _op(task_id="wrong_url", toloka_conn_id="toloka_down", pool_id="6001", tasks=[GOOD])
