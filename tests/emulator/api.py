@@ -28,14 +28,18 @@ class Api:
 
     def wait(self, op_id: str, timeout: float = 10) -> dict[str, Any]:
         """Poll an operation until it is terminal (bounded)."""
+        return self.until(op_id, lambda op: op["status"] in ("SUCCESS", "FAIL"), timeout)
+
+    def until(self, op_id: str, done: Any, timeout: float = 10) -> dict[str, Any]:
+        """Poll an operation until ``done(op)`` holds (bounded): a wait on its state, not on a clock."""
         deadline = time.monotonic() + timeout
         while True:
             op: dict[str, Any] = self.get(f"/operations/{op_id}").json()
-            if op["status"] in ("SUCCESS", "FAIL"):
+            if done(op):
                 return op
             if time.monotonic() > deadline:
-                raise AssertionError(f"operation {op_id} did not finish in {timeout}s")
-            time.sleep(0.02)
+                raise AssertionError(f"operation {op_id} never reached the awaited state in {timeout}s: {op}")
+            time.sleep(0.01)
 
     def errors(self, item: dict[str, Any], path: str = "/tasks", **params: Any) -> dict[str, Any]:
         """The field errors of one invalid item (sync single-object upload)."""

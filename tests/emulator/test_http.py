@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from airflow_toloka.emulator import EmulatorProcess
+from tests.emulator.api import Api
 
 AUTH = {"Authorization": "OAuth test-token"}
 
@@ -135,7 +136,7 @@ def test_500_after_processing_the_work_is_done(fresh_emulator: EmulatorProcess) 
     fresh_emulator.configure(fault_500=0.0)
     # the client retries with the same operation_id: Toloka already has it
     error(requests.post(url, json=tasks(3), params=params, headers=AUTH), 409, "OPERATION_ALREADY_EXISTS")
-    time.sleep(0.2)
+    Api(fresh_emulator.url, AUTH["Authorization"]).wait(op_id)
     stats = fresh_emulator.stats()
     assert stats["objects"]["tasks"] == 3 and stats["faults"]["500"] == 1
     assert stats["responses"] == {"500": 1, "409": 1}
@@ -195,7 +196,6 @@ def test_stats_count_routes_responses_and_objects(fresh_emulator: EmulatorProces
         s.post(api(fresh_emulator, "/tasks"), json=tasks(3, pool="1"))
         suites: list[dict[str, Any]] = [{"pool_id": "2", "tasks": [{"input_values": {}}], "overlap": 1}]
         op = s.post(api(fresh_emulator, "/task-suites"), json=suites, params={"async_mode": "true"}).json()
-        time.sleep(0.1)
         s.get(api(fresh_emulator, f"/operations/{op['id']}"))
         s.get(api(fresh_emulator, f"/operations/{op['id']}/log"))
         s.get(api(fresh_emulator, "/tasks/x"))

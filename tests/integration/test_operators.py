@@ -58,7 +58,7 @@ def test_defers_after_pushing_operation_ids(fresh_emulator: Any) -> None:
     assert 590 < kwargs["end_time"] - time.time() <= 600
 
     fresh_emulator.configure(rate=1_000_000)
-    time.sleep(0.5)
+    op.hook.wait_operations(xcoms["operation_ids"], timeout=30)  # what the trigger does before it fires
     summary = op.execute_complete(context(), {"status": "success", "operation_ids": xcoms["operation_ids"]})
     assert (summary["created"], summary["failed"], summary["total"]) == (120, 0, 120)
     assert summary["pool_ids"] == ["77"] and len(summary["ids"]) == 120
@@ -319,3 +319,24 @@ def test_tolokas_rejections_of_file_rows_name_the_file_and_row(fresh_emulator: A
     with pytest.raises(TolokaValidationError, match=r"rows\.tsv, data row 2: overlap VALUE_REQUIRED") as info:
         upload.execute(context())
     assert "item 1" not in str(info.value)
+
+
+def test_file_options_reach_the_reader_and_the_hook(fresh_emulator: Any, tmp_path: Path) -> None:
+    path = tmp_path / "images.txt"  # a name the format cannot be guessed from
+    path.write_text("url\tweight\nhttps://e.com/1.jpg\t1\nhttps://e.com/2.jpg\t2\n")
+    upload = CreateTasksOperator(
+        task_id="t",
+        tasks_path=str(path),
+        file_format="tsv",
+        column_map={"url": "INPUT:image", "weight": "overlap"},
+        pool_id="5",
+        max_in_flight=2,
+        poll_interval=0.2,
+    )
+    summary = upload.execute(context())
+    assert summary["created"] == 2 and upload.hook.max_in_flight == 2
+    tasks = [upload.hook.get_task(i) for i in summary["ids"]]
+    assert [(t.input_values, t.overlap) for t in tasks] == [
+        ({"image": "https://e.com/1.jpg"}, 1),
+        ({"image": "https://e.com/2.jpg"}, 2),
+    ]

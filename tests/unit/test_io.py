@@ -180,3 +180,29 @@ def test_results_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
         write_results_jsonl(target, rows())
     assert target.read_text() == '{"index":0,"id":"old"}\n'  # readers never see half a file
     assert [p.name for p in tmp_path.iterdir()] == ["results.jsonl"]  # and no leftover
+
+
+@pytest.mark.parametrize("sep", ["\t", ","])
+def test_every_column_kind_in_tsv_and_csv(tmp_path: Path, sep: str) -> None:
+    header = ["INPUT:x", "infinite_overlap", "overlap", "reserved_for", "pool_id", "GOLDEN:label", "HINT:h"]
+    rows = [
+        ["a", "false", "2", "u1", "7", "cat", "look"],
+        ["b", "0", "", "", "", "", ""],
+        ["c", "no", "", "", "", "", ""],
+        ["d", "TRUE", "", "", "", "", ""],
+        ["e", "1", "", "", "", "", ""],
+        ["f", "yes", "", "", "", "", ""],
+    ]
+    path = tmp_path / ("t.tsv" if sep == "\t" else "t.csv")
+    path.write_text("\n".join(sep.join(r) for r in [header, *rows]) + "\n")
+    got = list(read_items(path))
+    assert [item["infinite_overlap"] for item in got] == [False, False, False, True, True, True]
+    assert got[0] == {
+        "input_values": {"x": "a"},
+        "infinite_overlap": False,
+        "overlap": 2,
+        "reserved_for": ["u1"],
+        "pool_id": "7",
+        "known_solutions": [{"output_values": {"label": "cat"}}],
+        "message_on_unknown_solution": "look",
+    }

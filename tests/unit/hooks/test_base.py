@@ -6,6 +6,7 @@ import gc
 import json
 import socket
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -333,3 +334,30 @@ async def test_the_async_client_refuses_the_same_header_without_echo(
             await hook.aget_operation("op-1")
     text = "".join(traceback.format_exception(info.value))
     assert "secret" not in text and "secret" not in caplog.text and server.requests == []
+
+
+def test_retry_after_is_waited_before_the_retry(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    server.script(
+        "GET /api/v1/operations/op-1",
+        Reply(429, {"code": "TOO_MANY_REQUESTS", "message": "slow down"}, {"Retry-After": "0.25"}),
+        Reply(200, OP),
+    )
+    assert fast_hook().get_operation("op-1").status == "SUCCESS"
+    assert slept == [0.25]  # the wait Toloka asked for, not the (much shorter) backoff
+
+
+def test_the_retry_budget_bounds_a_long_outage(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/operations/op-1", Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE"}))
+    with pytest.raises(TolokaRemoteUnavailableError):
+        TolokaHook(retry_limit=10_000, retry_delay=0.01, retry_budget=0.3).get_operation("op-1")
+    assert 1 < server.count("GET /api/v1/operations/op-1") < 10_000  # the budget, not the limit, ended it

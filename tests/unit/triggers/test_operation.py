@@ -318,12 +318,12 @@ async def test_first_failure_in_id_order_is_reported(server: ScriptedServer) -> 
 
 async def test_cancellation_closes_the_client(server: ScriptedServer) -> None:
     server.script(route("op-1"), Reply(body=op("op-1", "RUNNING", 1)))
-    gen = TolokaOperationTrigger(["op-1"], poll_interval=60).run()
-    task = asyncio.ensure_future(gen.__anext__())
+    trigger = TolokaOperationTrigger(["op-1"], poll_interval=60)
+    trigger.first_poll_delay = lambda: 0.0  # type: ignore[method-assign]  # poll at once, then sleep a minute
+    task = asyncio.ensure_future(trigger.run().__anext__())
     while server.count(route("op-1")) < 1:
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # now sleeping between polls
-    task.cancel()
+    task.cancel()  # asleep until the next poll, or still reading the answer: either way the client closes
     with pytest.raises(asyncio.CancelledError):
         await task
     assert TrackingClient.opened and all(c.is_closed for c in TrackingClient.opened)
