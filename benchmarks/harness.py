@@ -564,7 +564,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--run-timeout", type=float, default=900.0, help="seconds per upload run")
     p.add_argument(
-        "--kit-chunk", type=int, default=0, help="toloka-kit: tasks per create_tasks call (0: one)"
+        "--kit-chunk",
+        type=int,
+        default=10_000,
+        # toloka-kit sends each create_tasks call as one request, and Toloka takes at most 1 MiB of input_values
+        # per request: a kit user cuts the calls, as the provider cuts its batches.
+        help="toloka-kit: tasks per create_tasks call (0: all in one call, which Toloka refuses past 1 MiB)",
     )
     p.add_argument("--triggers", type=int, default=1000, help="concurrent triggers")
     p.add_argument(

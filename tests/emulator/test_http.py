@@ -139,7 +139,8 @@ def test_500_after_processing_the_work_is_done(fresh_emulator: EmulatorProcess) 
     Api(fresh_emulator.url, AUTH["Authorization"]).wait(op_id)
     stats = fresh_emulator.stats()
     assert stats["objects"]["tasks"] == 3 and stats["faults"]["500"] == 1
-    assert stats["responses"] == {"500": 1, "409": 1}
+    posts = {k: v for k, v in stats["responses"].items() if k != "200"}  # 200s: waiting for the operation
+    assert posts == {"500": 1, "409": 1}
 
 
 def test_drop_after_processing_breaks_requests_and_httpx(fresh_emulator: EmulatorProcess) -> None:
@@ -191,6 +192,8 @@ def test_latency_is_added_to_api_requests(fresh_emulator: EmulatorProcess) -> No
 
 
 def test_stats_count_routes_responses_and_objects(fresh_emulator: EmulatorProcess) -> None:
+    # operations finish within microseconds, so the next request completes the suite upload (no clock in it)
+    fresh_emulator.configure(pending_seconds=0, rate=1_000_000)
     with requests.Session() as s:
         s.headers.update(AUTH)
         s.post(api(fresh_emulator, "/tasks"), json=tasks(3, pool="1"))
