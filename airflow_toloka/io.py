@@ -148,33 +148,28 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number Toloka accepts")
 
 
-def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
-
-
-def _json_object(line: str, where: str) -> dict[str, Any]:
+def _loads(text: str, where: str, *, whole_file: bool = False) -> Any:
+    """JSON as Toloka takes it; every problem is a :class:`TolokaInputError` naming where it is."""
     try:
-        obj = _loads(line)
+        return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise TolokaInputError(f"{where}: not valid JSON ({exc.msg})") from None
-    except ValueError as exc:
+        line = f", line {exc.lineno}" if whole_file else ""
+        raise TolokaInputError(f"{where}{line}: not valid JSON ({exc.msg})") from None
+    except ValueError as exc:  # NaN or Infinity
         raise TolokaInputError(f"{where}: {exc}") from None
     except RecursionError:
         raise TolokaInputError(f"{where}: JSON nested too deeply") from None
+
+
+def _json_object(line: str, where: str) -> dict[str, Any]:
+    obj = _loads(line, where)
     if not isinstance(obj, dict):
         raise TolokaInputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     return obj
 
 
 def _json_array(text: str, where: str) -> Iterator[dict[str, Any]]:
-    try:
-        data = _loads(text)
-    except json.JSONDecodeError as exc:
-        raise TolokaInputError(f"{where}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
-    except ValueError as exc:
-        raise TolokaInputError(f"{where}: {exc}") from None
-    except RecursionError:
-        raise TolokaInputError(f"{where}: JSON nested too deeply") from None
+    data = _loads(text, where, whole_file=True)
     if not isinstance(data, list):
         raise TolokaInputError(f"{where}: a JSON file must hold an array of objects")
     for i, obj in enumerate(data):

@@ -164,24 +164,29 @@ class _CreateObjectsOperator(BaseOperator):
                 "results_path is written once the upload is finished, and wait_for_completion=False does not wait "
                 "for that; drop one of the two (TolokaHook.operation_results reads the results later)"
             )
-        self.pool_id = pool_id
-        self.file_format = file_format
-        self.column_map = column_map
-        self.encoding = encoding
-        self.allow_defaults = allow_defaults
-        self.open_pool = open_pool
-        self.skip_invalid_items = skip_invalid_items
-        self.async_mode = async_mode
-        self.batch_size = batch_size
-        self.toloka_conn_id = toloka_conn_id
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
+        # what is read
+        self.pool_id, self.file_format, self.column_map, self.encoding = (
+            pool_id,
+            file_format,
+            column_map,
+            encoding,
+        )
+        # how it is sent
+        self.allow_defaults, self.open_pool = allow_defaults, open_pool
+        self.skip_invalid_items, self.async_mode, self.batch_size = skip_invalid_items, async_mode, batch_size
+        self.toloka_conn_id, self.max_in_flight, self.idempotency_key = (
+            toloka_conn_id,
+            max_in_flight,
+            idempotency_key,
+        )
+        # how it is awaited and reported
+        self.deferrable, self.poll_interval, self.wait_for_completion = (
+            deferrable,
+            poll_interval,
+            wait_for_completion,
+        )
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
-        self.wait_for_completion = wait_for_completion
-        self.results_path = results_path
-        self.max_ids_in_xcom = max_ids_in_xcom
-        self.idempotency_key = idempotency_key
-        self.max_in_flight = max_in_flight
+        self.results_path, self.max_ids_in_xcom = results_path, max_ids_in_xcom
 
     def _input(self) -> tuple[Any, Any]:
         """The in-memory items and the file path, one of them None (``tasks``/``tasks_path`` and the like)."""
