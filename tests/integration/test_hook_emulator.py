@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from airflow_toloka.emulator import EmulatorProcess
-from airflow_toloka.exceptions import TolokaInputError, TolokaTimeoutError, TolokaValidationError
+from airflow_toloka.exceptions import (
+    TolokaInputError,
+    TolokaRemoteUnavailableError,
+    TolokaTimeoutError,
+    TolokaValidationError,
+)
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Task, TaskSuite
 
@@ -223,3 +228,19 @@ def test_a_generator_is_validated_whole_before_the_first_request(
     with pytest.raises(TolokaInputError, match=r"^item 150, field 'overlap'"):
         hook.create_tasks(source(), batch_size=100)
     assert posts(fresh_emulator.stats()) == 0  # batch 1 was not sent ahead of the bad item
+
+
+@pytest.mark.parametrize("fault", ["fault_500", "fault_drop"])
+def test_a_post_processed_but_unanswered_is_not_created_twice(
+    fresh_emulator: Any, toloka_conn_env: None, fault: str
+) -> None:
+    # Toloka creates the batch, then the answer is a 500 or a dropped connection: the next try re-attaches.
+    fresh_emulator.configure(**{fault: 1.0})
+    hook = TolokaHook(retry_limit=0, poll_interval=0.2)
+    with pytest.raises(TolokaRemoteUnavailableError):
+        hook.create_tasks(list(tasks(50)), idempotency_key="lost-answer")
+    fresh_emulator.configure(**{fault: 0.0})
+    result = hook.create_tasks(list(tasks(50)), idempotency_key="lost-answer")
+    stats = fresh_emulator.stats()
+    assert len(result.items) == 50 and stats["objects"]["tasks"] == 50
+    assert stats["responses"]["409"] == 1  # the second POST found the operation the first one started
