@@ -124,7 +124,9 @@ def test_operation_fail(stack: Stack) -> None:
     assert stack.task_states(dag_id, run_id)["upload"] == ("failed", 2)
     stats = stack.strict.stats()
     assert stats["tasks_by_pool"] == {}
-    assert stats["objects"]["operations"] == 1  # the retry re-attached to the same operation
+    # A FAIL created nothing, so the Airflow retry did not re-attach to it (that would pin every retry to the old
+    # failure): it submitted the batch again under the successor id, which failed the same way, creating nothing.
+    assert stats["objects"]["operations"] == 2
     log = stack.logs_text(dag_id, run_id, "upload")
     # Toloka's code and message for the rejected item and field, from the operation's log
     assert "TolokaValidationError" in log, log[-3000:]
