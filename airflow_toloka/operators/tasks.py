@@ -21,6 +21,7 @@ from airflow_toloka.batching import (
     BatchSpool,
     CreateOptions,
     ObjectKind,
+    operation_id,
     resolve_batch_size,
     spool_batches,
 )
@@ -44,6 +45,8 @@ XCOM_TOLOKA_URL = "toloka_url"
 _STATE_KEY = "toloka_operation_ids"
 _STATE_POOLS = "toloka_pool_ids"
 _STATE_TOTAL = "toloka_total"
+# The operation ids the input maps to, kept before anything is sent: a retry compares its input against them.
+_STATE_INPUT = "toloka_input_ids"
 _WEB_UI = {
     ENVIRONMENTS["PRODUCTION"]: "https://platform.toloka.ai",
     ENVIRONMENTS["SANDBOX"]: "https://platform.sandbox.toloka.ai",
@@ -276,12 +279,11 @@ class _CreateObjectsOperator(BaseOperator):
         ops = self._resume(hook, state)
         if ops is None:
             with self._validated_input(size) as spool:
+                key = self.idempotency_key or _default_key(context)
+                if state is not None:
+                    self._check_unchanged(state, spool, key)
                 ops = hook.submit_batches(
-                    self.kind,
-                    spool,
-                    idempotency_key=self.idempotency_key or _default_key(context),
-                    options=self.options,
-                    batch_size=self.batch_size,
+                    self.kind, spool, idempotency_key=key, options=self.options, batch_size=self.batch_size
                 )
             pools: list[Any] = list(spool.pool_ids)
             total: int | None = spool.count
@@ -306,6 +308,21 @@ class _CreateObjectsOperator(BaseOperator):
             defer_until_done(self, ids, timeout=self.timeout, kwargs={"total": total})
         ops = hook.wait_operations(ops, timeout=self.timeout)
         return self._finish(context, self._results(ops), total, pools)
+
+    def _check_unchanged(self, state: Any, spool: BatchSpool, key: str) -> None:
+        """Refuse an input that changed since an earlier try of this task instance; remember this one first.
+
+        A changed batch gets a new operation id, so sending it again would create its unchanged items twice.
+        """
+        planned = [operation_id(key, self.kind, batch, self.options) for batch in spool]
+        earlier = state.get(_STATE_INPUT)
+        if isinstance(earlier, dict) and earlier.get("key") == key and earlier.get("ids") != planned:
+            raise TolokaInputError(
+                f"the input changed since an earlier try of this task submitted it in {len(earlier['ids'])} "
+                "batch(es); sending it again would create its unchanged items twice, so nothing was sent: restore "
+                "the input, or give this upload a new idempotency_key"
+            )
+        state.set(_STATE_INPUT, {"key": key, "ids": planned})
 
     def _results(self, ops: Sequence[Operation | str]) -> BatchCreateResult:
         # Created ids are worth keeping for a results file, else only as many as XCom would get.

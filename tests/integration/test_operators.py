@@ -340,3 +340,24 @@ def test_file_options_reach_the_reader_and_the_hook(fresh_emulator: Any, tmp_pat
         ({"image": "https://e.com/1.jpg"}, 1),
         ({"image": "https://e.com/2.jpg"}, 2),
     ]
+
+
+def test_a_retry_with_changed_input_sends_nothing(fresh_emulator: Any) -> None:
+    store = _StateStore()
+
+    def attempt(n: int, key: str | None = None) -> dict[str, Any]:
+        upload = CreateTasksOperator(
+            task_id="t", tasks=items(n, "5"), batch_size=10, poll_interval=0.2, idempotency_key=key
+        )
+        return upload.execute({**context(), "task_state_store": store})
+
+    assert attempt(30)["created"] == 30
+    posts = fresh_emulator.stats()["requests"]["POST /api/v1/tasks"]
+    # two rows appended between tries: the last batch would change, and 30 items would be created again
+    with pytest.raises(TolokaInputError, match=r"the input changed since an earlier try .* in 3 batch"):
+        attempt(32)
+    assert fresh_emulator.stats()["requests"]["POST /api/v1/tasks"] == posts  # nothing was sent
+    assert attempt(30)["created"] == 30  # the same input again: re-attached, nothing new
+    assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 30}
+    assert attempt(32, key="second-upload")["created"] == 32  # a new upload, on purpose
+    assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 62}
