@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import (
 )
 
 from airflow_toloka.events import FailedOperation, OperationEvent, describe_failed
-from airflow_toloka.exceptions import TolokaError, TolokaOperationFailedError, TolokaTimeoutError
+from airflow_toloka.exceptions import TolokaError, TolokaTimeoutError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
 from airflow_toloka.triggers.operation import defer_until_done, validate_operation_ids
@@ -213,10 +213,12 @@ class TolokaOperationSensor(BaseSensorOperator):
 
 
 def _raise_for_failed(ops: dict[str, Operation], total: int) -> None:
-    failed = [FailedOperation.of(op) for op in ops.values() if op.status == "FAIL"]
-    if failed:
-        raise TolokaOperationFailedError(
-            describe_failed(failed, total),
-            operation_ids=[f.id for f in failed],
-            details={f.id: f.details for f in failed},
-        )
+    # The error a trigger's "failed" event means, so poking and deferring fail with the same message.
+    failed = tuple(FailedOperation.of(op) for op in ops.values() if op.status == "FAIL")
+    error = (
+        OperationEvent("failed", tuple(ops), describe_failed(failed, total), failed).error()
+        if failed
+        else None
+    )
+    if error is not None:
+        raise error
