@@ -23,13 +23,8 @@ from airflow_toloka.exceptions import (
 from airflow_toloka.hooks.base import Request, _never_sent_async, _never_sent_sync
 from airflow_toloka.hooks.connection import ConnectionSettings, auth_header
 from airflow_toloka.hooks.toloka import TolokaHook
+from tests.unit.hooks.common import OP, fast_hook
 from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
-
-OP = {"id": "op-1", "type": "TASK.BATCH_CREATE", "status": "SUCCESS", "progress": 100}
-
-
-def fast_hook(**kwargs: object) -> TolokaHook:
-    return TolokaHook(retry_delay=0.01, **kwargs)  # type: ignore[arg-type]
 
 
 def test_auth_header_follows_tolokas_client_rule() -> None:

@@ -18,13 +18,8 @@ from airflow_toloka.exceptions import (
 )
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
+from tests.unit.hooks.common import OP, fast_hook
 from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
-
-OP = {"id": "op-1", "type": "TASK.BATCH_CREATE", "status": "SUCCESS", "progress": 100}
-
-
-def fast_hook(**kwargs: object) -> TolokaHook:
-    return TolokaHook(retry_delay=0.01, **kwargs)  # type: ignore[arg-type]
 
 
 def test_sends_auth_and_lowercase_booleans(server: ScriptedServer) -> None:
