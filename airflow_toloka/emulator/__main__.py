@@ -40,7 +40,11 @@ def _positive(text: str) -> float:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
-    """CLI options -> :class:`EmulatorConfig` (the pools file is read and checked here, to fail fast)."""
+    """CLI options -> :class:`EmulatorConfig` (the pools file is read and checked here, to fail fast).
+
+    :param argv: the CLI arguments (default: ``sys.argv[1:]``).
+    :return: the config.
+    """
     p = argparse.ArgumentParser(prog="python -m airflow_toloka.emulator", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
@@ -59,11 +63,36 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
     p.add_argument("--fault-drop", type=_probability, default=0.0, help="probability of a dropped response")
     p.add_argument("--retry-after", type=_non_negative, help="Retry-After seconds sent with injected 429s")
     p.add_argument("--latency-ms", type=_non_negative, default=0.0, help="delay added to every /api request")
-    p.add_argument("--seed", type=int, help="seed of the fault RNG (default: random)")
+    p.add_argument("--seed", type=int, help="seed of the fault RNG and of the crowd (default: random)")
+    p.add_argument("--crowd", type=int, default=10, help="simulated Tolokers (0: no crowd)")
+    p.add_argument(
+        "--crowd-accuracy", type=_probability, default=0.9, help="probability that a worker answers the truth"
+    )
+    p.add_argument(
+        "--crowd-skip", type=_probability, default=0.03, help="probability that a worker skips a suite"
+    )
+    p.add_argument(
+        "--crowd-abandon", type=_probability, default=0.02, help="probability that a suite is left to expire"
+    )
+    p.add_argument("--truth-field", default="truth", help="input field that holds the true answer")
+    p.add_argument(
+        "--time-scale",
+        type=_non_negative,
+        default=60.0,
+        help="simulated seconds per real second (0: the crowd moves only with /_emulator/advance)",
+    )
+    p.add_argument(
+        "--for-update-seconds",
+        type=_non_negative,
+        default=900.0,
+        help="simulated seconds after which a pool closed for update reopens",
+    )
     p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     args = p.parse_args(argv)
+    if args.crowd < 0:
+        p.error("--crowd must be >= 0")
     config = EmulatorConfig(**vars(args))
     if config.pools_file:
         try:

@@ -3,6 +3,11 @@
 Handlers take the raw :class:`Request` and return a prebuilt JSON :class:`Response`: FastAPI's per-item
 validation would be far too slow for 10k-item bodies, and Toloka's error shapes are not FastAPI's.
 
+Routes: tasks, task suites, operations (and logs), requester; projects, pools, trainings and their actions,
+assignments (see ``state`` for the modules behind them); ``/_emulator/{health,stats,reset,config,advance}``.
+``POST /_emulator/advance?seconds=S`` moves the clock and the simulated time forward by S seconds, handling
+everything due on the way (operations, the crowd's work, pool timers, ``will_expire``), and returns the time.
+
 A pure-ASGI gate in front of the ``/api`` routes does what every Toloka request goes through, in this order:
 count the request by route template, optional latency, injected 429/503 (before any work), auth (401/403),
 unknown route (404/405), 415 for bodies that are not JSON, the handler itself, then injected 500 or a dropped
@@ -24,6 +29,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from starlette.routing import BaseRoute, Match
 
+from airflow_toloka.emulator.pool_api import POOLS, TRAININGS, Container
 from airflow_toloka.emulator.state import TASK_SUITES, TASKS, ApiError, EmulatorConfig, EmulatorState, Kind
 
 __all__ = ["create_app"]
@@ -206,8 +212,106 @@ def _has_body(headers: dict[str, str]) -> bool:
         return True
 
 
+async def _body(request: Request) -> Any:
+    """The parsed JSON body of a create or replace request."""
+    raw = await request.body()
+    if not raw.strip():
+        raise ApiError(400, "VALIDATION_ERROR", "Request body is required")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "VALIDATION_ERROR", "Request body is not valid JSON") from None
+
+
+def _op_response(op: dict[str, Any] | None) -> Response:
+    """202 with the operation an action started, or 204 when there was nothing to do."""
+    return Response(status_code=204) if op is None else json_response(op, 202)
+
+
+def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
+    """Projects, pools, trainings and assignments."""
+    Handler = Callable[[Request], Awaitable[Response]]
+
+    async def create_project(request: Request) -> Response:
+        return json_response(state.projects.create(await _body(request)), 201)
+
+    async def find_projects(request: Request) -> Response:
+        return json_response(state.projects.find(request.query_params))
+
+    async def get_project(request: Request) -> Response:
+        return json_response(state.projects.get(request.path_params["id"]).to_json())
+
+    async def put_project(request: Request) -> Response:
+        return json_response(state.projects.replace(request.path_params["id"], await _body(request)))
+
+    async def archive_project(request: Request) -> Response:
+        return _op_response(state.projects.archive(request.path_params["id"]))
+
+    routes: list[tuple[str, str, Handler]] = [
+        ("/api/v1/projects", "POST", create_project),
+        ("/api/v1/projects", "GET", find_projects),
+        ("/api/v1/projects/{id}", "GET", get_project),
+        ("/api/v1/projects/{id}", "PUT", put_project),
+        ("/api/v1/projects/{id}/archive", "POST", archive_project),
+    ]
+
+    def container_routes(box: Container, base: str) -> None:
+        async def create(request: Request) -> Response:
+            return json_response(state.pool_api.create(box, await _body(request)), 201)
+
+        async def find(request: Request) -> Response:
+            return json_response(state.pool_api.find(box, request.query_params))
+
+        async def get(request: Request) -> Response:
+            return json_response(state.pool_api.get(box, request.path_params["id"]).to_json())
+
+        async def put(request: Request) -> Response:
+            return json_response(state.pool_api.replace(box, request.path_params["id"], await _body(request)))
+
+        def action(name: str) -> Handler:
+            async def act(request: Request) -> Response:
+                return _op_response(state.pool_api.act(box, request.path_params["id"], name))
+
+            return act
+
+        routes.extend(
+            [
+                (base, "POST", create),
+                (base, "GET", find),
+                (base + "/{id}", "GET", get),
+                (base + "/{id}", "PUT", put),
+            ]
+        )
+        for name in ("open", "close", "close-for-update", "archive", "clone"):
+            routes.append((f"{base}/{{id}}/{name}", "POST", action(name)))
+
+    container_routes(POOLS, "/api/v1/pools")
+    container_routes(TRAININGS, "/api/v1/trainings")
+
+    async def patch_pool(request: Request) -> Response:
+        return json_response(state.pool_api.patch(request.path_params["id"], await _body(request)))
+
+    async def find_assignments(request: Request) -> Response:
+        return json_response(state.assignments.find(request.query_params))
+
+    async def get_assignment(request: Request) -> Response:
+        return json_response(state.assignments.get(request.path_params["id"]))
+
+    routes += [
+        ("/api/v1/pools/{id}", "PATCH", patch_pool),
+        ("/api/v1/assignments", "GET", find_assignments),
+        ("/api/v1/assignments/{id}", "GET", get_assignment),
+    ]
+    for path, method, handler in routes:
+        app.add_api_route(path, handler, methods=[method], include_in_schema=False)
+
+
 def create_app(config: EmulatorConfig | None = None) -> FastAPI:
-    """Build the emulator app; its state lives in ``app.state.emulator`` (an :class:`EmulatorState`)."""
+    """Build the emulator app; its state lives in ``app.state.emulator`` (an :class:`EmulatorState`).
+
+    :param config: the config (default: all defaults).
+    :return: the app.
+    """
     config = config or EmulatorConfig()
     state = EmulatorState(config)
     app = FastAPI(title="Toloka emulator", docs_url=None, redoc_url=None, openapi_url=None)
@@ -279,21 +383,7 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
             }
         )
 
-    @app.get("/api/v1/pools/{id}", include_in_schema=False)
-    async def get_pool(request: Request) -> Response:
-        return json_response(state.get_pool(request.path_params["id"]))
-
-    def pool_action(action: str) -> Callable[[Request], Awaitable[Response]]:
-        async def act(request: Request) -> Response:
-            op = state.pool_action(request.path_params["id"], action)
-            return Response(status_code=204) if op is None else json_response(op, 202)
-
-        return act
-
-    for action in ("open", "close"):
-        app.add_api_route(
-            f"/api/v1/pools/{{id}}/{action}", pool_action(action), methods=["POST"], include_in_schema=False
-        )
+    _add_lifecycle_routes(app, state)
 
     # ------------------------------------------------------------------ inspection and control (no auth, no faults)
 
@@ -313,6 +403,15 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     @app.get("/_emulator/config", include_in_schema=False)
     async def get_config() -> Response:
         return json_response(config.runtime())
+
+    @app.post("/_emulator/advance", include_in_schema=False)
+    async def advance(request: Request) -> Response:
+        raw = request.query_params.get("seconds", "")
+        try:
+            seconds = float(raw)
+        except ValueError:
+            raise ApiError(400, "VALIDATION_ERROR", "Query parameter seconds must be a number") from None
+        return json_response(state.advance_time(seconds))
 
     @app.post("/_emulator/config", include_in_schema=False)
     async def set_config(request: Request) -> Response:

@@ -1,7 +1,7 @@
-"""Operations: Toloka's asynchronous jobs (async uploads, pool open/close), their JSON, logs and search.
+"""Operations: Toloka's asynchronous jobs (async uploads, pool/training/project actions), their JSON, logs, search.
 
-Operations advance lazily: every request first calls :meth:`Operations.advance`, which completes the operations
-whose scheduled finish time has passed (PENDING for ``pending_seconds``, then RUNNING at ``rate`` items/s). Objects
+Operations advance lazily: every request first advances the timeline, which calls :meth:`Operations.advance`
+to complete the operations whose scheduled finish time has passed (PENDING for ``pending_seconds``, then RUNNING at ``rate`` items/s). Objects
 of an async upload are created, and become visible to ``GET /tasks``, only when their operation completes.
 
 Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from airflow_toloka.emulator.clock import Clock
 from airflow_toloka.emulator.pools import pools_of
-from airflow_toloka.emulator.query import int_param
+from airflow_toloka.emulator.query import COMPARISONS, datetime_param, int_param, sort_param
 from airflow_toloka.emulator.wire import ApiError, Kind
 
 __all__ = ["Entry", "ObjectSink", "Operation", "Operations", "Pace"]
@@ -209,9 +209,20 @@ class Operations:
         op.final_status = "FAIL" if fails else "SUCCESS"
         return op
 
-    def advance(self) -> None:
-        """Complete, in finish-time order, every operation whose time has come."""
-        now = self._clock.now()
+    @property
+    def next_finish(self) -> float:
+        """When the next unfinished operation is due.
+
+        :return: an instant of the clock, ``inf`` when none is running.
+        """
+        return self._next_finish
+
+    def advance(self, until: float | None = None) -> None:
+        """Complete, in finish-time order, every operation whose time has come.
+
+        :param until: complete those due by this instant of the clock (default: now).
+        """
+        now = self._clock.now() if until is None else until
         if now < self._next_finish:
             return
         due = sorted((op for op in self._running if op.finish_at <= now), key=lambda op: op.finish_at)
@@ -295,26 +306,43 @@ class Operations:
         return op.log_json
 
     def find(self, query: Mapping[str, str]) -> dict[str, Any]:
-        """``GET /operations``: filters ``type``, ``status``, ``id_gt``; the first ``limit`` by id.
+        """``GET /operations``: filters ``type``, ``status``, ``id_*``, ``submitted_*``, ``finished_*``; ``sort``.
 
-        :param query: the request's query parameters; ``limit`` defaults to 50, at most 500.
+        :param query: the request's query parameters; ``limit`` defaults to 50, at most 500; ``sort`` takes
+            ``id``, ``submitted``, ``finished`` (``-`` for descending, comma for several), default ``id``.
         :return: ``{"items", "has_more"}``.
-        :raises ApiError: 400 for a bad ``limit``.
+        :raises ApiError: 400 for a bad ``limit``, ``sort`` or timestamp.
         """
         limit = int_param(query, "limit", 50, 1, 500)
-        wanted_type, wanted_status, id_gt = query.get("type"), query.get("status"), query.get("id_gt")
+        sort_keys = sort_param(query.get("sort"), ("id", "submitted", "finished")) or [("id", False)]
+        wanted_type, wanted_status = query.get("type"), query.get("status")
+        stamp_checks = [
+            (key, COMPARISONS[op_name], datetime_param(f"{key}_{op_name}", raw))
+            for key in ("submitted", "finished")
+            for op_name in COMPARISONS
+            if (raw := query.get(f"{key}_{op_name}")) is not None
+        ]
+        id_checks = [
+            (COMPARISONS[op_name], raw)
+            for op_name in COMPARISONS
+            if (raw := query.get(f"id_{op_name}")) is not None
+        ]
         now = self._clock.now()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for op in self._by_id.values():
             if wanted_type and op.type != wanted_type:
                 continue
             if wanted_status and op.status(now) != wanted_status:
                 continue
-            if id_gt and not op.id > id_gt:
+            if not all(test(op.id, bound) for test, bound in id_checks):
                 continue
-            rows.append(op)
-        rows.sort(key=lambda op: op.id)
-        return {"items": [self.to_json(op) for op in rows[:limit]], "has_more": len(rows) > limit}
+            data = self.to_json(op)
+            # a range filter on a time the operation does not have yet excludes it
+            if all(key in data and test(data[key], bound) for key, test, bound in stamp_checks):
+                rows.append(data)
+        for key, desc in reversed(sort_keys):
+            rows.sort(key=lambda row, k=key: row.get(k) or "", reverse=desc)  # type: ignore[misc]
+        return {"items": rows[:limit], "has_more": len(rows) > limit}
 
     def _get(self, op_id: str) -> Operation:
         op = self._by_id.get(op_id)

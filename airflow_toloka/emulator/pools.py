@@ -27,6 +27,12 @@ Pools file (``--pools FILE``, JSON)::
   null value (``VALUE_REQUIRED``, as on every real pool).
 - ``defaults``: used when an upload has ``allow_defaults=true`` and an item has no overlap. A pool without a
   default makes such items fail with ``overlap`` ``VALUE_REQUIRED``. Auto-created pools default to overlap 1.
+- ``project_id`` (default ``"1"``): the pools of one project make one implicit project (see ``projects``) whose
+  ``task_spec`` holds their ``input_spec`` and ``output_spec``; two pools of one project with different
+  ``input_spec`` (a missing one counts as permissive, hence different) are refused at start-up.
+
+Pools created through ``POST /pools`` (and trainings, which share the id space) keep the body the client sent
+and snapshot their project's ``input_spec`` when they are created; see ``pool_api``.
 """
 
 from __future__ import annotations
@@ -40,11 +46,14 @@ from typing import Any
 
 from airflow_toloka.emulator.validation import FIELD_TYPES
 
+OWNER = {"id": "emulator-requester", "myself": True, "company_id": "1"}
+
 __all__ = [
     "POOL_STATUSES",
     "Pool",
     "auto_create_enabled",
     "check_pools_spec",
+    "file_projects",
     "load_pools_spec",
     "new_pool",
     "pools_from_spec",
@@ -71,13 +80,55 @@ class Pool:
     last_stopped: str | None = None
     last_close_reason: str | None = None
     prefix: str = ""
+    kind: str = "POOL"  # or TRAINING: both share the id space, tasks address both by pool_id
+    body: dict[str, Any] | None = None  # what the client sent, for pools created through the API
+    gen: int = 0  # bumped on every status change, so that timers set for an older state do nothing
+
+    def setting(self, key: str, default: Any) -> Any:
+        """A client-set field, or its default (legacy pools have no body).
+
+        :param key: the field.
+        :param default: its value when not set.
+        :return: the value.
+        """
+        value = (self.body or {}).get(key)
+        return default if value is None else value
+
+    def set_status(self, status: str, reason: str | None = None, stamp: str | None = None) -> None:
+        """Move to a new status; closing records ``last_stopped`` and the reason, opening ``last_started``.
+
+        :param status: ``OPEN``, ``CLOSED`` or ``ARCHIVED``.
+        :param reason: the close reason, for ``CLOSED``.
+        :param stamp: when it happened.
+        """
+        self.status = status
+        self.gen += 1
+        if status == "OPEN":
+            self.last_started = stamp
+        elif status == "CLOSED":
+            self.last_stopped, self.last_close_reason = stamp, reason
 
     def to_json(self) -> dict[str, Any]:
-        """The pool as ``GET /pools/{id}`` returns it; the fields the emulator does not model are constants.
+        """The pool as ``GET /pools/{id}`` returns it; for legacy pools the unmodelled fields are constants.
 
         :return: the JSON-able pool.
         """
-        data: dict[str, Any] = {
+        if self.body is not None:
+            data = {
+                **self.body,
+                "id": self.id,
+                "status": self.status,
+                "created": self.created,
+                "owner": OWNER,
+            }
+            if self.kind == "POOL":
+                data["type"] = "REGULAR"
+            for key in ("last_started", "last_stopped", "last_close_reason"):
+                value = getattr(self, key)
+                if value is not None:
+                    data[key] = value
+            return data
+        data = {
             "id": self.id,
             "project_id": self.project_id,
             "private_name": self.private_name or f"Emulator pool {self.id}",
@@ -90,6 +141,7 @@ class Pool:
             "status": self.status,
             "type": "REGULAR",
             "created": self.created,
+            "owner": OWNER,
         }
         for key in ("last_started", "last_stopped", "last_close_reason"):
             value = getattr(self, key)
@@ -139,6 +191,35 @@ def check_pools_spec(spec: Any, where: str) -> None:
                 ftype = str((fspec or {}).get("type", "")).lower() if isinstance(fspec, dict) else ""
                 if ftype not in FIELD_TYPES:
                     raise ValueError(f"{where}: pools[{n}].input_spec.{name}: unknown type {ftype!r}")
+    file_projects(spec, where)
+
+
+def file_projects(spec: Mapping[str, Any] | None, where: str = "pools spec") -> dict[str, dict[str, Any]]:
+    """The implicit projects of the declared pools: project id -> ``{"input_spec", "output_spec"}`` (``None`` = absent).
+
+    :param spec: the pools spec (its pools have ids), or ``None``.
+    :param where: the file name or another label, for the message.
+    :return: one entry per project id, in first-seen order.
+    :raises ValueError: when two pools of one project declare different ``input_spec``.
+    """
+    projects: dict[str, dict[str, Any]] = {}
+    first: dict[str, Any] = {}
+    for raw in (spec or {}).get("pools", []):
+        project_id = str(raw.get("project_id", "1"))
+        input_spec, output_spec = raw.get("input_spec"), raw.get("output_spec")
+        known = projects.get(project_id)
+        if known is None:
+            projects[project_id] = {"input_spec": input_spec, "output_spec": output_spec}
+            first[project_id] = raw.get("id")
+            continue
+        if known["input_spec"] != input_spec:
+            raise ValueError(
+                f"{where}: pools {first[project_id]} and {raw.get('id')} are both in project {project_id} but "
+                "declare different input_spec; give them different project_id values"
+            )
+        if known["output_spec"] is None:
+            known["output_spec"] = output_spec
+    return projects
 
 
 def auto_create_enabled(spec: Mapping[str, Any] | None) -> bool:

@@ -142,6 +142,14 @@ class EmulatorProcess:
         """Change runtime config, e.g. ``configure(fault_500=0.1, rate=50)``; returns the new config."""
         return self._call("POST", "/_emulator/config", changes)  # type: ignore[no-any-return]
 
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """``POST /_emulator/advance``: move the clock and the simulated time forward, handling what is due.
+
+        :param seconds: simulated seconds.
+        :return: the time afterwards (``now``, ``advanced_seconds``, ``simulated_seconds``, ``time_scale``).
+        """
+        return self._call("POST", f"/_emulator/advance?seconds={seconds}")  # type: ignore[no-any-return]
+
     def restore_config(self) -> dict[str, Any]:
         """Back to the config the process started with."""
         return self.configure(**self.initial_config)

@@ -7,6 +7,7 @@ Choice where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,17 @@ from typing import Any
 from airflow_toloka.emulator.wire import ApiError, field_error
 from airflow_toloka.models import format_datetime
 
-__all__ = ["COMPARISONS", "bool_param", "datetime_param", "int_param", "sort_param"]
+__all__ = [
+    "COMPARISONS",
+    "bool_param",
+    "datetime_param",
+    "id_number",
+    "id_range",
+    "int_param",
+    "numeric_id_filters",
+    "sort_param",
+    "stamp_filters",
+]
 
 # the suffixes of range filters (``id_gt``, ``created_lte``, ``overlap_lt``...) and what they test
 COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
@@ -100,10 +111,11 @@ def datetime_param(name: str, raw: str) -> str:
     return format_datetime(value)
 
 
-def sort_param(raw: str | None) -> list[tuple[str, bool]]:
-    """The ``sort`` parameter: comma-separated ``id``/``created``, each optionally ``-`` for descending.
+def sort_param(raw: str | None, allowed: tuple[str, ...] = ("id", "created")) -> list[tuple[str, bool]]:
+    """The ``sort`` parameter: comma-separated keys, each optionally ``-`` for descending.
 
     :param raw: its value, or ``None`` when absent.
+    :param allowed: the keys the endpoint sorts by.
     :return: ``(key, descending)`` pairs, most significant first; empty when absent.
     :raises ApiError: 400 ``VALIDATION_ERROR`` for any other key.
     """
@@ -114,7 +126,78 @@ def sort_param(raw: str | None) -> list[tuple[str, bool]]:
         part = part.strip()
         desc = part.startswith("-")
         name = part.lstrip("-")
-        if name not in ("id", "created"):
-            raise _invalid("sort", f"Cannot sort by {name!r}", "UNKNOWN_ENUM_VALUE", "Sort by id or created")
+        if name not in allowed:
+            raise _invalid(
+                "sort",
+                f"Cannot sort by {name!r}",
+                "UNKNOWN_ENUM_VALUE",
+                f"Sort by {', '.join(allowed)}",
+                [*allowed],
+            )
         keys.append((name, desc))
     return keys
+
+
+def id_range(ids: list[str], query: Mapping[str, str]) -> tuple[int, int]:
+    """The slice of sorted ``ids`` that ``id_gt``/``id_gte``/``id_lt``/``id_lte`` allow, by bisection.
+
+    :param ids: ids sorted as strings.
+    :param query: the request's query parameters.
+    :return: ``(lo, hi)`` such that ``ids[lo:hi]`` pass the id filters.
+    """
+    id_gt, id_gte, id_lt, id_lte = (query.get(k) for k in ("id_gt", "id_gte", "id_lt", "id_lte"))
+    lo, hi = 0, len(ids)
+    if id_gt is not None:
+        lo = max(lo, bisect.bisect_right(ids, id_gt))
+    if id_gte is not None:
+        lo = max(lo, bisect.bisect_left(ids, id_gte))
+    if id_lt is not None:
+        hi = min(hi, bisect.bisect_left(ids, id_lt))
+    if id_lte is not None:
+        hi = min(hi, bisect.bisect_right(ids, id_lte))
+    return lo, hi
+
+
+def stamp_filters(
+    query: Mapping[str, str], keys: tuple[str, ...]
+) -> list[Callable[[Mapping[str, Any]], bool]]:
+    """Range filters on timestamp fields (``created_gt``, ``submitted_lte``...); an absent value never passes.
+
+    :param query: the request's query parameters.
+    :param keys: the timestamp fields the endpoint filters on.
+    :return: one predicate per filter given.
+    :raises ApiError: 400 ``VALIDATION_ERROR`` for a malformed timestamp.
+    """
+    checks: list[Callable[[Mapping[str, Any]], bool]] = []
+    for key in keys:
+        for op_name, test in COMPARISONS.items():
+            raw = query.get(f"{key}_{op_name}")
+            if raw is not None:
+                bound = datetime_param(f"{key}_{op_name}", raw)
+                checks.append(lambda o, k=key, t=test, b=bound: o.get(k) is not None and t(o[k], b))  # type: ignore[misc]
+    return checks
+
+
+def numeric_id_filters(query: Mapping[str, str]) -> list[Callable[[str], bool]]:
+    """``id_gt``/``id_gte``/``id_lt``/``id_lte`` on decimal ids (projects, pools, trainings), compared as numbers.
+
+    :param query: the request's query parameters.
+    :return: one predicate per filter given.
+    :raises ApiError: 400 ``VALIDATION_ERROR`` for a bound that is not an integer.
+    """
+    checks: list[Callable[[str], bool]] = []
+    for op_name, test in COMPARISONS.items():
+        name = f"id_{op_name}"
+        if query.get(name) is not None:
+            bound = int_param(query, name, 0, -(2**63), 2**63)
+            checks.append(lambda i, t=test, b=bound: t(id_number(i), b))  # type: ignore[misc]
+    return checks
+
+
+def id_number(object_id: str) -> int:
+    """A decimal id as a number, for sorting and comparing; other ids sort first.
+
+    :param object_id: the id.
+    :return: its value, or -1 when it is not decimal.
+    """
+    return int(object_id) if object_id.isdigit() else -1

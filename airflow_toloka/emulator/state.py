@@ -1,19 +1,23 @@
-"""In-memory Toloka: the config and the account the API handlers act on (pools, tasks, task suites, operations).
+"""In-memory Toloka: the account the API handlers act on, wiring the modules that hold each concern.
 
 Everything here is plain dict code on purpose: 100k tasks in 10 async batches must cost the emulator well under a
 couple of seconds, so no pydantic model is built per item. The state is only touched from the event loop of a
 single uvicorn worker, hence no locks.
 
 :class:`EmulatorState` is the facade ``app.py`` talks to; the concerns live next door, each module documenting
-the choices it makes where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
+the choices it makes where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md and
+shared/toloka-api-lifecycle.md):
 
-- ``pools``: the pool model and the pools file (``--pools FILE``); its docstring gives the file's format.
+- ``config``: the CLI and runtime config; ``pools``: the pool model and the pools file (``--pools FILE``).
+- ``projects``: projects, and the implicit projects of pools-file and auto-created pools.
+- ``pool_api``: pools and trainings (create, list, replace, open/close/archive/clone); ``forms``: their checks.
+- ``crowd`` (with ``work`` and ``answers``): the simulated Tolokers; ``assignments``: what they produce.
+- ``timeline`` and ``clock``: the clock clients see and the accelerated simulated time; ``ids``: object ids.
 - ``validation``: per-item checks of uploads (unknown/ARCHIVED pools, non-object items, infinite overlap,
   suite task ids).
-- ``operations``: async uploads and pool open/close as lazily advancing operations, their logs (FAIL when every
+- ``operations``: async uploads and pool actions as lazily advancing operations, their logs (FAIL when every
   item is invalid, log order, empty log until done).
-- ``query``: strict query parameters (booleans).
-- ``wire``: error responses and the two object kinds; ``clock``: time.
+- ``query``: strict query parameters; ``wire``: error responses and the two object kinds.
 
 Choices made here where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
 
@@ -27,28 +31,40 @@ Choices made here where Toloka's real behaviour is unconfirmed (see shared/tolok
 
 from __future__ import annotations
 
-import bisect
 import json
 import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import timezone
 from typing import Any
 
+from airflow_toloka.emulator.assignments import Assignments
 from airflow_toloka.emulator.clock import Clock
-from airflow_toloka.emulator.operations import Entry, Operation, Operations
+from airflow_toloka.emulator.config import RUNTIME_FIELDS, EmulatorConfig
+from airflow_toloka.emulator.crowd import Crowd
+from airflow_toloka.emulator.ids import IdSource
+from airflow_toloka.emulator.operations import Entry, Operations
+from airflow_toloka.emulator.pool_api import POOLS, PoolApi
 from airflow_toloka.emulator.pools import (
     Pool,
     auto_create_enabled,
     check_pools_spec,
+    file_projects,
     load_pools_spec,
     new_pool,
     pools_from_spec,
     pools_of,
 )
-from airflow_toloka.emulator.query import COMPARISONS, bool_param, datetime_param, int_param, sort_param
+from airflow_toloka.emulator.projects import Projects, implicit_task_spec
+from airflow_toloka.emulator.query import (
+    COMPARISONS,
+    bool_param,
+    datetime_param,
+    id_range,
+    int_param,
+    sort_param,
+)
+from airflow_toloka.emulator.timeline import Timeline
 from airflow_toloka.emulator.validation import (
     MAX_INPUT_BYTES,
     MAX_OUTPUT_BYTES,
@@ -71,89 +87,8 @@ __all__ = [
 ]
 
 
-@dataclass
-class EmulatorConfig:
-    """Everything the CLI can set; the fields in :data:`RUNTIME_FIELDS` can also change at runtime."""
-
-    host: str = "127.0.0.1"
-    port: int = 8765
-    token: str | None = None
-    denied_token: str | None = None
-    pools_file: str | None = None
-    pools_spec: dict[str, Any] | None = None
-    rate: float = 100_000.0
-    pending_seconds: float = 0.05
-    fault_429: float = 0.0
-    fault_500: float = 0.0
-    fault_503: float = 0.0
-    fault_drop: float = 0.0
-    retry_after: float | None = None
-    latency_ms: float = 0.0
-    seed: int | None = None
-    log_level: str = "warning"
-    sync_limit: int = 5_000
-
-    def runtime(self) -> dict[str, Any]:
-        """The runtime-changeable part.
-
-        :return: field -> value, as ``GET /_emulator/config`` shows it.
-        """
-        return {name: getattr(self, name) for name in RUNTIME_FIELDS}
-
-    def update(self, changes: Mapping[str, Any]) -> None:
-        """Apply ``POST /_emulator/config``: all changes or, when any is bad, none.
-
-        :param changes: field -> new value, fields from :data:`RUNTIME_FIELDS` only.
-        :raises ApiError: 400 ``VALIDATION_ERROR`` on unknown names or bad values.
-        """
-        unknown = sorted(set(changes) - set(RUNTIME_FIELDS))
-        if unknown:
-            raise ApiError(400, "VALIDATION_ERROR", f"Unknown config field(s): {', '.join(unknown)}")
-        checked = {name: _check_runtime_value(name, value) for name, value in changes.items()}
-        for name, value in checked.items():
-            setattr(self, name, value)
-
-
-RUNTIME_FIELDS = (
-    "fault_429",
-    "fault_500",
-    "fault_503",
-    "fault_drop",
-    "retry_after",
-    "latency_ms",
-    "rate",
-    "pending_seconds",
-    "token",
-    "denied_token",
-    "sync_limit",
-    "seed",
-)
-_PROBABILITIES = {"fault_429", "fault_500", "fault_503", "fault_drop"}
-
-
-def _check_runtime_value(name: str, value: Any) -> Any:
-    bad = ApiError(400, "VALIDATION_ERROR", f"Bad value for {name}: {value!r}")
-    if name in ("token", "denied_token"):
-        if value is not None and not isinstance(value, str):
-            raise bad
-        return value or None
-    if name in ("seed", "retry_after") and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad
-    if name in _PROBABILITIES and not 0.0 <= value <= 1.0:
-        raise bad
-    if name == "rate" and value <= 0:
-        raise bad
-    if value < 0:
-        raise bad
-    if name in ("seed", "sync_limit"):
-        return int(value)
-    return float(value)
-
-
 class EmulatorState:
-    """The whole emulated Toloka account: pools, objects, operations, counters and the live config.
+    """The whole emulated Toloka account: projects, pools, objects, the crowd, operations, counters, live config.
 
     :param config: the config; a ``pools_file`` not yet loaded into ``pools_spec`` is loaded here.
     :raises ValueError: when the pools file or spec is malformed.
@@ -167,28 +102,58 @@ class EmulatorState:
             check_pools_spec(config.pools_spec, "pools spec")
         self.rng = random.Random(config.seed)
         self.clock = Clock()
-        # object ids: (seconds, counter) only ever grow, across resets too, so ids stay unique and sorted
-        self._id_secs = 0
-        self._id_counter = random.Random(config.seed).getrandbits(40)
+        self.ids = IdSource(config.seed)
         self.reset()
 
     def reset(self) -> None:
-        """Forget every object, operation and counter; pools go back to what the config says. Config stays."""
+        """Forget every object, operation and counter; pools go back to what the config says. Config stays.
+
+        The clock drops what ``advance`` added, so a test after a reset sees the real wall clock again; ids keep
+        growing regardless.
+        """
+        config = self.config
+        self.clock.offset = 0.0
         self.objects: dict[str, dict[str, dict[str, Any]]] = {TASKS.name: {}, TASK_SUITES.name: {}}
         self.by_pool: dict[str, dict[str, list[str]]] = {TASKS.name: {}, TASK_SUITES.name: {}}
-        self.operations = Operations(self.clock, self.config)
+        self.operations = Operations(self.clock, config)
+        self.timeline = Timeline(self.clock, config.time_scale)
+        self.timeline.operations = self.operations
         self.requests: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
         self.faults: dict[str, int] = {"429": 0, "500": 0, "503": 0, "drop": 0}
-        spec = self.config.pools_spec
+        spec = config.pools_spec
         self.auto_create = auto_create_enabled(spec)
         self.pools: dict[str, Pool] = pools_from_spec(spec, self.clock.now_stamp)
+        self.projects = Projects(self.clock.now_stamp, self._pool_statuses, self._archive_project)
+        for project_id, specs in file_projects(spec).items():
+            self.projects.add_implicit(
+                project_id, implicit_task_spec(specs["input_spec"], specs["output_spec"])
+            )
+        self.assignments = Assignments()
+        self.crowd = Crowd(
+            config, self.timeline, self.pools, self.projects, self.assignments, self._units_of, self._new_id
+        )
+        self.pool_api = PoolApi(
+            self.pools,
+            self.pool,
+            self._pool_has_objects,
+            self.projects,
+            self.operations,
+            self.timeline,
+            self.crowd,
+            lambda: self.config.for_update_seconds,
+        )
+        self.crowd.close_pool = self.pool_api.close
+        for pool in self.pools.values():
+            if pool.status == "OPEN":
+                self.crowd.pool_opened(pool)
         self._validator = ItemValidator(self.pool)
 
     def stats(self) -> dict[str, Any]:
         """``GET /_emulator/stats``.
 
-        :return: request, response and fault counters, object counts (also per pool) and pool statuses.
+        :return: request, response and fault counters, object counts (also per pool), pool statuses, assignment
+            counts per pool and status, and the time.
         """
         self.advance()
         return {
@@ -200,17 +165,47 @@ class EmulatorState:
                 "task_suites": len(self.objects[TASK_SUITES.name]),
                 "operations": len(self.operations),
             },
+            "projects": len(self.projects.by_id),
+            "assignments": len(self.assignments.by_id),
             "tasks_by_pool": {p: len(ids) for p, ids in self.by_pool[TASKS.name].items() if ids},
             "task_suites_by_pool": {p: len(ids) for p, ids in self.by_pool[TASK_SUITES.name].items() if ids},
             "pools": {pid: pool.status for pid, pool in self.pools.items()},
+            "assignments_by_pool": self.assignments.stats(),
+            "time": self.time(),
         }
+
+    def time(self) -> dict[str, Any]:
+        """Where the clock and the simulated time stand.
+
+        :return: ``now`` (the clock, as Toloka stamps it), ``advanced_seconds`` (what ``advance`` added to it),
+            ``simulated_seconds`` (since the last reset) and ``time_scale``.
+        """
+        return {
+            "now": self.clock.now_stamp(),
+            "advanced_seconds": self.clock.offset,
+            "simulated_seconds": self.timeline.s,
+            "time_scale": self.timeline.time_scale,
+        }
+
+    def advance_time(self, seconds: float) -> dict[str, Any]:
+        """``POST /_emulator/advance``: move the clock and the simulated time forward, handling what is due.
+
+        :param seconds: simulated seconds, 0..10 years.
+        :return: :meth:`time` afterwards.
+        :raises ApiError: 400 for a negative or absurd amount.
+        """
+        if not 0 <= seconds <= 10 * 365 * 86_400:
+            raise ApiError(400, "VALIDATION_ERROR", f"seconds must be between 0 and 10 years, not {seconds}")
+        self.advance()
+        self.timeline.advance(seconds)
+        return self.time()
 
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /_emulator/config``.
 
         A higher ``rate`` also speeds up the unfinished part of operations in flight, so a test can make everything
         finish now; a lower one only slows down operations submitted afterwards, so work already accepted is never
-        held back by a later change.
+        held back by a later change. A new ``time_scale`` applies from now on; a new ``seed`` restarts the crowd.
 
         :param changes: field -> new value.
         :return: the runtime config after the change.
@@ -221,14 +216,19 @@ class EmulatorState:
         self.config.update(changes)
         if "seed" in changes:
             self.rng = random.Random(self.config.seed)
+            self.crowd.reseed(self.config.seed)
         if self.config.rate != old_rate:
             self.operations.retime()
+        if "time_scale" in changes:
+            self.timeline.set_time_scale(self.config.time_scale)
+        if "crowd" in changes:
+            self.crowd.resize()
         return self.config.runtime()
 
     # ------------------------------------------------------------------ pools
 
     def pool(self, pool_id: str, *, create: bool = True) -> Pool | None:
-        """The pool, auto-created OPEN with a permissive spec on first use when the config says so.
+        """The pool (or training), auto-created OPEN with a permissive spec on first use when the config says so.
 
         :param pool_id: the pool id.
         :param create: whether an unknown id may be auto-created.
@@ -236,52 +236,19 @@ class EmulatorState:
         """
         pool = self.pools.get(pool_id)
         if pool is None and create and self.auto_create and pool_id:
-            pool = self.pools[pool_id] = new_pool(pool_id, "OPEN", self.clock.now_stamp())
+            project_id = self.projects.permissive_id()
+            pool = new_pool(pool_id, "OPEN", self.clock.now_stamp(), project_id=project_id)
+            self.pools[pool_id] = pool
         return pool
 
     def get_pool(self, pool_id: str) -> dict[str, Any]:
-        """``GET /pools/{id}``.
+        """``GET /pools/{id}``: cheap, however many objects the pool holds.
 
         :param pool_id: the pool id.
         :return: the JSON-able pool.
         :raises ApiError: 404 when there is no such pool.
         """
-        return self._existing_pool(pool_id).to_json()
-
-    def pool_action(self, pool_id: str, action: str) -> dict[str, Any] | None:
-        """``POST /pools/{id}/open`` or ``/close``.
-
-        :param pool_id: the pool id.
-        :param action: ``open`` or ``close``.
-        :return: the operation (202), or ``None`` (204) when the pool is already in that state.
-        :raises ApiError: 404 for an unknown pool, 409 for an ARCHIVED one or for opening one without objects.
-        """
-        pool = self._existing_pool(pool_id)
-        if pool.status == "ARCHIVED":
-            raise ApiError(
-                409,
-                "INAPPROPRIATE_STATUS",
-                "This or related resource is in inappropriate status, operation is not allowed",
-                {"appropriate_statuses": ["OPEN", "CLOSED"]},
-            )
-        target = "OPEN" if action == "open" else "CLOSED"
-        if pool.status == target:
-            return None
-        if target == "OPEN" and not self._pool_has_objects(pool_id):
-            raise ApiError(409, "EMPTY_POOL", f"Pool {pool_id} has no tasks and cannot be opened")
-
-        def complete(op: Operation) -> None:
-            stamp = self.clock.stamp(op.finish_at)
-            pool.status = target
-            if target == "OPEN":
-                pool.last_started = stamp
-            else:
-                pool.last_stopped, pool.last_close_reason = stamp, "MANUAL"
-
-        op = self.operations.submit(
-            str(uuid.uuid4()), f"POOL.{action.upper()}", {"pool_id": pool_id}, items=0, on_complete=complete
-        )
-        return self.operations.to_json(op)
+        return self.pool_api.get(POOLS, pool_id).to_json()
 
     def open_pools(self, pool_ids: list[str], stamp: str) -> list[dict[str, Any]]:
         """``open_pool=true`` after an upload: open the CLOSED pools that got objects.
@@ -295,24 +262,42 @@ class EmulatorState:
             pool = self.pools.get(pool_id)
             if pool is None or pool.status != "CLOSED":
                 continue
-            pool.status, pool.last_started = "OPEN", stamp
+            self.pool_api.mark_open(pool, stamp)
             steps.append({"type": "POOL_OPEN", "success": True, "input": {"pool_id": pool_id}, "output": {}})
         return steps
-
-    def _existing_pool(self, pool_id: str) -> Pool:
-        pool = self.pool(pool_id)
-        if pool is None:
-            raise ApiError(404, "DOES_NOT_EXIST", f"Pool {pool_id} does not exist")
-        return pool
 
     def _pool_has_objects(self, pool_id: str) -> bool:
         return bool(self.by_pool[TASKS.name].get(pool_id) or self.by_pool[TASK_SUITES.name].get(pool_id))
 
+    def _pool_statuses(self, project_id: str) -> list[str]:
+        return [pool.status for pool in self.pools.values() if pool.project_id == project_id]
+
+    def _archive_project(self, project_id: str, done: Callable[[], None]) -> dict[str, Any]:
+        op = self.operations.submit(
+            str(uuid.uuid4()),
+            "PROJECT.ARCHIVE",
+            {"project_id": project_id},
+            items=0,
+            details={},
+            on_complete=lambda op: done(),
+        )
+        return self.operations.to_json(op)
+
+    def _units_of(self, pool_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        tasks, suites = self.objects[TASKS.name], self.objects[TASK_SUITES.name]
+        return (
+            [tasks[i] for i in self.by_pool[TASKS.name].get(pool_id, ())],
+            [suites[i] for i in self.by_pool[TASK_SUITES.name].get(pool_id, ())],
+        )
+
+    def _new_id(self, prefix: str, mono: float) -> str:
+        return self.ids.new(prefix, self.clock.wall(mono))
+
     # ------------------------------------------------------------------ operations
 
     def advance(self) -> None:
-        """Complete every operation whose time has come; called first by every request."""
-        self.operations.advance()
+        """Handle everything due by now (operations, the crowd, pool timers); called first by every request."""
+        self.timeline.sync()
 
     def get_operation(self, op_id: str) -> dict[str, Any]:
         """``GET /operations/{id}``.
@@ -424,10 +409,9 @@ class EmulatorState:
         """
         when = self.clock.wall(mono)
         created = format_datetime(when)
-        secs = max(self._id_secs, int(when.replace(tzinfo=timezone.utc).timestamp()))
-        self._id_secs = secs
+        secs = self.ids.second(when)
         store, by_pool, pools = self.objects[kind.name], self.by_pool[kind.name], self.pools
-        counter = self._id_counter
+        counter = self.ids.counter
         out: list[dict[str, Any]] = []
         for norm in norms:
             pool_id = norm["pool_id"]
@@ -440,7 +424,13 @@ class EmulatorState:
                 ids = by_pool[pool_id] = []
             ids.append(object_id)
             out.append(obj)
-        self._id_counter = counter
+        self.ids.counter = counter
+        if self.crowd.tracking:  # only pools the crowd has looked at; uploads elsewhere pay nothing
+            for pool_id in pools_of(out):
+                if self.crowd.tracks(pool_id):
+                    self.crowd.stored(
+                        pool_id, [o for o in out if o["pool_id"] == pool_id], kind is TASK_SUITES
+                    )
         return out
 
     def get_object(self, kind: Kind, object_id: str) -> dict[str, Any]:
@@ -471,7 +461,7 @@ class EmulatorState:
         pool_id = query.get("pool_id")
         # a pool's ids are sorted already: they grow in creation order
         ids = self.by_pool[kind.name].get(pool_id, []) if pool_id is not None else sorted(store)
-        lo, hi = _id_range(ids, query)
+        lo, hi = id_range(ids, query)
         natural = sort_keys in ([], [("id", False)])
         found: list[dict[str, Any]] = []
         for object_id in ids[lo:hi]:
@@ -521,18 +511,3 @@ def _object_filters(kind: Kind, query: Mapping[str, str]) -> list[Callable[[dict
     if task_id is not None:
         checks.append(lambda o: any(t.get("id") == task_id for t in o.get("tasks", ())))
     return checks
-
-
-def _id_range(ids: list[str], query: Mapping[str, str]) -> tuple[int, int]:
-    """The slice of sorted ``ids`` that ``id_gt``/``id_gte``/``id_lt``/``id_lte`` allow, by bisection."""
-    id_gt, id_gte, id_lt, id_lte = (query.get(k) for k in ("id_gt", "id_gte", "id_lt", "id_lte"))
-    lo, hi = 0, len(ids)
-    if id_gt is not None:
-        lo = max(lo, bisect.bisect_right(ids, id_gt))
-    if id_gte is not None:
-        lo = max(lo, bisect.bisect_left(ids, id_gte))
-    if id_lt is not None:
-        hi = min(hi, bisect.bisect_left(ids, id_lt))
-    if id_lte is not None:
-        hi = min(hi, bisect.bisect_right(ids, id_lte))
-    return lo, hi

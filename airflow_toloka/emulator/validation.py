@@ -10,6 +10,10 @@ Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
 - ``overlap`` together with ``infinite_overlap=true`` is ``overlap`` ``VALUE_NOT_ALLOWED``; an infinite-overlap
   object has ``overlap: null`` and no ``remaining_overlap``.
 - suite tasks get no ids (a client-sent ``id`` is dropped), so ``GET /task-suites?task_id=`` finds nothing.
+- a task uploaded into a training without an ``overlap`` gets infinite overlap, with or without
+  ``allow_defaults`` (trainings have no ``defaults``; lifecycle §4 and §15 recommend infinite).
+- a pool's input spec is its project's ``task_spec.input_spec`` as it was when the pool was created (see
+  ``projects``); field types are matched case-insensitively.
 """
 
 from __future__ import annotations
@@ -355,6 +359,8 @@ def _check_overlap(
             )
         return None, True
     if overlap is None:
+        if pool is not None and pool.kind == "TRAINING":
+            return None, True  # training tasks without an overlap are issued to everyone (see the docstring)
         if allow_defaults and pool is None:
             return None, False  # the pool_id error already says why no default applies
         default = pool.defaults.get(kind.default_overlap_key) if (allow_defaults and pool) else None

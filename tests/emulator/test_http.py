@@ -98,7 +98,7 @@ def test_body_without_json_content_type_is_415(fresh_emulator: EmulatorProcess) 
 
 
 def test_unknown_routes_and_methods(fresh_emulator: EmulatorProcess) -> None:
-    error(requests.get(api(fresh_emulator, "/projects"), headers=AUTH), 404, "NOT_FOUND")
+    error(requests.get(api(fresh_emulator, "/skills"), headers=AUTH), 404, "NOT_FOUND")
     error(requests.get(f"{fresh_emulator.url}/api/v2/tasks", headers=AUTH), 404, "NOT_FOUND")
     error(requests.delete(api(fresh_emulator, "/tasks"), headers=AUTH), 405, "METHOD_NOT_ALLOWED")
 

@@ -31,7 +31,8 @@ POOLS = {
             "defaults": {"default_overlap_for_new_tasks": 3, "default_overlap_for_new_task_suites": 5},
         },
         {"id": "103", "status": "ARCHIVED", "input_spec": SPEC},
-        {"id": "104", "status": "CLOSED"},
+        # no input_spec: permissive, hence another project than the pools above
+        {"id": "104", "status": "CLOSED", "project_id": "2"},
     ],
 }
 REQUIRED = "Value must be present and not equal to null"

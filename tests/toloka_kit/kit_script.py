@@ -2,7 +2,9 @@
 
 Usage: ``kit_script.py EMULATOR_URL``. Expects the emulator to be started with the pools file that
 ``test_toloka_kit_against_emulator.py`` writes (pool 101 OPEN with an ``image: url`` input spec and default
-overlaps, pool 102 CLOSED with the same spec, auto-creation of other pools on). Every step checks what toloka-kit
+overlaps, pool 102 CLOSED with the same spec, auto-creation of other pools on). Then the lifecycle after upload:
+project, pool, clone, open, the simulated crowd finishing the pool (``/_emulator/advance``), assignments, close and
+archive, each waited on with ``wait_operation`` where kit returns an operation. Every step checks what toloka-kit
 returned; the last line on stdout is a JSON summary: ``{"ok", "failures", "steps", "expected"}``, where
 ``expected`` holds the object counts the emulator should end with.
 """
@@ -14,11 +16,17 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from toloka.client import Task, TaskSuite, TolokaClient
+import httpx
+from toloka.client import Pool, Project, Task, TaskSuite, TolokaClient
 from toloka.client.batch_create_results import TaskBatchCreateResult, TaskSuiteBatchCreateResult
 from toloka.client.exceptions import IncorrectActionsApiError, ValidationApiError
+from toloka.client.pool.mixer_config import MixerConfig
+from toloka.client.project import ClassicViewSpec
+from toloka.client.project.field_spec import StringSpec
+from toloka.client.project.task_spec import TaskSpec
 from toloka.client.task import CreateTasksParameters
 
 POOL = "101"
@@ -72,6 +80,106 @@ def check_batch(result: TaskBatchCreateResult, inputs: dict[str, int]) -> None:
         item = result.items[idx]
         check(item.id is not None and item.created is not None, f"item {idx} has no id/created")
         check(item.input_values == {"image": url(n)}, f"item {idx} is {item.input_values}, want input {n}")
+
+
+def advance(base_url: str, seconds: float) -> None:
+    """Move the emulator's time forward (its control API, outside /api): the crowd works that long."""
+    httpx.post(f"{base_url}/_emulator/advance", params={"seconds": seconds}, timeout=30).raise_for_status()
+
+
+def lifecycle_steps(client: TolokaClient, base_url: str) -> None:
+    """Project -> pool -> clone -> upload -> open -> the crowd finishes -> assignments -> close/archive."""
+    ids: dict[str, str] = {}
+
+    @step("create_project")
+    def _() -> Any:
+        project = Project(
+            public_name="Sentiment",
+            public_description="Pick the sentiment",
+            task_spec=TaskSpec(
+                input_spec={"text": StringSpec(), "truth": StringSpec(required=False)},
+                output_spec={"label": StringSpec(allowed_values=["pos", "neg"])},
+                view_spec=ClassicViewSpec(markup="<p>{{text}}</p>", script="", styles=""),
+            ),
+        )
+        created_project = client.create_project(project)
+        check(
+            created_project.id is not None and created_project.status.value == "ACTIVE", f"{created_project}"
+        )
+        ids["project"] = created_project.id
+        return {"id": created_project.id}
+
+    @step("create_pool")
+    def _() -> Any:
+        pool = Pool(
+            project_id=ids["project"],
+            private_name="kit pool",
+            reward_per_assignment=0.01,
+            assignment_max_duration_seconds=600,
+            will_expire=datetime.utcnow() + timedelta(days=1),
+            defaults=Pool.Defaults(default_overlap_for_new_task_suites=2, default_overlap_for_new_tasks=2),
+            mixer_config=MixerConfig(real_tasks_count=1, golden_tasks_count=0, training_tasks_count=0),
+        )
+        created_pool = client.create_pool(pool)
+        check(created_pool.status.value == "CLOSED" and created_pool.id is not None, f"{created_pool}")
+        ids["template"] = created_pool.id
+        return {"id": created_pool.id}
+
+    @step("clone_pool_and_wait_operation")
+    def _() -> Any:
+        op = client.clone_pool_async(ids["template"])
+        op = client.wait_operation(op, disable_progress=True)
+        check(op.status.value == "SUCCESS" and op.details.pool_id is not None, f"{op}")
+        clone = client.clone_pool(ids["template"])
+        check(clone.status.value == "CLOSED" and clone.project_id == ids["project"], f"{clone}")
+        check(
+            clone.private_name == "kit pool" and clone.id not in (ids["template"], op.details.pool_id),
+            "clone",
+        )
+        ids["pool"] = clone.id
+        return {"clone": clone.id}
+
+    @step("open_pool_and_get_pool")
+    def _() -> Any:
+        tasks = [Task(pool_id=ids["pool"], input_values={"text": f"t{i}", "truth": "pos"}) for i in range(5)]
+        result = client.create_tasks(tasks, allow_defaults=True)
+        check(len(result.items) == 5, f"{len(result.items)} tasks")
+        created("tasks", ids["pool"], 5)
+        op = client.open_pool_async(ids["pool"])
+        op = client.wait_operation(op, disable_progress=True)
+        check(op.status.value == "SUCCESS" and op.parameters.pool_id == ids["pool"], f"{op}")
+        check(client.get_pool(ids["pool"]).status.value == "OPEN", "not OPEN after open")
+        check(client.open_pool(ids["pool"]).status.value == "OPEN", "open_pool on an OPEN pool (204)")
+
+    @step("get_assignments_after_the_crowd_finished")
+    def _() -> Any:
+        advance(base_url, 3600)
+        pool = client.get_pool(ids["pool"])
+        check(pool.status.value == "CLOSED" and pool.last_close_reason.value == "COMPLETED", f"{pool}")
+        # the default crowd skips or abandons a few suites, which others then redo
+        every = list(client.get_assignments(pool_id=ids["pool"]))
+        check({a.status.value for a in every} <= {"ACCEPTED", "SKIPPED", "EXPIRED"}, "unexpected statuses")
+        assignments = list(client.get_assignments(pool_id=ids["pool"], status=["ACCEPTED"]))
+        check(len(assignments) == 10, f"{len(assignments)} accepted assignments, want 5 tasks x overlap 2")
+        check(
+            all(len(a.tasks) == len(a.solutions) == 1 for a in assignments), "tasks and solutions misaligned"
+        )
+        check(
+            all(a.solutions[0].output_values["label"] in ("pos", "neg") for a in assignments), "bad answers"
+        )
+        return {"assignments": len(assignments)}
+
+    @step("close_pool_and_archive_pool")
+    def _() -> Any:
+        closed = client.close_pool(ids["template"])  # a new pool is CLOSED already: 204, kit GETs it
+        check(closed.status.value == "CLOSED", f"{closed}")
+        op = client.archive_pool_async(ids["pool"])
+        check(op is not None, "archive returned 204 on a CLOSED pool")
+        op = client.wait_operation(op, disable_progress=True)
+        check(op.status.value == "SUCCESS", f"{op}")
+        archived = client.archive_pool(ids["template"])
+        check(archived.status.value == "ARCHIVED", f"{archived}")
+        check(client.get_pool(ids["pool"]).status.value == "ARCHIVED", "pool not ARCHIVED")
 
 
 def main(base_url: str) -> int:
@@ -241,6 +349,8 @@ def main(base_url: str) -> int:
         ids = [t.id for t in found]
         check(ids == sorted(ids) and len(set(ids)) == len(ids), "ids not unique and sorted")
         return {"found": len(found)}
+
+    lifecycle_steps(client, base_url)
 
     summary = {"ok": not failures, "failures": failures, "steps": steps, "expected": expected}
     print(json.dumps(summary, default=str))

@@ -1,0 +1,125 @@
+"""The emulator's config: what the CLI sets, and the part ``POST /_emulator/config`` may change at runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_toloka.emulator.wire import ApiError
+
+__all__ = ["RUNTIME_FIELDS", "EmulatorConfig"]
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything the CLI can set; the fields in :data:`RUNTIME_FIELDS` can also change at runtime.
+
+    The crowd's fields: ``crowd`` workers (0 = none), their ``crowd_accuracy``, the probabilities that a worker
+    skips (``crowd_skip``) or abandons (``crowd_abandon``) a suite, the input field holding the truth
+    (``truth_field``), ``time_scale`` simulated seconds per real second, and ``for_update_seconds``, the
+    simulated delay after which a pool closed for update reopens.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    denied_token: str | None = None
+    pools_file: str | None = None
+    pools_spec: dict[str, Any] | None = None
+    rate: float = 100_000.0
+    pending_seconds: float = 0.05
+    fault_429: float = 0.0
+    fault_500: float = 0.0
+    fault_503: float = 0.0
+    fault_drop: float = 0.0
+    retry_after: float | None = None
+    latency_ms: float = 0.0
+    seed: int | None = None
+    log_level: str = "warning"
+    sync_limit: int = 5_000
+    crowd: int = 10
+    crowd_accuracy: float = 0.9
+    crowd_skip: float = 0.03
+    crowd_abandon: float = 0.02
+    truth_field: str = "truth"
+    time_scale: float = 60.0
+    for_update_seconds: float = 900.0
+
+    def runtime(self) -> dict[str, Any]:
+        """The runtime-changeable part.
+
+        :return: field -> value, as ``GET /_emulator/config`` shows it.
+        """
+        return {name: getattr(self, name) for name in RUNTIME_FIELDS}
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Apply ``POST /_emulator/config``: all changes or, when any is bad, none.
+
+        :param changes: field -> new value, fields from :data:`RUNTIME_FIELDS` only.
+        :raises ApiError: 400 ``VALIDATION_ERROR`` on unknown names or bad values.
+        """
+        unknown = sorted(set(changes) - set(RUNTIME_FIELDS))
+        if unknown:
+            raise ApiError(400, "VALIDATION_ERROR", f"Unknown config field(s): {', '.join(unknown)}")
+        checked = {name: _check_runtime_value(name, value) for name, value in changes.items()}
+        for name, value in checked.items():
+            setattr(self, name, value)
+
+
+RUNTIME_FIELDS = (
+    "fault_429",
+    "fault_500",
+    "fault_503",
+    "fault_drop",
+    "retry_after",
+    "latency_ms",
+    "rate",
+    "pending_seconds",
+    "token",
+    "denied_token",
+    "sync_limit",
+    "seed",
+    "crowd",
+    "crowd_accuracy",
+    "crowd_skip",
+    "crowd_abandon",
+    "truth_field",
+    "time_scale",
+    "for_update_seconds",
+)
+_PROBABILITIES = {
+    "fault_429",
+    "fault_500",
+    "fault_503",
+    "fault_drop",
+    "crowd_accuracy",
+    "crowd_skip",
+    "crowd_abandon",
+}
+_INTEGERS = {"seed", "sync_limit", "crowd"}
+
+
+def _check_runtime_value(name: str, value: Any) -> Any:
+    bad = ApiError(400, "VALIDATION_ERROR", f"Bad value for {name}: {value!r}")
+    if name in ("token", "denied_token"):
+        if value is not None and not isinstance(value, str):
+            raise bad
+        return value or None
+    if name == "truth_field":
+        if not isinstance(value, str) or not value:
+            raise bad
+        return value
+    if name in ("seed", "retry_after") and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad
+    if name in _PROBABILITIES and not 0.0 <= value <= 1.0:
+        raise bad
+    if name == "rate" and value <= 0:
+        raise bad
+    if value < 0:
+        raise bad
+    if name in _INTEGERS:
+        return int(value)
+    return float(value)
