@@ -45,6 +45,7 @@ __all__ = [
     "Batch",
     "BatchSpool",
     "CreateOptions",
+    "ItemCheck",
     "LogBody",
     "ObjectKind",
     "Progress",
@@ -84,6 +85,8 @@ _VALIDATE_CHUNK = 100
 
 T = TypeVar("T")
 R = TypeVar("R")
+ItemCheck = Callable[[Any, int], None]
+"""A check of one validated item and its input index that raises :class:`TolokaInputError`."""
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,7 @@ def encode_batches(
     batch_size: int,
     max_input_bytes: int = MAX_INPUT_BYTES,
     max_output_bytes: int = MAX_OUTPUT_BYTES,
+    check: ItemCheck | None = None,
 ) -> Iterator[Batch]:
     """Validate input and cut it into request bodies, lazily, by count and by bytes.
 
@@ -307,6 +311,7 @@ def encode_batches(
     :param batch_size: most items per batch.
     :param max_input_bytes: most bytes of ``input_values`` per batch.
     :param max_output_bytes: most bytes of solutions' ``output_values`` per batch.
+    :param check: a further check of each validated item and its input index (its pool's input spec).
     :return: the batches in input order.
     :raises TolokaInputError: at the first invalid item.
     """
@@ -325,6 +330,8 @@ def encode_batches(
     while True:
         chunk = list(islice(source, min(_VALIDATE_CHUNK, batch_size - len(parts))))
         for obj in validate_chunk(kind, index, chunk):
+            if check is not None:
+                check(obj, index)
             raw = _item_json(kind, obj, index)
             item_in, item_out = _data_sizes(obj)
             index += 1
@@ -339,12 +346,15 @@ def encode_batches(
             return
 
 
-def iter_batches(kind: ObjectKind, items: Iterable[Any], batch_size: int) -> Iterator[Batch]:
+def iter_batches(
+    kind: ObjectKind, items: Iterable[Any], batch_size: int, check: ItemCheck | None = None
+) -> Iterator[Batch]:
     """The batches of an upload, every item validated before the first batch is given out.
 
     :param kind: what the items are.
-    :param items: a list, any other iterable of dicts or models, or a :class:`BatchSpool`.
+    :param items: a list, any other iterable of dicts or models, or a :class:`BatchSpool` (checked already).
     :param batch_size: most items per batch.
+    :param check: a further check of each validated item and its input index.
     :return: the batches in input order.
     :raises TolokaInputError: for input that is not an iterable of items, or an invalid item.
     :raises ValueError: for a spool cut at another batch size.
@@ -360,25 +370,30 @@ def iter_batches(kind: ObjectKind, items: Iterable[Any], batch_size: int) -> Ite
             f"got {type(items).__name__}"
         )
     if isinstance(items, Sequence):
-        yield from list(encode_batches(kind, items, batch_size))  # all validated before the first batch
+        yield from list(
+            encode_batches(kind, items, batch_size, check=check)
+        )  # all validated before the first
         return
     # Any other iterable is read once and validated whole into a spool, not memory, before the first batch.
-    with spool_batches(kind, items, batch_size) as spool:
+    with spool_batches(kind, items, batch_size, check) as spool:
         yield from spool
 
 
-def spool_batches(kind: ObjectKind, items: Iterable[Any], batch_size: int) -> BatchSpool:
+def spool_batches(
+    kind: ObjectKind, items: Iterable[Any], batch_size: int, check: ItemCheck | None = None
+) -> BatchSpool:
     """Validate all input into a :class:`BatchSpool`: nothing is sent until every item passed.
 
     :param kind: what the items are.
     :param items: dicts or models, any iterable; read once.
     :param batch_size: most items per batch.
+    :param check: a further check of each validated item and its input index.
     :return: the spool (the caller closes it).
     :raises TolokaInputError: at the first invalid item (the spool is gone then).
     """
     spool = BatchSpool(batch_size)
     try:
-        for batch in encode_batches(kind, items, batch_size):
+        for batch in encode_batches(kind, items, batch_size, check=check):
             spool.add(batch)
     except BaseException:
         spool.close()

@@ -14,9 +14,18 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airflow_toloka.exceptions import GOES_ON, TolokaError, TolokaOperationFailedError, TolokaTimeoutError
-from airflow_toloka.models import Operation
+from airflow_toloka.models import Operation, Pool
 
-__all__ = ["EVENT_STATUSES", "FailedOperation", "OperationEvent", "describe_failed", "json_safe_details"]
+__all__ = [
+    "EVENT_STATUSES",
+    "FAILURE_REASONS",
+    "FailedOperation",
+    "OperationEvent",
+    "PoolEvent",
+    "describe_failed",
+    "json_safe_details",
+    "pool_state",
+]
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
 EVENT_STATUSES: tuple[EventStatus, ...] = ("success", "failed", "timeout", "error")
@@ -208,3 +217,146 @@ def _strings(value: Any) -> tuple[str, ...] | None:
     if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
         return None
     return tuple(value)
+
+
+# ---------------------------------------------------------------------- pools
+
+FAILURE_REASONS = frozenset({"EXPIRED", "NOT_ENOUGH_BALANCE", "BLOCKED", "ASSIGNMENTS_LIMIT_EXCEEDED"})
+"""Close reasons that mean the crowd will not finish the pool by itself."""
+
+PoolState = Literal["waiting", "closed", "failed"]
+
+
+def pool_state(pool: Pool, success_reasons: Iterable[str]) -> PoolState:
+    """What a pool's status says about waiting for it (toloka-lifecycle §3.2).
+
+    ``closed`` still needs the caller to see that no assignment is ACTIVE: a Toloker who took a suite before the
+    close may still submit it.
+
+    :param pool: the pool as just read.
+    :param success_reasons: close reasons that count as done.
+    :return: ``waiting`` (OPEN, LOCKED, FOR_UPDATE, or CLOSED and never opened), ``closed`` (CLOSED or
+        ARCHIVED for a success reason) or ``failed`` (any other close reason).
+    """
+    if pool.status not in ("CLOSED", "ARCHIVED"):
+        return "waiting"
+    reason = pool.last_close_reason
+    if reason in set(success_reasons):
+        return "closed"
+    if reason == "FOR_UPDATE" and pool.status == "CLOSED":
+        return "waiting"  # Toloka reopens it within 15 minutes
+    if reason is None and pool.status == "CLOSED":
+        return "waiting"  # created and not opened yet: an upstream task may still open it
+    return "failed"
+
+
+@dataclass(frozen=True)
+class PoolEvent:
+    """The outcome of waiting for a pool, as the pool trigger yields it and the sensor reads it back.
+
+    :param status: ``success``, ``failed`` (closed for a reason not counted as success, or archived first),
+        ``timeout`` or ``error``.
+    :param pool_id: the pool.
+    :param message: what happened, for the task log and the error.
+    :param close_reason: the pool's ``last_close_reason``, when it closed.
+    """
+
+    status: EventStatus
+    pool_id: str
+    message: str = ""
+    close_reason: str | None = None
+
+    @classmethod
+    def observed(cls, pool_id: str, pool: Pool, state: PoolState) -> PoolEvent | None:
+        """The event a read pool means, None while the wait goes on.
+
+        :param pool_id: the pool id.
+        :param pool: the pool as just read.
+        :param state: :func:`pool_state` of it, ``closed`` only once no assignment is ACTIVE.
+        :return: a ``success`` or ``failed`` event, or None.
+        """
+        reason = pool.last_close_reason
+        if state == "closed":
+            return cls("success", pool_id, f"Toloka pool {pool_id} is {pool.status} ({reason})", reason)
+        if state == "failed":
+            hint = _REASON_HINTS.get(reason or "", "")
+            message = (
+                f"Toloka pool {pool_id} is {pool.status}, closed for {reason or 'no stated reason'}{hint}"
+            )
+            return cls("failed", pool_id, message, reason)
+        return None
+
+    @classmethod
+    def timed_out(cls, pool_id: str, end_time: float, last_error: BaseException | None = None) -> PoolEvent:
+        """The event for a deadline that passed while the crowd was still working.
+
+        :param pool_id: the pool.
+        :param end_time: the deadline, epoch seconds.
+        :param last_error: why the last poll failed, when it did.
+        :return: a ``timeout`` event.
+        """
+        deadline = datetime.fromtimestamp(end_time, tz=timezone.utc).isoformat(timespec="seconds")
+        message = (
+            f"Toloka pool {pool_id} not finished at the deadline {deadline}; the crowd goes on labeling it"
+        )
+        if last_error is not None:
+            message += f"; the last poll failed: {type(last_error).__name__}: {last_error}"
+        return cls("timeout", pool_id, message)
+
+    @classmethod
+    def polling_failed(cls, pool_id: str, exc: BaseException) -> PoolEvent:
+        """The event for a poll that failed for good (no such pool, no access).
+
+        :param pool_id: the pool.
+        :param exc: what failed.
+        :return: an ``error`` event.
+        """
+        return cls("error", pool_id, f"Polling Toloka pool {pool_id} failed: {type(exc).__name__}: {exc}")
+
+    def to_payload(self) -> dict[str, Any]:
+        """The event as the JSON a ``TriggerEvent`` carries.
+
+        :return: ``{"status", "pool_id", "message"}`` and ``close_reason`` when known.
+        """
+        payload: dict[str, Any] = {"status": self.status, "pool_id": self.pool_id, "message": self.message}
+        if self.close_reason is not None:
+            payload["close_reason"] = self.close_reason
+        return payload
+
+    @classmethod
+    def parse(cls, event: Any) -> PoolEvent:
+        """Read an event back, as ``execute_complete`` receives it.
+
+        :param event: the payload.
+        :return: the event.
+        :raises TolokaError: naming what is malformed.
+        """
+        if (
+            not isinstance(event, Mapping)
+            or event.get("status") not in EVENT_STATUSES
+            or not isinstance(event.get("pool_id"), str)
+        ):
+            raise TolokaError(f"Toloka pool trigger returned a malformed event: {event!r}")
+        reason = event.get("close_reason")
+        return cls(event["status"], event["pool_id"], str(event.get("message") or ""), reason)
+
+    def error(self) -> Exception | None:
+        """The exception this event means, None for ``success``.
+
+        :return: :class:`TolokaTimeoutError` for a deadline, :class:`TolokaError` otherwise.
+        """
+        if self.status == "success":
+            return None
+        message = self.message or f"Toloka pool {self.pool_id}: {self.status}"
+        if self.status == "timeout":
+            return TolokaTimeoutError(message, operation_ids=[])
+        return TolokaError(message)
+
+
+_REASON_HINTS = {
+    "EXPIRED": ": will_expire passed before the crowd finished (extend it and reopen the pool)",
+    "NOT_ENOUGH_BALANCE": ": the account ran out of money (top it up and reopen the pool)",
+    "BLOCKED": ": the requester account is blocked",
+    "ASSIGNMENTS_LIMIT_EXCEEDED": ": the pool hit Toloka's limit of assigned task suites",
+    "MANUAL": ": someone closed it (pass success_reasons including MANUAL to accept that)",
+}

@@ -305,3 +305,21 @@ def write_results_jsonl(path: Any, rows: Iterator[dict[str, Any]]) -> str:
             partial.unlink()
         raise
     return str(path)
+
+
+def read_json_object(path: Any) -> dict[str, Any]:
+    """Read a whole JSON file holding one object (a project or pool spec).
+
+    :param path: a local path or any ``ObjectStoragePath``.
+    :return: the object.
+    :raises TolokaInputError: naming the file (and line) when it cannot be read or is not one JSON object.
+    """
+    where = str(path)
+    try:
+        text = _storage_path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TolokaInputError(f"{where}: cannot be read ({exc})") from None
+    obj = _loads(text, where, whole_file=True)
+    if not isinstance(obj, dict):
+        raise TolokaInputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj

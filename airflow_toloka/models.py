@@ -25,6 +25,7 @@ from pydantic import (
 from airflow_toloka.exceptions import TolokaError, TolokaUnexpectedResponseError, TolokaValidationError
 
 __all__ = [
+    "READ_ONLY_FIELDS",
     "TERMINAL_STATUSES",
     "BaseTask",
     "BaselineSolution",
@@ -33,9 +34,12 @@ __all__ = [
     "KnownSolution",
     "Operation",
     "OperationLogItem",
+    "Pool",
+    "Project",
     "Task",
     "TaskSuite",
     "TolokaApiErrorBody",
+    "Training",
     "format_datetime",
     "parse_body",
 ]
@@ -197,6 +201,88 @@ class OperationLogItem(TolokaModel):
     success: bool
     input: dict[str, Any] = Field(default_factory=dict)
     output: dict[str, Any] | None = None
+
+
+class Project(TolokaModel):
+    """A project: the task interface (``task_spec``) its pools share (``/api/v1/projects``).
+
+    Fields beyond these (instructions, quality control, localisation …) are kept as they come.
+    """
+
+    public_name: str
+    public_description: str | None = None
+    task_spec: dict[str, Any] | None = None
+    assignments_issuing_type: str | None = None
+    private_comment: str | None = None
+    metadata: dict[str, Any] | None = None
+    id: TolokaId | None = None
+    status: str | None = None
+    created: TolokaDatetime | None = None
+
+    @property
+    def input_spec(self) -> dict[str, Any] | None:
+        """The project's input fields, ``task_spec.input_spec``, or None when it declares none."""
+        spec = (self.task_spec or {}).get("input_spec")
+        return spec if isinstance(spec, dict) else None
+
+
+class _Container(TolokaModel):
+    """What pools and trainings share: identity, project, status and the stamps of opening and closing."""
+
+    project_id: TolokaId
+    private_name: str
+    private_comment: str | None = None
+    metadata: dict[str, Any] | None = None
+    id: TolokaId | None = None
+    status: Literal["OPEN", "CLOSED", "ARCHIVED", "LOCKED"] | str | None = None
+    last_close_reason: str | None = None
+    created: TolokaDatetime | None = None
+    last_started: TolokaDatetime | None = None
+    last_stopped: TolokaDatetime | None = None
+
+    def read_only_free(self) -> dict[str, Any]:
+        """The object as a create or update body: what the server sets (id, status, stamps …) left out.
+
+        :return: the JSON-able body.
+        """
+        body = self.to_json_dict()
+        for key in READ_ONLY_FIELDS:
+            body.pop(key, None)
+        return body
+
+
+READ_ONLY_FIELDS = (
+    "id",
+    "status",
+    "last_close_reason",
+    "created",
+    "last_started",
+    "last_stopped",
+    "owner",
+    "type",
+)
+"""Fields Toloka sets on projects, pools and trainings; a body sent back leaves them out."""
+
+
+class Pool(_Container):
+    """A pool: tasks, price and rules of one labeling run (``/api/v1/pools``)."""
+
+    reward_per_assignment: float | None = None
+    assignment_max_duration_seconds: int | None = None
+    will_expire: TolokaDatetime | None = None
+    defaults: dict[str, Any] | None = None
+    auto_accept_solutions: bool | None = None
+    auto_close_after_complete_delay_seconds: int | None = None
+    mixer_config: dict[str, Any] | None = None
+    quality_control: dict[str, Any] | None = None
+
+
+class Training(_Container):
+    """A training pool: an exam Tolokers pass before a linked pool (``/api/v1/trainings``)."""
+
+    inherited_instructions: bool | None = None
+    training_tasks_in_task_suite_count: int | None = None
+    assignment_max_duration_seconds: int | None = None
 
 
 class FieldValidationError(TolokaModel):

@@ -1,8 +1,9 @@
 """The Toloka hook: the public API, with toloka-kit's method names so that its users feel at home.
 
-Three layers, one concern each: :class:`~airflow_toloka.hooks.base.BaseTolokaHook` (connection, transport,
+Four layers, one concern each: :class:`~airflow_toloka.hooks.base.BaseTolokaHook` (connection, transport,
 retries, error mapping), :class:`~airflow_toloka.hooks.operations.TolokaOperationsHook` (reading and waiting for
-operations, results) and :class:`TolokaHook` here (creating tasks and task suites). Each method builds what it
+operations, results), :class:`~airflow_toloka.hooks.pools.TolokaPoolsHook` (projects, pools, trainings, waiting
+for the crowd) and :class:`TolokaHook` here (creating tasks and task suites). Each method builds what it
 sends with :mod:`airflow_toloka.batching` (pure functions).
 """
 
@@ -21,6 +22,7 @@ from airflow_toloka.batching import (
     TASKS,
     Batch,
     CreateOptions,
+    ItemCheck,
     ObjectKind,
     Progress,
     bounded_map,
@@ -40,8 +42,10 @@ from airflow_toloka.exceptions import (
     TolokaValidationError,
 )
 from airflow_toloka.hooks.base import Request, seg
-from airflow_toloka.hooks.operations import Timeout, TolokaOperationsHook
+from airflow_toloka.hooks.operations import Timeout
+from airflow_toloka.hooks.pools import TolokaPoolsHook
 from airflow_toloka.models import BatchCreateResult, Operation, Task, TaskSuite
+from airflow_toloka.specs import InputSpecChecker
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -82,7 +86,7 @@ def _options(kwargs: Mapping[str, Any]) -> tuple[CreateOptions, dict[str, Any]]:
     return CreateOptions(**flags), rest
 
 
-class TolokaHook(TolokaOperationsHook):
+class TolokaHook(TolokaPoolsHook):
     """Talk to the Toloka REST API: create tasks and task suites in batches, follow operations.
 
     The connection (``conn_type`` ``toloka``) keeps the token in ``password``; ``extra.environment`` picks
@@ -189,6 +193,19 @@ class TolokaHook(TolokaOperationsHook):
         options, rest = _options(kwargs)
         return self._submit_one(TASK_SUITES, task_suites, options, **rest)
 
+    def input_checker(self, options: CreateOptions) -> ItemCheck | None:
+        """The check of each item against its pool's input spec, made before anything is sent.
+
+        Without ``skip_invalid_items`` one bad item fails the whole upload, so every rejection Toloka would make
+        of a malformed item is caught here first; with it, Toloka's per-item report is what the caller asked for.
+
+        :param options: the upload flags.
+        :return: the check (specs read once per pool), or None with ``skip_invalid_items``.
+        """
+        if options.skip_invalid_items:
+            return None
+        return InputSpecChecker(self.get_input_spec).check
+
     # ------------------------------------------------------------------ creating (any kind)
 
     def create_objects(
@@ -233,7 +250,8 @@ class TolokaHook(TolokaOperationsHook):
             op = self._submit(kind, batch, options, operation_id(key, kind, batch, options))
             return batch, self._result_from_log(kind, self.wait_operations([op], timeout=timeout)[0])
 
-        for batch, partial in bounded_map(iter_batches(kind, items, size), run, self.max_in_flight):
+        batches = iter_batches(kind, items, size, self.input_checker(options))
+        for batch, partial in bounded_map(batches, run, self.max_in_flight):
             result.merge(partial)
             done = f" ({len(result.items)} created, {len(result.validation_errors)} rejected)"
             progress.batch_done(len(batch), done)
@@ -271,7 +289,8 @@ class TolokaHook(TolokaOperationsHook):
             )
 
         numbered: list[tuple[int, Operation]] = []
-        for batch, op in bounded_map(iter_batches(kind, items, size), submit, self.max_in_flight):
+        batches = iter_batches(kind, items, size, self.input_checker(options))
+        for batch, op in bounded_map(batches, submit, self.max_in_flight):
             numbered.append((batch.number, op))
             progress.batch_done(len(batch))
         # Batch order, whatever finished first.
@@ -298,7 +317,7 @@ class TolokaHook(TolokaOperationsHook):
         *,
         operation_id: str | None = None,
     ) -> Operation:
-        batches = list(iter_batches(kind, items, ASYNC_BATCH_LIMIT + 1))
+        batches = list(iter_batches(kind, items, ASYNC_BATCH_LIMIT + 1, self.input_checker(options)))
         if not batches:
             raise TolokaInputError(f"no {kind.label} to create")
         if len(batches) > 1 or len(batches[0]) > ASYNC_BATCH_LIMIT:

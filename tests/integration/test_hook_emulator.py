@@ -15,7 +15,6 @@ from airflow_toloka.exceptions import (
     TolokaInputError,
     TolokaRemoteUnavailableError,
     TolokaTimeoutError,
-    TolokaValidationError,
 )
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Task, TaskSuite
@@ -197,9 +196,16 @@ def test_skip_invalid_items_reports_rejected_items_by_input_index(
 def test_rejected_items_fail_with_their_index_and_field(
     spec_hook: TolokaHook, spec_emulator: EmulatorProcess
 ) -> None:
-    with pytest.raises(TolokaValidationError, match=r"item 3: input_values.image VALUE_REQUIRED"):
+    # The pool's input spec (read from its project) catches the item before anything is sent ...
+    with pytest.raises(TolokaInputError, match=r"item 3, field 'input_values.image': VALUE_REQUIRED"):
         spec_hook.create_tasks(mixed(10), allow_defaults=True)
-    assert spec_emulator.stats()["objects"]["tasks"] == 0  # one batch, all or nothing
+    stats = spec_emulator.stats()
+    assert stats["objects"]["tasks"] == 0 and stats["requests"].get("POST /api/v1/tasks", 0) == 0
+    assert stats["requests"]["GET /api/v1/projects/{id}"] == 1  # read once for the whole upload
+    # ... and what only Toloka sees is still reported per item when asked to skip.
+    result = spec_hook.create_tasks(mixed(10), allow_defaults=True, skip_invalid_items=True)
+    assert result.validation_errors[3]["input_values.image"].code == "VALUE_REQUIRED"
+    assert len(result.items) == 10 - len(result.validation_errors)
 
 
 def test_long_uploads_log_a_line_per_batch(
@@ -235,12 +241,13 @@ def test_a_post_processed_but_unanswered_is_not_created_twice(
     fresh_emulator: Any, toloka_conn_env: None, fault: str
 ) -> None:
     # Toloka creates the batch, then the answer is a 500 or a dropped connection: the next try re-attaches.
+    # skip_invalid_items leaves the input spec to Toloka: no pool lookup first, so the fault hits the POST.
     fresh_emulator.configure(**{fault: 1.0})
     hook = TolokaHook(retry_limit=0, poll_interval=0.2)
     with pytest.raises(TolokaRemoteUnavailableError):
-        hook.create_tasks(list(tasks(50)), idempotency_key="lost-answer")
+        hook.create_tasks(list(tasks(50)), idempotency_key="lost-answer", skip_invalid_items=True)
     fresh_emulator.configure(**{fault: 0.0})
-    result = hook.create_tasks(list(tasks(50)), idempotency_key="lost-answer")
+    result = hook.create_tasks(list(tasks(50)), idempotency_key="lost-answer", skip_invalid_items=True)
     stats = fresh_emulator.stats()
     assert len(result.items) == 50 and stats["objects"]["tasks"] == 50
     assert stats["responses"]["409"] == 1  # the second POST found the operation the first one started

@@ -49,12 +49,9 @@ class ScriptedServer:
                 body = self.rfile.read(length) if length else b""
                 path = self.path
                 outer.requests.append(Seen(self.command, path, dict(self.headers), body))
-                queue = outer.routes.get(f"{self.command} {path.split('?')[0]}")
-                reply = (
-                    (queue.popleft() if len(queue) > 1 else queue[0])
-                    if queue
-                    else Reply(404, {"code": "NOT_FOUND"})
-                )
+                route = f"{self.command} {path.split('?')[0]}"
+                queue = outer.routes.get(route)
+                reply = (queue.popleft() if len(queue) > 1 else queue[0]) if queue else _default(route)
                 payload = (
                     reply.raw
                     if reply.raw is not None
@@ -70,7 +67,7 @@ class ScriptedServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = do_PATCH = _serve
+            do_GET = do_POST = do_PATCH = do_PUT = _serve
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -87,6 +84,16 @@ class ScriptedServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _default(route: str) -> Reply:
+    """Unscripted routes: any pool is in a project that declares no input spec (the upload's pool lookup), else 404."""
+    if route.startswith("GET /api/v1/pools/"):
+        pool_id = route.rsplit("/", 1)[1]
+        return Reply(body={"id": pool_id, "project_id": "0", "private_name": "scripted", "status": "OPEN"})
+    if route == "GET /api/v1/projects/0":
+        return Reply(body={"id": "0", "public_name": "scripted", "task_spec": {}})
+    return Reply(404, {"code": "NOT_FOUND"})
 
 
 TOKEN = "y0_scripted-secret-token"  # the connection's token in tests against a ScriptedServer

@@ -1,0 +1,358 @@
+"""The machinery of Toloka's objects, and projects and trainings: find-or-create, search, actions.
+
+:class:`TolokaObjectsHook` sits between :class:`~airflow_toloka.hooks.operations.TolokaOperationsHook` and
+:class:`~airflow_toloka.hooks.pools.TolokaPoolsHook`.
+
+Creating a project, a pool or a training and cloning a pool are not idempotent in Toloka (no operation id): a
+repeated POST makes a second object. So, given an ``idempotency_key``, the hook tags what it creates
+(``metadata["airflow_toloka_key"]``), looks for a tagged object before creating, and after an ambiguous failure
+(5xx or no answer, Toloka may have created it) looks again before sending anything twice. The transport never
+retries these POSTs by itself once they may have reached Toloka.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from airflow_toloka.exceptions import (
+    TolokaError,
+    TolokaOperationFailedError,
+    TolokaRemoteUnavailableError,
+    json_body,
+)
+from airflow_toloka.hooks.base import Request, seg
+from airflow_toloka.hooks.operations import Timeout, TolokaOperationsHook
+from airflow_toloka.models import (
+    READ_ONLY_FIELDS,
+    Operation,
+    Pool,
+    Project,
+    TolokaModel,
+    Training,
+    parse_body,
+)
+
+__all__ = [
+    "KEY_TAG",
+    "POOLS",
+    "PROJECTS",
+    "TRAININGS",
+    "Container",
+    "TolokaObjectsHook",
+    "create_body",
+    "json_bytes",
+    "tag_of",
+    "with_tag",
+]
+
+KEY_TAG = "airflow_toloka_key"
+"""The ``metadata`` key under which created objects carry their idempotency key."""
+
+_PAGE = 300  # Toloka's largest page for pools, projects and trainings
+_CREATE_ATTEMPTS = 3
+M = TypeVar("M", bound=TolokaModel)
+
+
+@dataclass(frozen=True)
+class Container:
+    """One of Toloka's object kinds this hook manages.
+
+    :param name: ``project``, ``pool`` or ``training``.
+    :param path: the API collection path.
+    :param model: the wire model.
+    :param op_prefix: the prefix of its operation types (``POOL`` in ``POOL.OPEN``).
+    """
+
+    name: str
+    path: str
+    model: type[TolokaModel]
+    op_prefix: str
+
+
+PROJECTS = Container("project", "/api/v1/projects", Project, "PROJECT")
+POOLS = Container("pool", "/api/v1/pools", Pool, "POOL")
+TRAININGS = Container("training", "/api/v1/trainings", Training, "TRAINING")
+
+
+def create_body(obj: TolokaModel | Mapping[str, Any], model: type[M]) -> M:
+    """A caller's object as a request body: read-only fields dropped (Toloka ignores them; a copy must not keep ids).
+
+    :param obj: a model or a dict.
+    :param model: the wire model.
+    :return: the body as the model.
+    :raises pydantic.ValidationError: when it does not fit the model.
+    """
+    data = obj.to_json_dict() if isinstance(obj, TolokaModel) else dict(obj)
+    for key in READ_ONLY_FIELDS:
+        data.pop(key, None)
+    return model.model_validate(data)
+
+
+def tag_of(obj: TolokaModel) -> str | None:
+    """The idempotency key an object was created with.
+
+    :param obj: a project, pool or training.
+    :return: the key, or None for an object this provider did not tag.
+    """
+    values = (getattr(obj, "metadata", None) or {}).get(KEY_TAG)
+    if isinstance(values, list) and values:
+        return str(values[0])
+    return None
+
+
+def with_tag(obj: M, key: str | None) -> M:
+    """A copy of an object carrying an idempotency key in its ``metadata``.
+
+    :param obj: a project, pool or training.
+    :param key: the key; None leaves the object as it is.
+    :return: the tagged copy.
+    """
+    if key is None:
+        return obj
+    metadata = dict(getattr(obj, "metadata", None) or {})
+    metadata[KEY_TAG] = [key]
+    return obj.model_copy(update={"metadata": metadata})
+
+
+class TolokaObjectsHook(TolokaOperationsHook):
+    """Projects and trainings with toloka-kit's method names, and the find-or-create machinery pools share.
+
+    Methods named ``*_async`` start an operation and return it without waiting (toloka-kit's meaning).
+
+    :param toloka_conn_id: Airflow connection id.
+    :param max_in_flight: requests of one call run concurrently.
+    :param poll_interval: longest pause between two status polls of an operation, seconds.
+    :param transport: ``timeout``, ``retry_limit``, ``retry_delay``, ``retry_budget``.
+    """
+
+    # ------------------------------------------------------------------ projects
+
+    def create_project(
+        self, project: Project | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Project:
+        """Create a project, or return the one an earlier try created with the same key.
+
+        :param project: the project (``public_name``, ``public_description``, ``task_spec`` …).
+        :param idempotency_key: tags the project so that a retry finds it instead of creating a second one.
+        :return: the project as Toloka stored it.
+        :raises TolokaValidationError: when Toloka rejects the spec (the message names the fields).
+        """
+        return self._create(PROJECTS, create_body(project, Project), idempotency_key, {"status": "ACTIVE"})
+
+    def get_project(self, project_id: str) -> Project:
+        """Read a project.
+
+        :param project_id: the project id.
+        :return: the project.
+        :raises TolokaDoesNotExistError: when there is no such project.
+        """
+        return self._request("GET", f"{PROJECTS.path}/{seg(project_id)}", model=Project)
+
+    def get_projects(self, **filters: Any) -> Iterator[Project]:
+        """Every project matching Toloka's search filters (``status``, ``id_gt``, ``created_gte`` …), lazily.
+
+        :param filters: query parameters of ``GET /projects``.
+        :return: the projects in id order, one page in memory at a time.
+        """
+        return self._find(PROJECTS, filters)  # type: ignore[return-value]
+
+    def update_project(self, project_id: str, project: Project | Mapping[str, Any]) -> Project:
+        """Replace a project's editable fields (``PUT``: send the whole project).
+
+        :param project_id: the project id.
+        :param project: the new project.
+        :return: the project as Toloka stored it.
+        :raises TolokaValidationError: when Toloka rejects it.
+        """
+        body = create_body(project, Project).to_json_dict()
+        return self._request(
+            "PUT", f"{PROJECTS.path}/{seg(project_id)}", body=json_bytes(body), model=Project
+        )
+
+    def archive_project(self, project_id: str, timeout: Timeout = timedelta(minutes=10)) -> Project:
+        """Archive a project (all its pools must be archived first) and wait for it.
+
+        :param project_id: the project id.
+        :param timeout: how long to wait for the operation.
+        :return: the archived project.
+        :raises TolokaConflictError: ``UNARCHIVED_POOLS_CONFLICT`` when a pool of it is not archived.
+        :raises TolokaOperationFailedError: when the operation fails.
+        """
+        return self._act(PROJECTS, project_id, "archive", timeout)  # type: ignore[return-value]
+
+    def archive_project_async(self, project_id: str) -> Operation | None:
+        """Start archiving a project.
+
+        :param project_id: the project id.
+        :return: the ``PROJECT.ARCHIVE`` operation, or None when the project is archived already.
+        :raises TolokaConflictError: ``UNARCHIVED_POOLS_CONFLICT`` when a pool of it is not archived.
+        """
+        return self._action(PROJECTS, project_id, "archive")
+
+    # ------------------------------------------------------------------ trainings
+
+    def create_training(
+        self, training: Training | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Training:
+        """Create a training pool, or return the one an earlier try created with the same key.
+
+        :param training: the training (``project_id``, ``private_name``, ``inherited_instructions`` …).
+        :param idempotency_key: tags the training so that a retry finds it.
+        :return: the training as Toloka stored it.
+        :raises TolokaValidationError: when Toloka rejects the spec.
+        """
+        body = create_body(training, Training)
+        return self._create(TRAININGS, body, idempotency_key, {"project_id": body.project_id})
+
+    def get_training(self, training_id: str) -> Training:
+        """Read a training.
+
+        :param training_id: the training id.
+        :return: the training.
+        :raises TolokaDoesNotExistError: when there is no such training.
+        """
+        return self._request("GET", f"{TRAININGS.path}/{seg(training_id)}", model=Training)
+
+    def open_training(self, training_id: str, timeout: Timeout = timedelta(minutes=10)) -> Training:
+        """Open a training and wait; an open one stays as it is.
+
+        :param training_id: the training id.
+        :param timeout: how long to wait for the operation.
+        :return: the training.
+        :raises TolokaConflictError: when it cannot be opened (``EMPTY_POOL`` …).
+        """
+        return self._act(TRAININGS, training_id, "open", timeout)  # type: ignore[return-value]
+
+    def close_training(self, training_id: str, timeout: Timeout = timedelta(minutes=10)) -> Training:
+        """Close a training and wait; a closed one stays as it is.
+
+        :param training_id: the training id.
+        :param timeout: how long to wait for the operation.
+        :return: the training.
+        :raises TolokaOperationFailedError: when the operation fails.
+        """
+        return self._act(TRAININGS, training_id, "close", timeout)  # type: ignore[return-value]
+
+    def archive_training(self, training_id: str, timeout: Timeout = timedelta(minutes=10)) -> Training:
+        """Archive a closed training (its linked pools archived first) and wait.
+
+        :param training_id: the training id.
+        :param timeout: how long to wait for the operation.
+        :return: the training.
+        :raises TolokaConflictError: when it is not closed or a linked pool is not archived.
+        """
+        return self._act(TRAININGS, training_id, "archive", timeout)  # type: ignore[return-value]
+
+    def clone_training(self, training_id: str, timeout: Timeout = timedelta(minutes=10)) -> Training:
+        """Clone a training (an empty copy) and wait; not idempotent, like Toloka's endpoint.
+
+        :param training_id: the training to copy.
+        :param timeout: how long to wait for the operation.
+        :return: the new training.
+        :raises TolokaOperationFailedError: when the operation fails.
+        """
+        path = f"{TRAININGS.path}/{seg(training_id)}/clone"
+        op = self.finish_operation(
+            self._send(Request("POST", path, idempotent=False, model=Operation)), timeout
+        )
+        new_id = (op.details or {}).get("training_id") if op is not None else None
+        if not new_id:
+            raise TolokaError(f"TRAINING.CLONE {op.id if op else ''} finished without details.training_id")
+        return self.get_training(str(new_id))
+
+    # ------------------------------------------------------------------ shared machinery
+
+    def _create(self, kind: Container, body: M, key: str | None, scope: Mapping[str, Any]) -> M:
+        """POST a new object once: find it by its key first, and look again after an ambiguous failure."""
+        if key is not None:
+            found = self._find_tagged(kind, key, scope)
+            if found is not None:
+                found_id = getattr(found, "id", None)
+                self.log.info(
+                    "Toloka %s %s was created earlier under key %r; reusing it", kind.name, found_id, key
+                )
+                return found  # type: ignore[return-value]
+        sent = json_bytes(with_tag(body, key).to_json_dict())
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                return self._send(Request("POST", kind.path, body=sent, idempotent=False, model=kind.model))  # type: ignore[no-any-return]
+            except TolokaRemoteUnavailableError:
+                # Toloka may have created it before the answer was lost: only a key can tell.
+                if key is None or attempt == _CREATE_ATTEMPTS:
+                    raise
+                found = self._find_tagged(kind, key, scope)
+                if found is not None:
+                    return found  # type: ignore[return-value]
+                self.log.warning(
+                    "Creating a Toloka %s failed and none was created; sending it again", kind.name
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _find(self, kind: Container, filters: Mapping[str, Any]) -> Iterator[TolokaModel]:
+        """Page through a search with ``sort=id`` and ``id_gt`` (never offsets: objects appear meanwhile)."""
+        params = {**filters, "sort": "id", "limit": _PAGE}
+        while True:
+            page = self._request("GET", kind.path, params=params)
+            items = page.get("items", []) if isinstance(page, Mapping) else []
+            for raw in items:
+                yield kind.model.model_validate(raw)
+            if not items or not page.get("has_more"):
+                return
+            params["id_gt"] = str(items[-1]["id"])
+
+    def _find_tagged(self, kind: Container, key: str, scope: Mapping[str, Any]) -> TolokaModel | None:
+        """The object created with this key, if any (Toloka cannot search metadata, so the scope is listed)."""
+        for obj in self._find(kind, scope):
+            if tag_of(obj) == key and getattr(obj, "status", None) != "ARCHIVED":
+                return obj
+        return None
+
+    def _act(self, kind: Container, object_id: str, action: str, timeout: Timeout) -> TolokaModel:
+        """Run an action to its end and read the object after it."""
+        self.finish_operation(self._action(kind, object_id, action), timeout)
+        return self._request("GET", f"{kind.path}/{seg(object_id)}", model=kind.model)  # type: ignore[no-any-return]
+
+    def _action(self, kind: Container, object_id: str, action: str) -> Operation | None:
+        """POST ``/{id}/{action}``: the operation (202), or None (204) when the object is there already."""
+        path = f"{kind.path}/{seg(object_id)}/{action}"
+        return self._send(Request("POST", path, idempotent=True, decode=_operation_or_none))  # type: ignore[no-any-return]
+
+    def finish_operation(self, op: Operation | None, timeout: Timeout) -> Operation | None:
+        """Wait for an operation of an action and fail with Toloka's details when it FAILs.
+
+        :param op: the operation, or None for an action Toloka found done already (204).
+        :param timeout: how long to wait.
+        :return: the finished operation, or None.
+        :raises TolokaOperationFailedError: when it FAILs.
+        :raises TolokaTimeoutError: when it is still running at the timeout.
+        """
+        if op is None:
+            return None
+        done = self.wait_operation(op, timeout=timeout)
+        if done.status == "FAIL":
+            raise TolokaOperationFailedError(
+                f"Toloka operation {done.id} ({done.type}) failed: {done.details}",
+                operation_ids=[done.id],
+                details=done.details,
+            )
+        return done
+
+
+def _operation_or_none(status: int, content: bytes) -> Operation | None:
+    """A 204 (already in that state) is None; otherwise the operation."""
+    if status == 204 or not content.strip():
+        return None
+    return parse_body(Operation, json_body(status, content), "operation")
+
+
+def json_bytes(data: Any) -> bytes:
+    """Compact UTF-8 JSON, as request bodies are sent.
+
+    :param data: JSON-able data.
+    :return: the bytes.
+    """
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,251 @@
+"""Checks of what Toloka would refuse, made locally before anything is sent (no I/O here).
+
+- :func:`check_pool_spec`: the fields and ranges Toloka's API reference requires of a pool, so a bad spec fails
+  naming its field instead of a half-built run (toloka-lifecycle §3.1, §14 item 3).
+- :class:`InputSpecChecker`: each task's ``input_values`` against its pool's input spec (the project's
+  ``task_spec.input_spec``): required fields, unknown fields, types, URLs, coordinates, allowed values, lengths
+  and ranges. The codes are Toloka's for what the emulator and toloka-kit's fixtures show (``VALUE_REQUIRED``,
+  ``VALUE_NOT_ALLOWED``, ``*_EXPECTED``, ``INVALID_URL_SYNTAX``); for lengths and ranges, which no source pins, the
+  provider names its own (``VALUE_TOO_SHORT`` …) — nothing is sent, so no client depends on them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_toloka.exceptions import TolokaDoesNotExistError, TolokaInputError
+
+__all__ = ["InputSpecChecker", "SpecProblem", "check_pool_spec", "field_problem", "resolve_will_expire"]
+
+SpecProblem = tuple[str, str]  # (code, message)
+_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+_COORDINATES = re.compile(r"^\s*-?\d+(\.\d+)?\s*,\s*-?\d+(\.\d+)?\s*$")
+
+
+def _required(spec: Mapping[str, Any], path: str) -> Any:
+    node: Any = spec
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or node.get(part) is None:
+            raise TolokaInputError("required by Toloka and missing", field=path)
+        node = node[part]
+    return node
+
+
+def _number(value: Any, path: str, low: float, high: float, *, integer: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (integer and not float(value).is_integer()):
+        raise TolokaInputError(
+            f"must be {'an integer' if integer else 'a number'}, got {value!r}", field=path
+        )
+    if not low <= value <= high:
+        raise TolokaInputError(f"must be between {low:g} and {high:g}, got {value!r}", field=path)
+
+
+def check_pool_spec(spec: Mapping[str, Any], *, now: datetime | None = None) -> None:
+    """Refuse a pool spec Toloka would refuse, naming the field.
+
+    :param spec: the pool as it will be sent (``project_id``, ``private_name``, ``reward_per_assignment`` …).
+    :param now: the current time (tests pin it).
+    :raises TolokaInputError: with ``field`` set, at the first problem.
+    """
+    for path in ("project_id", "private_name", "will_expire"):
+        _required(spec, path)
+    reward = _required(spec, "reward_per_assignment")
+    _number(reward, "reward_per_assignment", 0, 1000)
+    if 0 < reward < 0.005:
+        raise TolokaInputError(
+            "must be 0 (control tasks only) or at least 0.005 USD per assignment",
+            field="reward_per_assignment",
+        )
+    duration = _required(spec, "assignment_max_duration_seconds")
+    _number(duration, "assignment_max_duration_seconds", 5, 2_147_483_647, integer=True)
+    overlap = _required(spec, "defaults.default_overlap_for_new_task_suites")
+    _number(overlap, "defaults.default_overlap_for_new_task_suites", 1, 30000, integer=True)
+    ranges = (
+        ("defaults.default_overlap_for_new_tasks", 1, 30000),
+        ("auto_accept_period_day", 1, 21),
+        ("auto_close_after_complete_delay_seconds", 0, 259200),
+        ("priority", 0, 100),
+    )
+    for path, low, high in ranges:
+        head, _, leaf = path.rpartition(".")
+        parent = spec.get(head) if head else spec
+        if isinstance(parent, Mapping) and parent.get(leaf) is not None:
+            _number(parent[leaf], path, low, high, integer=True)
+    expires = _as_datetime(spec["will_expire"])
+    if expires is None:
+        raise TolokaInputError(f"must be a date and time, got {spec['will_expire']!r}", field="will_expire")
+    current = now or datetime.now(timezone.utc)
+    if expires <= current:
+        raise TolokaInputError(
+            f"{spec['will_expire']} is in the past: the pool would close as EXPIRED at once",
+            field="will_expire",
+        )
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    # Toloka's stamps are naive UTC.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def resolve_will_expire(value: Any, *, now: datetime | None = None) -> Any:
+    """A ``will_expire`` as Toloka takes it: a timedelta means "that long from now".
+
+    :param value: a datetime, an ISO string or a timedelta.
+    :param now: the current time (tests pin it).
+    :return: the value, a timedelta turned into an aware UTC datetime.
+    """
+    if isinstance(value, timedelta):
+        return (now or datetime.now(timezone.utc)) + value
+    return value
+
+
+# ---------------------------------------------------------------------- input values
+
+
+def _type_check(kind: str) -> Callable[[Any], SpecProblem | None]:
+    def scalar(value: Any) -> SpecProblem | None:
+        if kind in ("string", "file"):
+            return None if isinstance(value, str) else ("STRING_EXPECTED", "must be a string")
+        if kind == "integer":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            return None if ok else ("INTEGER_EXPECTED", "must be an integer")
+        if kind == "float":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            return None if ok else ("FLOAT_EXPECTED", "must be a number")
+        if kind == "boolean":
+            return None if isinstance(value, bool) else ("BOOLEAN_EXPECTED", "must be true or false")
+        if kind == "url":
+            ok = isinstance(value, str) and _URL.match(value) is not None
+            return None if ok else ("INVALID_URL_SYNTAX", "must be an http(s) URL")
+        if kind == "coordinates":
+            ok = isinstance(value, str) and _COORDINATES.match(value) is not None
+            return None if ok else ("INVALID_COORDINATES_SYNTAX", "must be 'latitude,longitude'")
+        return None  # json, and types Toloka adds later: Toloka decides
+
+    if not kind.startswith("array_"):
+        return scalar
+    element = _type_check(kind[len("array_") :])
+
+    def array(value: Any) -> SpecProblem | None:
+        if not isinstance(value, list):
+            return ("ARRAY_EXPECTED", "must be an array")
+        for item in value:
+            problem = element(item)
+            if problem is not None:
+                return problem
+        return None
+
+    return array
+
+
+def field_problem(value: Any, fspec: Mapping[str, Any]) -> SpecProblem | None:
+    """What is wrong with one non-null value against its field spec.
+
+    :param value: the value.
+    :param fspec: ``{"type", "allowed_values", "min_length", "max_length", "min_value", "max_value", …}``.
+    :return: ``(code, message)``, or None when the value is acceptable.
+    """
+    problem = _type_check(str(fspec.get("type", "json")).lower())(value)
+    if problem is not None:
+        return problem
+    allowed = fspec.get("allowed_values")
+    if allowed and value not in allowed:
+        return ("VALUE_NOT_ALLOWED", f"must be one of {list(allowed)[:10]}")
+    size = len(value) if isinstance(value, (str, list)) else None
+    if size is not None:
+        low = fspec.get("min_length", fspec.get("min_size"))
+        high = fspec.get("max_length", fspec.get("max_size"))
+        if isinstance(low, int) and size < low:
+            return ("VALUE_TOO_SHORT", f"must have at least {low} characters or elements, has {size}")
+        if isinstance(high, int) and size > high:
+            return ("VALUE_TOO_LONG", f"must have at most {high} characters or elements, has {size}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = fspec.get("min_value"), fspec.get("max_value")
+        if isinstance(low, (int, float)) and value < low:
+            return ("VALUE_LESS_THAN_MIN", f"must be at least {low}")
+        if isinstance(high, (int, float)) and value > high:
+            return ("VALUE_GREATER_THAN_MAX", f"must be at most {high}")
+    return None
+
+
+class InputSpecChecker:
+    """Check items against their pools' input specs, read once per pool through ``fetch``.
+
+    :param fetch: pool id -> its input spec (field name -> field spec), or None when the pool declares none
+        (nothing can be checked then).
+    """
+
+    def __init__(self, fetch: Callable[[str], Mapping[str, Mapping[str, Any]] | None]) -> None:
+        self._fetch = fetch
+        self._specs: dict[str, Mapping[str, Mapping[str, Any]] | None] = {}
+
+    def check(self, obj: Any, index: int) -> None:
+        """Check one validated task or task suite.
+
+        :param obj: a :class:`~airflow_toloka.models.Task` or :class:`~airflow_toloka.models.TaskSuite`.
+        :param index: its input index, for the error.
+        :raises TolokaInputError: naming the item, the field, Toloka's code and what is wrong, or a pool that
+            does not exist.
+        """
+        pool_id = str(obj.pool_id)
+        if pool_id not in self._specs:
+            try:
+                self._specs[pool_id] = self._fetch(pool_id)
+            except TolokaDoesNotExistError:
+                raise TolokaInputError(
+                    f"Toloka has no pool {pool_id}", index=index, field="pool_id"
+                ) from None
+        spec = self._specs[pool_id]
+        if spec is None:
+            return
+        tasks = getattr(obj, "tasks", None)
+        if tasks is None:
+            self._check_values(obj.input_values, spec, index, "input_values")
+            return
+        for n, task in enumerate(tasks):
+            self._check_values(task.input_values, spec, index, f"tasks.{n}.input_values")
+
+    @staticmethod
+    def _check_values(
+        values: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]], index: int, prefix: str
+    ) -> None:
+        for name, fspec in spec.items():
+            if fspec.get("required", True) and values.get(name) is None:
+                raise TolokaInputError(
+                    "VALUE_REQUIRED: the pool's input spec requires it", index=index, field=f"{prefix}.{name}"
+                )
+        for name, value in values.items():
+            field_spec = spec.get(name)
+            if field_spec is None:
+                known = ", ".join(sorted(spec)) or "none"
+                raise TolokaInputError(
+                    f"VALUE_NOT_ALLOWED: the pool's input spec has no such field (fields: {known})",
+                    index=index,
+                    field=f"{prefix}.{name}",
+                )
+            if value is None:
+                continue
+            problem = field_problem(value, field_spec)
+            if problem is not None:
+                raise TolokaInputError(
+                    f"{problem[0]}: {problem[1]}, got {_short(value)}", index=index, field=f"{prefix}.{name}"
+                )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,178 @@
+"""Creating projects, pools and clones at most once: tags, look-before-create, and no blind retry of a POST."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from airflow_toloka.exceptions import (
+    TolokaConflictError,
+    TolokaOperationFailedError,
+    TolokaRemoteUnavailableError,
+)
+from airflow_toloka.hooks.objects import KEY_TAG
+from tests.unit.hooks.common import fast_hook
+from tests.unit.scripted_server import Reply, ScriptedServer
+
+POOL = {
+    "project_id": "7",
+    "private_name": "run",
+    "reward_per_assignment": 0.02,
+    "assignment_max_duration_seconds": 600,
+    "will_expire": "2030-01-01T00:00:00",
+    "defaults": {"default_overlap_for_new_task_suites": 1},
+}
+
+
+def stored(pool_id: str, key: str | None = None, **extra: Any) -> dict[str, Any]:
+    body = {**POOL, "id": pool_id, "status": "CLOSED", **extra}
+    if key is not None:
+        body["metadata"] = {KEY_TAG: [key]}
+    return body
+
+
+def page(*items: dict[str, Any], has_more: bool = False) -> Reply:
+    return Reply(body={"items": list(items), "has_more": has_more})
+
+
+def posted(server: ScriptedServer, path: str) -> list[dict[str, Any]]:
+    return [
+        json.loads(r.body) for r in server.requests if r.method == "POST" and r.path.split("?")[0] == path
+    ]
+
+
+def test_create_pool_tags_it_and_a_retry_finds_it(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/pools", page(), page(stored("1", "other"), stored("2", "k")))
+    server.script("POST /api/v1/pools", Reply(201, stored("2", "k")))
+    with fast_hook() as hook:
+        first = hook.create_pool(POOL, idempotency_key="k")
+        again = hook.create_pool(POOL, idempotency_key="k")
+    assert first.id == again.id == "2"
+    (body,) = posted(server, "/api/v1/pools")
+    assert body["metadata"] == {KEY_TAG: ["k"]}
+    lists = [r.path for r in server.requests if r.path.startswith("/api/v1/pools?")]
+    assert all("project_id=7" in p and "sort=id" in p for p in lists)
+
+
+def test_a_lost_answer_is_looked_for_before_sending_again(server: ScriptedServer) -> None:
+    # Toloka created the pool but the answer was a 500: the hook must find it, not make a second one.
+    server.script("GET /api/v1/pools", page(), page(stored("9", "k")))
+    server.script("POST /api/v1/pools", Reply(500, {"code": "INTERNAL_ERROR"}))
+    with fast_hook() as hook:
+        assert hook.create_pool(POOL, idempotency_key="k").id == "9"
+    assert server.count("POST /api/v1/pools") == 1
+
+
+def test_a_post_that_created_nothing_is_sent_again(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/pools", page())
+    server.script("POST /api/v1/pools", Reply(500, {"code": "INTERNAL_ERROR"}), Reply(201, stored("3", "k")))
+    with fast_hook() as hook:
+        assert hook.create_pool(POOL, idempotency_key="k").id == "3"
+    assert server.count("POST /api/v1/pools") == 2
+
+
+def test_without_a_key_an_ambiguous_failure_is_not_retried(server: ScriptedServer) -> None:
+    server.script("POST /api/v1/pools", Reply(502, {"code": "BAD_GATEWAY"}))
+    with fast_hook() as hook, pytest.raises(TolokaRemoteUnavailableError):
+        hook.create_pool(POOL)
+    assert server.count("POST /api/v1/pools") == 1
+
+
+def test_search_pages_by_id_not_offset(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/pools", page(stored("1"), stored("2"), has_more=True), page(stored("5")))
+    with fast_hook() as hook:
+        assert [p.id for p in hook.get_pools(project_id="7")] == ["1", "2", "5"]
+    second = [r.path for r in server.requests if r.path.startswith("/api/v1/pools?")][1]
+    assert "id_gt=2" in second and "offset" not in second
+
+
+CLONE_OP = {"id": "c1", "type": "POOL.CLONE", "status": "SUCCESS", "parameters": {"pool_id": "1"}}
+
+
+def test_clone_is_tagged_and_found_again(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/pools/1", Reply(body=stored("1")))
+    server.script("GET /api/v1/pools", page())
+    server.script("GET /api/v1/operations", page())
+    server.script("POST /api/v1/pools/1/clone", Reply(202, {**CLONE_OP, "status": "RUNNING"}))
+    server.script("GET /api/v1/operations/c1", Reply(body={**CLONE_OP, "details": {"pool_id": "2"}}))
+    server.script("GET /api/v1/pools/2", Reply(body=stored("2")))
+    server.script("PUT /api/v1/pools/2", Reply(body=stored("2", "k")))
+    since = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    with fast_hook() as hook:
+        assert hook.clone_pool("1", idempotency_key="k", since=since).id == "2"
+    (put,) = [json.loads(r.body) for r in server.requests if r.method == "PUT"]
+    assert put["metadata"] == {KEY_TAG: ["k"]} and "id" not in put and "status" not in put
+    assert server.count("POST /api/v1/pools/1/clone") == 1
+
+
+def test_an_untagged_clone_of_an_earlier_try_is_adopted(server: ScriptedServer) -> None:
+    # The earlier try cloned and died before tagging: the retry adopts that clone instead of cloning again.
+    server.script("GET /api/v1/pools/1", Reply(body=stored("1")))
+    server.script("GET /api/v1/pools", page(stored("1")))
+    server.script("GET /api/v1/operations", page({**CLONE_OP, "details": {"pool_id": "2"}}))
+    server.script("GET /api/v1/pools/2", Reply(body=stored("2")))
+    server.script("PUT /api/v1/pools/2", Reply(body=stored("2", "k")))
+    since = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    with fast_hook() as hook:
+        assert hook.clone_pool("1", idempotency_key="k", since=since).id == "2"
+    assert server.count("POST /api/v1/pools/1/clone") == 0
+    ops_query = next(r.path for r in server.requests if r.path.startswith("/api/v1/operations?"))
+    assert "type=POOL.CLONE" in ops_query and "submitted_gte=2026-11-30T00%3A00%3A00.000" in ops_query
+
+
+def test_a_clone_tagged_by_another_run_is_not_adopted(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/pools/1", Reply(body=stored("1")))
+    server.script("GET /api/v1/pools", page())
+    server.script("GET /api/v1/operations", page({**CLONE_OP, "details": {"pool_id": "2"}}))
+    server.script("GET /api/v1/pools/2", Reply(body=stored("2", "another-run")))
+    server.script(
+        "POST /api/v1/pools/1/clone", Reply(202, {**CLONE_OP, "id": "c2", "details": {"pool_id": "3"}})
+    )
+    server.script(
+        "GET /api/v1/operations/c2", Reply(body={**CLONE_OP, "id": "c2", "details": {"pool_id": "3"}})
+    )
+    server.script("GET /api/v1/pools/3", Reply(body=stored("3")))
+    server.script("PUT /api/v1/pools/3", Reply(body=stored("3", "k")))
+    with fast_hook() as hook:
+        assert hook.clone_pool("1", idempotency_key="k", since=datetime(2026, 11, 30)).id == "3"
+
+
+def test_actions_accept_already_there_and_fail_with_tolokas_code(server: ScriptedServer) -> None:
+    server.script("POST /api/v1/pools/5/open", Reply(204, None))
+    server.script("GET /api/v1/pools/5", Reply(body=stored("5", status="OPEN")))
+    server.script(
+        "POST /api/v1/pools/6/open",
+        Reply(409, {"code": "EMPTY_POOL", "message": "Pool contains no tasks. Operation is not allowed"}),
+    )
+    server.script(
+        "POST /api/v1/pools/7/archive", Reply(202, {"id": "a7", "type": "POOL.ARCHIVE", "status": "RUNNING"})
+    )
+    server.script(
+        "GET /api/v1/operations/a7",
+        Reply(body={"id": "a7", "type": "POOL.ARCHIVE", "status": "FAIL", "details": {"x": 1}}),
+    )
+    with fast_hook() as hook:
+        assert hook.open_pool("5").status == "OPEN"
+        with pytest.raises(TolokaConflictError, match="EMPTY_POOL"):
+            hook.open_pool("6")
+        with pytest.raises(TolokaOperationFailedError, match=r"POOL\.ARCHIVE"):
+            hook.archive_pool("7")
+
+
+def test_input_spec_comes_from_the_pools_project(server: ScriptedServer) -> None:
+    spec = {"text": {"type": "string"}}
+    server.script("GET /api/v1/pools/5", Reply(body=stored("5")))
+    server.script(
+        "GET /api/v1/projects/7",
+        Reply(body={"id": "7", "public_name": "p", "task_spec": {"input_spec": spec}}),
+    )
+    server.script("GET /api/v1/pools/8", Reply(404, {"code": "DOES_NOT_EXIST"}))
+    server.script(
+        "GET /api/v1/trainings/8", Reply(body={"id": "8", "project_id": "7", "private_name": "exam"})
+    )
+    with fast_hook() as hook:
+        assert hook.get_input_spec("5") == spec
+        assert hook.get_input_spec("8") == spec  # trainings share the pools' id space
