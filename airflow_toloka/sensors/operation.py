@@ -5,28 +5,19 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
-from airflow.sdk.exceptions import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    AirflowTaskTimeout,
-    TaskDeferralError,
-    TaskDeferralTimeout,
-)
+from airflow.sdk import Context, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_toloka.events import FailedOperation, OperationEvent, describe_failed
 from airflow_toloka.exceptions import TolokaError, TolokaTimeoutError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
+from airflow_toloka.sensors.base import TolokaBaseSensor
 from airflow_toloka.triggers.operation import defer_until_done, validate_operation_ids
 
 __all__ = ["TolokaOperationSensor", "parse_operation_ids"]
-
-# What a sensor with soft_fail=True turns into a skip while poking (BaseSensorOperator.execute in 3.3.2).
-_TIMEOUT_LIKE = (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException)
 
 
 def parse_operation_ids(value: Any) -> list[str]:
@@ -64,7 +55,7 @@ def parse_operation_ids(value: Any) -> list[str]:
     raise ValueError(f"operation_id must be an id or a list of ids, got {type(value).__name__}: {value!r}")
 
 
-class TolokaOperationSensor(BaseSensorOperator):
+class TolokaOperationSensor(TolokaBaseSensor):
     """Wait until Toloka operations finish; return their ids so downstream tasks can fetch the results.
 
     Succeeds when every operation is SUCCESS and fails (``TolokaOperationFailedError`` with Toloka's
@@ -72,9 +63,8 @@ class TolokaOperationSensor(BaseSensorOperator):
     worker first (no triggerer round trip when already finished), then a trigger that carries the sensor's
     ``timeout`` as an absolute deadline.
 
-    ``soft_fail`` skips on timeout only and ``never_fail`` skips on any failure, in every mode: the deferred
-    path applies the same rule as poking (stock Airflow 3.3.2 would also skip real failures there,
-    apache/airflow#71255).
+    ``soft_fail`` skips on timeout only and ``never_fail`` skips on any failure, in every mode
+    (:class:`~airflow_toloka.sensors.base.TolokaBaseSensor`).
 
     :param operation_id: one id, a list of ids, or a templated string rendering to either.
     :param toloka_conn_id: Airflow connection id.
@@ -151,20 +141,6 @@ class TolokaOperationSensor(BaseSensorOperator):
         self.log.info("Deferring: waiting for %d Toloka operation(s) in the triggerer", len(ids))
         defer_until_done(self, ids, timeout=self.timeout)
 
-    def _first_poke(self, context: Context) -> bool:
-        """One poke on the worker, with the same soft_fail / never_fail / silent_fail rules as poking."""
-        try:
-            return bool(self.poke(context))
-        except AirflowSkipException:
-            raise
-        except _TIMEOUT_LIKE as exc:
-            self._skip_or_raise(exc, timed_out=True)
-        except Exception as exc:
-            if self.silent_fail:
-                self.log.exception("Sensor poke failed; deferring anyway (silent_fail)")
-                return False
-            self._skip_or_raise(exc, timed_out=False)
-
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[str]:
         """Turn the trigger's event into the operation ids, or a failure naming what Toloka said.
 
@@ -183,33 +159,6 @@ class TolokaOperationSensor(BaseSensorOperator):
         if isinstance(error, TolokaTimeoutError):
             self._skip_or_raise(AirflowSensorTimeout(f"Sensor has timed out: {error}"), timed_out=True)
         self._skip_or_raise(error, timed_out=False)
-
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Resume after the trigger, skipping under ``soft_fail`` only for timeouts (as poking does).
-
-        BaseSensorOperator's own version skips on *any* ``AirflowException`` when ``soft_fail`` is set, which
-        would hide a failed upload or a broken connection as "skipped"; ``execute_complete`` already applies
-        the rule, so only the triggerer's own failures (deferral timeout, crashed trigger) are handled here.
-
-        :param next_method: the method to resume in.
-        :param next_kwargs: its keyword arguments (the event).
-        :param context: the task context.
-        :return: what the method returns.
-        :raises AirflowSkipException: where ``soft_fail`` or ``never_fail`` turn a failure into a skip.
-        """
-        try:
-            return super(BaseSensorOperator, self).resume_execution(next_method, next_kwargs, context)
-        except TaskDeferralTimeout as exc:
-            self._skip_or_raise(AirflowSensorTimeout(*exc.args), timed_out=True)
-        except TaskDeferralError as exc:
-            self._skip_or_raise(exc, timed_out=False)
-
-    def _skip_or_raise(self, exc: BaseException, *, timed_out: bool) -> NoReturn:
-        if timed_out and self.soft_fail:
-            raise AirflowSkipException(f"Skipping due to soft_fail is set to True: {exc}") from exc
-        if self.never_fail:
-            raise AirflowSkipException(f"Skipping due to never_fail is set to True: {exc}") from exc
-        raise exc
 
 
 def _raise_for_failed(ops: dict[str, Operation], total: int) -> None:

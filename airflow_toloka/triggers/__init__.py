@@ -1,5 +1,6 @@
-"""Triggers: wait for Toloka operations in the triggerer instead of on a worker."""
+"""Triggers: wait for Toloka operations and pools in the triggerer instead of on a worker."""
 
 from airflow_toloka.triggers.operation import TolokaOperationTrigger
+from airflow_toloka.triggers.pool import TolokaPoolTrigger
 
-__all__ = ["TolokaOperationTrigger"]
+__all__ = ["TolokaOperationTrigger", "TolokaPoolTrigger"]

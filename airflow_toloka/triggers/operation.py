@@ -7,7 +7,6 @@ fires depends only on Toloka's state and on its own kwargs, never on clocks or o
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 import zlib
@@ -20,6 +19,7 @@ from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TRANSIENT_ERRORS
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
+from airflow_toloka.triggers.base import TolokaBaseTrigger
 
 __all__ = ["MAX_CONCURRENT_POLLS", "TolokaOperationTrigger", "defer_until_done", "validate_operation_ids"]
 
@@ -112,7 +112,7 @@ def _counters(ops: Iterable[Operation]) -> dict[str, int | float]:
     return totals
 
 
-class TolokaOperationTrigger(BaseTrigger):
+class TolokaOperationTrigger(TolokaBaseTrigger):
     """Fire once when every operation is terminal, the deadline passes, or polling fails.
 
     Rate limits (429), Toloka's own failures (5xx) and network errors only mean "poll again next interval", until
@@ -158,14 +158,6 @@ class TolokaOperationTrigger(BaseTrigger):
                 "end_time": self.end_time,
             },
         )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TolokaOperationTrigger):
-            return NotImplemented
-        return self.serialize() == other.serialize()
-
-    def __hash__(self) -> int:
-        return hash(json.dumps(self.serialize(), sort_keys=True))
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,126 @@
+"""Wait until the crowd has labeled a pool: deferrable by default, because labeling takes hours or days."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from airflow.sdk import Context, PokeReturnValue
+from airflow.sdk.exceptions import AirflowSensorTimeout
+
+from airflow_toloka.events import PoolEvent, pool_state
+from airflow_toloka.exceptions import TolokaTimeoutError
+from airflow_toloka.hooks.pools import TolokaPoolsHook
+from airflow_toloka.sensors.base import TolokaBaseSensor
+from airflow_toloka.triggers.pool import DEFAULT_POOL_POLL_INTERVAL, defer_until_pool_done
+
+__all__ = ["UNTIL", "TolokaPoolSensor"]
+
+UNTIL = {"completed": ("COMPLETED",), "closed": ("COMPLETED", "MANUAL")}
+"""What ``until`` means: the close reasons that end the wait as a success."""
+
+
+class TolokaPoolSensor(TolokaBaseSensor):
+    """Wait until a pool is done: CLOSED because the crowd completed it, and no assignment still ACTIVE.
+
+    ``until="completed"`` (default) accepts only Toloka's COMPLETED close; ``until="closed"`` also a MANUAL one.
+    A pool closed for another reason (EXPIRED, NOT_ENOUGH_BALANCE, BLOCKED, ASSIGNMENTS_LIMIT_EXCEEDED) fails
+    the sensor with that reason; FOR_UPDATE and a pool not opened yet keep it waiting. Deferrable by default:
+    one poke on the worker, then a :class:`~airflow_toloka.triggers.pool.TolokaPoolTrigger` that carries
+    ``timeout`` (default 7 days) as an absolute deadline and survives triggerer restarts and Toloka outages.
+
+    :param pool_id: the pool (templated; e.g. ``{{ ti.xcom_pull(task_ids='create_pool', key='pool_id') }}``).
+    :param until: ``completed`` or ``closed``.
+    :param success_reasons: the close reasons that count as done, overriding ``until``.
+    :param toloka_conn_id: Airflow connection id.
+    :param deferrable: wait in the triggerer (default) instead of poking on a worker.
+    :param poll_interval: seconds between polls (default 5 minutes); also the ``poke_interval``.
+    :raises ValueError: for an unknown ``until`` or empty ``success_reasons``.
+    """
+
+    template_fields: Sequence[str] = ("pool_id",)
+    ui_color = "#ffd8a8"
+
+    def __init__(
+        self,
+        *,
+        pool_id: str,
+        until: str = "completed",
+        success_reasons: Iterable[str] | None = None,
+        toloka_conn_id: str = TolokaPoolsHook.default_conn_name,
+        deferrable: bool = True,
+        poll_interval: float = DEFAULT_POOL_POLL_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", poll_interval)
+        kwargs.setdefault("timeout", 7 * 24 * 3600)
+        super().__init__(**kwargs)
+        if success_reasons is None:
+            if until not in UNTIL:
+                raise ValueError(f"until must be one of {', '.join(UNTIL)}, got {until!r}")
+            success_reasons = UNTIL[until]
+        self.success_reasons = tuple(sorted({str(r).upper() for r in success_reasons}))
+        if not self.success_reasons:
+            raise ValueError("success_reasons must name at least one close reason")
+        self.pool_id = pool_id
+        self.until = until
+        self.toloka_conn_id = toloka_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """Read the pool once.
+
+        :param context: the task context.
+        :return: done (the pool id as XCom value) when the crowd finished, else not done.
+        :raises TolokaError: when the pool closed for a failure reason or does not exist.
+        """
+        pool_id = str(self.pool_id)
+        with TolokaPoolsHook(self.toloka_conn_id) as hook:
+            pool = hook.get_pool(pool_id)
+            state = pool_state(pool, self.success_reasons)
+            if state == "closed" and hook.has_active_assignments(pool_id):
+                state = "waiting"
+        event = PoolEvent.observed(pool_id, pool, state)
+        if event is None:
+            self.log.info("Toloka pool %s: %s (%s); waiting", pool_id, pool.status, pool.last_close_reason)
+            return PokeReturnValue(is_done=False)
+        error = event.error()
+        if error is not None:
+            raise error
+        self.log.info("%s", event.message)
+        return PokeReturnValue(is_done=True, xcom_value=pool_id)
+
+    def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) on the worker, or poke once and defer to the triggerer.
+
+        :param context: the task context.
+        :return: the pool id once the crowd finished.
+        :raises TolokaError: when the pool closed for a failure reason.
+        """
+        if not self.deferrable:
+            return super().execute(context)
+        if self._first_poke(context):
+            return str(self.pool_id)
+        self.log.info("Deferring: waiting for the crowd on Toloka pool %s in the triggerer", self.pool_id)
+        defer_until_pool_done(
+            self, str(self.pool_id), timeout=self.timeout, success_reasons=self.success_reasons
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        """Turn the trigger's event into the pool id, or a failure naming the pool's close reason.
+
+        :param context: the task context.
+        :param event: the trigger's payload.
+        :return: the pool id.
+        :raises TolokaError: for a failure reason, a malformed event or a failed poll.
+        :raises AirflowSensorTimeout: at the deadline (a skip with ``soft_fail``).
+        """
+        parsed = PoolEvent.parse(event)
+        error = parsed.error()
+        if error is None:
+            self.log.info("%s", parsed.message)
+            return parsed.pool_id
+        if isinstance(error, TolokaTimeoutError):
+            self._skip_or_raise(AirflowSensorTimeout(f"Sensor has timed out: {error}"), timed_out=True)
+        self._skip_or_raise(error, timed_out=False)

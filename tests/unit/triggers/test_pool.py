@@ -1,0 +1,170 @@
+"""TolokaPoolTrigger and the pool-state rules: serialization, and run() over real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import time
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from airflow_toloka.events import PoolEvent, pool_state
+from airflow_toloka.exceptions import TolokaError, TolokaTimeoutError
+from airflow_toloka.models import Pool
+from airflow_toloka.triggers import TolokaPoolTrigger
+from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
+
+POOL_ROUTE = "GET /api/v1/pools/41"
+ASSIGNMENTS = "GET /api/v1/assignments"
+
+
+def pool(status: str, reason: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": "41", "project_id": "7", "private_name": "run", "status": status}
+    if reason is not None:
+        body["last_close_reason"] = reason
+    return body
+
+
+def trigger(**kwargs: Any) -> TolokaPoolTrigger:
+    kwargs.setdefault("poll_interval", 0.05)
+    return TolokaPoolTrigger(pool_id="41", **kwargs)
+
+
+async def one_event(trig: TolokaPoolTrigger, timeout: float = 10) -> dict[str, Any]:
+    async def drain() -> list[TriggerEvent]:
+        return [event async for event in trig.run()]
+
+    fired = await asyncio.wait_for(drain(), timeout)
+    assert len(fired) == 1, fired
+    payload: dict[str, Any] = fired[0].payload
+    assert json.loads(json.dumps(payload)) == payload
+    assert TOKEN not in json.dumps(payload)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "success", "state"),
+    [
+        ("OPEN", None, ("COMPLETED",), "waiting"),
+        ("OPEN", "MANUAL", ("COMPLETED",), "waiting"),  # a reason persists after reopening
+        ("CLOSED", None, ("COMPLETED",), "waiting"),  # never opened yet
+        ("CLOSED", "FOR_UPDATE", ("COMPLETED",), "waiting"),  # Toloka reopens it
+        ("LOCKED", None, ("COMPLETED",), "waiting"),
+        ("CLOSED", "COMPLETED", ("COMPLETED",), "closed"),
+        ("ARCHIVED", "COMPLETED", ("COMPLETED",), "closed"),
+        ("CLOSED", "MANUAL", ("COMPLETED",), "failed"),
+        ("CLOSED", "MANUAL", ("COMPLETED", "MANUAL"), "closed"),
+        ("CLOSED", "EXPIRED", ("COMPLETED",), "failed"),
+        ("CLOSED", "NOT_ENOUGH_BALANCE", ("COMPLETED",), "failed"),
+        ("CLOSED", "BLOCKED", ("COMPLETED",), "failed"),
+        ("CLOSED", "ASSIGNMENTS_LIMIT_EXCEEDED", ("COMPLETED",), "failed"),
+        ("ARCHIVED", None, ("COMPLETED",), "failed"),  # archived before anyone finished it
+    ],
+)
+def test_pool_state(status: str, reason: str | None, success: tuple[str, ...], state: str) -> None:
+    assert pool_state(Pool.model_validate(pool(status, reason)), success) == state
+
+
+def test_failure_events_name_the_reason_and_round_trip() -> None:
+    event = PoolEvent.observed("41", Pool.model_validate(pool("CLOSED", "EXPIRED")), "failed")
+    assert event is not None and event.status == "failed"
+    assert PoolEvent.parse(json.loads(json.dumps(event.to_payload()))) == event
+    error = event.error()
+    assert isinstance(error, TolokaError) and "EXPIRED" in str(error) and "will_expire" in str(error)
+    timeout = PoolEvent.timed_out("41", time.time()).error()
+    assert isinstance(timeout, TolokaTimeoutError) and "goes on labeling" in str(timeout)
+    with pytest.raises(TolokaError, match="malformed"):
+        PoolEvent.parse({"status": "success"})
+
+
+def test_serialize_round_trips_without_secrets() -> None:
+    trig = TolokaPoolTrigger(pool_id=41, end_time=123.0, success_reasons=["manual", "COMPLETED"])
+    classpath, kwargs = trig.serialize()
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+    assert rebuilt == trig
+    assert kwargs == {
+        "pool_id": "41",
+        "toloka_conn_id": "toloka_default",
+        "poll_interval": 300.0,
+        "end_time": 123.0,
+        "success_reasons": ["COMPLETED", "MANUAL"],
+    }
+    with pytest.raises(ValueError, match="pool id"):
+        TolokaPoolTrigger(pool_id="")
+    with pytest.raises(ValueError, match="success_reasons"):
+        TolokaPoolTrigger(pool_id="41", success_reasons=[])
+
+
+def test_first_poll_is_spread_and_fixed_per_pool() -> None:
+    delays = {TolokaPoolTrigger(pool_id=str(i)).first_poll_delay() for i in range(50)}
+    assert all(30 <= d <= 60 for d in delays) and len(delays) > 40
+    assert (
+        TolokaPoolTrigger(pool_id="7").first_poll_delay() == TolokaPoolTrigger(pool_id="7").first_poll_delay()
+    )
+
+
+async def test_waits_through_open_and_active_assignments_then_succeeds(server: ScriptedServer) -> None:
+    server.script(POOL_ROUTE, Reply(body=pool("OPEN")), Reply(body=pool("CLOSED", "COMPLETED")))
+    server.script(
+        ASSIGNMENTS, Reply(body={"items": [{"id": "a1"}], "has_more": False}), Reply(body={"items": []})
+    )
+    payload = await one_event(trigger())
+    assert payload["status"] == "success" and payload["close_reason"] == "COMPLETED"
+    assert server.count(POOL_ROUTE) == 3  # open, closed with an active assignment, closed and drained
+    assert server.count(ASSIGNMENTS) == 2
+    asked = [r.path for r in server.requests if r.path.startswith("/api/v1/assignments")]
+    assert all("status=ACTIVE" in p and "pool_id=41" in p and "limit=1" in p for p in asked)
+
+
+async def test_an_outage_is_polled_through(server: ScriptedServer) -> None:
+    server.script(
+        POOL_ROUTE,
+        Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE"}),
+        Reply(429, {"code": "TOO_MANY_REQUESTS"}, headers={"Retry-After": "0"}),
+        Reply(body=pool("CLOSED", "COMPLETED")),
+    )
+    server.script(ASSIGNMENTS, Reply(body={"items": [], "has_more": False}))
+    payload = await one_event(trigger())
+    assert payload["status"] == "success"
+
+
+async def test_expired_fails_at_once_naming_the_reason(server: ScriptedServer) -> None:
+    server.script(POOL_ROUTE, Reply(body=pool("CLOSED", "EXPIRED")))
+    payload = await one_event(trigger())
+    assert payload["status"] == "failed" and payload["close_reason"] == "EXPIRED"
+    assert "EXPIRED" in payload["message"]
+    assert server.count(ASSIGNMENTS) == 0
+
+
+async def test_a_missing_pool_ends_the_wait_with_an_error(server: ScriptedServer) -> None:
+    server.script(POOL_ROUTE, Reply(404, {"code": "DOES_NOT_EXIST", "message": "Pool 41 does not exist"}))
+    payload = await one_event(trigger())
+    assert payload["status"] == "error" and "41" in payload["message"]
+    assert server.count(POOL_ROUTE) == 1
+
+
+async def test_the_deadline_gives_a_timeout(server: ScriptedServer) -> None:
+    server.script(POOL_ROUTE, Reply(body=pool("OPEN")))
+    payload = await one_event(trigger(end_time=time.time() + 0.3))
+    assert payload["status"] == "timeout" and "goes on labeling" in payload["message"]
+
+
+def test_the_sensor_fails_clearly_on_a_missing_pool_and_a_failure_reason(server: ScriptedServer) -> None:
+    from airflow_toloka.sensors import TolokaPoolSensor
+
+    server.script(POOL_ROUTE, Reply(404, {"code": "DOES_NOT_EXIST", "message": "Pool 41 does not exist"}))
+    sensor = TolokaPoolSensor(task_id="wait", pool_id="41", deferrable=False)
+    with pytest.raises(TolokaError, match="DOES_NOT_EXIST"):
+        sensor.poke({})  # type: ignore[arg-type]
+    server.script(POOL_ROUTE, Reply(body=pool("CLOSED", "NOT_ENOUGH_BALANCE")))
+    with pytest.raises(TolokaError, match=r"NOT_ENOUGH_BALANCE.*top it up"):
+        sensor.poke({})  # type: ignore[arg-type]
+    server.script(POOL_ROUTE, Reply(body=pool("CLOSED", "MANUAL")))
+    server.script(ASSIGNMENTS, Reply(body={"items": [], "has_more": False}))
+    assert TolokaPoolSensor(task_id="w", pool_id="41", until="closed", deferrable=False).poke({}).is_done  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="until"):
+        TolokaPoolSensor(task_id="w", pool_id="41", until="soon")
