@@ -19,13 +19,33 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [{"integration-name": "Toloka", "python-modules": ["airflow_toloka.hooks.toloka"]}],
-        "operators": [{"integration-name": "Toloka", "python-modules": ["airflow_toloka.operators.tasks"]}],
-        "sensors": [{"integration-name": "Toloka", "python-modules": ["airflow_toloka.sensors.operation"]}],
-        "triggers": [{"integration-name": "Toloka", "python-modules": ["airflow_toloka.triggers.operation"]}],
+        "hooks": [
+            {
+                "integration-name": "Toloka",
+                "python-modules": ["airflow_toloka.hooks.toloka", "airflow_toloka.hooks.pools"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Toloka",
+                "python-modules": ["airflow_toloka.operators.tasks", "airflow_toloka.operators.pools"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Toloka",
+                "python-modules": ["airflow_toloka.sensors.operation", "airflow_toloka.sensors.pool"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Toloka",
+                "python-modules": ["airflow_toloka.triggers.operation", "airflow_toloka.triggers.pool"],
+            }
+        ],
         "extra-links": [
-            "airflow_toloka.operators.tasks.TolokaPoolLink",
-            "airflow_toloka.operators.tasks.TolokaOperationLink",
+            "airflow_toloka.operators.links.TolokaPoolLink",
+            "airflow_toloka.operators.links.TolokaOperationLink",
         ],
         "connection-types": [
             {

@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, BaseOperatorLink, conf
+from airflow.sdk import BaseOperator, conf
 
 from airflow_toloka.batching import (
     TASK_SUITES,
@@ -27,78 +27,30 @@ from airflow_toloka.batching import (
 )
 from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TolokaInputError
-from airflow_toloka.hooks.connection import ENVIRONMENTS
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.io import read_items, write_results_jsonl
 from airflow_toloka.models import BatchCreateResult, Operation
+from airflow_toloka.operators.links import (
+    XCOM_OPERATION_IDS,
+    XCOM_POOL_IDS,
+    XCOM_TOLOKA_URL,
+    TolokaOperationLink,
+    TolokaPoolLink,
+    push_link_values,
+    start_links,
+)
 from airflow_toloka.triggers.operation import defer_until_done
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
 
 __all__ = ["CreateTaskSuitesOperator", "CreateTasksOperator", "TolokaOperationLink", "TolokaPoolLink"]
 
-XCOM_OPERATION_IDS = "operation_ids"
-XCOM_POOL_IDS = "pool_ids"
-XCOM_TOLOKA_URL = "toloka_url"
 _STATE_KEY = "toloka_operation_ids"
 _STATE_POOLS = "toloka_pool_ids"
 _STATE_TOTAL = "toloka_total"
 # The operation ids the input maps to, kept before anything is sent: a retry compares its input against them.
 _STATE_INPUT = "toloka_input_ids"
-_WEB_UI = {
-    ENVIRONMENTS["PRODUCTION"]: "https://platform.toloka.ai",
-    ENVIRONMENTS["SANDBOX"]: "https://platform.sandbox.toloka.ai",
-}
-
-
-def _xcom(ti_key: TaskInstanceKey, key: str) -> Any:
-    from airflow.sdk.execution_time.xcom import XCom
-
-    return XCom.get_value(ti_key=ti_key, key=key)
-
-
-class _TolokaLink(BaseOperatorLink):
-    """A link built from the task's Toloka URL and the first id it pushed under ``ids_key``."""
-
-    ids_key: ClassVar[str]
-
-    def _url(self, base: str, object_id: str) -> str:
-        raise NotImplementedError
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The link, once the task has pushed what it needs.
-
-        :param operator: the task's operator.
-        :param ti_key: the task instance.
-        :return: the URL, or an empty string before the task pushed its ids (e.g. it failed validating).
-        """
-        base, ids = _xcom(ti_key, XCOM_TOLOKA_URL), _xcom(ti_key, self.ids_key)
-        return self._url(base, ids[0]) if base and ids else ""
-
-
-class TolokaPoolLink(_TolokaLink):
-    """The pool page in Toloka's web UI (the API pool URL when pointed at the emulator or a proxy)."""
-
-    name = "Toloka pool"
-    ids_key = XCOM_POOL_IDS
-
-    def _url(self, base: str, object_id: str) -> str:
-        # Toloka's own hosts have a web UI page for the pool; the emulator and proxies only the API.
-        if base in _WEB_UI:
-            return f"{_WEB_UI[base]}/requester/pool/{object_id}"
-        return f"{base}/api/v1/pools/{object_id}"
-
-
-class TolokaOperationLink(_TolokaLink):
-    """The first upload operation as Toloka's API reports it (Toloka's web UI has no operation page)."""
-
-    name = "Toloka operation"
-    ids_key = XCOM_OPERATION_IDS
-
-    def _url(self, base: str, object_id: str) -> str:
-        return f"{base}/api/v1/operations/{object_id}"
 
 
 class _CreateObjectsOperator(BaseOperator):
@@ -238,7 +190,7 @@ class _CreateObjectsOperator(BaseOperator):
         See docs/performance.md, "Spooling request bodies".
         """
         try:
-            spool = spool_batches(self.kind, self._items(), size)
+            spool = spool_batches(self.kind, self._items(), size, self.hook.input_checker(self.options))
         except TolokaInputError as exc:
             if exc.index is None:
                 raise
@@ -265,6 +217,7 @@ class _CreateObjectsOperator(BaseOperator):
         :raises TolokaValidationError: when Toloka rejects items and ``skip_invalid_items`` is not set.
         :raises TolokaTimeoutError: when Toloka is still processing at ``timeout``.
         """
+        start_links(self)
         try:
             return self._execute(context)
         finally:
@@ -274,7 +227,7 @@ class _CreateObjectsOperator(BaseOperator):
         hook = self.hook
         size = resolve_batch_size(self.batch_size, self.async_mode)
         ti = context["ti"]
-        ti.xcom_push(key=XCOM_TOLOKA_URL, value=hook.base_url)
+        push_link_values(self, ti, {XCOM_TOLOKA_URL: hook.base_url})
         state = context.get("task_state_store")
         ops = self._resume(hook, state)
         if ops is None:
@@ -299,8 +252,7 @@ class _CreateObjectsOperator(BaseOperator):
             counted = state.get(_STATE_TOTAL) if state is not None else None
             total = counted if isinstance(counted, int) else None
         ids = [op.id for op in ops]
-        ti.xcom_push(key=XCOM_OPERATION_IDS, value=ids)
-        ti.xcom_push(key=XCOM_POOL_IDS, value=pools)
+        push_link_values(self, ti, {XCOM_OPERATION_IDS: ids, XCOM_POOL_IDS: pools})
 
         if not self.wait_for_completion:
             return {"kind": self.kind.name, "status": "SUBMITTED", "operation_ids": ids, "pool_ids": pools}

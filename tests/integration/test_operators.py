@@ -361,3 +361,23 @@ def test_a_retry_with_changed_input_sends_nothing(fresh_emulator: Any) -> None:
     assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 30}
     assert attempt(32, key="second-upload")["created"] == 32  # a new upload, on purpose
     assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 62}
+
+
+def test_links_of_an_upload_that_failed_before_pushing_look_nothing_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Airflow builds the links when the task ends; a lookup of an XCom never pushed logs "XCom not found".
+    from airflow.sdk.execution_time.xcom import XCom
+
+    from airflow_toloka.operators import TolokaOperationLink, TolokaPoolLink
+
+    reads: list[str] = []
+    monkeypatch.setattr(XCom, "get_value", lambda *, ti_key, key: reads.append(key))
+    bad_input = CreateTasksOperator(task_id="t", tasks=[{"pool_id": "5"}])  # no input_values: refused locally
+    no_conn = CreateTasksOperator(task_id="t", tasks=items(1, "5"), toloka_conn_id="no_such_connection")
+    for op in (bad_input, no_conn):  # the second fails before it pushed anything at all
+        with pytest.raises(Exception):  # noqa: B017 - each fails its own way; the links are the point
+            op.execute(context())
+        assert TolokaPoolLink().get_link(op, ti_key=None) == ""  # type: ignore[arg-type]
+        assert TolokaOperationLink().get_link(op, ti_key=None) == ""  # type: ignore[arg-type]
+    assert reads == []

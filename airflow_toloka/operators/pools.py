@@ -1,0 +1,400 @@
+"""Operators that set up the crowd's work: a project (usually once), a pool per run, and opening, closing and
+archiving it.
+
+Creating is find-or-create under an idempotency key (Toloka has none for these endpoints, see
+:mod:`airflow_toloka.hooks.pools`), so an Airflow retry, a cleared task or a re-run of the same date reuses what
+the first try made. Open, close and archive are idempotent in Toloka (204 = already there) and wait for their
+operation, on the worker or deferred.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_toloka.events import OperationEvent
+from airflow_toloka.exceptions import TolokaInputError
+from airflow_toloka.hooks.toloka import TolokaHook
+from airflow_toloka.io import read_json_object
+from airflow_toloka.models import Operation, Pool
+from airflow_toloka.operators.links import (
+    XCOM_POOL_IDS,
+    XCOM_TOLOKA_URL,
+    TolokaPoolLink,
+    push_link_values,
+    start_links,
+)
+from airflow_toloka.specs import check_pool_spec, resolve_will_expire
+from airflow_toloka.triggers.operation import defer_until_done
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = [
+    "ArchivePoolOperator",
+    "ClosePoolOperator",
+    "CreatePoolOperator",
+    "CreateProjectOperator",
+    "OpenPoolOperator",
+]
+
+
+def _spec(inline: Mapping[str, Any] | None, path: str | None, what: str) -> dict[str, Any]:
+    """The spec given inline or as a JSON file (exactly one of them)."""
+    if (inline is None) == (path is None):
+        raise TolokaInputError(f"give exactly one of {what} and {what}_path")
+    if inline is not None:
+        if not isinstance(inline, Mapping):
+            raise TolokaInputError(f"{what} must be a dict, got {type(inline).__name__}")
+        return dict(inline)
+    return read_json_object(path)
+
+
+def _run_key(context: Context) -> str:
+    """``dag_id/<logical date, else run_id>/task_id/map_index``: one object per run of the same date."""
+    ti = context["ti"]
+    logical_date = context.get("logical_date")
+    run = logical_date.isoformat() if logical_date is not None else ti.run_id
+    return f"{ti.dag_id}/{run}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
+
+
+class _TolokaOperator(BaseOperator):
+    """A hook that lives as long as one ``execute``: built on first use, closed at the end."""
+
+    def __init__(self, *, toloka_conn_id: str = TolokaHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.toloka_conn_id = toloka_conn_id
+
+    @cached_property
+    def hook(self) -> TolokaHook:
+        """The hook of this execution.
+
+        :return: the hook.
+        """
+        return TolokaHook(self.toloka_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        """Run :meth:`run` and close the hook's connections whatever happens.
+
+        :param context: the task context.
+        :return: what :meth:`run` returns.
+        """
+        start_links(self)
+        try:
+            return self.run(context)
+        finally:
+            self.hook.close()
+
+    def run(self, context: Context) -> Any:
+        """The operator's work.
+
+        :param context: the task context.
+        :return: the XCom value.
+        """
+        raise NotImplementedError
+
+
+class CreateProjectOperator(_TolokaOperator):
+    """Find or create a project; most pipelines make it once and reuse it every run.
+
+    Give the project inline (``project``), as a JSON file (``project_path``, any ``ObjectStoragePath``), or
+    pass an existing one through (``project_id``: it is only checked to exist). Created projects are tagged
+    with ``idempotency_key`` (default ``dag_id/task_id``, the same for every run), so every run after the first
+    finds the project the first one made.
+
+    :param project: the project (``public_name``, ``public_description``, ``task_spec`` …).
+    :param project_path: a JSON file holding it.
+    :param project_id: an existing project to use instead.
+    :param idempotency_key: what identifies "this DAG's project".
+    :param toloka_conn_id: Airflow connection id.
+    :return: ``{"project_id": …}`` (also pushed as XCom ``project_id``).
+    """
+
+    template_fields: Sequence[str] = ("project", "project_path", "project_id", "idempotency_key")
+    ui_color = "#f3d34a"
+
+    def __init__(
+        self,
+        *,
+        project: Mapping[str, Any] | None = None,
+        project_path: str | None = None,
+        project_id: str | int | None = None,
+        idempotency_key: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project, self.project_path, self.project_id = project, project_path, project_id
+        self.idempotency_key = idempotency_key
+
+    def run(self, context: Context) -> dict[str, Any]:
+        """Check or find-or-create the project.
+
+        :param context: the task context.
+        :return: ``{"project_id": …}``.
+        :raises TolokaInputError: for a missing or unreadable spec.
+        :raises TolokaDoesNotExistError: for a ``project_id`` Toloka does not have.
+        :raises TolokaValidationError: when Toloka rejects the spec (the message names the fields).
+        """
+        if self.project_id is not None:
+            project = self.hook.get_project(str(self.project_id))
+        else:
+            spec = _spec(self.project, self.project_path, "project")
+            key = self.idempotency_key or f"{self.dag_id}/{self.task_id}"
+            project = self.hook.create_project(spec, idempotency_key=key)
+        self.log.info("Toloka project %s (%s)", project.id, project.public_name)
+        context["ti"].xcom_push(key="project_id", value=project.id)
+        return {"project_id": project.id}
+
+
+class CreatePoolOperator(_TolokaOperator):
+    """Create the run's pool from a spec, or clone a template pool, at most once per run.
+
+    From a spec (``pool`` or ``pool_path``; ``project_id`` fills in when the spec has none) the pool is checked
+    locally first (required fields and ranges, errors name the field), then created CLOSED. With ``clone_from``
+    the template is cloned and ``overrides`` applied (a name with the run date, ``will_expire``, reward …).
+    ``will_expire`` may be a ``timedelta``: that long from now. ``training`` links a training: an existing
+    training id, or a training spec created with the pool. The pool id is pushed (XCom ``pool_id`` and the
+    "Toloka pool" link) as soon as it is known.
+
+    :param pool: the Toloka pool spec (a dict; a string is Airflow's own ``pool`` of worker slots, as in
+        ``default_args``).
+    :param pool_path: a JSON file holding it.
+    :param project_id: the project, for a spec without one.
+    :param clone_from: a template pool to clone instead of creating from a spec.
+    :param overrides: fields set on top of the spec or the clone.
+    :param training: an existing training id, or a training spec to create and link.
+    :param training_passing_skill_value: the score (0 to 100) a Toloker needs in the training.
+    :param idempotency_key: default ``dag_id/<logical date>/task_id/map_index``.
+    :param toloka_conn_id: Airflow connection id.
+    :param timeout: how long to wait for a clone, seconds.
+    :return: ``{"pool_id", "project_id"}`` (and ``training_id`` when linked).
+    """
+
+    template_fields: Sequence[str] = (
+        "pool_spec",
+        "pool_path",
+        "project_id",
+        "clone_from",
+        "overrides",
+        "training",
+        "idempotency_key",
+    )
+    operator_extra_links = (TolokaPoolLink(),)
+    ui_color = "#f3d34a"
+
+    def __init__(
+        self,
+        *,
+        pool: Mapping[str, Any] | str | None = None,
+        pool_path: str | None = None,
+        project_id: str | int | None = None,
+        clone_from: str | int | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        training: str | int | Mapping[str, Any] | None = None,
+        training_passing_skill_value: int = 70,
+        idempotency_key: str | None = None,
+        timeout: float = 600.0,
+        **kwargs: Any,
+    ) -> None:
+        if pool is not None and not isinstance(pool, Mapping):
+            # Airflow's own ``pool`` (worker slots), e.g. from default_args: not a Toloka pool spec.
+            kwargs["pool"], pool = pool, None
+        super().__init__(**kwargs)
+        if clone_from is not None and (pool is not None or pool_path is not None):
+            raise ValueError("give either clone_from or a pool spec (pool / pool_path), not both")
+        if not 0 <= training_passing_skill_value <= 100:
+            raise ValueError("training_passing_skill_value must be between 0 and 100")
+        self.pool_spec, self.pool_path, self.project_id = pool, pool_path, project_id
+        self.clone_from, self.overrides, self.training = clone_from, overrides, training
+        self.training_passing_skill_value = training_passing_skill_value
+        self.idempotency_key, self.timeout = idempotency_key, timeout
+
+    def run(self, context: Context) -> dict[str, Any]:
+        """Find or create the pool (and its training), then push its id.
+
+        :param context: the task context.
+        :return: ``{"pool_id", "project_id"}`` and ``training_id`` when linked.
+        :raises TolokaInputError: naming the field of a bad spec, before anything is sent.
+        :raises TolokaValidationError: when Toloka still rejects it.
+        """
+        hook, ti = self.hook, context["ti"]
+        push_link_values(self, ti, {XCOM_TOLOKA_URL: hook.base_url})
+        key = self.idempotency_key or _run_key(context)
+        overrides = dict(self.overrides or {})
+        if "will_expire" in overrides:
+            overrides["will_expire"] = resolve_will_expire(overrides["will_expire"])
+        if self.clone_from is not None:
+            pool = self._clone(context, key, overrides)
+        else:
+            spec = _spec(self.pool_spec, self.pool_path, "pool")
+            if self.project_id is not None:
+                spec.setdefault("project_id", str(self.project_id))
+            spec.update(overrides)
+            spec["will_expire"] = resolve_will_expire(spec.get("will_expire"))
+            training_id = self._training(spec.get("project_id"), key)
+            if training_id is not None:
+                spec["quality_control"] = self._linked(spec.get("quality_control"), training_id)
+            check_pool_spec(spec)
+            pool = hook.create_pool(spec, idempotency_key=key)
+        push_link_values(self, ti, {XCOM_POOL_IDS: [pool.id], "pool_id": pool.id})
+        self.log.info(
+            "Toloka pool %s (%s) in project %s, %s", pool.id, pool.private_name, pool.project_id, pool.status
+        )
+        result = {"pool_id": pool.id, "project_id": pool.project_id}
+        training = ((pool.quality_control or {}).get("training_requirement") or {}).get("training_pool_id")
+        if training is not None:
+            result["training_id"] = str(training)
+        return result
+
+    def _clone(self, context: Context, key: str, overrides: dict[str, Any]) -> Pool:
+        hook = self.hook
+        run = context.get("dag_run")
+        since = getattr(run, "start_date", None)
+        pool = hook.clone_pool(str(self.clone_from), idempotency_key=key, since=since, timeout=self.timeout)
+        assert pool.id is not None
+        context["ti"].xcom_push(
+            key="pool_id", value=pool.id
+        )  # known now: pushed before anything else can fail
+        training_id = self._training(pool.project_id, key)
+        if training_id is not None:
+            overrides["quality_control"] = self._linked(pool.quality_control, training_id)
+        if not overrides:
+            return pool
+        body = pool.read_only_free()
+        body.update(overrides)
+        check_pool_spec(body)
+        return hook.update_pool(pool.id, body)
+
+    def _training(self, project_id: Any, key: str) -> str | None:
+        if self.training is None:
+            return None
+        if not isinstance(self.training, Mapping):
+            return str(self.training)
+        spec = dict(self.training)
+        spec.setdefault("project_id", str(project_id))
+        training = self.hook.create_training(spec, idempotency_key=f"{key}/training")
+        return training.id
+
+    def _linked(self, quality_control: Any, training_id: str) -> dict[str, Any]:
+        qc = dict(quality_control or {})
+        qc.setdefault("configs", [])
+        qc["training_requirement"] = {
+            "training_pool_id": training_id,
+            "training_passing_skill_value": self.training_passing_skill_value,
+        }
+        return qc
+
+
+class _PoolActionOperator(_TolokaOperator):
+    """Open, close or archive a pool and wait for the operation; "already there" (204) is success.
+
+    :param pool_id: the pool (templated, e.g. ``create_pool.output["pool_id"]``).
+    :param toloka_conn_id: Airflow connection id.
+    :param deferrable: wait for the operation in the triggerer.
+    :param poll_interval: seconds between status polls.
+    :param timeout: how long to wait for the operation, seconds.
+    """
+
+    action: ClassVar[str]
+    template_fields: Sequence[str] = ("pool_id",)
+    operator_extra_links = (TolokaPoolLink(),)
+    ui_color = "#f3d34a"
+
+    def __init__(
+        self,
+        *,
+        pool_id: str | int,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5.0,
+        timeout: float = 600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pool_id, self.deferrable = pool_id, deferrable
+        self.poll_interval, self.timeout = poll_interval, timeout
+
+    def _start(self, pool_id: str) -> Operation | None:
+        raise NotImplementedError
+
+    def run(self, context: Context) -> dict[str, Any]:
+        """Start the action and wait for it.
+
+        :param context: the task context.
+        :return: ``{"pool_id", "status"}``.
+        :raises TolokaConflictError: with Toloka's code and message (e.g. ``EMPTY_POOL``).
+        :raises TolokaOperationFailedError: when the operation fails.
+        """
+        pool_id = str(self.pool_id)
+        push_link_values(self, context["ti"], {XCOM_TOLOKA_URL: self.hook.base_url, XCOM_POOL_IDS: [pool_id]})
+        op = self._start(pool_id)
+        if op is None:
+            self.log.info("Toloka pool %s: already %s", pool_id, self.action)
+            return self._result(pool_id)
+        self.log.info("Toloka pool %s: %s started (operation %s)", pool_id, op.type, op.id)
+        if self.deferrable and not op.is_completed:
+            defer_until_done(self, [op.id], timeout=self.timeout)
+        self.hook.finish_operation(op, timedelta(seconds=self.timeout))
+        return self._result(pool_id)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Turn the trigger's event into the result, or a failure naming what Toloka said.
+
+        :param context: the task context.
+        :param event: the trigger's payload.
+        :return: ``{"pool_id", "status"}``.
+        :raises TolokaError: when the operation failed or the wait timed out.
+        """
+        error = OperationEvent.parse(event).error()
+        try:
+            if error is not None:
+                raise error
+            return self._result(str(self.pool_id))
+        finally:
+            self.hook.close()
+
+    def _result(self, pool_id: str) -> dict[str, Any]:
+        pool = self.hook.get_pool(pool_id)
+        return {"pool_id": pool_id, "status": pool.status}
+
+
+class OpenPoolOperator(_PoolActionOperator):
+    """Open a pool to Tolokers (a no-op when open); fails with Toloka's code, e.g. ``EMPTY_POOL``.
+
+    :param pool_id: the pool.
+    :return: ``{"pool_id", "status"}``.
+    """
+
+    action = "open"
+
+    def _start(self, pool_id: str) -> Operation | None:
+        return self.hook.open_pool_async(pool_id)
+
+
+class ClosePoolOperator(_PoolActionOperator):
+    """Close a pool (reason MANUAL; a no-op when closed).
+
+    :param pool_id: the pool.
+    :return: ``{"pool_id", "status"}``.
+    """
+
+    action = "closed"
+
+    def _start(self, pool_id: str) -> Operation | None:
+        return self.hook.close_pool_async(pool_id)
+
+
+class ArchivePoolOperator(_PoolActionOperator):
+    """Archive a closed pool (a no-op when archived); fails with Toloka's code when it is still open.
+
+    :param pool_id: the pool.
+    :return: ``{"pool_id", "status"}``.
+    """
+
+    action = "archived"
+
+    def _start(self, pool_id: str) -> Operation | None:
+        return self.hook.archive_pool_async(pool_id)

@@ -1,0 +1,195 @@
+"""Projects, pools and the crowd through the hook, the operators and the pool sensor, against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+import requests
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_toloka.exceptions import TolokaConflictError, TolokaError, TolokaInputError
+from airflow_toloka.hooks.toloka import TolokaHook
+from airflow_toloka.operators import (
+    ArchivePoolOperator,
+    ClosePoolOperator,
+    CreatePoolOperator,
+    CreateProjectOperator,
+    CreateTasksOperator,
+    OpenPoolOperator,
+)
+from airflow_toloka.sensors import TolokaPoolSensor
+from airflow_toloka.triggers import TolokaPoolTrigger
+from tests.specs import REVIEWS_PROJECT as PROJECT
+from tests.specs import pool_spec
+
+
+def context(task_id: str = "t", run_id: str = "r1", map_index: int = -1) -> dict[str, Any]:
+    ti = MagicMock(dag_id="d", run_id=run_id, task_id=task_id, map_index=map_index, try_number=1)
+    run = MagicMock(start_date=datetime.now(timezone.utc) - timedelta(minutes=1))
+    return {"ti": ti, "dag_run": run}
+
+
+def pushed(ctx: dict[str, Any]) -> dict[str, Any]:
+    return {c.kwargs["key"]: c.kwargs["value"] for c in ctx["ti"].xcom_push.call_args_list}
+
+
+def advance(emulator: Any, seconds: float) -> None:
+    resp = requests.post(f"{emulator.url}/_emulator/advance", params={"seconds": seconds}, timeout=30)
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.fixture(autouse=True)
+def _conn(toloka_conn_env: None, fresh_emulator: Any) -> None:
+    pass
+
+
+@pytest.fixture
+def project_id() -> str:
+    op = CreateProjectOperator(task_id="project", project=PROJECT)
+    return str(op.execute(context("project"))["project_id"])
+
+
+def test_project_and_pool_are_found_again_on_a_retry(fresh_emulator: Any, project_id: str) -> None:
+    again = CreateProjectOperator(task_id="project", project=PROJECT).execute(context("project", run_id="r2"))
+    assert again == {"project_id": project_id}  # one project per DAG, whatever the run
+
+    make = CreatePoolOperator(task_id="pool", project_id=project_id, pool=pool_spec())
+    ctx = context("pool")
+    first = make.execute(ctx)
+    assert pushed(ctx)["pool_id"] == first["pool_id"] and first["project_id"] == project_id
+    assert make.execute(context("pool")) == first  # an Airflow retry: the tagged pool is found
+    other_run = make.execute(context("pool", run_id="r2"))
+    assert other_run["pool_id"] != first["pool_id"]
+    with TolokaHook() as hook:
+        pools = list(hook.get_pools(project_id=project_id))
+        assert sorted(p.id for p in pools) == sorted([first["pool_id"], other_run["pool_id"]])
+        assert {p.status for p in pools} == {"CLOSED"}
+
+
+def test_a_bad_pool_spec_names_its_field_and_creates_nothing(fresh_emulator: Any, project_id: str) -> None:
+    bad = pool_spec()
+    del bad["reward_per_assignment"]
+    with pytest.raises(TolokaInputError, match="reward_per_assignment"):
+        CreatePoolOperator(task_id="pool", project_id=project_id, pool=bad).execute(context("pool"))
+    with pytest.raises(TolokaInputError, match="assignment_max_duration_seconds"):
+        CreatePoolOperator(
+            task_id="pool", project_id=project_id, pool=pool_spec(assignment_max_duration_seconds=1)
+        ).execute(context("pool"))
+    with TolokaHook() as hook:
+        assert list(hook.get_pools(project_id=project_id)) == []
+
+
+def test_an_unknown_project_is_toloka_s_error(fresh_emulator: Any) -> None:
+    with pytest.raises(TolokaError, match="project_id"):
+        CreatePoolOperator(task_id="pool", project_id="999999", pool=pool_spec()).execute(context("pool"))
+
+
+def test_clone_with_overrides_once_per_run(fresh_emulator: Any, project_id: str) -> None:
+    template = CreatePoolOperator(task_id="tpl", project_id=project_id, pool=pool_spec()).execute(
+        context("tpl")
+    )
+    clone = CreatePoolOperator(
+        task_id="pool",
+        clone_from=template["pool_id"],
+        overrides={"private_name": "run 2026-11-30", "will_expire": timedelta(days=3)},
+    )
+    first = clone.execute(context("pool"))
+    assert first["pool_id"] != template["pool_id"] and first["project_id"] == project_id
+    assert clone.execute(context("pool")) == first
+    with TolokaHook() as hook:
+        made = hook.get_pool(first["pool_id"])
+        assert made.private_name == "run 2026-11-30" and made.status == "CLOSED"
+        assert len(list(hook.get_pools(project_id=project_id))) == 2
+
+
+def test_opening_an_empty_pool_fails_with_tolokas_code(fresh_emulator: Any, project_id: str) -> None:
+    pool = CreatePoolOperator(task_id="pool", project_id=project_id, pool=pool_spec()).execute(
+        context("pool")
+    )
+    with pytest.raises(TolokaConflictError, match="EMPTY_POOL"):
+        OpenPoolOperator(task_id="open", pool_id=pool["pool_id"]).execute(context("open"))
+
+
+def test_items_breaking_the_pools_input_spec_send_nothing(
+    fresh_emulator: Any, project_id: str, tmp_path: Path
+) -> None:
+    pool = CreatePoolOperator(task_id="pool", project_id=project_id, pool=pool_spec()).execute(
+        context("pool")
+    )
+    rows = ["INPUT:text\tINPUT:url"] + [f"review {i}\thttps://e.com/{i}" for i in range(1, 251)]
+    rows[10] = "review 10\tnot a url"
+    rows[200] = "\thttps://e.com/200"
+    path = tmp_path / "reviews.tsv"
+    path.write_text("\n".join(rows) + "\n")
+    upload = CreateTasksOperator(task_id="up", pool_id=pool["pool_id"], tasks_path=str(path), batch_size=100)
+    with pytest.raises(TolokaInputError) as err:
+        upload.execute(context("up"))
+    assert "reviews.tsv, data row 10" in str(err.value) and "input_values.url" in str(err.value)
+    assert "INVALID_URL_SYNTAX" in str(err.value)
+    stats = fresh_emulator.stats()
+    assert stats["requests"].get("POST /api/v1/tasks", 0) == 0 and not stats["tasks_by_pool"]
+
+
+def open_pool_of(emulator: Any, project_id: str, n: int) -> str:
+    """A pool of n reviews, opened to a crowd of five that works only when the test advances time."""
+    emulator.configure(crowd=5, time_scale=0)
+    pool_id = str(
+        CreatePoolOperator(task_id="pool", project_id=project_id, pool=pool_spec()).execute(context("pool"))[
+            "pool_id"
+        ]
+    )
+    tasks = [{"input_values": {"text": f"review {i}"}} for i in range(n)]
+    upload = CreateTasksOperator(
+        task_id="up", pool_id=pool_id, tasks=tasks, allow_defaults=True, poll_interval=0.1
+    )
+    upload.execute(context("up"))
+    opened = OpenPoolOperator(task_id="open", pool_id=pool_id, poll_interval=0.1).execute(context("open"))
+    assert opened == {"pool_id": pool_id, "status": "OPEN"}
+    return pool_id
+
+
+def test_the_whole_run_with_the_crowd(fresh_emulator: Any, project_id: str) -> None:
+    pool_id = open_pool_of(fresh_emulator, project_id, 10)
+    sensor = TolokaPoolSensor(task_id="wait", pool_id=pool_id, deferrable=False)
+    assert not sensor.poke(context("wait"))
+    advance(fresh_emulator, 24 * 3600)
+    assert sensor.poke(context("wait"))
+    with TolokaHook() as hook:
+        done = hook.get_pool(pool_id)
+        assert (done.status, done.last_close_reason) == ("CLOSED", "COMPLETED")
+        assert hook.wait_pool(pool_id, timeout=5).id == pool_id
+    # Already closed and archived: both are "already there" or a real transition, never an error.
+    assert ClosePoolOperator(task_id="close", pool_id=pool_id).execute(context("close"))["status"] == "CLOSED"
+    archived = ArchivePoolOperator(task_id="archive", pool_id=pool_id, poll_interval=0.1).execute(
+        context("a")
+    )
+    assert archived["status"] == "ARCHIVED"
+    assert (
+        ArchivePoolOperator(task_id="archive", pool_id=pool_id).execute(context("a"))["status"] == "ARCHIVED"
+    )
+
+
+def test_the_sensor_defers_and_the_trigger_sees_the_crowd_finish(
+    fresh_emulator: Any, project_id: str
+) -> None:
+    pool_id = open_pool_of(fresh_emulator, project_id, 4)
+    sensor = TolokaPoolSensor(task_id="wait", pool_id=pool_id, poll_interval=0.2, timeout=600)
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute(context("wait"))
+    trigger = info.value.trigger
+    assert isinstance(trigger, TolokaPoolTrigger) and trigger.pool_id == pool_id
+    advance(fresh_emulator, 24 * 3600)
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    event = asyncio.run(asyncio.wait_for(first_event(), 30))
+    assert event["status"] == "success" and event["close_reason"] == "COMPLETED"
+    assert sensor.execute_complete(context("wait"), event) == pool_id
