@@ -166,8 +166,10 @@ def child_env(emulator_url: str, out: Path) -> dict[str, str]:
 
 
 @contextmanager
-def emulator(args: argparse.Namespace, tag: str, rate: float | None = None) -> Iterator[EmulatorProcess]:
-    extra = ["--rate", repr(rate or args.rate), "--latency-ms", repr(args.latency_ms)]
+def emulator(
+    args: argparse.Namespace, tag: str, rate: float | None = None, more: list[str] | None = None
+) -> Iterator[EmulatorProcess]:
+    extra = ["--rate", repr(rate or args.rate), "--latency-ms", repr(args.latency_ms), *(more or [])]
     with EmulatorProcess(
         extra, log_path=args.out / "logs" / f"emulator-{tag}.log", startup_timeout=60
     ) as emu:
@@ -317,22 +319,35 @@ def upload_run(args: argparse.Namespace, client: str, n: int, kit_problem: str |
 # ---------------------------------------------------------------------- triggerer capacity
 
 
-def triggers_run(args: argparse.Namespace) -> dict[str, Any]:
+def triggers_run(args: argparse.Namespace, kind: str = "triggers") -> dict[str, Any]:
+    """One triggerer-capacity run: ``triggers`` (operation triggers that succeed) or ``pool-triggers``
+    (pool triggers on open pools, waiting until their deadline)."""
+    pools = kind == "pool-triggers"
+    count = args.pool_triggers if pools else args.triggers
+    seconds = args.pool_trigger_seconds if pools else args.trigger_op_seconds
+    interval = args.pool_trigger_poll_interval if pools else args.trigger_poll_interval
     rate = 1.0 / args.trigger_op_seconds  # one task per operation: each stays RUNNING for op_seconds
-    log = args.out / "logs" / "triggers.log"
-    cmd = [sys.executable, "-m", "benchmarks.worker", "triggers", "--count", str(args.triggers)]
-    cmd += ["--op-seconds", str(args.trigger_op_seconds), "--poll-interval", str(args.trigger_poll_interval)]
+    more: list[str] = []
+    if pools:
+        # Open pools with no tasks and no crowd: nothing ever finishes them, so every trigger waits to its deadline.
+        spec = {"pools": [{"id": str(i), "status": "OPEN"} for i in range(1, count + 1)]}
+        pools_file = args.out / "pools-bench.json"
+        pools_file.write_text(json.dumps(spec))
+        more = ["--pools", str(pools_file), "--crowd", "0"]
+    log = args.out / "logs" / f"{kind}.log"
+    cmd = [sys.executable, "-m", "benchmarks.worker", kind, "--count", str(count)]
+    cmd += ["--op-seconds", str(seconds), "--poll-interval", str(interval)]
     cmd += ["--timeout", "300"]
     for name in args.experiment:
         if name in TRIGGER_EXPERIMENTS:
             cmd += ["--experiment", name]
     if args.profile:
-        cmd += ["--profile", str(args.out / "profiles" / "triggers.txt")]
-    record: dict[str, Any] = {"count": args.triggers, "load_avg_before": os.getloadavg()}
-    with emulator(args, "triggers", rate=rate) as emu:
+        cmd += ["--profile", str(args.out / "profiles" / f"{kind}.txt")]
+    record: dict[str, Any] = {"count": count, "load_avg_before": os.getloadavg()}
+    with emulator(args, kind, rate=rate, more=more) as emu:
         cmd += ["--emulator", emu.url]
         cpu0 = _emulator_cpu(emu)
-        child = run_child(cmd, child_env(emu.url, args.out), args.trigger_op_seconds + 600, log)
+        child = run_child(cmd, child_env(emu.url, args.out), seconds + 600, log)
         cpu1 = _emulator_cpu(emu)
     res = child.result or {}
     record.update(res)
@@ -559,8 +574,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / ".bench")
     p.add_argument(
         "--only",
-        default="hook,operator,kit,triggers",
-        help="which runs: any of hook, operator, kit, triggers",
+        default="hook,operator,kit,triggers,pool-triggers",
+        help="which runs: any of hook, operator, kit, triggers, pool-triggers",
     )
     p.add_argument("--run-timeout", type=float, default=900.0, help="seconds per upload run")
     p.add_argument(
@@ -576,6 +591,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--trigger-poll-interval", type=float, default=30.0, help="seconds (the operators' default)"
     )
     p.add_argument("--trigger-op-seconds", type=float, default=60.0, help="how long each operation runs")
+    p.add_argument("--pool-triggers", type=int, default=10_000, help="concurrent pool triggers")
+    p.add_argument(
+        "--pool-trigger-poll-interval",
+        type=float,
+        default=30.0,
+        help="seconds (a tenth of the default 5 minutes, so that a short run sees several polls of each)",
+    )
+    p.add_argument("--pool-trigger-seconds", type=float, default=90.0, help="how long the pool triggers wait")
     p.add_argument(
         "--experiment",
         action="append",
@@ -587,7 +610,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     args.only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = args.only - {*CLIENTS, "triggers"}
+    unknown = args.only - {*CLIENTS, "triggers", "pool-triggers"}
     if unknown:
         p.error(f"unknown --only entries: {', '.join(sorted(unknown))}")
     args.out = args.out.resolve()
@@ -605,6 +628,32 @@ def _raise_fd_limit() -> None:
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def print_triggers(trig: dict[str, Any], poll_interval: float) -> None:
+    """The figures of one triggerer-capacity run.
+
+    :param trig: its record.
+    :param poll_interval: the triggers' poll interval, seconds.
+    """
+    if trig["status"] != "ok" and trig.get("lag_max_ms") is None:
+        print(f"  {trig['status'].upper()}: {trig['reason']}", flush=True)
+        return
+    print(
+        f"  {trig['status']}: max event-loop lag {trig['lag_max_ms']:.1f} ms "
+        f"(p99 {trig['lag_p99_ms']:.1f} ms, p50 {trig['lag_p50_ms']:.2f} ms, 10 ms ticker), "
+        f"{trig['requests_per_s']:.0f} polls/s served, process CPU {trig['cpu_s']:.1f} s "
+        f"= {trig['cpu_pct_of_one_core']:.0f}% of one core over {trig['elapsed_s']:.1f} s, "
+        f"peak RSS {trig['peak_rss_mb']:.0f} MB ({trig.get('rss_growth_kb_per_trigger')} KB per trigger), "
+        f"events {trig['statuses']}",
+        flush=True,
+    )
+    gc2 = (trig.get("gc") or {}).get("gen2") or {}
+    print(
+        f"  worst lags: {trig['lag_worst']}; full (gen2) GC: {gc2.get('collections')} collections, "
+        f"longest {gc2.get('max_ms')} ms; polls asked for: {trig['count'] / poll_interval:.0f}/s",
+        flush=True,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -636,6 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     runs: list[dict[str, Any]] = []
     trig: dict[str, Any] | None = None
+    pool_trig: dict[str, Any] | None = None
     results_path = args.out / "results.json"
 
     def save(finished: bool) -> None:
@@ -648,6 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "runs": runs,
             "triggers": trig,
+            "pool_triggers": pool_trig,
             "targets": evaluate_targets(runs, trig),
         }
         results_path.write_text(json.dumps(doc, indent=1, default=str))
@@ -704,24 +755,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 trig = triggers_run(args)
             except (RuntimeError, OSError, ValueError) as exc:
                 trig = {"count": args.triggers, "status": "failed", "reason": f"harness error: {exc}"[:600]}
-            if trig["status"] == "ok" or trig.get("lag_max_ms") is not None:
-                print(
-                    f"  {trig['status']}: max event-loop lag {trig['lag_max_ms']:.1f} ms "
-                    f"(p99 {trig['lag_p99_ms']:.1f} ms, p50 {trig['lag_p50_ms']:.2f} ms, 10 ms ticker), "
-                    f"{trig['requests_per_s']:.0f} polls/s served, process CPU {trig['cpu_s']:.1f} s "
-                    f"= {trig['cpu_pct_of_one_core']:.0f}% of one core over {trig['elapsed_s']:.1f} s, "
-                    f"peak RSS {trig['peak_rss_mb']:.0f} MB, events {trig['statuses']}",
-                    flush=True,
-                )
-                gc2 = (trig.get("gc") or {}).get("gen2") or {}
-                print(
-                    f"  worst lags: {trig['lag_worst']}; full (gen2) GC: {gc2.get('collections')} collections, "
-                    f"longest {gc2.get('max_ms')} ms; polls asked for: "
-                    f"{trig['count'] / args.trigger_poll_interval:.0f}/s",
-                    flush=True,
-                )
-            else:
-                print(f"  {trig['status'].upper()}: {trig['reason']}", flush=True)
+            print_triggers(trig, args.trigger_poll_interval)
+            save(False)
+        if "pool-triggers" in args.only:
+            print(
+                f"\nTriggerer capacity: {args.pool_triggers:,} TolokaPoolTriggers waiting in one event loop, "
+                f"poll every {args.pool_trigger_poll_interval:g} s, for {args.pool_trigger_seconds:g} s",
+                flush=True,
+            )
+            try:
+                pool_trig = triggers_run(args, "pool-triggers")
+            except (RuntimeError, OSError, ValueError) as exc:
+                pool_trig = {
+                    "count": args.pool_triggers,
+                    "status": "failed",
+                    "reason": f"harness error: {exc}"[:600],
+                }
+            print_triggers(pool_trig, args.pool_trigger_poll_interval)
     except KeyboardInterrupt as exc:
         print(f"\ninterrupted ({exc}); stopping children", flush=True)
         for pid in list(_live_children):

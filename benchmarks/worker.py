@@ -7,6 +7,9 @@
 ``python -m benchmarks.worker triggers --count K --op-seconds S --poll-interval P --emulator URL --result FILE``
     submits K one-task operations, then runs K ``TolokaOperationTrigger``s in one event loop while a ticker
     measures the loop's lag.
+``python -m benchmarks.worker pool-triggers --count K --op-seconds S --poll-interval P --emulator URL --result FILE``
+    runs K ``TolokaPoolTrigger``s on the emulator's pools ``1..K`` (open, so they keep waiting) for S seconds,
+    until their deadline: what a triggerer holding thousands of multi-day waits costs.
 
 The connection comes from ``AIRFLOW_CONN_TOLOKA_DEFAULT`` (set by the harness). Only the measured block is timed
 in-process; the harness adds whole-process figures (``wait4`` rusage) around it.
@@ -144,18 +147,8 @@ def _submit_operations(count: int) -> tuple[list[str], float]:
     return ids, time.perf_counter() - t0
 
 
-async def _run_triggers(
-    op_ids: list[str],
-    poll_interval: float,
-    end_time: float,
-    timeout: float,
-    tick: float,
-) -> dict[str, Any]:
-    from airflow_toloka.triggers import TolokaOperationTrigger
-
-    triggers = [
-        TolokaOperationTrigger([op_id], poll_interval=poll_interval, end_time=end_time) for op_id in op_ids
-    ]
+async def _run_triggers(triggers: list[Any], timeout: float, tick: float) -> dict[str, Any]:
+    rss_before = rss_mb()
     lags: list[tuple[float, float]] = []  # (seconds since start, overshoot)
     stop = asyncio.Event()
     start = time.perf_counter()
@@ -167,7 +160,7 @@ async def _run_triggers(
             t1 = time.perf_counter()
             lags.append((t1 - start, t1 - t0 - tick))
 
-    async def drive(trigger: TolokaOperationTrigger) -> tuple[dict[str, Any], float]:
+    async def drive(trigger: Any) -> tuple[dict[str, Any], float]:
         events = [event async for event in trigger.run()]
         return events[0].payload if events else {"status": "no event"}, time.perf_counter() - start
 
@@ -192,6 +185,7 @@ async def _run_triggers(
     except asyncio.TimeoutError:
         outcomes, error = [], f"triggers did not all fire within {timeout:.0f}s"
     elapsed = time.perf_counter() - start
+    rss_waiting = rss_mb()
     gc.callbacks.remove(on_gc)
     stop.set()
     await tick_task
@@ -226,6 +220,7 @@ async def _run_triggers(
             for at, g, p in sorted(gc_pauses, key=lambda x: -x[2])[:5]
         ],
         "lag_max_ms_per_second": {str(k): round(v * 1000, 1) for k, v in sorted(per_second.items())},
+        "rss_growth_kb_per_trigger": round((rss_waiting - rss_before) * 1024 / max(1, len(triggers)), 2),
         "error": error,
     }
 
@@ -248,26 +243,33 @@ def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < args.count + 256:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.count + 1024), hard))
-    op_ids, submit_s = _submit_operations(args.count)
+    if args.mode == "pool-triggers":
+        from airflow_toloka.triggers import TolokaPoolTrigger
+
+        submit_s, route, expected = 0.0, "GET /api/v1/pools/{id}", "timeout"
+        end_time = time.time() + args.op_seconds
+        triggers: list[Any] = [
+            TolokaPoolTrigger(str(i), poll_interval=args.poll_interval, end_time=end_time)
+            for i in range(1, args.count + 1)
+        ]
+    else:
+        from airflow_toloka.triggers import TolokaOperationTrigger
+
+        op_ids, submit_s = _submit_operations(args.count)
+        route, expected = "GET /api/v1/operations/{id}", "success"
+        end_time = time.time() + args.op_seconds + args.timeout
+        triggers = [
+            TolokaOperationTrigger([i], poll_interval=args.poll_interval, end_time=end_time) for i in op_ids
+        ]
     before = _emulator_stats(args.emulator)
-    end_time = time.time() + args.op_seconds + args.timeout
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     with measure() as m:
-        phase = asyncio.run(
-            _run_triggers(
-                op_ids,
-                args.poll_interval,
-                end_time,
-                args.op_seconds + args.timeout,
-                args.tick,
-            )
-        )
+        phase = asyncio.run(_run_triggers(triggers, args.op_seconds + args.timeout, args.tick))
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     after = _emulator_stats(args.emulator)
-    route = "GET /api/v1/operations/{id}"
     polls = after["requests"].get(route, 0) - before["requests"].get(route, 0)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    ok = phase["error"] is None and phase["statuses"] == {"success": args.count}
+    ok = phase["error"] is None and phase["statuses"] == {expected: args.count}
     return {
         "ok": ok,
         "count": args.count,
@@ -286,7 +288,7 @@ def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.worker")
-    p.add_argument("mode", choices=["hook", "operator", "triggers"])
+    p.add_argument("mode", choices=["hook", "operator", "triggers", "pool-triggers"])
     p.add_argument("--result", required=True)
     p.add_argument("--n", type=int, default=0)
     p.add_argument("--tsv")
@@ -311,7 +313,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import_s = _imports()
     rss_imported = rss_mb()
-    run = {"hook": run_hook, "operator": run_operator, "triggers": run_triggers}[args.mode]
+    modes = {
+        "hook": run_hook,
+        "operator": run_operator,
+        "triggers": run_triggers,
+        "pool-triggers": run_triggers,
+    }
+    run = modes[args.mode]
     profiler = None
     if args.profile:
         from pyinstrument import Profiler

@@ -64,10 +64,17 @@ class AirflowHome:
         return env
 
     def dags_test(
-        self, dag_id: str, *, dags_folder: Path, conn: dict[str, Any], timeout: float = 300
+        self,
+        dag_id: str,
+        *,
+        dags_folder: Path,
+        conn: dict[str, Any],
+        timeout: float = 300,
+        conf: dict[str, Any] | None = None,
     ) -> DagRun:
+        extra = ["--conf", json.dumps(conf)] if conf else []
         proc = subprocess.run(
-            [AIRFLOW, "dags", "test", dag_id],
+            [AIRFLOW, "dags", "test", dag_id, *extra],
             env=self.env(dags_folder, conn),
             capture_output=True,
             text=True,

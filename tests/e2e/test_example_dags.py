@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from airflow_toloka.hooks.toloka import TolokaHook
 from tests.e2e.conftest import EXAMPLES, TEST_DAGS, AirflowHome
+from tests.specs import IMAGES_PROJECT, pool_spec
 
 TOKEN = "e2e-secret-token-1234"
 
@@ -55,6 +58,29 @@ def test_multi_pool_mapping(airflow_home: AirflowHome, fresh_emulator: Any, conn
     assert run.output.count("[DAG TEST] running trigger in line") == 3  # every mapped upload deferred
     assert fresh_emulator.stats()["tasks_by_pool"] == {"3001": 5, "3002": 5, "3003": 5}
     assert run.xcom("summarize") == [{"3001": 5, "3002": 5, "3003": 5}]
+
+
+def test_pool_lifecycle(
+    airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps(conn))
+    with TolokaHook() as hook:
+        project = hook.create_project(IMAGES_PROJECT)
+        template = hook.create_pool(pool_spec(project.id, overlap=1, suite=10, private_name="template"))
+    fresh_emulator.configure(crowd=10, time_scale=100_000)
+    run = airflow_home.dags_test(
+        "toloka_pool_lifecycle", dags_folder=EXAMPLES, conn=conn, conf={"template_pool_id": template.id}
+    )
+    assert_ok(run)
+    tasks = ("create_pool", "upload_tasks", "open_pool", "wait_for_labels", "archive_pool")
+    assert run.task_states() == {t: "success#1" for t in tasks}
+    (created,) = run.xcom("create_pool")
+    pool_id = created["pool_id"]
+    assert pool_id != template.id and run.xcom("wait_for_labels") == [pool_id]
+    stats = fresh_emulator.stats()
+    assert stats["tasks_by_pool"] == {pool_id: 200} and stats["pools"][pool_id] == "ARCHIVED"
+    assert stats["pools"][template.id] == "CLOSED"
+    assert run.xcom("create_pool", "_link_TolokaPoolLink") == [f"{fresh_emulator.url}/api/v1/pools/{pool_id}"]
 
 
 def test_retry_after_a_crash_midway_creates_each_task_once(

@@ -40,6 +40,7 @@ COVERED = [
     ("python", 'dag_id="label_images"'),
     ("python", '"kind": "tasks"'),
     ("python", "TolokaOperationSensor("),
+    ("python", 'dag_id="sentiment_daily"'),
     ("python", "hook.create_tasks("),
 ]
 
@@ -67,6 +68,29 @@ def test_the_dag_and_the_sensor_upload_and_wait(
     assert fresh_emulator.stats()["tasks_by_pool"] == {"1001": 200}
     (submitted,) = run.xcom("upload")
     assert submitted["status"] == "SUBMITTED" and run.xcom("wait") == [submitted["operation_ids"]]
+
+
+def test_the_pool_lifecycle_dag_waits_for_the_crowd(
+    airflow_home: AirflowHome, fresh_emulator: Any, tmp_path: Path
+) -> None:
+    # A quick crowd: a simulated day passes in a fraction of a second, so the pool completes within a poll.
+    fresh_emulator.configure(crowd=10, time_scale=100_000)
+    (tmp_path / "sentiment_daily.py").write_text(block("python", 'dag_id="sentiment_daily"'))
+    conn = {"conn_type": "toloka", "host": fresh_emulator.url, "password": TOKEN}
+    run = airflow_home.dags_test("sentiment_daily", dags_folder=tmp_path, conn=conn)
+    assert run.returncode == 0, run.output[-5000:]
+    assert TOKEN not in run.output
+    assert run.task_states() == {
+        t: "success#1" for t in ("project", "pool", "upload", "open", "labeled", "archive")
+    }
+    (pool,) = run.xcom("pool")
+    assert run.xcom("labeled") == [pool["pool_id"]]
+    stats = fresh_emulator.stats()
+    assert stats["tasks_by_pool"] == {pool["pool_id"]: 3}
+    assert stats["pools"][pool["pool_id"]] == "ARCHIVED"
+    assert (
+        sum(stats["assignments_by_pool"][pool["pool_id"]].values()) >= 3
+    )  # overlap 3 over suites of up to 5
 
 
 def test_the_result_shape_is_what_an_upload_returns(fresh_emulator: Any, toloka_conn_env: None) -> None:
