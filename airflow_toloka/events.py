@@ -25,6 +25,7 @@ __all__ = [
     "describe_failed",
     "json_safe_details",
     "pool_state",
+    "success_reasons_of",
 ]
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
@@ -225,6 +226,20 @@ FAILURE_REASONS = frozenset({"EXPIRED", "NOT_ENOUGH_BALANCE", "BLOCKED", "ASSIGN
 """Close reasons that mean the crowd will not finish the pool by itself."""
 
 PoolState = Literal["waiting", "closed", "failed"]
+
+
+def success_reasons_of(reasons: Iterable[str] | str) -> tuple[str, ...]:
+    """Close reasons as every pool wait takes them: one name or several, any case.
+
+    :param reasons: e.g. ``"manual"`` or ``["COMPLETED", "MANUAL"]``.
+    :return: the upper-case names, sorted, each once.
+    :raises ValueError: when none is given.
+    """
+    names = [reasons] if isinstance(reasons, str) else list(reasons)
+    normalized = tuple(sorted({str(r).strip().upper() for r in names if str(r).strip()}))
+    if not normalized:
+        raise ValueError("success_reasons must name at least one close reason, e.g. COMPLETED")
+    return normalized
 
 
 def pool_state(pool: Pool, success_reasons: Iterable[str]) -> PoolState:

@@ -155,24 +155,40 @@ def _type_check(kind: str) -> Callable[[Any], SpecProblem | None]:
 def field_problem(value: Any, fspec: Mapping[str, Any]) -> SpecProblem | None:
     """What is wrong with one non-null value against its field spec.
 
+    For ``array_*`` fields the array's length is held to ``min_size`` / ``max_size`` and each element to the
+    rest (type, ``allowed_values``, lengths, ranges).
+
     :param value: the value.
     :param fspec: ``{"type", "allowed_values", "min_length", "max_length", "min_value", "max_value", …}``.
     :return: ``(code, message)``, or None when the value is acceptable.
     """
-    problem = _type_check(str(fspec.get("type", "json")).lower())(value)
-    if problem is not None:
-        return problem
+    kind = str(fspec.get("type", "json")).lower()
+    problem = _type_check(kind)(value)
+    if problem is not None or not kind.startswith("array_"):
+        return problem or _bounds(value, fspec)
+    low, high = fspec.get("min_size"), fspec.get("max_size")
+    if isinstance(low, int) and len(value) < low:
+        return ("VALUE_TOO_SHORT", f"must have at least {low} elements, has {len(value)}")
+    if isinstance(high, int) and len(value) > high:
+        return ("VALUE_TOO_LONG", f"must have at most {high} elements, has {len(value)}")
+    for element in value:
+        problem = _bounds(element, fspec)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _bounds(value: Any, fspec: Mapping[str, Any]) -> SpecProblem | None:
+    """``allowed_values``, string lengths and number ranges of one scalar."""
     allowed = fspec.get("allowed_values")
     if allowed and value not in allowed:
         return ("VALUE_NOT_ALLOWED", f"must be one of {list(allowed)[:10]}")
-    size = len(value) if isinstance(value, (str, list)) else None
-    if size is not None:
-        low = fspec.get("min_length", fspec.get("min_size"))
-        high = fspec.get("max_length", fspec.get("max_size"))
-        if isinstance(low, int) and size < low:
-            return ("VALUE_TOO_SHORT", f"must have at least {low} characters or elements, has {size}")
-        if isinstance(high, int) and size > high:
-            return ("VALUE_TOO_LONG", f"must have at most {high} characters or elements, has {size}")
+    if isinstance(value, str):
+        low, high = fspec.get("min_length"), fspec.get("max_length")
+        if isinstance(low, int) and len(value) < low:
+            return ("VALUE_TOO_SHORT", f"must have at least {low} characters, has {len(value)}")
+        if isinstance(high, int) and len(value) > high:
+            return ("VALUE_TOO_LONG", f"must have at most {high} characters, has {len(value)}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = fspec.get("min_value"), fspec.get("max_value")
         if isinstance(low, (int, float)) and value < low:

@@ -1,8 +1,8 @@
 """One labeling run per day: clone the template pool, fill it, open it, wait for the crowd, archive it.
 
 The template pool holds everything that stays the same from run to run (price, overlap, quality control); each
-run clones it under the run's date, so a retry, a cleared task or a re-run of the same date finds the clone the
-first try made instead of making another. The wait for the crowd (hours on Toloka) is deferred to the
+run makes a pool with its settings under the run's date, so a retry, a cleared task or a re-run of the same date
+finds the pool the first try made instead of making another. The wait for the crowd (hours on Toloka) is deferred to the
 triggerer: no worker slot is held while Tolokers label.
 
 Configure ``AIRFLOW_CONN_TOLOKA_DEFAULT`` (see the README) and set ``template_pool_id`` to your template pool.
@@ -31,7 +31,6 @@ with DAG(
     catchup=False,
     params={
         "template_pool_id": Param("1", type="string", description="Toloka pool to clone for each run"),
-        "wait_hours": Param(48, type="integer", description="how long the crowd may take"),
     },
     tags=["toloka", "example"],
 ) as dag:
@@ -39,7 +38,7 @@ with DAG(
         task_id="create_pool",
         clone_from="{{ params.template_pool_id }}",
         overrides={
-            "private_name": "images {{ ds }}",
+            "private_name": "images {{ dag_run.run_after | ds }}",  # a manual run may have no logical date
             "will_expire": timedelta(days=7),
         },
     )
@@ -59,7 +58,7 @@ with DAG(
         task_id="wait_for_labels",
         pool_id=pool.output["pool_id"],
         poll_interval=60,
-        timeout=3600 * 48,
+        timeout=3600 * 48,  # the crowd may take two days; past that the task fails (the pool goes on)
     )
 
     archive = ArchivePoolOperator(task_id="archive_pool", pool_id=pool.output["pool_id"])

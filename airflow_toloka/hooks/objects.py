@@ -53,7 +53,6 @@ KEY_TAG = "airflow_toloka_key"
 """The ``metadata`` key under which created objects carry their idempotency key."""
 
 _PAGE = 300  # Toloka's largest page for pools, projects and trainings
-_CREATE_ATTEMPTS = 3
 M = TypeVar("M", bound=TolokaModel)
 
 
@@ -267,7 +266,13 @@ class TolokaObjectsHook(TolokaOperationsHook):
     # ------------------------------------------------------------------ shared machinery
 
     def _create(self, kind: Container, body: M, key: str | None, scope: Mapping[str, Any]) -> M:
-        """POST a new object once: find it by its key first, and look again after an ambiguous failure."""
+        """POST a new object once: find it by its key first, and never send it twice within one call.
+
+        After an ambiguous failure (a 5xx or a lost answer: Toloka may have created it) the object is looked for
+        once more; when it is not (yet) listed, the error is raised rather than the POST repeated, because a
+        second POST seconds later could make a twin that a list lagging behind had hidden. The next try (an
+        Airflow retry, minutes later) looks again first.
+        """
         if key is not None:
             found = self._find_tagged(kind, key, scope)
             if found is not None:
@@ -277,20 +282,21 @@ class TolokaObjectsHook(TolokaOperationsHook):
                 )
                 return found  # type: ignore[return-value]
         sent = json_bytes(with_tag(body, key).to_json_dict())
-        for attempt in range(1, _CREATE_ATTEMPTS + 1):
-            try:
-                return self._send(Request("POST", kind.path, body=sent, idempotent=False, model=kind.model))  # type: ignore[no-any-return]
-            except TolokaRemoteUnavailableError:
-                # Toloka may have created it before the answer was lost: only a key can tell.
-                if key is None or attempt == _CREATE_ATTEMPTS:
-                    raise
-                found = self._find_tagged(kind, key, scope)
-                if found is not None:
-                    return found  # type: ignore[return-value]
-                self.log.warning(
-                    "Creating a Toloka %s failed and none was created; sending it again", kind.name
-                )
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return self._send(Request("POST", kind.path, body=sent, idempotent=False, model=kind.model))  # type: ignore[no-any-return]
+        except TolokaRemoteUnavailableError as exc:
+            found = self._find_tagged(kind, key, scope) if key is not None else None
+            if found is not None:
+                return found  # type: ignore[return-value]
+            hint = (
+                "a retry with the same key looks for it before creating" if key else "no key to look it up by"
+            )
+            raise TolokaRemoteUnavailableError(
+                f"creating a Toloka {kind.name} got no clear answer ({exc}); Toloka may or may not have created "
+                f"it: {hint}",
+                http_status=exc.http_status,
+                code=exc.code,
+            ) from exc
 
     def _find(self, kind: Container, filters: Mapping[str, Any]) -> Iterator[TolokaModel]:
         """Page through a search with ``sort=id`` and ``id_gt`` (never offsets: objects appear meanwhile)."""

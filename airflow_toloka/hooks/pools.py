@@ -8,23 +8,21 @@ cloning follow the find-or-create rules of :mod:`airflow_toloka.hooks.objects`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import timedelta
 from typing import Any
 
-from airflow_toloka.events import PoolEvent, pool_state
+from airflow_toloka.events import PoolEvent, pool_state, success_reasons_of
 from airflow_toloka.exceptions import (
     TRANSIENT_ERRORS,
     TolokaDoesNotExistError,
     TolokaError,
-    TolokaOperationFailedError,
-    TolokaRemoteUnavailableError,
     TolokaTimeoutError,
 )
 from airflow_toloka.hooks.base import Request, seg
-from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, json_bytes, tag_of, with_tag
+from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, json_bytes
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import Operation, Pool, format_datetime
+from airflow_toloka.models import Operation, Pool
 
 __all__ = ["TolokaPoolsHook"]
 
@@ -92,46 +90,43 @@ class TolokaPoolsHook(TolokaObjectsHook):
         body = create_body(pool, Pool).to_json_dict()
         return self._request("PUT", f"{POOLS.path}/{seg(pool_id)}", body=json_bytes(body), model=Pool)
 
-    def clone_pool(
-        self,
-        pool_id: str,
-        *,
-        idempotency_key: str | None = None,
-        since: datetime | None = None,
-        timeout: Timeout = timedelta(minutes=10),
-    ) -> Pool:
-        """Clone a pool (an empty, CLOSED copy in the same project), at most once per key.
+    def clone_pool(self, pool_id: str, timeout: Timeout = timedelta(minutes=10)) -> Pool:
+        """Clone a pool with Toloka's endpoint (an empty, CLOSED copy in the same project) and wait for it.
 
-        With a key, a pool tagged with it is returned instead of cloning again. With ``since`` too (when the
-        first try started), an untagged clone of ``pool_id`` made since then (a try that died between the clone
-        and its tagging) is adopted. Cloning is not idempotent in Toloka: a clone whose answer was lost is
-        looked for the same way before anything is sent again.
+        Like Toloka's endpoint it is not idempotent, and a request whose answer was lost is not repeated. For a
+        run's pool made at most once, :meth:`copy_pool` makes a tagged copy instead.
 
         :param pool_id: the pool to copy.
-        :param idempotency_key: tags the copy so that a retry finds it.
-        :param since: the earliest time a clone of this try could have been made.
         :param timeout: how long to wait for the ``POOL.CLONE`` operation.
         :return: the new pool.
         :raises TolokaOperationFailedError: when the clone operation fails.
         """
-        source = self.get_pool(pool_id)
-        if idempotency_key is not None:
-            found = self._find_tagged(POOLS, idempotency_key, {"project_id": source.project_id})
-            if found is not None:
-                return found  # type: ignore[return-value]
-            adopted = self._adopt_clone(pool_id, idempotency_key, since)
-            if adopted is not None:
-                return adopted
-        started = datetime.now(timezone.utc) - timedelta(seconds=1)
-        try:
-            op = self.clone_pool_async(pool_id)
-        except TolokaRemoteUnavailableError:
-            adopted = self._adopt_clone(pool_id, idempotency_key or "", started)
-            if adopted is None:
-                raise
-            return adopted
-        done = self.finish_operation(op, timeout)
-        return self._tag(self._cloned(done), idempotency_key)
+        op = self.finish_operation(self.clone_pool_async(pool_id), timeout)
+        new_id = (
+            (op.details or {}).get("pool_id") if op is not None and isinstance(op.details, Mapping) else None
+        )
+        if not new_id:
+            raise TolokaError(f"POOL.CLONE {op.id if op else ''} finished without details.pool_id")
+        return self.get_pool(str(new_id))
+
+    def copy_pool(
+        self, pool_id: str, overrides: Mapping[str, Any] | None = None, *, idempotency_key: str | None = None
+    ) -> Pool:
+        """Create a pool with a template's settings and some changed, at most once per key.
+
+        What :meth:`clone_pool` does, made exactly-once: the copy is created already tagged with the key (a clone
+        can only be tagged after it exists, and a try dying in between would leave an untagged clone behind), so
+        a retry finds it. Overrides are applied before creating; a copy found again is returned as it is.
+
+        :param pool_id: the template pool.
+        :param overrides: fields to set on the copy (``private_name``, ``will_expire`` …).
+        :param idempotency_key: tags the copy so that a retry finds it.
+        :return: the new (or found) pool, CLOSED.
+        :raises TolokaValidationError: when Toloka rejects the resulting spec.
+        """
+        body = self.get_pool(pool_id).read_only_free()
+        body.update(overrides or {})
+        return self.create_pool(body, idempotency_key=idempotency_key)
 
     def clone_pool_async(self, pool_id: str) -> Operation:
         """Start cloning a pool.
@@ -261,7 +256,7 @@ class TolokaPoolsHook(TolokaObjectsHook):
         self,
         pool_id: str,
         *,
-        success_reasons: tuple[str, ...] = ("COMPLETED",),
+        success_reasons: Iterable[str] | str = ("COMPLETED",),
         poll_interval: float = 60.0,
         timeout: Timeout = None,
     ) -> Pool:
@@ -279,12 +274,13 @@ class TolokaPoolsHook(TolokaObjectsHook):
             archived first.
         :raises TolokaTimeoutError: when it is still running at the timeout.
         """
+        reasons = success_reasons_of(success_reasons)
         seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
         deadline = None if seconds is None else time.monotonic() + seconds
         while True:
             try:
                 pool = self.get_pool(pool_id)
-                state = pool_state(pool, success_reasons)
+                state = pool_state(pool, reasons)
                 if state == "closed" and self.has_active_assignments(pool_id):
                     state = "waiting"
                 event = PoolEvent.observed(pool_id, pool, state)
@@ -300,41 +296,11 @@ class TolokaPoolsHook(TolokaObjectsHook):
                     f"Toloka pool {pool_id} not finished after {seconds:.0f}s; the crowd goes on labeling it",
                     operation_ids=[],
                 )
-            time.sleep(poll_interval if deadline is None else min(poll_interval, deadline - time.monotonic()))
-
-    # ------------------------------------------------------------------ clones
-
-    def _adopt_clone(self, source_id: str, key: str, since: datetime | None) -> Pool | None:
-        """An untagged clone of ``source_id`` made since ``since``, tagged now: a try's lost clone."""
-        if since is None:
-            return None
-        params = {"type": "POOL.CLONE", "submitted_gte": format_datetime(since), "limit": 500}
-        page = self._request("GET", "/api/v1/operations", params=params)
-        for raw in page.get("items", []) if isinstance(page, Mapping) else []:
-            op = Operation.model_validate(raw)
-            if str((op.parameters or {}).get("pool_id")) != str(source_id) or op.status == "FAIL":
-                continue
-            try:
-                pool = self._cloned(self.finish_operation(op, timedelta(minutes=10)))
-            except (TolokaDoesNotExistError, TolokaOperationFailedError):
-                continue
-            if tag_of(pool) is None:
-                self.log.info("Adopting clone %s of pool %s made by an earlier try", pool.id, source_id)
-                return self._tag(pool, key or None)
-        return None
-
-    def _cloned(self, op: Operation | None) -> Pool:
-        new_id = (
-            (op.details or {}).get("pool_id") if op is not None and isinstance(op.details, Mapping) else None
-        )
-        if not new_id:
-            raise TolokaError(f"POOL.CLONE {op.id if op else ''} finished without details.pool_id")
-        return self.get_pool(str(new_id))
-
-    def _tag(self, pool: Pool, key: str | None) -> Pool:
-        if key is None or tag_of(pool) == key or pool.id is None:
-            return pool
-        return self.update_pool(pool.id, with_tag(pool, key))
+            time.sleep(
+                poll_interval
+                if deadline is None
+                else max(0.0, min(poll_interval, deadline - time.monotonic()))
+            )
 
 
 def _active(pool_id: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TolokaInputError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.io import read_json_object
-from airflow_toloka.models import Operation, Pool
+from airflow_toloka.models import Operation
 from airflow_toloka.operators.links import (
     XCOM_POOL_IDS,
     XCOM_TOLOKA_URL,
@@ -151,26 +151,28 @@ class CreateProjectOperator(_TolokaOperator):
 
 
 class CreatePoolOperator(_TolokaOperator):
-    """Create the run's pool from a spec, or clone a template pool, at most once per run.
+    """Create the run's pool from a spec or from a template pool, at most once per run.
 
-    From a spec (``pool`` or ``pool_path``; ``project_id`` fills in when the spec has none) the pool is checked
-    locally first (required fields and ranges, errors name the field), then created CLOSED. With ``clone_from``
-    the template is cloned and ``overrides`` applied (a name with the run date, ``will_expire``, reward …).
-    ``will_expire`` may be a ``timedelta``: that long from now. ``training`` links a training: an existing
-    training id, or a training spec created with the pool. The pool id is pushed (XCom ``pool_id`` and the
-    "Toloka pool" link) as soon as it is known.
+    From a spec (``pool`` or ``pool_path``; ``project_id`` fills in when the spec has none), or from the settings
+    of a template pool (``clone_from``), with ``overrides`` on top (a name with the run date, ``will_expire``,
+    reward …; ``will_expire`` may be a ``timedelta``: that long from now). The result is checked locally first
+    (required fields and ranges, errors name the field), then created CLOSED and tagged with the idempotency
+    key, so a retry, a cleared task or a re-run of the same date finds it instead of making another (a copy made
+    from the template's settings rather than Toloka's clone endpoint, whose result could only be tagged after it
+    exists). ``training`` links a training: an existing training id, or a training spec created with the pool.
+    The pool id is pushed (XCom ``pool_id`` and the "Toloka pool" link) as soon as it is known.
 
-    :param pool: the Toloka pool spec (a dict; a string is Airflow's own ``pool`` of worker slots, as in
+    :param pool: the Toloka pool spec, a dict (a string is Airflow's own ``pool`` of worker slots, as in
         ``default_args``).
-    :param pool_path: a JSON file holding it.
+    :param pool_spec: the same as ``pool``, for ``.partial()`` / ``.expand()``, where Airflow reserves ``pool``.
+    :param pool_path: a JSON file holding the spec.
     :param project_id: the project, for a spec without one.
-    :param clone_from: a template pool to clone instead of creating from a spec.
-    :param overrides: fields set on top of the spec or the clone.
+    :param clone_from: a template pool whose settings the new pool takes.
+    :param overrides: fields set on top of the spec or the template's settings.
     :param training: an existing training id, or a training spec to create and link.
     :param training_passing_skill_value: the score (0 to 100) a Toloker needs in the training.
     :param idempotency_key: default ``dag_id/<logical date>/task_id/map_index``.
     :param toloka_conn_id: Airflow connection id.
-    :param timeout: how long to wait for a clone, seconds.
     :return: ``{"pool_id", "project_id"}`` (and ``training_id`` when linked).
     """
 
@@ -190,6 +192,7 @@ class CreatePoolOperator(_TolokaOperator):
         self,
         *,
         pool: Mapping[str, Any] | str | None = None,
+        pool_spec: Mapping[str, Any] | None = None,
         pool_path: str | None = None,
         project_id: str | int | None = None,
         clone_from: str | int | None = None,
@@ -197,49 +200,48 @@ class CreatePoolOperator(_TolokaOperator):
         training: str | int | Mapping[str, Any] | None = None,
         training_passing_skill_value: int = 70,
         idempotency_key: str | None = None,
-        timeout: float = 600.0,
         **kwargs: Any,
     ) -> None:
         if pool is not None and not isinstance(pool, Mapping):
             # Airflow's own ``pool`` (worker slots), e.g. from default_args: not a Toloka pool spec.
             kwargs["pool"], pool = pool, None
         super().__init__(**kwargs)
-        if clone_from is not None and (pool is not None or pool_path is not None):
-            raise ValueError("give either clone_from or a pool spec (pool / pool_path), not both")
+        if pool is not None and pool_spec is not None:
+            raise ValueError("give the Toloka pool spec once: pool or pool_spec")
+        spec = pool if pool is not None else pool_spec
+        if clone_from is not None and (spec is not None or pool_path is not None):
+            raise ValueError("give either clone_from or a pool spec (pool / pool_spec / pool_path), not both")
         if not 0 <= training_passing_skill_value <= 100:
             raise ValueError("training_passing_skill_value must be between 0 and 100")
-        self.pool_spec, self.pool_path, self.project_id = pool, pool_path, project_id
+        self.pool_spec, self.pool_path, self.project_id = spec, pool_path, project_id
         self.clone_from, self.overrides, self.training = clone_from, overrides, training
         self.training_passing_skill_value = training_passing_skill_value
-        self.idempotency_key, self.timeout = idempotency_key, timeout
+        self.idempotency_key = idempotency_key
 
     def run(self, context: Context) -> dict[str, Any]:
         """Find or create the pool (and its training), then push its id.
 
         :param context: the task context.
         :return: ``{"pool_id", "project_id"}`` and ``training_id`` when linked.
-        :raises TolokaInputError: naming the field of a bad spec, before anything is sent.
+        :raises TolokaInputError: naming the field of a bad spec, before anything is created.
         :raises TolokaValidationError: when Toloka still rejects it.
         """
         hook, ti = self.hook, context["ti"]
         push_link_values(self, ti, {XCOM_TOLOKA_URL: hook.base_url})
         key = self.idempotency_key or _run_key(context)
-        overrides = dict(self.overrides or {})
-        if "will_expire" in overrides:
-            overrides["will_expire"] = resolve_will_expire(overrides["will_expire"])
         if self.clone_from is not None:
-            pool = self._clone(context, key, overrides)
+            spec = hook.get_pool(str(self.clone_from)).read_only_free()
         else:
             spec = _spec(self.pool_spec, self.pool_path, "pool")
             if self.project_id is not None:
                 spec.setdefault("project_id", str(self.project_id))
-            spec.update(overrides)
-            spec["will_expire"] = resolve_will_expire(spec.get("will_expire"))
-            training_id = self._training(spec.get("project_id"), key)
-            if training_id is not None:
-                spec["quality_control"] = self._linked(spec.get("quality_control"), training_id)
-            check_pool_spec(spec)
-            pool = hook.create_pool(spec, idempotency_key=key)
+        spec.update(self.overrides or {})
+        spec["will_expire"] = resolve_will_expire(spec.get("will_expire"))
+        check_pool_spec(spec)  # before anything is created, the training included
+        training_id = self._training(spec["project_id"], key)
+        if training_id is not None:
+            spec["quality_control"] = self._linked(spec.get("quality_control"), training_id)
+        pool = hook.create_pool(spec, idempotency_key=key)
         push_link_values(self, ti, {XCOM_POOL_IDS: [pool.id], "pool_id": pool.id})
         self.log.info(
             "Toloka pool %s (%s) in project %s, %s", pool.id, pool.private_name, pool.project_id, pool.status
@@ -249,25 +251,6 @@ class CreatePoolOperator(_TolokaOperator):
         if training is not None:
             result["training_id"] = str(training)
         return result
-
-    def _clone(self, context: Context, key: str, overrides: dict[str, Any]) -> Pool:
-        hook = self.hook
-        run = context.get("dag_run")
-        since = getattr(run, "start_date", None)
-        pool = hook.clone_pool(str(self.clone_from), idempotency_key=key, since=since, timeout=self.timeout)
-        assert pool.id is not None
-        context["ti"].xcom_push(
-            key="pool_id", value=pool.id
-        )  # known now: pushed before anything else can fail
-        training_id = self._training(pool.project_id, key)
-        if training_id is not None:
-            overrides["quality_control"] = self._linked(pool.quality_control, training_id)
-        if not overrides:
-            return pool
-        body = pool.read_only_free()
-        body.update(overrides)
-        check_pool_spec(body)
-        return hook.update_pool(pool.id, body)
 
     def _training(self, project_id: Any, key: str) -> str | None:
         if self.training is None:

@@ -8,8 +8,8 @@ from typing import Any
 from airflow.sdk import Context, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_toloka.events import PoolEvent, pool_state
-from airflow_toloka.exceptions import TolokaTimeoutError
+from airflow_toloka.events import PoolEvent, pool_state, success_reasons_of
+from airflow_toloka.exceptions import TRANSIENT_ERRORS, TolokaTimeoutError
 from airflow_toloka.hooks.pools import TolokaPoolsHook
 from airflow_toloka.sensors.base import TolokaBaseSensor
 from airflow_toloka.triggers.pool import DEFAULT_POOL_POLL_INTERVAL, defer_until_pool_done
@@ -59,9 +59,7 @@ class TolokaPoolSensor(TolokaBaseSensor):
             if until not in UNTIL:
                 raise ValueError(f"until must be one of {', '.join(UNTIL)}, got {until!r}")
             success_reasons = UNTIL[until]
-        self.success_reasons = tuple(sorted({str(r).upper() for r in success_reasons}))
-        if not self.success_reasons:
-            raise ValueError("success_reasons must name at least one close reason")
+        self.success_reasons = success_reasons_of(success_reasons)
         self.pool_id = pool_id
         self.until = until
         self.toloka_conn_id = toloka_conn_id
@@ -76,11 +74,16 @@ class TolokaPoolSensor(TolokaBaseSensor):
         :raises TolokaError: when the pool closed for a failure reason or does not exist.
         """
         pool_id = str(self.pool_id)
-        with TolokaPoolsHook(self.toloka_conn_id) as hook:
-            pool = hook.get_pool(pool_id)
-            state = pool_state(pool, self.success_reasons)
-            if state == "closed" and hook.has_active_assignments(pool_id):
-                state = "waiting"
+        try:
+            with TolokaPoolsHook(self.toloka_conn_id) as hook:
+                pool = hook.get_pool(pool_id)
+                state = pool_state(pool, self.success_reasons)
+                if state == "closed" and hook.has_active_assignments(pool_id):
+                    state = "waiting"
+        except TRANSIENT_ERRORS as exc:
+            # An outage says nothing about the crowd: look again at the next poke, as the trigger does.
+            self.log.warning("Reading Toloka pool %s failed (%s); trying again next poke", pool_id, exc)
+            return PokeReturnValue(is_done=False)
         event = PoolEvent.observed(pool_id, pool, state)
         if event is None:
             self.log.info("Toloka pool %s: %s (%s); waiting", pool_id, pool.status, pool.last_close_reason)

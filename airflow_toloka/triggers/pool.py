@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_toloka.events import PoolEvent, pool_state
+from airflow_toloka.events import PoolEvent, pool_state, success_reasons_of
 from airflow_toloka.exceptions import TRANSIENT_ERRORS
 from airflow_toloka.hooks.pools import TolokaPoolsHook
 from airflow_toloka.triggers.base import TolokaBaseTrigger
@@ -27,15 +27,6 @@ DEFAULT_POOL_POLL_INTERVAL = 300.0
 """Seconds between two polls of a pool: labeling takes hours, a pool's state changes rarely."""
 _POLL_RETRY_BUDGET = 60.0
 _PROGRESS_LOG_EVERY = 60.0
-
-
-def _reasons(success_reasons: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(success_reasons, str):
-        success_reasons = [success_reasons]
-    reasons = tuple(sorted({str(r).upper() for r in success_reasons}))
-    if not reasons:
-        raise ValueError("success_reasons must name at least one close reason, e.g. COMPLETED")
-    return reasons
 
 
 def defer_until_pool_done(
@@ -95,7 +86,7 @@ class TolokaPoolTrigger(TolokaBaseTrigger):
         self.toloka_conn_id = toloka_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
-        self.success_reasons = _reasons(success_reasons)
+        self.success_reasons = success_reasons_of(success_reasons)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and kwargs Airflow stores to rebuild the trigger (no secrets).

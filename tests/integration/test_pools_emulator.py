@@ -23,7 +23,7 @@ from airflow_toloka.operators import (
     OpenPoolOperator,
 )
 from airflow_toloka.sensors import TolokaPoolSensor
-from airflow_toloka.triggers import TolokaPoolTrigger
+from airflow_toloka.triggers import TolokaOperationTrigger, TolokaPoolTrigger
 from tests.specs import REVIEWS_PROJECT as PROJECT
 from tests.specs import pool_spec
 
@@ -193,3 +193,39 @@ def test_the_sensor_defers_and_the_trigger_sees_the_crowd_finish(
     event = asyncio.run(asyncio.wait_for(first_event(), 30))
     assert event["status"] == "success" and event["close_reason"] == "COMPLETED"
     assert sensor.execute_complete(context("wait"), event) == pool_id
+
+
+def test_a_deferred_open_resumes_from_the_event(fresh_emulator: Any, project_id: str) -> None:
+    fresh_emulator.configure(
+        crowd=0, pending_seconds=30
+    )  # the POOL.OPEN operation is still pending when it defers
+    pool_id = str(
+        CreatePoolOperator(task_id="pool", project_id=project_id, pool=pool_spec()).execute(context("pool"))[
+            "pool_id"
+        ]
+    )
+    tasks = [{"input_values": {"text": "review"}}]
+    fresh_emulator.configure(pending_seconds=0)
+    CreateTasksOperator(
+        task_id="up", pool_id=pool_id, tasks=tasks, allow_defaults=True, poll_interval=0.1
+    ).execute(context("up"))
+    fresh_emulator.configure(pending_seconds=30)
+    opener = OpenPoolOperator(task_id="open", pool_id=pool_id, deferrable=True, poll_interval=0.1)
+    ctx = context("open")
+    with pytest.raises(TaskDeferred) as info:
+        opener.execute(ctx)
+    trigger = info.value.trigger
+    assert isinstance(trigger, TolokaOperationTrigger) and info.value.method_name == "execute_complete"
+    assert pushed(ctx)["pool_ids"] == [pool_id]
+    advance(fresh_emulator, 60)  # the operation finishes now, without waiting out the 30 s
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    event = asyncio.run(asyncio.wait_for(first_event(), 60))
+    resumed = OpenPoolOperator(task_id="open", pool_id=pool_id, deferrable=True)  # a new process resumes it
+    assert resumed.execute_complete(context("open"), event) == {"pool_id": pool_id, "status": "OPEN"}
+    with pytest.raises(TolokaError, match="malformed"):
+        resumed.execute_complete(context("open"), {"nothing": 1})

@@ -56,6 +56,7 @@ STRICT_POOL = {
     "input_spec": {"image": {"type": "url", "required": True}},
     "output_spec": {"result": {"type": "string"}},
 }
+ARCHIVED_POOL = {**STRICT_POOL, "id": "6002", "status": "ARCHIVED"}  # uploads to it FAIL on Toloka's side
 
 
 # ---------------------------------------------------------------------------------------------- collection
@@ -391,7 +392,7 @@ def postgres(stack_base: Path) -> Iterator[Postgres]:
 def stack(stack_base: Path, postgres: Postgres) -> Iterator[Stack]:
     home = stack_base / "airflow"
     pools = stack_base / "pools.json"
-    pools.write_text(json.dumps({"pools": [STRICT_POOL]}))
+    pools.write_text(json.dumps({"pools": [STRICT_POOL, ARCHIVED_POOL]}))
     strict_args = ["--pools", str(pools), "--token", TOKEN, "--denied-token", DENIED_TOKEN]
     with (
         EmulatorProcess(log_path=stack_base / "emulator.log") as emulator,

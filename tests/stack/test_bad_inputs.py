@@ -15,12 +15,10 @@ DAG_ID = "stack_bad_inputs"
 # task id -> (exception type, a fragment of the message the user sees)
 EXPECTED: dict[str, tuple[str, str]] = {
     "no_pool_id": ("TolokaInputError", "item 0, field 'pool_id': Field required"),
-    "unknown_pool": ("TolokaValidationError", "ENTITY_DOES_NOT_EXIST"),
-    "missing_field": ("TolokaValidationError", "item 0: input_values.image VALUE_REQUIRED"),
-    "unknown_field": (
-        "TolokaValidationError",
-        "item 0: input_values.color VALUE_NOT_ALLOWED (Unknown field name)",
-    ),
+    # the pool's input spec (its project's) is checked before anything is sent
+    "unknown_pool": ("TolokaInputError", "item 0, field 'pool_id': Toloka has no pool 9999"),
+    "missing_field": ("TolokaInputError", "item 0, field 'input_values.image': VALUE_REQUIRED"),
+    "unknown_field": ("TolokaInputError", "item 0, field 'input_values.color': VALUE_NOT_ALLOWED"),
     "non_json_row": ("TolokaInputError", "bad.jsonl, line 2: not valid JSON (Expecting value)"),
     "empty_input": ("TolokaInputError", "no tasks to upload: the input is empty"),
     "wrong_token": ("TolokaAuthenticationError", "Toloka API error 401 AUTHENTICATION_ERROR: Invalid token"),

@@ -128,9 +128,9 @@ def test_operation_fail(stack: Stack) -> None:
     # failure): it submitted the batch again under the successor id, which failed the same way, creating nothing.
     assert stats["objects"]["operations"] == 2
     log = stack.logs_text(dag_id, run_id, "upload")
-    # Toloka's code and message for the rejected item and field, from the operation's log
+    # Toloka's code and message for each rejected item, from the operation's log
     assert "TolokaValidationError" in log, log[-3000:]
-    assert "item 2: input_values.color VALUE_NOT_ALLOWED (Unknown field name)" in log, log[-3000:]
+    assert "item 0: pool_id INAPPROPRIATE_STATUS (Pool 6002 is ARCHIVED" in log, log[-3000:]
 
 
 def test_emulator_down_at_submit(stack: Stack) -> None:
@@ -142,5 +142,6 @@ def test_emulator_down_at_submit(stack: Stack) -> None:
     for attempt in (1, 2, 3):  # the hook's own backoff, within each Airflow try
         assert f"retry {attempt}/3 in" in log, log[-3000:]
     assert "TolokaRemoteUnavailableError" in log, log[-3000:]
-    assert f"could not reach Toloka at http://127.0.0.1:{stack.down_port} (POST /api/v1/tasks)" in log
+    # the first request of an upload reads the pool's input spec
+    assert f"could not reach Toloka at http://127.0.0.1:{stack.down_port} (GET /api/v1/pools/6101)" in log
     assert "6101" not in stack.emulator.stats()["tasks_by_pool"]

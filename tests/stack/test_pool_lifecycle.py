@@ -33,10 +33,12 @@ def test_pool_lifecycle_waits_for_the_crowd_through_a_triggerer_restart(
             idempotency_key="stack-lifecycle-template",
         )
     run_id = "stack_pool_lifecycle_1"
-    stack.trigger(DAG_ID, run_id, {"template_pool_id": template.id, "wait_hours": 1})
+    stack.trigger(DAG_ID, run_id, {"template_pool_id": template.id})
 
     def sensor_deferred() -> bool:
         stack.check_alive()
+        # a run that fails before the sensor defers fails the test now, not after the whole wait
+        assert stack.run_state(DAG_ID, run_id) != "failed", stack.task_states(DAG_ID, run_id)
         state = stack.task_states(DAG_ID, run_id).get("wait_for_labels", ("none", 0))[0]
         picked = stack.query("SELECT count(*) FROM trigger WHERE triggerer_id IS NOT NULL")[0][0]
         return state == "deferred" and picked > 0
@@ -57,7 +59,10 @@ def test_pool_lifecycle_waits_for_the_crowd_through_a_triggerer_restart(
     }
     (created,) = stack.xcom(DAG_ID, run_id, "create_pool")
     pool_id = created["pool_id"]
-    assert pool_id != template.id and stack.xcom(DAG_ID, run_id, "wait_for_labels") == [pool_id]
+    # (the helper reads XCom back as JSON, so an id like "1002" comes back as a number)
+    assert pool_id != template.id and [str(v) for v in stack.xcom(DAG_ID, run_id, "wait_for_labels")] == [
+        pool_id
+    ]
     with TolokaHook() as hook:
         pool = hook.get_pool(pool_id)
         assert (pool.status, pool.last_close_reason) == ("ARCHIVED", "COMPLETED")

@@ -70,7 +70,9 @@ SPEC = {
     "image": {"type": "url", "required": True},
     "label": {"type": "string", "required": False, "allowed_values": ["cat", "dog"]},
     "size": {"type": "integer", "required": False, "min_value": 1, "max_value": 10},
-    "tags": {"type": "array_string", "required": False, "max_size": 2},
+    "tags": {"type": "array_string", "required": False, "max_size": 2, "max_length": 5},
+    "votes": {"type": "array_string", "required": False, "allowed_values": ["pos", "neg"]},
+    "sizes": {"type": "array_integer", "required": False, "max_value": 10},
     "where": {"type": "coordinates", "required": False},
 }
 
@@ -89,6 +91,9 @@ SPEC = {
         ({"image": "https://x/1.jpg", "tags": "a"}, "input_values.tags", "ARRAY_EXPECTED"),
         ({"image": "https://x/1.jpg", "tags": ["a", 1]}, "input_values.tags", "STRING_EXPECTED"),
         ({"image": "https://x/1.jpg", "tags": ["a", "b", "c"]}, "input_values.tags", "VALUE_TOO_LONG"),
+        ({"image": "https://x/1.jpg", "tags": ["toolong"]}, "input_values.tags", "VALUE_TOO_LONG"),
+        ({"image": "https://x/1.jpg", "votes": ["pos", "meh"]}, "input_values.votes", "VALUE_NOT_ALLOWED"),
+        ({"image": "https://x/1.jpg", "sizes": [1, 500]}, "input_values.sizes", "VALUE_GREATER_THAN_MAX"),
         ({"image": "https://x/1.jpg", "where": "north"}, "input_values.where", "INVALID_COORDINATES_SYNTAX"),
     ],
 )

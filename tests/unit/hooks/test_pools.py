@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -66,11 +65,15 @@ def test_a_lost_answer_is_looked_for_before_sending_again(server: ScriptedServer
     assert server.count("POST /api/v1/pools") == 1
 
 
-def test_a_post_that_created_nothing_is_sent_again(server: ScriptedServer) -> None:
+def test_an_unclear_failure_with_nothing_listed_is_raised_not_sent_twice(server: ScriptedServer) -> None:
+    # Not listed may only mean "not listed yet": a second POST now could make a twin; the next try looks again.
     server.script("GET /api/v1/pools", page())
     server.script("POST /api/v1/pools", Reply(500, {"code": "INTERNAL_ERROR"}), Reply(201, stored("3", "k")))
     with fast_hook() as hook:
-        assert hook.create_pool(POOL, idempotency_key="k").id == "3"
+        with pytest.raises(TolokaRemoteUnavailableError, match="may or may not have created it"):
+            hook.create_pool(POOL, idempotency_key="k")
+        assert server.count("POST /api/v1/pools") == 1
+        assert hook.create_pool(POOL, idempotency_key="k").id == "3"  # the retry: looked, then created
     assert server.count("POST /api/v1/pools") == 2
 
 
@@ -92,52 +95,30 @@ def test_search_pages_by_id_not_offset(server: ScriptedServer) -> None:
 CLONE_OP = {"id": "c1", "type": "POOL.CLONE", "status": "SUCCESS", "parameters": {"pool_id": "1"}}
 
 
-def test_clone_is_tagged_and_found_again(server: ScriptedServer) -> None:
-    server.script("GET /api/v1/pools/1", Reply(body=stored("1")))
-    server.script("GET /api/v1/pools", page())
-    server.script("GET /api/v1/operations", page())
+def test_clone_pool_is_tolokas_clone_sent_once(server: ScriptedServer) -> None:
     server.script("POST /api/v1/pools/1/clone", Reply(202, {**CLONE_OP, "status": "RUNNING"}))
     server.script("GET /api/v1/operations/c1", Reply(body={**CLONE_OP, "details": {"pool_id": "2"}}))
     server.script("GET /api/v1/pools/2", Reply(body=stored("2")))
-    server.script("PUT /api/v1/pools/2", Reply(body=stored("2", "k")))
-    since = datetime(2026, 11, 30, tzinfo=timezone.utc)
     with fast_hook() as hook:
-        assert hook.clone_pool("1", idempotency_key="k", since=since).id == "2"
-    (put,) = [json.loads(r.body) for r in server.requests if r.method == "PUT"]
-    assert put["metadata"] == {KEY_TAG: ["k"]} and "id" not in put and "status" not in put
-    assert server.count("POST /api/v1/pools/1/clone") == 1
+        assert hook.clone_pool("1").id == "2"
+    server.script("POST /api/v1/pools/1/clone", Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE"}))
+    with fast_hook() as hook, pytest.raises(TolokaRemoteUnavailableError):
+        hook.clone_pool("1")  # Toloka may have started it: not repeated
+    assert server.count("POST /api/v1/pools/1/clone") == 2
 
 
-def test_an_untagged_clone_of_an_earlier_try_is_adopted(server: ScriptedServer) -> None:
-    # The earlier try cloned and died before tagging: the retry adopts that clone instead of cloning again.
-    server.script("GET /api/v1/pools/1", Reply(body=stored("1")))
-    server.script("GET /api/v1/pools", page(stored("1")))
-    server.script("GET /api/v1/operations", page({**CLONE_OP, "details": {"pool_id": "2"}}))
-    server.script("GET /api/v1/pools/2", Reply(body=stored("2")))
-    server.script("PUT /api/v1/pools/2", Reply(body=stored("2", "k")))
-    since = datetime(2026, 11, 30, tzinfo=timezone.utc)
+def test_copy_pool_creates_the_templates_settings_tagged_once(server: ScriptedServer) -> None:
+    template = stored("1", "template-key", private_name="template", will_expire="2030-01-01T00:00:00")
+    server.script("GET /api/v1/pools/1", Reply(body=template))
+    server.script("GET /api/v1/pools", page(template), page(template, stored("2", "k")))
+    server.script("POST /api/v1/pools", Reply(201, stored("2", "k")))
     with fast_hook() as hook:
-        assert hook.clone_pool("1", idempotency_key="k", since=since).id == "2"
-    assert server.count("POST /api/v1/pools/1/clone") == 0
-    ops_query = next(r.path for r in server.requests if r.path.startswith("/api/v1/operations?"))
-    assert "type=POOL.CLONE" in ops_query and "submitted_gte=2026-11-30T00%3A00%3A00.000" in ops_query
-
-
-def test_a_clone_tagged_by_another_run_is_not_adopted(server: ScriptedServer) -> None:
-    server.script("GET /api/v1/pools/1", Reply(body=stored("1")))
-    server.script("GET /api/v1/pools", page())
-    server.script("GET /api/v1/operations", page({**CLONE_OP, "details": {"pool_id": "2"}}))
-    server.script("GET /api/v1/pools/2", Reply(body=stored("2", "another-run")))
-    server.script(
-        "POST /api/v1/pools/1/clone", Reply(202, {**CLONE_OP, "id": "c2", "details": {"pool_id": "3"}})
-    )
-    server.script(
-        "GET /api/v1/operations/c2", Reply(body={**CLONE_OP, "id": "c2", "details": {"pool_id": "3"}})
-    )
-    server.script("GET /api/v1/pools/3", Reply(body=stored("3")))
-    server.script("PUT /api/v1/pools/3", Reply(body=stored("3", "k")))
-    with fast_hook() as hook:
-        assert hook.clone_pool("1", idempotency_key="k", since=datetime(2026, 11, 30)).id == "3"
+        first = hook.copy_pool("1", {"private_name": "run 7"}, idempotency_key="k")
+        again = hook.copy_pool("1", {"private_name": "run 7"}, idempotency_key="k")
+    assert first.id == again.id == "2"
+    (body,) = posted(server, "/api/v1/pools")
+    assert body["private_name"] == "run 7" and body["metadata"] == {KEY_TAG: ["k"]}  # not the template's tag
+    assert "id" not in body and "status" not in body and body["reward_per_assignment"] == 0.02
 
 
 def test_actions_accept_already_there_and_fail_with_tolokas_code(server: ScriptedServer) -> None:
