@@ -88,11 +88,39 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         help="simulated seconds after which a pool closed for update reopens",
     )
     p.add_argument(
+        "--assignments-max-limit", type=int, default=100_000, help="GET /assignments clamps limit to this"
+    )
+    p.add_argument(
+        "--aggregation-max-limit",
+        type=int,
+        default=100_000,
+        help="GET /aggregated-solutions/{op} clamps limit to this",
+    )
+    p.add_argument(
+        "--reject-without-comment",
+        dest="reject_needs_comment",
+        action="store_false",
+        help="accept a REJECTED review without public_comment (default: 400 VALIDATION_ERROR)",
+    )
+    p.add_argument(
+        "--aggregation-seconds",
+        type=_non_negative,
+        default=1.0,
+        help="how long a SOLUTION.AGGREGATE operation runs (after --pending-seconds)",
+    )
+    p.add_argument(
+        "--aggregation-rate-limit",
+        action="store_true",
+        help="limit aggregation requests to 5/min, 30/h, 200/day (clock time): 429 TOO_MANY_REQUESTS",
+    )
+    p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     args = p.parse_args(argv)
     if args.crowd < 0:
         p.error("--crowd must be >= 0")
+    if args.assignments_max_limit < 1 or args.aggregation_max_limit < 1:
+        p.error("--assignments-max-limit and --aggregation-max-limit must be >= 1")
     config = EmulatorConfig(**vars(args))
     if config.pools_file:
         try:

@@ -21,13 +21,19 @@ from typing import Any
 
 from airflow_toloka.emulator.validation import compile_input_spec
 
-__all__ = ["answer"]
+__all__ = ["answer", "generated", "truths"]
 
 
-def _generated(spec: dict[str, Any], rng: random.Random) -> Any:
+def generated(spec: dict[str, Any], rng: random.Random) -> Any:
+    """A value of a field's type (see the module docstring for what each type gets).
+
+    :param spec: the field's spec (``type``, maybe ``min_value``/``max_value``).
+    :param rng: the random source.
+    :return: the value.
+    """
     ftype = str(spec.get("type", "string")).lower()
     if ftype.startswith("array_"):
-        return [_generated({**spec, "type": ftype[len("array_") :]}, rng)]
+        return [generated({**spec, "type": ftype[len("array_") :]}, rng)]
     n = rng.randrange(1_000_000)
     if ftype == "boolean":
         return rng.random() < 0.5
@@ -67,13 +73,20 @@ def _wrong(spec: dict[str, Any], truth: Any, rng: random.Random) -> Any:
     if isinstance(truth, bool):
         return not truth
     for _ in range(5):
-        value = _generated(spec, rng)
+        value = generated(spec, rng)
         if value != truth:
             return value
     return value
 
 
-def _truths(task: dict[str, Any], fields: list[str], truth_field: str) -> dict[str, Any]:
+def truths(task: dict[str, Any], fields: list[str], truth_field: str) -> dict[str, Any]:
+    """The true output values of a task, as far as they are known.
+
+    :param task: the task (``known_solutions``, ``input_values``).
+    :param fields: the output fields, in spec order.
+    :param truth_field: the input field that holds the truth.
+    :return: output field -> true value (empty when unknown).
+    """
     known = task.get("known_solutions")
     if isinstance(known, list) and known and isinstance(known[0], dict):
         out = known[0].get("output_values")
@@ -101,14 +114,14 @@ def answer(
     :return: field -> value, one value for every output field.
     """
     fields = list(output_spec)
-    truths = _truths(task, fields, truth_field)
+    known = truths(task, fields, truth_field)
     out: dict[str, Any] = {}
     for name in fields:
         spec = output_spec[name] if isinstance(output_spec[name], dict) else {}
-        truth = truths.get(name)
+        truth = known.get(name)
         if truth is not None and _fits(spec, truth):
             out[name] = truth if rng.random() < accuracy else _wrong(spec, truth, rng)
             continue
         allowed = spec.get("allowed_values")
-        out[name] = rng.choice(allowed) if isinstance(allowed, list) and allowed else _generated(spec, rng)
+        out[name] = rng.choice(allowed) if isinstance(allowed, list) and allowed else generated(spec, rng)
     return out

@@ -4,7 +4,8 @@ Handlers take the raw :class:`Request` and return a prebuilt JSON :class:`Respon
 validation would be far too slow for 10k-item bodies, and Toloka's error shapes are not FastAPI's.
 
 Routes: tasks, task suites, operations (and logs), requester; projects, pools, trainings and their actions,
-assignments (see ``state`` for the modules behind them); ``/_emulator/{health,stats,reset,config,advance}``.
+assignments (search, review), aggregated solutions (see ``state`` for the modules behind them);
+``/_emulator/{health,stats,reset,config,advance,fill}``.
 ``POST /_emulator/advance?seconds=S`` moves the clock and the simulated time forward by S seconds, handling
 everything due on the way (operations, the crowd's work, pool timers, ``will_expire``), and returns the time.
 
@@ -297,10 +298,26 @@ def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
     async def get_assignment(request: Request) -> Response:
         return json_response(state.assignments.get(request.path_params["id"]))
 
+    async def patch_assignment(request: Request) -> Response:
+        return json_response(state.review.patch(request.path_params["id"], await _body(request)))
+
+    async def aggregate_by_pool(request: Request) -> Response:
+        return json_response(state.aggregations.by_pool(await _body(request)), 202)
+
+    async def aggregate_by_task(request: Request) -> Response:
+        return json_response(state.aggregations.by_task(await _body(request)))
+
+    async def aggregated_solutions(request: Request) -> Response:
+        return json_response(state.aggregations.results(request.path_params["id"], request.query_params))
+
     routes += [
         ("/api/v1/pools/{id}", "PATCH", patch_pool),
         ("/api/v1/assignments", "GET", find_assignments),
         ("/api/v1/assignments/{id}", "GET", get_assignment),
+        ("/api/v1/assignments/{id}", "PATCH", patch_assignment),
+        ("/api/v1/aggregated-solutions/aggregate-by-pool", "POST", aggregate_by_pool),
+        ("/api/v1/aggregated-solutions/aggregate-by-task", "POST", aggregate_by_task),
+        ("/api/v1/aggregated-solutions/{id}", "GET", aggregated_solutions),
     ]
     for path, method, handler in routes:
         app.add_api_route(path, handler, methods=[method], include_in_schema=False)
@@ -412,6 +429,11 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
         except ValueError:
             raise ApiError(400, "VALIDATION_ERROR", "Query parameter seconds must be a number") from None
         return json_response(state.advance_time(seconds))
+
+    @app.post("/_emulator/fill", include_in_schema=False)
+    async def fill(request: Request) -> Response:
+        state.advance()
+        return json_response(state.filler.fill(request.query_params))
 
     @app.post("/_emulator/config", include_in_schema=False)
     async def set_config(request: Request) -> Response:

@@ -1,15 +1,18 @@
-"""Assignments: the store the crowd writes to, ``GET /assignments`` (search) and ``GET /assignments/{id}``.
+"""Assignments: the store the crowd (and ``/_emulator/fill``) writes to, ``GET /assignments`` (search) and
+``GET /assignments/{id}``; reviews (``PATCH``) live in ``review``.
 
 Ids grow in creation order (pool prefix, then the creation second, then a counter), so a pool's id list stays
 sorted without sorting and ``id_*`` filters cut it by bisection, as for tasks. A pool's ACTIVE assignments are
 also kept apart, so ``status=ACTIVE&limit=1`` (how a "results are final" trigger polls) costs nothing however
-many finished assignments the pool holds.
+many finished assignments the pool holds. Paging a pool with ``sort=id&id_gt=...&limit=1000`` therefore costs the
+page, not the pool, even with a million answer rows in it.
 
 Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api-lifecycle.md §6.2):
 
 - none of ``pool_id``/``task_suite_id``/``task_id`` -> 400 ``VALIDATION_ERROR`` with a ``pool_id``
   ``VALUE_REQUIRED`` payload.
-- ``limit`` above 100,000 is clamped (not a 400), ``has_more`` stays honest; below 1 is a 400.
+- ``limit`` above ``assignments_max_limit`` (default 100,000) is clamped (not a 400), ``has_more`` stays honest;
+  below 1 is a 400.
 - default order is by ``id``; a range filter on a time the assignment does not have (``submitted_lt`` on an
   ACTIVE one) excludes it; sorting puts missing times first.
 - time filters take 0-6 fraction digits, a ``Z``, or a bare date.
@@ -18,13 +21,13 @@ Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api-life
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from airflow_toloka.emulator.query import id_range, int_param, sort_param, stamp_filters
 from airflow_toloka.emulator.wire import VALUE_REQUIRED, ApiError, field_error
 
-__all__ = ["STATUSES", "Assignments"]
+__all__ = ["MAX_LIMIT", "STATUSES", "Assignments"]
 
 STATUSES = ("ACTIVE", "SUBMITTED", "ACCEPTED", "REJECTED", "SKIPPED", "EXPIRED")
 _TIMES = ("created", "submitted", "accepted", "rejected", "skipped", "expired")
@@ -32,9 +35,13 @@ MAX_LIMIT = 100_000
 
 
 class Assignments:
-    """Every assignment of the account, indexed by pool, suite and task."""
+    """Every assignment of the account, indexed by pool, suite and task.
 
-    def __init__(self) -> None:
+    :param max_limit: the live ``assignments_max_limit``, where the search clamps ``limit``.
+    """
+
+    def __init__(self, max_limit: Callable[[], int] = lambda: MAX_LIMIT) -> None:
+        self._max_limit = max_limit
         self.by_id: dict[str, dict[str, Any]] = {}
         self._by_pool: dict[str, list[str]] = {}
         self._by_suite: dict[str, list[str]] = {}
@@ -43,19 +50,48 @@ class Assignments:
         self.counts: dict[str, Counter[str]] = {}
 
     def add(self, assignment: dict[str, Any]) -> None:
-        """Store a new ACTIVE assignment.
+        """Store a new assignment (the crowd's are ACTIVE; filled ones may be finished already).
 
-        :param assignment: the assignment, with ``id``, ``pool_id``, ``task_suite_id`` and ``tasks``.
+        Ids must grow: the per-pool id lists are kept sorted by appending.
+
+        :param assignment: the assignment, with ``id``, ``pool_id``, ``task_suite_id``, ``status`` and ``tasks``.
         """
-        aid, pool_id = assignment["id"], assignment["pool_id"]
-        self.by_id[aid] = assignment
-        self._by_pool.setdefault(pool_id, []).append(aid)
-        self._by_suite.setdefault(assignment["task_suite_id"], []).append(aid)
-        for task in assignment["tasks"]:
-            if "id" in task:
-                self._by_task.setdefault(task["id"], []).append(aid)
-        self._active.setdefault(pool_id, set()).add(aid)
-        self.counts.setdefault(pool_id, Counter())[assignment["status"]] += 1
+        self.add_many([assignment])
+
+    def add_many(self, assignments: Iterable[dict[str, Any]]) -> None:
+        """Store new assignments, ids growing, in one go.
+
+        :param assignments: the assignments, as for :meth:`add`.
+        """
+        by_id, by_pool, by_suite, by_task = self.by_id, self._by_pool, self._by_suite, self._by_task
+        for assignment in assignments:
+            aid, pool_id = assignment["id"], assignment["pool_id"]
+            by_id[aid] = assignment
+            ids = by_pool.get(pool_id)
+            if ids is None:
+                ids = by_pool[pool_id] = []
+            ids.append(aid)
+            by_suite.setdefault(assignment["task_suite_id"], []).append(aid)
+            for task in assignment["tasks"]:
+                task_id = task.get("id")
+                if task_id is not None:
+                    found = by_task.get(task_id)
+                    if found is None:
+                        by_task[task_id] = [aid]
+                    else:
+                        found.append(aid)
+            if assignment["status"] == "ACTIVE":
+                self._active.setdefault(pool_id, set()).add(aid)
+            self.counts.setdefault(pool_id, Counter())[assignment["status"]] += 1
+
+    def of_pool(self, pool_id: str) -> Iterator[dict[str, Any]]:
+        """A pool's assignments in id order.
+
+        :param pool_id: the pool.
+        :return: an iterator over the stored assignments.
+        """
+        by_id = self.by_id
+        return (by_id[aid] for aid in self._by_pool.get(pool_id, ()))
 
     def move(self, assignment: dict[str, Any], status: str, stamp: str, **extra: Any) -> None:
         """Change an assignment's status and record when (``submitted``, ``skipped``...).
@@ -101,7 +137,7 @@ class Assignments:
         :return: ``{"items", "has_more"}``.
         :raises ApiError: 400 without a pool/suite/task filter, or for a malformed parameter.
         """
-        limit = min(int_param(query, "limit", 50, 1, 2**31), MAX_LIMIT)
+        limit = min(int_param(query, "limit", 50, 1, 2**31), self._max_limit())
         sort_keys = sort_param(query.get("sort"), ("id", *_TIMES))
         statuses = _statuses(query.get("status"))
         checks = stamp_filters(query, _TIMES)

@@ -19,6 +19,12 @@ class EmulatorConfig:
     skips (``crowd_skip``) or abandons (``crowd_abandon``) a suite, the input field holding the truth
     (``truth_field``), ``time_scale`` simulated seconds per real second, and ``for_update_seconds``, the
     simulated delay after which a pool closed for update reopens.
+
+    The labels part: ``assignments_max_limit`` and ``aggregation_max_limit`` (where ``limit`` is clamped on
+    ``GET /assignments`` and ``GET /aggregated-solutions/{op}``), ``reject_needs_comment`` (a REJECTED review
+    without a non-empty ``public_comment`` is a 400), ``aggregation_seconds`` (how long a ``SOLUTION.AGGREGATE``
+    runs after ``pending_seconds``, on the clock) and ``aggregation_rate_limit`` (Toloka's 5/min, 30/h, 200/day on
+    the aggregation POSTs).
     """
 
     host: str = "127.0.0.1"
@@ -45,6 +51,11 @@ class EmulatorConfig:
     truth_field: str = "truth"
     time_scale: float = 60.0
     for_update_seconds: float = 900.0
+    assignments_max_limit: int = 100_000
+    aggregation_max_limit: int = 100_000
+    reject_needs_comment: bool = True
+    aggregation_seconds: float = 1.0
+    aggregation_rate_limit: bool = False
 
     def runtime(self) -> dict[str, Any]:
         """The runtime-changeable part.
@@ -87,7 +98,13 @@ RUNTIME_FIELDS = (
     "truth_field",
     "time_scale",
     "for_update_seconds",
+    "assignments_max_limit",
+    "aggregation_max_limit",
+    "reject_needs_comment",
+    "aggregation_seconds",
+    "aggregation_rate_limit",
 )
+_BOOLEANS = {"reject_needs_comment", "aggregation_rate_limit"}
 _PROBABILITIES = {
     "fault_429",
     "fault_500",
@@ -97,7 +114,8 @@ _PROBABILITIES = {
     "crowd_skip",
     "crowd_abandon",
 }
-_INTEGERS = {"seed", "sync_limit", "crowd"}
+_INTEGERS = {"seed", "sync_limit", "crowd", "assignments_max_limit", "aggregation_max_limit"}
+_AT_LEAST_ONE = {"assignments_max_limit", "aggregation_max_limit"}
 
 
 def _check_runtime_value(name: str, value: Any) -> Any:
@@ -110,6 +128,10 @@ def _check_runtime_value(name: str, value: Any) -> Any:
         if not isinstance(value, str) or not value:
             raise bad
         return value
+    if name in _BOOLEANS:
+        if not isinstance(value, bool):
+            raise bad
+        return value
     if name in ("seed", "retry_after") and value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -118,7 +140,7 @@ def _check_runtime_value(name: str, value: Any) -> Any:
         raise bad
     if name == "rate" and value <= 0:
         raise bad
-    if value < 0:
+    if value < 0 or (name in _AT_LEAST_ONE and value < 1):
         raise bad
     if name in _INTEGERS:
         return int(value)

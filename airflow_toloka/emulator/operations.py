@@ -81,6 +81,7 @@ class Operation:
     anchor_at: float = 0.0
     anchor_fraction: float = 0.0
     log: list[dict[str, Any]] | None = None
+    fixed: bool = False  # runs for a set time (aggregation), which a rate change does not touch
     log_json: bytes | None = None
     kind: Kind | None = None
     entries: list[Entry] = field(default_factory=list)
@@ -139,6 +140,7 @@ class Operations:
         items: int,
         details: dict[str, Any] | None = None,
         on_complete: Callable[[Operation], None] | None = None,
+        duration: float | None = None,
     ) -> Operation:
         """Start an operation: PENDING for ``pending_seconds``, then RUNNING for ``items / rate`` seconds.
 
@@ -148,21 +150,24 @@ class Operations:
         :param items: how much work it is; 0 finishes as soon as it starts.
         :param details: shown as is, and may be updated by ``on_complete``.
         :param on_complete: called once, by :meth:`advance`, when it finishes.
+        :param duration: RUNNING this long instead, whatever ``rate`` is or becomes.
         :return: the operation.
         """
         now = self._clock.now()
         start = now + self._pace.pending_seconds
+        running = items / self._pace.rate if duration is None else duration
         op = Operation(
             id=op_id,
             type=op_type,
             parameters=parameters,
             submitted=now,
             start_at=start,
-            finish_at=start + items / self._pace.rate,
+            finish_at=start + running,
             details=details,
             on_complete=on_complete,
             items=items,
             anchor_at=start,
+            fixed=duration is not None,
         )
         self._by_id[op_id] = op
         self._running.append(op)
@@ -241,6 +246,8 @@ class Operations:
         """
         now, rate = self._clock.now(), self._pace.rate
         for op in self._running:
+            if op.fixed:
+                continue
             if now < op.start_at:
                 op.finish_at = min(op.finish_at, op.start_at + op.items / rate)
                 continue

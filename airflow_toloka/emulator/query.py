@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_toloka.emulator.wire import ApiError, field_error
@@ -89,13 +89,16 @@ def int_param(query: Mapping[str, str], name: str, default: int, low: int, high:
     return value
 
 
-def datetime_param(name: str, raw: str) -> str:
+def datetime_param(name: str, raw: str, round_up: bool = False) -> str:
     """A timestamp filter such as ``created_gt``, normalised to the stored ``YYYY-MM-DDTHH:MM:SS.mmm``.
 
-    The normalisation lets the search compare timestamps as plain strings.
+    The normalisation lets the search compare timestamps as plain strings. Stored stamps have milliseconds while
+    toloka-kit sends microseconds, so a bound with a sub-millisecond part is cut down for ``_gt``/``_lte`` and
+    rounded up for ``_gte``/``_lt``: either way the string comparison agrees with comparing the instants.
 
     :param name: the parameter, for the error.
-    :param raw: its ISO 8601 value; a trailing ``Z`` is accepted.
+    :param raw: its ISO 8601 value (0-6 fraction digits, a bare date); a trailing ``Z`` is accepted.
+    :param round_up: round a sub-millisecond remainder up instead of down.
     :return: the normalised timestamp.
     :raises ApiError: 400 ``VALIDATION_ERROR`` when it is not a date-time.
     """
@@ -108,6 +111,8 @@ def datetime_param(name: str, raw: str) -> str:
             "INVALID_DATE_TIME_SYNTAX",
             "Expected YYYY-MM-DDThh:mm:ss[.sss]",
         ) from None
+    if round_up and value.microsecond % 1000:
+        value += timedelta(microseconds=1000 - value.microsecond % 1000)
     return format_datetime(value)
 
 
@@ -138,14 +143,15 @@ def sort_param(raw: str | None, allowed: tuple[str, ...] = ("id", "created")) ->
     return keys
 
 
-def id_range(ids: list[str], query: Mapping[str, str]) -> tuple[int, int]:
+def id_range(ids: list[str], query: Mapping[str, str], field: str = "id") -> tuple[int, int]:
     """The slice of sorted ``ids`` that ``id_gt``/``id_gte``/``id_lt``/``id_lte`` allow, by bisection.
 
     :param ids: ids sorted as strings.
     :param query: the request's query parameters.
+    :param field: the parameters' prefix, e.g. ``task_id`` for ``task_id_gt``.
     :return: ``(lo, hi)`` such that ``ids[lo:hi]`` pass the id filters.
     """
-    id_gt, id_gte, id_lt, id_lte = (query.get(k) for k in ("id_gt", "id_gte", "id_lt", "id_lte"))
+    id_gt, id_gte, id_lt, id_lte = (query.get(f"{field}_{op}") for op in ("gt", "gte", "lt", "lte"))
     lo, hi = 0, len(ids)
     if id_gt is not None:
         lo = max(lo, bisect.bisect_right(ids, id_gt))
@@ -173,7 +179,7 @@ def stamp_filters(
         for op_name, test in COMPARISONS.items():
             raw = query.get(f"{key}_{op_name}")
             if raw is not None:
-                bound = datetime_param(f"{key}_{op_name}", raw)
+                bound = datetime_param(f"{key}_{op_name}", raw, round_up=op_name in ("gte", "lt"))
                 checks.append(lambda o, k=key, t=test, b=bound: o.get(k) is not None and t(o[k], b))  # type: ignore[misc]
     return checks
 

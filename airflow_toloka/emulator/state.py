@@ -11,7 +11,9 @@ shared/toloka-api-lifecycle.md):
 - ``config``: the CLI and runtime config; ``pools``: the pool model and the pools file (``--pools FILE``).
 - ``projects``: projects, and the implicit projects of pools-file and auto-created pools.
 - ``pool_api``: pools and trainings (create, list, replace, open/close/archive/clone); ``forms``: their checks.
-- ``crowd`` (with ``work`` and ``answers``): the simulated Tolokers; ``assignments``: what they produce.
+- ``crowd`` (with ``work`` and ``answers``): the simulated Tolokers; ``assignments``: what they produce;
+  ``review``: accepting and rejecting it; ``aggregation`` (with ``aggregate``): WDO and Dawid-Skene;
+  ``fill``: finished assignments made instantly for benchmarks (``/_emulator/fill``).
 - ``timeline`` and ``clock``: the clock clients see and the accelerated simulated time; ``ids``: object ids.
 - ``validation``: per-item checks of uploads (unknown/ARCHIVED pools, non-object items, infinite overlap,
   suite task ids).
@@ -38,10 +40,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from airflow_toloka.emulator.aggregation import Aggregations
 from airflow_toloka.emulator.assignments import Assignments
 from airflow_toloka.emulator.clock import Clock
 from airflow_toloka.emulator.config import RUNTIME_FIELDS, EmulatorConfig
 from airflow_toloka.emulator.crowd import Crowd
+from airflow_toloka.emulator.fill import Filler
 from airflow_toloka.emulator.ids import IdSource
 from airflow_toloka.emulator.operations import Entry, Operations
 from airflow_toloka.emulator.pool_api import POOLS, PoolApi
@@ -64,6 +68,7 @@ from airflow_toloka.emulator.query import (
     int_param,
     sort_param,
 )
+from airflow_toloka.emulator.review import Review
 from airflow_toloka.emulator.timeline import Timeline
 from airflow_toloka.emulator.validation import (
     MAX_INPUT_BYTES,
@@ -129,7 +134,21 @@ class EmulatorState:
             self.projects.add_implicit(
                 project_id, implicit_task_spec(specs["input_spec"], specs["output_spec"])
             )
-        self.assignments = Assignments()
+        self.assignments = Assignments(lambda: self.config.assignments_max_limit)
+        self.review = Review(self.assignments, self.pools, self.clock.now_stamp, config)
+        self.aggregations = Aggregations(
+            self.pools, self.projects, self.assignments, self.operations, self.clock.now, config
+        )
+        self.filler = Filler(
+            self.pools,
+            self.projects,
+            self.assignments,
+            self._units_of,
+            lambda norms, mono: self.store(TASKS, norms, mono),
+            self._new_id,
+            self.clock,
+            config,
+        )
         self.crowd = Crowd(
             config, self.timeline, self.pools, self.projects, self.assignments, self._units_of, self._new_id
         )
@@ -454,26 +473,43 @@ class EmulatorState:
         :return: ``{"items", "has_more"}``.
         :raises ApiError: 400 for a malformed parameter.
         """
-        limit = int_param(query, "limit", 50, 1, 100_000)
-        sort_keys = sort_param(query.get("sort"))
-        checks = _object_filters(kind, query)
-        store = self.objects[kind.name]
-        pool_id = query.get("pool_id")
-        # a pool's ids are sorted already: they grow in creation order
-        ids = self.by_pool[kind.name].get(pool_id, []) if pool_id is not None else sorted(store)
-        lo, hi = id_range(ids, query)
-        natural = sort_keys in ([], [("id", False)])
-        found: list[dict[str, Any]] = []
-        for object_id in ids[lo:hi]:
-            obj = store[object_id]
-            if all(check(obj) for check in checks):
-                found.append(obj)
-                if natural and len(found) > limit:
-                    break
-        if not natural:
-            for key, desc in reversed(sort_keys):
-                found.sort(key=lambda o, k=key: o[k], reverse=desc)  # type: ignore[misc]
-        return {"items": found[:limit], "has_more": len(found) > limit}
+        return search_objects(kind, self.objects[kind.name], self.by_pool[kind.name], query)
+
+
+def search_objects(
+    kind: Kind,
+    store: Mapping[str, dict[str, Any]],
+    by_pool: Mapping[str, list[str]],
+    query: Mapping[str, str],
+) -> dict[str, Any]:
+    """Search stored tasks or suites as ``GET /tasks`` does.
+
+    :param kind: tasks or task suites.
+    :param store: id -> object.
+    :param by_pool: pool id -> its object ids in creation (= id) order.
+    :param query: the request's query parameters.
+    :return: ``{"items", "has_more"}``.
+    :raises ApiError: 400 for a malformed parameter.
+    """
+    limit = int_param(query, "limit", 50, 1, 100_000)
+    sort_keys = sort_param(query.get("sort"))
+    checks = _object_filters(kind, query)
+    pool_id = query.get("pool_id")
+    # a pool's ids are sorted already: they grow in creation order
+    ids = by_pool.get(pool_id, []) if pool_id is not None else sorted(store)
+    lo, hi = id_range(ids, query)
+    natural = sort_keys in ([], [("id", False)])
+    found: list[dict[str, Any]] = []
+    for object_id in ids[lo:hi]:
+        obj = store[object_id]
+        if all(check(obj) for check in checks):
+            found.append(obj)
+            if natural and len(found) > limit:
+                break
+    if not natural:
+        for key, desc in reversed(sort_keys):
+            found.sort(key=lambda o, k=key: o[k], reverse=desc)  # type: ignore[misc]
+    return {"items": found[:limit], "has_more": len(found) > limit}
 
 
 def _parse_items(body: bytes) -> tuple[bool, list[Any]]:

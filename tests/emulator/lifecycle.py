@@ -83,3 +83,33 @@ def codes(resp: Any) -> dict[str, str]:
     body = resp.json()
     assert body["code"] == "VALIDATION_ERROR"
     return {path: err["code"] for path, err in body["payload"].items()}
+
+
+def all_assignments(api: Api, pool_id: str, **params: Any) -> list[dict[str, Any]]:
+    """Every assignment of a pool, paged by id the way toloka-kit does."""
+    got: list[dict[str, Any]] = []
+    query: dict[str, Any] = {"pool_id": pool_id, "sort": "id", "limit": 7, **params}
+    while True:
+        page = api.get_json("/assignments", **query)
+        got += page["items"]
+        if not page["has_more"]:
+            return got
+        query["id_gt"] = got[-1]["id"]
+
+
+def opened_pool(
+    api: Api, n: int = 10, truth: str = "pos", **pool: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A new pool with ``n`` tasks (overlap 3 unless ``defaults`` say otherwise), opened."""
+    created = make_pool(api, **pool)
+    tasks = upload(api, created["id"], n, truth=truth)
+    act(api, f"/pools/{created['id']}/open")
+    return created, tasks
+
+
+def patch(api: Api, assignment_id: str, status: str, comment: str | None = "ok") -> Any:
+    """``PATCH /assignments/{id}``; the response."""
+    body: dict[str, Any] = {"status": status}
+    if comment is not None:
+        body["public_comment"] = comment
+    return api.session.patch(f"{api.base}/api/v1/assignments/{assignment_id}", json=body)

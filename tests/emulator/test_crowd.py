@@ -8,43 +8,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
-from tests.emulator.lifecycle import CROWD_ARGS, act, make_pool, make_project, upload
+from tests.emulator.lifecycle import act, all_assignments, make_pool, make_project, upload
 
 ASSIGNMENT_ID = re.compile(r"^[0-9a-f]{10}--[0-9a-f]{24}$")
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(extra_args=[*CROWD_ARGS, "--crowd-abandon", "0"]) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def api(emu: EmulatorProcess) -> Iterator[Api]:
-    emu.reset()
-    try:
-        yield Api(emu.url)
-    finally:
-        emu.restore_config()
-
-
-def everything(api: Api, pool_id: str, **params: Any) -> list[dict[str, Any]]:
-    """Every assignment of a pool, paged by id the way toloka-kit does."""
-    got: list[dict[str, Any]] = []
-    query: dict[str, Any] = {"pool_id": pool_id, "sort": "id", "limit": 7, **params}
-    while True:
-        page = api.get_json("/assignments", **query)
-        got += page["items"]
-        if not page["has_more"]:
-            return got
-        query["id_gt"] = got[-1]["id"]
 
 
 def run_pool(
@@ -67,7 +37,7 @@ def test_the_crowd_completes_a_pool(api: Api, emu: EmulatorProcess) -> None:
     emu.advance(3600)
     done = api.get_json(f"/pools/{pid}")
     assert (done["status"], done["last_close_reason"]) == ("CLOSED", "COMPLETED")
-    assignments = everything(api, pid)
+    assignments = all_assignments(api, pid)
     assert len(assignments) == 10 * 3 // 2  # overlap 3 x 10 tasks, 2 tasks per suite
     assert {a["status"] for a in assignments} == {"ACCEPTED"}
     per_task: Counter[str] = Counter()
@@ -100,7 +70,7 @@ def test_wrong_answers_follow_the_accuracy_and_stay_in_the_output_spec(
     emu.configure(crowd_accuracy=0.0)
     pool, _ = run_pool(api, emu)
     emu.advance(3600)
-    labels = {s["output_values"]["label"] for a in everything(api, pool["id"]) for s in a["solutions"]}
+    labels = {s["output_values"]["label"] for a in all_assignments(api, pool["id"]) for s in a["solutions"]}
     assert labels == {"neg"}
 
 
@@ -110,10 +80,10 @@ def test_manual_review_pools_stay_submitted_until_the_review_period(api: Api, em
     assert (
         api.get_json(f"/pools/{pool['id']}")["last_close_reason"] == "COMPLETED"
     )  # completion counts submits
-    assert {a["status"] for a in everything(api, pool["id"])} == {"SUBMITTED"}
-    assert all("accepted" not in a for a in everything(api, pool["id"]))
+    assert {a["status"] for a in all_assignments(api, pool["id"])} == {"SUBMITTED"}
+    assert all("accepted" not in a for a in all_assignments(api, pool["id"]))
     emu.advance(2 * 86_400)
-    accepted = everything(api, pool["id"], status="ACCEPTED")
+    accepted = all_assignments(api, pool["id"], status="ACCEPTED")
     assert len(accepted) == 6 and all(a["accepted"] > a["submitted"] for a in accepted)
 
 
@@ -128,7 +98,7 @@ def test_auto_close_waits_for_the_delay_and_new_tasks_keep_the_pool_open(
     assert api.get_json(f"/pools/{pool['id']}")["status"] == "OPEN"
     emu.advance(1200)
     assert api.get_json(f"/pools/{pool['id']}")["last_close_reason"] == "COMPLETED"
-    assert len(everything(api, pool["id"])) == 6
+    assert len(all_assignments(api, pool["id"])) == 6
 
 
 def test_control_tasks_are_mixed_in(api: Api, emu: EmulatorProcess) -> None:
@@ -144,7 +114,7 @@ def test_control_tasks_are_mixed_in(api: Api, emu: EmulatorProcess) -> None:
     upload(api, pool["id"], 3, truth="pos", known_solutions=golden, infinite_overlap=True)
     act(api, f"/pools/{pool['id']}/open")
     emu.advance(3600)
-    assignments = everything(api, pool["id"])
+    assignments = all_assignments(api, pool["id"])
     assert len(assignments) == 2 and api.get_json(f"/pools/{pool['id']}")["last_close_reason"] == "COMPLETED"
     for a in assignments:
         controls = [
@@ -162,7 +132,7 @@ def test_uploaded_suites_are_issued_whole_overlap_times(api: Api, emu: EmulatorP
     assert api.post("/task-suites", suites, allow_defaults=True).status_code == 201
     act(api, f"/pools/{pool['id']}/open")
     emu.advance(3600)
-    assignments = everything(api, pool["id"])
+    assignments = all_assignments(api, pool["id"])
     assert Counter(a["task_suite_id"] for a in assignments) == Counter(
         {s["id"]: 3 for s in api.get_json("/task-suites", pool_id=pool["id"])["items"]}
     )
@@ -176,7 +146,7 @@ def test_skipped_suites_give_the_overlap_back(api: Api, emu: EmulatorProcess) ->
     emu.configure(crowd_skip=1.0)
     pool, _ = run_pool(api, emu, n=1)
     emu.advance(3600)
-    assignments = everything(api, pool["id"])
+    assignments = all_assignments(api, pool["id"])
     assert len(assignments) == 10 and {a["status"] for a in assignments} == {"SKIPPED"}  # each worker once
     assert all(a["skipped"] and "solutions" not in a for a in assignments)
     task = api.get_json("/tasks", pool_id=pool["id"])["items"][0]
@@ -194,7 +164,7 @@ def test_abandoned_suites_expire_and_give_the_overlap_back(api: Api, emu: Emulat
     assert len(active["items"]) == 1 and active["has_more"] is False
     assert api.get_json("/tasks", pool_id=pool["id"])["items"][0]["remaining_overlap"] == 0
     emu.advance(600)
-    (expired,) = everything(api, pool["id"])
+    (expired,) = all_assignments(api, pool["id"])
     assert expired["status"] == "EXPIRED" and expired["expired"] > expired["created"]
     assert api.get_json("/tasks", pool_id=pool["id"])["items"][0]["remaining_overlap"] == 1
     assert api.get_json(f"/pools/{pool['id']}")["status"] == "OPEN"
@@ -212,7 +182,7 @@ def test_same_seed_same_requests_same_assignments(api: Api, emu: EmulatorProcess
         emu.advance(3600)
         return [
             (a["user_id"], a["status"], [t["input_values"]["text"] for t in a["tasks"]], a.get("solutions"))
-            for a in everything(api, pool["id"])
+            for a in all_assignments(api, pool["id"])
         ]
 
     first = run()
@@ -226,7 +196,7 @@ def test_assignment_search(api: Api, emu: EmulatorProcess) -> None:
     emu.configure(crowd_skip=0.3)
     pool, tasks = run_pool(api, emu, n=10)
     emu.advance(3600)
-    every = everything(api, pool["id"])
+    every = all_assignments(api, pool["id"])
     resp = api.get("/assignments")
     assert resp.status_code == 400 and resp.json()["code"] == "VALIDATION_ERROR"
     assert api.get("/assignments", pool_id=pool["id"], status="DONE").status_code == 400
@@ -269,8 +239,8 @@ def test_crowd_of_zero_does_nothing_and_project_ids_are_fresh(api: Api, emu: Emu
     emu.configure(crowd=0)
     pool, _ = run_pool(api, emu, n=2)
     emu.advance(3600)
-    assert everything(api, pool["id"]) == []
+    assert all_assignments(api, pool["id"]) == []
     emu.configure(crowd=3)
     emu.advance(3600)
-    assert len(everything(api, pool["id"])) == 3
+    assert len(all_assignments(api, pool["id"])) == 3
     assert make_project(api) != pool["project_id"]

@@ -4,7 +4,9 @@ Usage: ``kit_script.py EMULATOR_URL``. Expects the emulator to be started with t
 ``test_toloka_kit_against_emulator.py`` writes (pool 101 OPEN with an ``image: url`` input spec and default
 overlaps, pool 102 CLOSED with the same spec, auto-creation of other pools on). Then the lifecycle after upload:
 project, pool, clone, open, the simulated crowd finishing the pool (``/_emulator/advance``), assignments, close and
-archive, each waited on with ``wait_operation`` where kit returns an operation. Every step checks what toloka-kit
+archive, each waited on with ``wait_operation`` where kit returns an operation; then a manual-review pool:
+``accept_assignment``/``reject_assignment`` and server-side aggregation (``aggregate_solutions_by_pool``,
+``wait_operation``, ``get_aggregated_solutions``). Every step checks what toloka-kit
 returned; the last line on stdout is a JSON summary: ``{"ok", "failures", "steps", "expected"}``, where
 ``expected`` holds the object counts the emulator should end with.
 """
@@ -21,12 +23,14 @@ from typing import Any
 
 import httpx
 from toloka.client import Pool, Project, Task, TaskSuite, TolokaClient
+from toloka.client.aggregation import AggregatedSolutionType, PoolAggregatedSolutionRequest
 from toloka.client.batch_create_results import TaskBatchCreateResult, TaskSuiteBatchCreateResult
 from toloka.client.exceptions import IncorrectActionsApiError, ValidationApiError
 from toloka.client.pool.mixer_config import MixerConfig
 from toloka.client.project import ClassicViewSpec
 from toloka.client.project.field_spec import StringSpec
 from toloka.client.project.task_spec import TaskSpec
+from toloka.client.search_requests import AggregatedSolutionSearchRequest
 from toloka.client.task import CreateTasksParameters
 
 POOL = "101"
@@ -168,6 +172,65 @@ def lifecycle_steps(client: TolokaClient, base_url: str) -> None:
             all(a.solutions[0].output_values["label"] in ("pos", "neg") for a in assignments), "bad answers"
         )
         return {"assignments": len(assignments)}
+
+    @step("review_accept_and_reject_assignments")
+    def _() -> Any:
+        pool = client.clone_pool(ids["template"])
+        pool.auto_accept_solutions = False
+        pool.auto_accept_period_day = 5
+        pool = client.update_pool(pool.id, pool)
+        ids["review"] = pool.id
+        truths = ["pos", "neg"]
+        tasks = [
+            Task(pool_id=pool.id, input_values={"text": f"r{i}", "truth": truths[i % 2]}) for i in range(8)
+        ]
+        client.create_tasks(tasks, allow_defaults=True, open_pool=True)
+        created("tasks", pool.id, 8)
+        advance(base_url, 3600)
+        waiting = list(client.get_assignments(pool_id=pool.id, status="SUBMITTED"))
+        check(len(waiting) >= 16, f"{len(waiting)} submitted assignments, want 8 tasks x overlap 2")
+        accepted = client.accept_assignment(waiting[0].id, "Well done")
+        check(accepted.status.value == "ACCEPTED" and accepted.accepted is not None, f"{accepted}")
+        check(accepted.public_comment == "Well done" and accepted.solutions, "accepted: comment or solutions")
+        rejected = client.reject_assignment(waiting[1].id, "Wrong label")
+        check(rejected.status.value == "REJECTED" and rejected.rejected is not None, f"{rejected}")
+        try:
+            client.accept_assignment(waiting[0].id, "again")
+        except IncorrectActionsApiError as exc:
+            check(exc.status_code == 409 and exc.code == "INAPPROPRIATE_STATUS", f"{exc}")
+        else:
+            raise AssertionError("accepting an ACCEPTED assignment did not raise")
+        for a in waiting[2:]:
+            client.accept_assignment(a.id, "ok")
+        left = list(client.get_assignments(pool_id=pool.id, status=["SUBMITTED"]))
+        check(left == [], f"{len(left)} still SUBMITTED")
+        return {"reviewed": len(waiting)}
+
+    @step("aggregate_solutions_by_pool_and_get_aggregated_solutions")
+    def _() -> Any:
+        request = PoolAggregatedSolutionRequest(
+            type=AggregatedSolutionType.WEIGHTED_DYNAMIC_OVERLAP,
+            pool_id=ids["review"],
+            answer_weight_skill_id="1",
+            fields=[PoolAggregatedSolutionRequest.Field(name="label")],
+        )
+        op = client.aggregate_solutions_by_pool(request)
+        check(op.id is not None and op.parameters.pool_id == ids["review"], f"{op}")
+        op = client.wait_operation(op, disable_progress=True)
+        check(op.status.value == "SUCCESS", f"{op}")
+        found = list(client.get_aggregated_solutions(op.id, AggregatedSolutionSearchRequest(), batch_size=3))
+        check(len(found) == 8, f"{len(found)} aggregated solutions, want one per task")
+        ids_seen = [s.task_id for s in found]
+        check(ids_seen == sorted(ids_seen) and len(set(ids_seen)) == 8, "not paged by task_id")
+        check(
+            all(0 <= s.confidence <= 1 and s.output_values["label"] in ("pos", "neg") for s in found), "bad"
+        )
+        ds = client.aggregate_solutions_by_pool(
+            type="DAWID_SKENE", pool_id=ids["review"], fields=[{"name": "label"}], answer_weight_skill_id=""
+        )
+        ds = client.wait_operation(ds, disable_progress=True)
+        check(ds.status.value == "SUCCESS", f"{ds}")
+        return {"solutions": len(found)}
 
     @step("close_pool_and_archive_pool")
     def _() -> Any:

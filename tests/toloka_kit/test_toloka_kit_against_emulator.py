@@ -68,7 +68,7 @@ def test_every_kit_step_passes(kit_run: dict[str, Any]) -> None:
     assert kit_run["failures"] == [], "\n\n".join(kit_run["failures"])
     assert kit_run["ok"] and kit_run["returncode"] == 0
     assert all(result != "FAILED" for result in kit_run["steps"].values())
-    assert len(kit_run["steps"]) == 24
+    assert len(kit_run["steps"]) == 26
 
 
 def test_emulator_holds_exactly_what_kit_created(
@@ -76,7 +76,7 @@ def test_emulator_holds_exactly_what_kit_created(
 ) -> None:
     stats = kit_emulator.stats()
     expected = kit_run["expected"]
-    assert stats["objects"]["tasks"] == expected["tasks"] == 2030
+    assert stats["objects"]["tasks"] == expected["tasks"] == 2038
     assert stats["objects"]["task_suites"] == expected["task_suites"] == 6
     assert stats["tasks_by_pool"] == expected["tasks_by_pool"]
     assert stats["task_suites_by_pool"] == expected["task_suites_by_pool"]
@@ -86,7 +86,7 @@ def test_emulator_holds_exactly_what_kit_created(
 def test_kit_talked_the_way_toloka_expects(kit_run: dict[str, Any], kit_emulator: EmulatorProcess) -> None:
     stats = kit_emulator.stats()
     responses = stats["responses"]
-    assert responses["409"] == 2  # the two resubmits with a known operation_id
+    assert responses["409"] == 3  # the two resubmits with a known operation_id, one repeated accept
     assert responses["202"] >= 10 and responses["201"] >= 4
     assert stats["faults"] == {"429": 0, "500": 0, "503": 0, "drop": 0}
     assert "401" not in responses and "415" not in responses and "404" not in responses
