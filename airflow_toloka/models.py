@@ -27,6 +27,8 @@ from airflow_toloka.exceptions import TolokaError, TolokaUnexpectedResponseError
 __all__ = [
     "READ_ONLY_FIELDS",
     "TERMINAL_STATUSES",
+    "AggregatedSolution",
+    "Assignment",
     "BaseTask",
     "BaselineSolution",
     "BatchCreateResult",
@@ -283,6 +285,40 @@ class Training(_Container):
     inherited_instructions: bool | None = None
     training_tasks_in_task_suite_count: int | None = None
     assignment_max_duration_seconds: int | None = None
+
+
+class Assignment(TolokaModel):
+    """A task suite as one Toloker did it: ``tasks`` and ``solutions`` aligned (``/api/v1/assignments``).
+
+    Tasks are kept as Toloka sends them (dicts): an export reads a million of them, and their shape is the
+    pool's, not this provider's.
+    """
+
+    id: str
+    pool_id: TolokaId | None = None
+    task_suite_id: str | None = None
+    user_id: str | None = None
+    status: Literal["ACTIVE", "SUBMITTED", "ACCEPTED", "REJECTED", "SKIPPED", "EXPIRED"] | str
+    reward: float | None = None
+    tasks: list[dict[str, Any]] = Field(default_factory=list)
+    solutions: list[dict[str, Any]] | None = None
+    mixed: bool | None = None
+    public_comment: str | None = None
+    created: TolokaDatetime | None = None
+    submitted: TolokaDatetime | None = None
+    accepted: TolokaDatetime | None = None
+    rejected: TolokaDatetime | None = None
+    skipped: TolokaDatetime | None = None
+    expired: TolokaDatetime | None = None
+
+
+class AggregatedSolution(TolokaModel):
+    """One task's aggregated answer (``/api/v1/aggregated-solutions/{operation_id}``)."""
+
+    pool_id: TolokaId | None = None
+    task_id: str
+    confidence: float | None = None
+    output_values: dict[str, Any] = Field(default_factory=dict)
 
 
 class FieldValidationError(TolokaModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote
@@ -387,6 +387,25 @@ class BaseTolokaHook(BaseHook):
     async def _arequest(self, method: str, path: str, **kwargs: Any) -> Any:
         """Shorthand for ``_asend(Request(method, path, **kwargs))``."""
         return await self._asend(Request(method, path, **kwargs))
+
+    def _pages(self, path: str, params: Mapping[str, Any], key: str = "id") -> Iterator[list[dict[str, Any]]]:
+        """Page through one of Toloka's searches: ``sort=<key>`` and a ``<key>_gt`` cursor, never offsets (objects
+        keep appearing while a pool runs).
+
+        :param path: the search path.
+        :param params: filters and ``limit``.
+        :param key: the unique key pages are sorted and continued by (``task_id`` for aggregated answers).
+        :return: the non-empty pages, as Toloka sends their items.
+        """
+        query = {**params, "sort": key}
+        while True:
+            page = self._request("GET", path, params=query)
+            items = page.get("items", []) if isinstance(page, Mapping) else []
+            if items:
+                yield items
+            if not items or not page.get("has_more"):
+                return
+            query[f"{key}_gt"] = str(items[-1][key])
 
     def _send(self, request: Request) -> Any:
         """Send a request from a worker over the pooled session, with retries.

@@ -299,16 +299,9 @@ class TolokaObjectsHook(TolokaOperationsHook):
             ) from exc
 
     def _find(self, kind: Container, filters: Mapping[str, Any]) -> Iterator[TolokaModel]:
-        """Page through a search with ``sort=id`` and ``id_gt`` (never offsets: objects appear meanwhile)."""
-        params = {**filters, "sort": "id", "limit": _PAGE}
-        while True:
-            page = self._request("GET", kind.path, params=params)
-            items = page.get("items", []) if isinstance(page, Mapping) else []
-            for raw in items:
-                yield kind.model.model_validate(raw)
-            if not items or not page.get("has_more"):
-                return
-            params["id_gt"] = str(items[-1]["id"])
+        """Every object of a kind matching a search, paged by id."""
+        for page in self._pages(kind.path, {**filters, "limit": _PAGE}):
+            yield from (kind.model.model_validate(raw) for raw in page)
 
     def _find_tagged(self, kind: Container, key: str, scope: Mapping[str, Any]) -> TolokaModel | None:
         """The object created with this key, if any (Toloka cannot search metadata, so the scope is listed)."""

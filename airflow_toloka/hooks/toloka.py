@@ -1,16 +1,18 @@
 """The Toloka hook: the public API, with toloka-kit's method names so that its users feel at home.
 
-Four layers, one concern each: :class:`~airflow_toloka.hooks.base.BaseTolokaHook` (connection, transport,
-retries, error mapping), :class:`~airflow_toloka.hooks.operations.TolokaOperationsHook` (reading and waiting for
-operations, results), :class:`~airflow_toloka.hooks.pools.TolokaPoolsHook` (projects, pools, trainings, waiting
-for the crowd) and :class:`TolokaHook` here (creating tasks and task suites). Each method builds what it
+Layers, one concern each: :class:`~airflow_toloka.hooks.base.BaseTolokaHook` (connection, transport, retries,
+error mapping), :class:`~airflow_toloka.hooks.operations.TolokaOperationsHook` (reading and waiting for
+operations), :class:`~airflow_toloka.hooks.objects.TolokaObjectsHook` (projects, trainings, find-or-create),
+:class:`~airflow_toloka.hooks.pools.TolokaPoolsHook` (pools, waiting for the crowd),
+:class:`~airflow_toloka.hooks.results.TolokaResultsHook` (assignments, review, aggregation) and
+:class:`TolokaHook` here (creating tasks and task suites). Each method builds what it
 sends with :mod:`airflow_toloka.batching` (pure functions).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -43,7 +45,7 @@ from airflow_toloka.exceptions import (
 )
 from airflow_toloka.hooks.base import Request, seg
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.hooks.pools import TolokaPoolsHook
+from airflow_toloka.hooks.results import TolokaResultsHook
 from airflow_toloka.models import BatchCreateResult, Operation, Task, TaskSuite
 from airflow_toloka.specs import InputSpecChecker
 
@@ -86,7 +88,7 @@ def _options(kwargs: Mapping[str, Any]) -> tuple[CreateOptions, dict[str, Any]]:
     return CreateOptions(**flags), rest
 
 
-class TolokaHook(TolokaPoolsHook):
+class TolokaHook(TolokaResultsHook):
     """Talk to the Toloka REST API: create tasks and task suites in batches, follow operations.
 
     The connection (``conn_type`` ``toloka``) keeps the token in ``password``; ``extra.environment`` picks
@@ -109,6 +111,15 @@ class TolokaHook(TolokaPoolsHook):
         :raises TolokaDoesNotExistError: when Toloka has no such task.
         """
         return self._request("GET", f"{TASKS.path}/{seg(task_id)}", model=Task)
+
+    def get_tasks(self, **filters: Any) -> Iterator[Task]:
+        """Every task matching Toloka's search (``pool_id``, ``created_gte`` …), lazily, paged by id.
+
+        :param filters: query parameters of ``GET /tasks``.
+        :return: the tasks in id order.
+        """
+        for page in self._pages(TASKS.path, {**filters, "limit": 10_000}):
+            yield from (Task.model_validate(raw) for raw in page)
 
     def get_task_suite(self, task_suite_id: str) -> TaskSuite:
         """Read a task suite.
