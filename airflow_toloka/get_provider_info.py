@@ -22,13 +22,21 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "Toloka",
-                "python-modules": ["airflow_toloka.hooks.toloka", "airflow_toloka.hooks.pools"],
+                "python-modules": [
+                    "airflow_toloka.hooks.toloka",
+                    "airflow_toloka.hooks.pools",
+                    "airflow_toloka.hooks.results",
+                ],
             }
         ],
         "operators": [
             {
                 "integration-name": "Toloka",
-                "python-modules": ["airflow_toloka.operators.tasks", "airflow_toloka.operators.pools"],
+                "python-modules": [
+                    "airflow_toloka.operators.tasks",
+                    "airflow_toloka.operators.pools",
+                    "airflow_toloka.operators.labels",
+                ],
             }
         ],
         "sensors": [

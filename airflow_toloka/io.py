@@ -70,7 +70,12 @@ def detect_format(path: str, file_format: str | None = None) -> FileFormat:
     raise TolokaInputError(f"cannot tell the format of {path!r} from its name; pass file_format=")
 
 
-def _storage_path(path: Any) -> Any:
+def storage_path(path: Any) -> Any:
+    """A path as an ``ObjectStoragePath`` (a plain local path gets ``file://``).
+
+    :param path: a local path, a URL or an ``ObjectStoragePath``.
+    :return: the ``ObjectStoragePath``.
+    """
     from airflow.sdk import ObjectStoragePath
 
     if isinstance(path, ObjectStoragePath):
@@ -101,7 +106,7 @@ def read_items(
     except LookupError:
         raise TolokaInputError(f"unknown encoding {encoding!r}") from None
     where = str(path)
-    with _storage_path(path).open("rb") as raw:
+    with storage_path(path).open("rb") as raw:
         lines = _text_lines(raw, encoding, where)
         if fmt == "jsonl":
             for line_no, line in enumerate(lines, 1):
@@ -290,7 +295,7 @@ def write_results_jsonl(path: Any, rows: Iterator[dict[str, Any]]) -> str:
     :param rows: the objects.
     :return: the path as a string, for XCom.
     """
-    target = _storage_path(path)
+    target = storage_path(path)
     if target.protocol in ("file", "local"):
         target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
@@ -316,7 +321,7 @@ def read_json_object(path: Any) -> dict[str, Any]:
     """
     where = str(path)
     try:
-        text = _storage_path(path).read_text(encoding="utf-8-sig")
+        text = storage_path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise TolokaInputError(f"{where}: cannot be read ({exc})") from None
     obj = _loads(text, where, whole_file=True)

@@ -1,5 +1,10 @@
-"""Operators: upload tasks and task suites; create projects and pools; open, close and archive pools."""
+"""Operators: upload tasks; create projects and pools; open, close, archive them; export, review, aggregate."""
 
+from airflow_toloka.operators.labels import (
+    AggregateResultsOperator,
+    ExportAssignmentsOperator,
+    ReviewAssignmentsOperator,
+)
 from airflow_toloka.operators.links import TolokaOperationLink, TolokaPoolLink
 from airflow_toloka.operators.pools import (
     ArchivePoolOperator,
@@ -11,13 +16,16 @@ from airflow_toloka.operators.pools import (
 from airflow_toloka.operators.tasks import CreateTasksOperator, CreateTaskSuitesOperator
 
 __all__ = [
+    "AggregateResultsOperator",
     "ArchivePoolOperator",
     "ClosePoolOperator",
     "CreatePoolOperator",
     "CreateProjectOperator",
     "CreateTaskSuitesOperator",
     "CreateTasksOperator",
+    "ExportAssignmentsOperator",
     "OpenPoolOperator",
+    "ReviewAssignmentsOperator",
     "TolokaOperationLink",
     "TolokaPoolLink",
 ]

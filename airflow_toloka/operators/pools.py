@@ -11,22 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 
 from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TolokaInputError
-from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.io import read_json_object
 from airflow_toloka.models import Operation
+from airflow_toloka.operators.base import TolokaBaseOperator, run_key
 from airflow_toloka.operators.links import (
     XCOM_POOL_IDS,
     XCOM_TOLOKA_URL,
     TolokaPoolLink,
     push_link_values,
-    start_links,
 )
 from airflow_toloka.specs import check_pool_spec, resolve_will_expire
 from airflow_toloka.triggers.operation import defer_until_done
@@ -54,51 +52,7 @@ def _spec(inline: Mapping[str, Any] | None, path: str | None, what: str) -> dict
     return read_json_object(path)
 
 
-def _run_key(context: Context) -> str:
-    """``dag_id/<logical date, else run_id>/task_id/map_index``: one object per run of the same date."""
-    ti = context["ti"]
-    logical_date = context.get("logical_date")
-    run = logical_date.isoformat() if logical_date is not None else ti.run_id
-    return f"{ti.dag_id}/{run}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
-
-
-class _TolokaOperator(BaseOperator):
-    """A hook that lives as long as one ``execute``: built on first use, closed at the end."""
-
-    def __init__(self, *, toloka_conn_id: str = TolokaHook.default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.toloka_conn_id = toloka_conn_id
-
-    @cached_property
-    def hook(self) -> TolokaHook:
-        """The hook of this execution.
-
-        :return: the hook.
-        """
-        return TolokaHook(self.toloka_conn_id)
-
-    def execute(self, context: Context) -> Any:
-        """Run :meth:`run` and close the hook's connections whatever happens.
-
-        :param context: the task context.
-        :return: what :meth:`run` returns.
-        """
-        start_links(self)
-        try:
-            return self.run(context)
-        finally:
-            self.hook.close()
-
-    def run(self, context: Context) -> Any:
-        """The operator's work.
-
-        :param context: the task context.
-        :return: the XCom value.
-        """
-        raise NotImplementedError
-
-
-class CreateProjectOperator(_TolokaOperator):
+class CreateProjectOperator(TolokaBaseOperator):
     """Find or create a project; most pipelines make it once and reuse it every run.
 
     Give the project inline (``project``), as a JSON file (``project_path``, any ``ObjectStoragePath``), or
@@ -150,7 +104,7 @@ class CreateProjectOperator(_TolokaOperator):
         return {"project_id": project.id}
 
 
-class CreatePoolOperator(_TolokaOperator):
+class CreatePoolOperator(TolokaBaseOperator):
     """Create the run's pool from a spec or from a template pool, at most once per run.
 
     From a spec (``pool`` or ``pool_path``; ``project_id`` fills in when the spec has none), or from the settings
@@ -228,7 +182,7 @@ class CreatePoolOperator(_TolokaOperator):
         """
         hook, ti = self.hook, context["ti"]
         push_link_values(self, ti, {XCOM_TOLOKA_URL: hook.base_url})
-        key = self.idempotency_key or _run_key(context)
+        key = self.idempotency_key or run_key(context)
         if self.clone_from is not None:
             spec = hook.get_pool(str(self.clone_from)).read_only_free()
         else:
@@ -272,7 +226,7 @@ class CreatePoolOperator(_TolokaOperator):
         return qc
 
 
-class _PoolActionOperator(_TolokaOperator):
+class _PoolActionOperator(TolokaBaseOperator):
     """Open, close or archive a pool and wait for the operation; "already there" (204) is success.
 
     :param pool_id: the pool (templated, e.g. ``create_pool.output["pool_id"]``).

@@ -30,6 +30,7 @@ from airflow_toloka.exceptions import TolokaInputError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.io import read_items, write_results_jsonl
 from airflow_toloka.models import BatchCreateResult, Operation
+from airflow_toloka.operators.base import run_key
 from airflow_toloka.operators.links import (
     XCOM_OPERATION_IDS,
     XCOM_POOL_IDS,
@@ -232,7 +233,7 @@ class _CreateObjectsOperator(BaseOperator):
         ops = self._resume(hook, state)
         if ops is None:
             with self._validated_input(size) as spool:
-                key = self.idempotency_key or _default_key(context)
+                key = self.idempotency_key or run_key(context)
                 if state is not None:
                     self._check_unchanged(state, spool, key)
                 ops = hook.submit_batches(
@@ -377,18 +378,6 @@ def _pushed_pools(context: Context) -> list[str]:
     ti = context["ti"]
     pools = ti.xcom_pull(task_ids=ti.task_id, key=XCOM_POOL_IDS, map_indexes=_map_index(context))
     return [str(p) for p in pools] if isinstance(pools, list) else []
-
-
-def _default_key(context: Context) -> str:
-    """``dag_id/<logical date, else run_id>/task_id/map_index``.
-
-    The logical date, where the run has one, makes a re-triggered or re-tested run of the same date find the
-    upload its first run made; a run without one (a manual run with no date) is keyed on its run id.
-    """
-    ti = context["ti"]
-    logical_date = context.get("logical_date")
-    run = logical_date.isoformat() if logical_date is not None else ti.run_id
-    return f"{ti.dag_id}/{run}/{ti.task_id}/{_map_index(context)}"
 
 
 _NOT_CREATED = "its batch was refused as a whole (another item in it was rejected, or its operation failed)"

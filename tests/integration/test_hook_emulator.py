@@ -251,3 +251,18 @@ def test_a_post_processed_but_unanswered_is_not_created_twice(
     stats = fresh_emulator.stats()
     assert len(result.items) == 50 and stats["objects"]["tasks"] == 50
     assert stats["responses"]["409"] == 1  # the second POST found the operation the first one started
+
+
+def test_the_labels_operators_name_an_unknown_pool(spec_hook: TolokaHook, tmp_path: Path) -> None:
+    from unittest.mock import MagicMock
+
+    from airflow_toloka.exceptions import TolokaDoesNotExistError
+    from airflow_toloka.operators import AggregateResultsOperator, ExportAssignmentsOperator
+
+    ctx = {"ti": MagicMock(dag_id="d", run_id="r", task_id="t", map_index=-1), "outlet_events": MagicMock()}
+    out = str(tmp_path / "out.jsonl")
+    with pytest.raises(TolokaDoesNotExistError, match="Pool 999 does not exist"):
+        ExportAssignmentsOperator(task_id="e", pool_id="999", results_path=out).execute(ctx)  # type: ignore[arg-type]
+    with pytest.raises(TolokaDoesNotExistError, match="Pool 999 does not exist"):
+        AggregateResultsOperator(task_id="a", pool_id="999", fields=["x"], results_path=out).execute(ctx)  # type: ignore[arg-type]
+    assert not (tmp_path / "out.jsonl").exists()

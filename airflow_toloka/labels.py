@@ -1,0 +1,208 @@
+"""From assignments to labels, with no I/O: flat answer rows, golden accuracy, review decisions, majority vote.
+
+An assignment holds a suite's ``tasks`` and the Toloker's ``solutions`` aligned with them; every consumer here
+walks them the way Toloka's own examples do (``zip(tasks, solutions)``; a task with ``known_solutions`` is a
+control task).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_toloka.exceptions import TolokaInputError
+
+__all__ = [
+    "BASE_COLUMNS",
+    "Decision",
+    "Label",
+    "answer_rows",
+    "columns_for",
+    "golden_score",
+    "majority_vote",
+    "read_decisions",
+    "rule_decision",
+]
+
+BASE_COLUMNS = (
+    "assignment_id",
+    "task_id",
+    "task_suite_id",
+    "pool_id",
+    "user_id",
+    "status",
+    "created",
+    "submitted",
+    "accepted",
+    "rejected",
+    "golden",
+)
+"""The first columns of every exported answer row; ``INPUT:<field>``, ``OUTPUT:<field>`` and ``GOLDEN:<field>``
+(the known answer of a control task) follow."""
+
+
+def columns_for(input_fields: Sequence[str], output_fields: Sequence[str]) -> list[str]:
+    """The columns of an export.
+
+    :param input_fields: the pool's input field names.
+    :param output_fields: its output field names.
+    :return: :data:`BASE_COLUMNS`, then ``INPUT:``, ``OUTPUT:`` and ``GOLDEN:`` columns.
+    """
+    return [
+        *BASE_COLUMNS,
+        *(f"INPUT:{f}" for f in input_fields),
+        *(f"OUTPUT:{f}" for f in output_fields),
+        *(f"GOLDEN:{f}" for f in output_fields),
+    ]
+
+
+def _known(task: Mapping[str, Any]) -> dict[str, Any] | None:
+    known = task.get("known_solutions") or []
+    return dict(known[0].get("output_values") or {}) if known else None
+
+
+def answer_rows(assignment: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """One flat row per task the assignment answered (none for an assignment without solutions).
+
+    :param assignment: an assignment as Toloka sends it.
+    :return: rows keyed by :data:`BASE_COLUMNS` and ``INPUT:`` / ``OUTPUT:`` / ``GOLDEN:`` names.
+    """
+    head = {
+        "assignment_id": assignment.get("id"),
+        "task_suite_id": assignment.get("task_suite_id"),
+        "pool_id": assignment.get("pool_id"),
+        "user_id": assignment.get("user_id"),
+        "status": assignment.get("status"),
+        "created": assignment.get("created"),
+        "submitted": assignment.get("submitted"),
+        "accepted": assignment.get("accepted"),
+        "rejected": assignment.get("rejected"),
+    }
+    solutions = assignment.get("solutions") or []
+    for task, solution in zip(assignment.get("tasks") or [], solutions, strict=False):
+        known = _known(task)
+        row = {**head, "task_id": task.get("id"), "golden": known is not None}
+        row.update({f"INPUT:{k}": v for k, v in (task.get("input_values") or {}).items()})
+        row.update({f"OUTPUT:{k}": v for k, v in (solution.get("output_values") or {}).items()})
+        if known is not None:
+            row.update({f"GOLDEN:{k}": v for k, v in known.items()})
+        yield row
+
+
+def golden_score(assignment: Mapping[str, Any]) -> tuple[int, int]:
+    """How many control tasks of an assignment the Toloker answered as their known solution.
+
+    :param assignment: an assignment as Toloka sends it.
+    :return: ``(correct, control tasks)``; a control answer is correct when every field of its first known
+        solution matches.
+    """
+    correct = total = 0
+    for task, solution in zip(assignment.get("tasks") or [], assignment.get("solutions") or [], strict=False):
+        known = _known(task)
+        if known is None:
+            continue
+        total += 1
+        given = solution.get("output_values") or {}
+        correct += all(given.get(k) == v for k, v in known.items())
+    return correct, total
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A review verdict for one assignment.
+
+    :param assignment_id: the assignment.
+    :param verdict: ``ACCEPTED`` or ``REJECTED``.
+    :param comment: the public comment (required for a rejection).
+    """
+
+    assignment_id: str
+    verdict: str
+    comment: str = ""
+
+
+_VERDICTS = {"ACCEPT": "ACCEPTED", "ACCEPTED": "ACCEPTED", "REJECT": "REJECTED", "REJECTED": "REJECTED"}
+
+
+def read_decisions(rows: Iterable[Mapping[str, Any]], where: str) -> list[Decision]:
+    """Check decision rows (``assignment_id``, ``verdict``, ``public_comment``) and turn them into decisions.
+
+    :param rows: the rows of a decisions file, in order.
+    :param where: the file, for messages.
+    :return: the decisions, one per assignment.
+    :raises TolokaInputError: naming the file and 1-based row of a missing id, an unknown verdict, a
+        rejection without a comment, or an assignment decided twice.
+    """
+    decisions: dict[str, Decision] = {}
+    for number, row in enumerate(rows, start=1):
+        at = f"{where}, data row {number}"
+        assignment_id = str(row.get("assignment_id") or "").strip()
+        verdict = _VERDICTS.get(str(row.get("verdict") or "").strip().upper())
+        comment = str(row.get("public_comment") or "").strip()
+        if not assignment_id:
+            raise TolokaInputError(f"{at}: assignment_id is missing")
+        if verdict is None:
+            raise TolokaInputError(f"{at}: verdict must be ACCEPTED or REJECTED, got {row.get('verdict')!r}")
+        if verdict == "REJECTED" and not comment:
+            raise TolokaInputError(
+                f"{at}: rejecting {assignment_id} needs a public_comment (Toloka requires one)"
+            )
+        if assignment_id in decisions:
+            raise TolokaInputError(f"{at}: assignment {assignment_id} is decided twice")
+        decisions[assignment_id] = Decision(assignment_id, verdict, comment)
+    return list(decisions.values())
+
+
+def rule_decision(assignment: Mapping[str, Any], min_accuracy: float, comment: str) -> Decision:
+    """The built-in review rule: accept when the Toloker's accuracy on the assignment's control tasks reaches
+    ``min_accuracy``; an assignment without control tasks is accepted.
+
+    :param assignment: a SUBMITTED assignment as Toloka sends it.
+    :param min_accuracy: the share of control tasks that must be right, 0 to 1.
+    :param comment: the rejection's public comment; ``{correct}`` and ``{total}`` are filled in.
+    :return: the decision.
+    """
+    correct, total = golden_score(assignment)
+    assignment_id = str(assignment["id"])
+    if total == 0 or correct / total >= min_accuracy:
+        return Decision(assignment_id, "ACCEPTED")
+    return Decision(assignment_id, "REJECTED", comment.format(correct=correct, total=total))
+
+
+@dataclass(frozen=True)
+class Label:
+    """One task's aggregated label.
+
+    :param task_id: the task.
+    :param label: the winning answer (output values of the aggregated fields).
+    :param confidence: its share of the votes (majority) or posterior (Dawid-Skene), 0 to 1.
+    :param answers: how many answers the task had.
+    """
+
+    task_id: str
+    label: dict[str, Any]
+    confidence: float
+    answers: int
+
+
+def _key(values: Mapping[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True, ensure_ascii=False)
+
+
+def majority_vote(votes: Iterable[tuple[str, Mapping[str, Any]]]) -> Iterator[Label]:
+    """Majority vote per task; a tie goes to the answer whose JSON sorts first, so reruns agree.
+
+    :param votes: ``(task_id, output values of the aggregated fields)``, one per answer.
+    :return: one label per task, in task id order.
+    """
+    counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for task_id, values in votes:
+        counts[task_id][_key(values)] += 1
+    for task_id in sorted(counts):
+        tally = counts[task_id]
+        winner, top = min(tally.items(), key=lambda kv: (-kv[1], kv[0]))
+        total = sum(tally.values())
+        yield Label(task_id, json.loads(winner), top / total, total)

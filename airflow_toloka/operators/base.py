@@ -1,0 +1,70 @@
+"""What the Toloka operators share: a hook that lives for one ``execute``, and the default idempotency key."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_toloka.hooks.toloka import TolokaHook
+from airflow_toloka.operators.links import start_links
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["TolokaBaseOperator", "run_key"]
+
+
+def run_key(context: Context) -> str:
+    """The default idempotency key: ``dag_id/<logical date, else run_id>/task_id/map_index``.
+
+    The logical date, where the run has one, makes a re-triggered or re-tested run of the same date find what its
+    first run made; a run without one (a manual run with no date) is keyed on its run id.
+
+    :param context: the task context.
+    :return: the key.
+    """
+    ti = context["ti"]
+    logical_date = context.get("logical_date")
+    run = logical_date.isoformat() if logical_date is not None else ti.run_id
+    return f"{ti.dag_id}/{run}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
+
+
+class TolokaBaseOperator(BaseOperator):
+    """A Toloka operator: a hook that lives as long as one ``execute`` (built on first use, closed at the end).
+
+    :param toloka_conn_id: Airflow connection id.
+    """
+
+    def __init__(self, *, toloka_conn_id: str = TolokaHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.toloka_conn_id = toloka_conn_id
+
+    @cached_property
+    def hook(self) -> TolokaHook:
+        """The hook of this execution.
+
+        :return: the hook.
+        """
+        return TolokaHook(self.toloka_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        """Run :meth:`run` and close the hook's connections whatever happens.
+
+        :param context: the task context.
+        :return: what :meth:`run` returns.
+        """
+        start_links(self)
+        try:
+            return self.run(context)
+        finally:
+            self.hook.close()
+
+    def run(self, context: Context) -> Any:
+        """The operator's work.
+
+        :param context: the task context.
+        :return: the XCom value.
+        """
+        raise NotImplementedError

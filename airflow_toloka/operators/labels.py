@@ -1,0 +1,449 @@
+"""Operators that get the labels back: export the crowd's answers, review them, aggregate one label per task.
+
+Export and aggregation write to any ``ObjectStoragePath`` (JSONL, CSV, TSV, Parquet; see
+:mod:`airflow_toloka.tables`) and announce the file as an Airflow Asset: a ``results_path`` without templates is
+declared as the task's outlet by default, and every declared Asset outlet gets an event whose ``extra`` holds the
+path and the counts, so a downstream DAG scheduled on it runs when fresh labels land.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, conf
+
+from airflow_toloka.batching import bounded_map
+from airflow_toloka.events import OperationEvent
+from airflow_toloka.exceptions import TolokaError, TolokaInputError
+from airflow_toloka.labels import (
+    Decision,
+    Label,
+    answer_rows,
+    columns_for,
+    majority_vote,
+    read_decisions,
+    rule_decision,
+)
+from airflow_toloka.operators.base import TolokaBaseOperator
+from airflow_toloka.operators.links import XCOM_POOL_IDS, XCOM_TOLOKA_URL, TolokaPoolLink, push_link_values
+from airflow_toloka.tables import read_records, table_format, write_rows
+from airflow_toloka.triggers.operation import defer_until_done
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["AggregateResultsOperator", "ExportAssignmentsOperator", "ReviewAssignmentsOperator"]
+
+METHODS = ("majority", "dawid_skene", "toloka_wdo", "toloka_ds")
+_TOLOKA_TYPES = {"toloka_wdo": "WEIGHTED_DYNAMIC_OVERLAP", "toloka_ds": "DAWID_SKENE"}
+
+
+def _asset_uri(path: str) -> str:
+    return path if "://" in path else f"file://{path}"
+
+
+def _outlets(results_path: Any, kwargs: dict[str, Any]) -> None:
+    """Declare the results file as the task's outlet unless the caller declared outlets or templated the path."""
+    if "outlets" not in kwargs and isinstance(results_path, str) and "{{" not in results_path:
+        kwargs["outlets"] = [Asset(uri=_asset_uri(results_path))]
+
+
+class _ResultsOperator(TolokaBaseOperator):
+    """Shared by the operators that write a results file: the pool's spec, and the Asset event."""
+
+    pool_id: Any
+    results_path: Any
+
+    def _fields(self) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        """The pool's input field names and output field specs, from its project."""
+        project = self.hook.get_project(str(self.hook.get_pool(str(self.pool_id)).project_id))
+        spec = project.task_spec or {}
+        return list(spec.get("input_spec") or {}), dict(spec.get("output_spec") or {})
+
+    def _announce(self, context: Context, extra: dict[str, Any]) -> None:
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra = extra
+
+
+class ExportAssignmentsOperator(_ResultsOperator):
+    """Stream every matching assignment of a pool to a file, one row per task answer, written atomically.
+
+    Rows: assignment id, task id, task suite id, pool id, user id, status, times, ``golden`` (a control task),
+    each ``INPUT:`` field, each ``OUTPUT:`` field and the control task's known answer as ``GOLDEN:`` (columns from
+    the pool's project spec). Pages of 1,000 assignments are written as they arrive, so memory stays flat.
+
+    :param pool_id: the pool (templated).
+    :param status: the assignment statuses to export.
+    :param results_path: where to write (templated; any ``ObjectStoragePath``).
+    :param file_format: ``jsonl``, ``csv``, ``tsv`` or ``parquet`` (the ``parquet`` extra); guessed from the name.
+    :param toloka_conn_id: Airflow connection id.
+    :return: ``{"path", "format", "rows", "assignments", "by_status"}``.
+    """
+
+    template_fields: Sequence[str] = ("pool_id", "status", "results_path")
+    operator_extra_links = (TolokaPoolLink(),)
+    ui_color = "#b5e48c"
+
+    def __init__(
+        self,
+        *,
+        pool_id: str | int,
+        results_path: str,
+        status: Sequence[str] = ("ACCEPTED", "SUBMITTED"),
+        file_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        _outlets(results_path, kwargs)
+        super().__init__(**kwargs)
+        self.pool_id, self.results_path, self.status = pool_id, results_path, status
+        self.file_format = (
+            table_format(results_path, file_format) if "{{" not in results_path else file_format
+        )
+
+    def run(self, context: Context) -> dict[str, Any]:
+        """Export the answers.
+
+        :param context: the task context.
+        :return: the summary.
+        :raises TolokaInputError: for an unknown format.
+        :raises TolokaDoesNotExistError: for an unknown pool.
+        """
+        hook, pool_id = self.hook, str(self.pool_id)
+        push_link_values(self, context["ti"], {XCOM_TOLOKA_URL: hook.base_url, XCOM_POOL_IDS: [pool_id]})
+        fmt = table_format(self.results_path, self.file_format)
+        inputs, outputs = self._fields()
+        by_status: Counter[str] = Counter()
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for page in hook.get_assignment_pages(pool_id=pool_id, status=list(self.status)):
+                for assignment in page:
+                    by_status[str(assignment.get("status"))] += 1
+                    yield from answer_rows(assignment)
+
+        count = write_rows(self.results_path, rows(), fmt, columns_for(inputs, list(outputs)))
+        summary = {
+            "path": str(self.results_path),
+            "format": fmt,
+            "rows": count,
+            "assignments": sum(by_status.values()),
+            "by_status": dict(by_status),
+        }
+        self.log.info(
+            "Exported %d answer rows of %d assignments to %s", count, summary["assignments"], summary["path"]
+        )
+        self._announce(context, {**summary, "pool_id": pool_id})
+        return summary
+
+
+class ReviewAssignmentsOperator(_ResultsOperator):
+    """Accept or reject a pool's SUBMITTED assignments, from a decisions file or by accuracy on control tasks.
+
+    A decisions file (JSONL, CSV or TSV with ``assignment_id``, ``verdict`` — ACCEPTED or REJECTED — and
+    ``public_comment``) is checked whole first: an unknown assignment, one of another pool, an unknown verdict or a
+    rejection without a comment fails the task before any change. ``rule={"min_golden_accuracy": 0.8}`` accepts an
+    assignment whose control tasks were answered at least that well and rejects the others with ``comment``
+    (``{correct}`` and ``{total}`` filled in). Re-running is safe: an assignment already in its verdict's status is
+    counted as ``unchanged``.
+
+    :param pool_id: the pool (templated).
+    :param decisions_path: the decisions file (templated).
+    :param rule: ``{"min_golden_accuracy": float, "comment": str}``.
+    :param max_in_flight: reviews sent concurrently.
+    :param toloka_conn_id: Airflow connection id.
+    :return: ``{"pool_id", "accepted", "rejected", "unchanged"}``.
+    """
+
+    template_fields: Sequence[str] = ("pool_id", "decisions_path", "rule")
+    operator_extra_links = (TolokaPoolLink(),)
+    ui_color = "#b5e48c"
+    DEFAULT_COMMENT = "Too many control tasks answered wrongly: {correct} of {total} right"
+
+    def __init__(
+        self,
+        *,
+        pool_id: str | int,
+        decisions_path: str | None = None,
+        rule: Mapping[str, Any] | None = None,
+        max_in_flight: int = 8,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (decisions_path is None) == (rule is None):
+            raise ValueError("give exactly one of decisions_path and rule")
+        if rule is not None and not 0 <= float(rule.get("min_golden_accuracy", -1)) <= 1:
+            raise ValueError("rule needs min_golden_accuracy between 0 and 1")
+        self.pool_id, self.decisions_path, self.rule = pool_id, decisions_path, rule
+        self.max_in_flight = max_in_flight
+
+    def run(self, context: Context) -> dict[str, Any]:
+        """Decide, check, then send the reviews.
+
+        :param context: the task context.
+        :return: the counts.
+        :raises TolokaInputError: for a bad decisions file, naming its row, or an archived pool.
+        :raises TolokaConflictError: naming an assignment whose status forbids its verdict.
+        """
+        hook, pool_id = self.hook, str(self.pool_id)
+        push_link_values(self, context["ti"], {XCOM_TOLOKA_URL: hook.base_url, XCOM_POOL_IDS: [pool_id]})
+        if hook.get_pool(pool_id).status == "ARCHIVED":
+            raise TolokaInputError(f"pool {pool_id} is ARCHIVED: Toloka allows no review of its assignments")
+        decisions = self._decisions(pool_id)
+        counts: Counter[str] = Counter()
+
+        def send(decision: Decision) -> tuple[Decision, str]:
+            before = statuses.get(decision.assignment_id)
+            hook.patch_assignment(decision.assignment_id, decision.verdict, decision.comment)
+            return decision, "unchanged" if before == decision.verdict else decision.verdict.lower()
+
+        statuses = self._statuses
+        for _, outcome in bounded_map(iter(decisions), send, self.max_in_flight):
+            counts[outcome] += 1
+        result = {"pool_id": pool_id, **{k: counts.get(k, 0) for k in ("accepted", "rejected", "unchanged")}}
+        self.log.info("Reviewed pool %s: %s", pool_id, result)
+        return result
+
+    def _decisions(self, pool_id: str) -> list[Decision]:
+        hook = self.hook
+        if self.rule is not None:
+            minimum = float(self.rule["min_golden_accuracy"])
+            comment = str(self.rule.get("comment") or self.DEFAULT_COMMENT)
+            self._statuses: dict[str, str] = {}
+            return [
+                rule_decision(a, minimum, comment)
+                for page in hook.get_assignment_pages(pool_id=pool_id, status="SUBMITTED")
+                for a in page
+            ]
+        decisions = read_decisions(read_records(self.decisions_path), str(self.decisions_path))
+        # Every id is checked against the pool before the first change: a typo fails the task, not half of it.
+        self._statuses = {
+            str(a["id"]): str(a.get("status"))
+            for page in hook.get_assignment_pages(pool_id=pool_id)
+            for a in page
+        }
+        unknown = [d.assignment_id for d in decisions if d.assignment_id not in self._statuses]
+        if unknown:
+            rows = [n for n, d in enumerate(decisions, 1) if d.assignment_id in set(unknown[:10])]
+            raise TolokaInputError(
+                f"{self.decisions_path}: {len(unknown)} assignment(s) not in pool {pool_id}, e.g. "
+                f"{', '.join(unknown[:10])} (data rows {', '.join(map(str, rows))}); nothing was reviewed"
+            )
+        return decisions
+
+
+class AggregateResultsOperator(_ResultsOperator):
+    """One label per task: majority vote or Dawid-Skene locally, or Toloka's own aggregation.
+
+    ``majority`` counts the accepted answers (ties go to the answer whose JSON sorts first); ``dawid_skene``
+    runs crowd-kit's DawidSkene (the ``aggregation`` extra); ``toloka_wdo`` / ``toloka_ds`` start Toloka's
+    ``SOLUTION.AGGREGATE`` (rate limited: an Airflow retry waits for the earlier try's operation instead of starting
+    another), wait for it (deferrable), and read the results page by page. Fields must be in the pool's output
+    spec, and for Toloka's methods aggregatable (``allowed_values`` or boolean). Rows: ``task_id``, each
+    ``INPUT:`` field, each ``OUTPUT:`` field of the label, ``confidence``, ``answers``; control tasks are left
+    out unless ``include_golden``.
+
+    :param pool_id: the pool (templated).
+    :param fields: the output fields to aggregate.
+    :param results_path: where to write (templated; any ``ObjectStoragePath``).
+    :param method: ``majority``, ``dawid_skene``, ``toloka_wdo`` or ``toloka_ds``.
+    :param file_format: ``jsonl``, ``csv``, ``tsv`` or ``parquet``; guessed from the name.
+    :param answer_weight_skill_id: the skill weighting answers, for ``toloka_wdo``.
+    :param include_golden: keep control tasks in the results.
+    :param deferrable: wait for Toloka's aggregation in the triggerer.
+    :param poll_interval: seconds between status polls.
+    :param timeout: how long to wait for Toloka's aggregation, seconds.
+    :param toloka_conn_id: Airflow connection id.
+    :return: ``{"path", "format", "method", "labels", "tasks_without_answers"}``.
+    """
+
+    template_fields: Sequence[str] = ("pool_id", "fields", "results_path")
+    operator_extra_links = (TolokaPoolLink(),)
+    ui_color = "#b5e48c"
+
+    def __init__(
+        self,
+        *,
+        pool_id: str | int,
+        fields: Sequence[str],
+        results_path: str,
+        method: str = "majority",
+        file_format: str | None = None,
+        answer_weight_skill_id: str | None = None,
+        include_golden: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 10.0,
+        timeout: float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if isinstance(fields, str) or not fields:
+            raise ValueError("fields must be a non-empty list of output field names")
+        _outlets(results_path, kwargs)
+        super().__init__(**kwargs)
+        self.pool_id, self.fields, self.results_path, self.method = (
+            pool_id,
+            list(fields),
+            results_path,
+            method,
+        )
+        self.file_format, self.answer_weight_skill_id = file_format, answer_weight_skill_id
+        self.include_golden, self.deferrable = include_golden, deferrable
+        self.poll_interval, self.timeout = poll_interval, timeout
+
+    def run(self, context: Context) -> dict[str, Any]:
+        """Aggregate (or start Toloka's aggregation and wait) and write the labels.
+
+        :param context: the task context.
+        :return: the summary.
+        :raises TolokaInputError: for a field the output spec lacks or Toloka cannot aggregate.
+        """
+        hook, pool_id = self.hook, str(self.pool_id)
+        push_link_values(self, context["ti"], {XCOM_TOLOKA_URL: hook.base_url, XCOM_POOL_IDS: [pool_id]})
+        inputs, outputs = self._fields()
+        self._check_fields(outputs)
+        if self.method in _TOLOKA_TYPES:
+            run = context.get("dag_run")
+            op = hook.aggregate_solutions_by_pool(
+                _TOLOKA_TYPES[self.method],
+                pool_id,
+                self.fields,
+                self.answer_weight_skill_id,
+                since=getattr(run, "start_date", None),
+            )
+            if self.deferrable and not op.is_completed:
+                defer_until_done(self, [op.id], timeout=self.timeout)
+            hook.finish_operation(op, timedelta(seconds=self.timeout))
+            return self._write(context, inputs, self._toloka_labels(op.id))
+        return self._write(context, inputs, self._local_labels())
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Read Toloka's aggregation once the trigger says it finished, and write the labels.
+
+        :param context: the task context.
+        :param event: the trigger's payload.
+        :return: the summary.
+        :raises TolokaError: when the aggregation failed or the wait timed out.
+        """
+        parsed = OperationEvent.parse(event)
+        try:
+            error = parsed.error()
+            if error is not None:
+                raise error
+            inputs, _ = self._fields()
+            return self._write(context, inputs, self._toloka_labels(parsed.operation_ids[0]))
+        finally:
+            self.hook.close()
+
+    def _check_fields(self, outputs: Mapping[str, Mapping[str, Any]]) -> None:
+        for name in self.fields:
+            spec = outputs.get(name)
+            if spec is None:
+                raise TolokaInputError(
+                    f"field {name!r} is not in pool {self.pool_id}'s output spec (fields: {', '.join(outputs) or 'none'})"
+                )
+            aggregatable = spec.get("allowed_values") or str(spec.get("type", "")).lower() == "boolean"
+            if self.method in _TOLOKA_TYPES and not aggregatable:
+                raise TolokaInputError(
+                    f"field {name!r} cannot be aggregated by Toloka: it needs allowed_values or type boolean "
+                    "(a free-text answer has no label to vote on; use method='majority' for exact matches)"
+                )
+
+    def _answers(self) -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+        """``(task_id, user_id, label values, input values)`` of every accepted answer kept."""
+        for page in self.hook.get_assignment_pages(pool_id=str(self.pool_id), status="ACCEPTED"):
+            for assignment in page:
+                for task, solution in zip(
+                    assignment.get("tasks") or [], assignment.get("solutions") or [], strict=False
+                ):
+                    if task.get("known_solutions") and not self.include_golden:
+                        continue
+                    values = solution.get("output_values") or {}
+                    label = {f: values.get(f) for f in self.fields}
+                    yield (
+                        str(task.get("id")),
+                        str(assignment.get("user_id")),
+                        label,
+                        task.get("input_values") or {},
+                    )
+
+    def _local_labels(self) -> tuple[list[Label], dict[str, dict[str, Any]]]:
+        inputs: dict[str, dict[str, Any]] = {}
+        votes: list[tuple[str, str, dict[str, Any]]] = []
+        for task_id, user_id, label, values in self._answers():
+            inputs.setdefault(task_id, values)
+            votes.append((task_id, user_id, label))
+        if self.method == "majority":
+            return list(majority_vote((t, label) for t, _, label in votes)), inputs
+        return _dawid_skene(votes), inputs
+
+    def _toloka_labels(self, operation_id: str) -> tuple[list[Label], dict[str, dict[str, Any]]]:
+        tasks = {t.id: t for t in self.hook.get_tasks(pool_id=str(self.pool_id)) if t.id}
+        counts: Counter[str] = Counter(t for t, _, _, _ in self._answers())
+        labels = []
+        for solution in self.hook.get_aggregated_solutions(operation_id):
+            task = tasks.get(solution.task_id)
+            if task is not None and task.known_solutions and not self.include_golden:
+                continue
+            label = {f: solution.output_values.get(f) for f in self.fields}
+            labels.append(
+                Label(solution.task_id, label, float(solution.confidence or 0.0), counts[solution.task_id])
+            )
+        inputs = {task_id: dict(task.input_values) for task_id, task in tasks.items()}
+        return labels, inputs
+
+    def _write(
+        self, context: Context, inputs: Sequence[str], labelled: tuple[list[Label], dict[str, dict[str, Any]]]
+    ) -> dict[str, Any]:
+        labels, values = labelled
+        fmt = table_format(self.results_path, self.file_format)
+        columns = ["task_id", *(f"INPUT:{f}" for f in inputs), *(f"OUTPUT:{f}" for f in self.fields)]
+        columns += ["confidence", "answers"]
+
+        def rows() -> Iterable[dict[str, Any]]:
+            for label in labels:
+                row: dict[str, Any] = {
+                    "task_id": label.task_id,
+                    "confidence": label.confidence,
+                    "answers": label.answers,
+                }
+                row.update({f"INPUT:{k}": v for k, v in values.get(label.task_id, {}).items()})
+                row.update({f"OUTPUT:{k}": v for k, v in label.label.items()})
+                yield row
+
+        count = write_rows(self.results_path, rows(), fmt, columns)
+        summary = {"path": str(self.results_path), "format": fmt, "method": self.method, "labels": count}
+        self.log.info("Wrote %d labels (%s) to %s", count, self.method, summary["path"])
+        self._announce(context, {**summary, "pool_id": str(self.pool_id)})
+        return summary
+
+
+def _dawid_skene(votes: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Label]:
+    """crowd-kit's Dawid-Skene over ``(task, worker, label)``; labels compared as their JSON."""
+    try:
+        import pandas as pd
+        from crowdkit.aggregation import DawidSkene
+    except ImportError:
+        raise TolokaError(
+            "method='dawid_skene' needs crowd-kit: pip install 'airflow-toloka[aggregation]'"
+        ) from None
+    import json
+
+    if not votes:
+        return []
+    frame = pd.DataFrame(
+        [(t, w, json.dumps(label, sort_keys=True)) for t, w, label in votes],
+        columns=["task", "worker", "label"],
+    )
+    probabilities = DawidSkene(n_iter=100).fit_predict_proba(frame)
+    counts = frame.groupby("task").size()
+    labels = []
+    for task_id in sorted(probabilities.index):
+        row = probabilities.loc[task_id]
+        # ties broken as majority_vote does: the answer whose JSON sorts first
+        best = min(row.index, key=lambda label: (-row[label], label))
+        labels.append(Label(str(task_id), json.loads(best), float(row[best]), int(counts[task_id])))
+    return labels

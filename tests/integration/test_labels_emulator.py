@@ -1,0 +1,260 @@
+"""Export, review and aggregation against the emulator's crowd: exact counts, files, and clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+from airflow.sdk import Asset
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_toloka.exceptions import TolokaError, TolokaInputError
+from airflow_toloka.hooks.toloka import TolokaHook
+from airflow_toloka.operators import (
+    AggregateResultsOperator,
+    CreatePoolOperator,
+    CreateProjectOperator,
+    CreateTasksOperator,
+    ExportAssignmentsOperator,
+    OpenPoolOperator,
+    ReviewAssignmentsOperator,
+)
+from tests.specs import pool_spec
+
+PROJECT = {
+    "public_name": "Sentiment",
+    "public_description": "Pick the sentiment of a review.",
+    "task_spec": {
+        "input_spec": {"text": {"type": "string"}, "truth": {"type": "string", "required": False}},
+        "output_spec": {
+            "label": {"type": "string", "allowed_values": ["pos", "neg"]},
+            "note": {"type": "string", "required": False},
+        },
+        "view_spec": {"type": "tb", "config": "{}"},
+    },
+}
+N_TASKS, OVERLAP = 20, 3
+
+
+class Outlets(dict):  # type: ignore[type-arg]
+    """``context["outlet_events"]``: an accessor per asset with an ``extra``."""
+
+    def __missing__(self, asset: Asset) -> Any:
+        self[asset] = MagicMock(extra={})
+        return self[asset]
+
+
+def context(task_id: str = "t") -> dict[str, Any]:
+    ti = MagicMock(dag_id="d", run_id="r1", task_id=task_id, map_index=-1, try_number=1)
+    return {"ti": ti, "dag_run": MagicMock(start_date=None), "outlet_events": Outlets()}
+
+
+def labeled_pool(
+    emulator: Any, *, manual_review: bool = False, golden: int = 0, accuracy: float = 0.9
+) -> str:
+    """A pool the crowd finished: N_TASKS reviews (truth in the input), OVERLAP answers each; seeded, so the
+    crowd's answers are the same on every run."""
+    emulator.configure(crowd=8, time_scale=0, crowd_accuracy=accuracy, seed=11)
+    project_id = CreateProjectOperator(task_id="project", project=PROJECT).execute(context("project"))[
+        "project_id"
+    ]
+    extra = {"auto_accept_solutions": False, "auto_accept_period_day": 3} if manual_review else {}
+    spec = pool_spec(overlap=OVERLAP, suite=4, **extra)
+    spec["mixer_config"]["golden_tasks_count"] = 1 if golden else 0
+    pool_id = str(
+        CreatePoolOperator(task_id="pool", project_id=project_id, pool=spec).execute(context("pool"))[
+            "pool_id"
+        ]
+    )
+    tasks: list[dict[str, Any]] = [
+        {"input_values": {"text": f"review {i}", "truth": "pos" if i % 3 else "neg"}} for i in range(N_TASKS)
+    ]
+    tasks += [
+        {
+            "input_values": {"text": f"control {i}", "truth": "pos"},
+            "known_solutions": [{"output_values": {"label": "pos"}}],
+            "infinite_overlap": True,
+        }
+        for i in range(golden)
+    ]
+    CreateTasksOperator(
+        task_id="up", pool_id=pool_id, tasks=tasks, allow_defaults=True, poll_interval=0.1
+    ).execute(context("up"))
+    OpenPoolOperator(task_id="open", pool_id=pool_id, poll_interval=0.1).execute(context("open"))
+    emulator.advance(2 * 86400)  # two simulated days: the crowd finishes and the pool closes
+    with TolokaHook() as hook:
+        assert hook.get_pool(pool_id).last_close_reason == "COMPLETED"
+    return pool_id
+
+
+@pytest.fixture(autouse=True)
+def _conn(toloka_conn_env: None, fresh_emulator: Any) -> None:
+    pass
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv", "parquet"])
+def test_export_writes_one_row_per_answer_and_announces_the_file(
+    fresh_emulator: Any, tmp_path: Path, fmt: str
+) -> None:
+    pool_id = labeled_pool(fresh_emulator)
+    path = tmp_path / f"answers.{fmt}"
+    export = ExportAssignmentsOperator(
+        task_id="export", pool_id=pool_id, results_path=str(path), status=("ACCEPTED",)
+    )
+    assert export.outlets == [Asset(uri=f"file://{path}")]  # a fixed path is the task's outlet by default
+    ctx = context("export")
+    summary = export.execute(ctx)
+    assert summary["rows"] == N_TASKS * OVERLAP and summary["by_status"] == {
+        "ACCEPTED": summary["assignments"]
+    }
+    assert ctx["outlet_events"][export.outlets[0]].extra["rows"] == N_TASKS * OVERLAP
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        assert {r["OUTPUT:label"] for r in rows} <= {"pos", "neg"} and all(r["INPUT:text"] for r in rows)
+        assert len({(r["task_id"], r["user_id"]) for r in rows}) == len(rows)  # nobody answered a task twice
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(path).num_rows == N_TASKS * OVERLAP
+    else:
+        header = path.read_text().splitlines()[0]
+        assert header.startswith("assignment_id") and "OUTPUT:label" in header and "INPUT:truth" in header
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_majority_labels_are_mostly_the_truth(fresh_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(fresh_emulator, golden=2)
+    path = tmp_path / "labels.jsonl"
+    summary = AggregateResultsOperator(
+        task_id="agg", pool_id=pool_id, fields=["label"], results_path=str(path)
+    ).execute(context("agg"))
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert summary["labels"] == len(rows) == N_TASKS  # control tasks left out
+    assert all(r["answers"] == OVERLAP and 0 < r["confidence"] <= 1 for r in rows)
+    right = sum(r["OUTPUT:label"] == r["INPUT:truth"] for r in rows)
+    assert right >= N_TASKS * 0.8, rows
+
+
+def test_dawid_skene_and_toloka_aggregation_agree_with_the_majority(
+    fresh_emulator: Any, tmp_path: Path
+) -> None:
+    pool_id = labeled_pool(fresh_emulator)
+    labels: dict[str, dict[str, str]] = {}
+    for method in ("majority", "dawid_skene", "toloka_ds"):
+        path = tmp_path / f"{method}.jsonl"
+        AggregateResultsOperator(
+            task_id="agg",
+            pool_id=pool_id,
+            fields=["label"],
+            method=method,
+            results_path=str(path),
+            poll_interval=0.1,
+        ).execute(context("agg"))
+        labels[method] = {
+            (row := json.loads(line))["task_id"]: row["OUTPUT:label"]
+            for line in path.read_text().splitlines()
+        }
+    assert labels["dawid_skene"].keys() == labels["majority"].keys() == labels["toloka_ds"].keys()
+    agree = sum(labels["dawid_skene"][t] == labels["majority"][t] for t in labels["majority"])
+    assert agree >= N_TASKS * 0.8
+
+
+def test_toloka_aggregation_defers_and_resumes(fresh_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(fresh_emulator)
+    fresh_emulator.configure(pending_seconds=30)
+    agg = AggregateResultsOperator(
+        task_id="agg",
+        pool_id=pool_id,
+        fields=["label"],
+        method="toloka_wdo",
+        answer_weight_skill_id="skill-1",
+        results_path=str(tmp_path / "wdo.jsonl"),
+        deferrable=True,
+        poll_interval=0.1,
+    )
+    with pytest.raises(TaskDeferred) as info:
+        agg.execute(context("agg"))
+    fresh_emulator.advance(60)
+
+    async def first_event() -> dict[str, Any]:
+        async for event in info.value.trigger.run():
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    event = asyncio.run(asyncio.wait_for(first_event(), 60))
+    summary = agg.execute_complete(context("agg"), event)
+    assert summary["labels"] == N_TASKS and summary["method"] == "toloka_wdo"
+
+
+def test_bad_aggregation_fields_are_named(fresh_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(fresh_emulator)
+    out = str(tmp_path / "x.jsonl")
+    with pytest.raises(TolokaInputError, match=r"'colour' is not in pool .* output spec"):
+        AggregateResultsOperator(task_id="a", pool_id=pool_id, fields=["colour"], results_path=out).execute(
+            context()
+        )
+    with pytest.raises(TolokaInputError, match="'note' cannot be aggregated by Toloka"):
+        AggregateResultsOperator(
+            task_id="a", pool_id=pool_id, fields=["note"], method="toloka_ds", results_path=out
+        ).execute(context())
+    assert not Path(out).exists()
+
+
+def test_review_by_control_tasks_then_again_changes_nothing(fresh_emulator: Any) -> None:
+    pool_id = labeled_pool(fresh_emulator, manual_review=True, golden=2)
+    review = ReviewAssignmentsOperator(task_id="review", pool_id=pool_id, rule={"min_golden_accuracy": 1.0})
+    first = review.execute(context("review"))
+    assert (
+        first["accepted"] + first["rejected"] > 0 and first["rejected"] > 0
+    )  # 90% accurate: some miss a control
+    with TolokaHook() as hook:
+        statuses = {a.status for a in hook.get_assignments(pool_id=pool_id)}
+        rejected = list(hook.get_assignments(pool_id=pool_id, status="REJECTED"))
+    assert "SUBMITTED" not in statuses
+    assert all(a.public_comment and "right" in a.public_comment for a in rejected)
+    assert review.execute(context("review")) == {
+        "pool_id": pool_id,
+        "accepted": 0,
+        "rejected": 0,
+        "unchanged": 0,
+    }
+
+
+def test_review_from_a_decisions_file(fresh_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(fresh_emulator, manual_review=True)
+    with TolokaHook() as hook:
+        ids = [a.id for a in hook.get_assignments(pool_id=pool_id, status="SUBMITTED")]
+    decisions = tmp_path / "decisions.csv"
+    lines = ["assignment_id,verdict,public_comment", f"{ids[0]},REJECTED,too fast"]
+    lines += [f"{i},ACCEPTED," for i in ids[1:]]
+    decisions.write_text("\n".join(lines) + "\n")
+    review = ReviewAssignmentsOperator(task_id="review", pool_id=pool_id, decisions_path=str(decisions))
+    assert review.execute(context()) == {
+        "pool_id": pool_id,
+        "accepted": len(ids) - 1,
+        "rejected": 1,
+        "unchanged": 0,
+    }
+    again = review.execute(context())  # a retry: every verdict is in place already
+    assert again == {"pool_id": pool_id, "accepted": 0, "rejected": 0, "unchanged": len(ids)}
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"assignment_id,verdict,public_comment\n{ids[1]},ACCEPTED,\nnot-an-assignment,ACCEPTED,\n")
+    with pytest.raises(
+        TolokaInputError,
+        match=r"bad\.csv: 1 assignment\(s\) not in pool \d+, e\.g\. not-an-assignment \(data rows 2\)",
+    ):
+        ReviewAssignmentsOperator(task_id="r", pool_id=pool_id, decisions_path=str(bad)).execute(context())
+
+
+def test_review_of_an_archived_pool_is_refused(fresh_emulator: Any) -> None:
+    pool_id = labeled_pool(fresh_emulator)
+    with TolokaHook() as hook:
+        hook.archive_pool(pool_id)
+    with pytest.raises(TolokaError, match="ARCHIVED"):
+        ReviewAssignmentsOperator(task_id="r", pool_id=pool_id, rule={"min_golden_accuracy": 0.5}).execute(
+            context()
+        )

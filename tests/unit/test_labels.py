@@ -1,0 +1,106 @@
+"""From assignments to labels without a server: answer rows, golden accuracy, decisions, majority vote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_toloka.exceptions import TolokaInputError
+from airflow_toloka.labels import (
+    Decision,
+    answer_rows,
+    columns_for,
+    golden_score,
+    majority_vote,
+    read_decisions,
+    rule_decision,
+)
+
+
+def assignment(answers: list[tuple[str, str, str | None]], **extra: Any) -> dict[str, Any]:
+    """An assignment whose tasks are (task id, answer, known answer or None)."""
+    tasks = []
+    for task_id, _, known in answers:
+        task: dict[str, Any] = {"id": task_id, "input_values": {"text": f"t {task_id}"}}
+        if known is not None:
+            task["known_solutions"] = [{"output_values": {"label": known}, "correctness_weight": 1}]
+        tasks.append(task)
+    return {
+        "id": "a1",
+        "pool_id": "7",
+        "task_suite_id": "s1",
+        "user_id": "u1",
+        "status": "SUBMITTED",
+        "tasks": tasks,
+        "solutions": [{"output_values": {"label": given}} for _, given, _ in answers],
+        "submitted": "2026-11-30T10:00:00.000",
+        **extra,
+    }
+
+
+def test_answer_rows_are_one_per_task_with_inputs_outputs_and_golden() -> None:
+    rows = list(answer_rows(assignment([("t1", "pos", None), ("t2", "neg", "pos")])))
+    assert [r["task_id"] for r in rows] == ["t1", "t2"]
+    assert rows[0]["INPUT:text"] == "t t1" and rows[0]["OUTPUT:label"] == "pos" and rows[0]["golden"] is False
+    assert rows[1]["golden"] is True and rows[1]["GOLDEN:label"] == "pos" and "GOLDEN:label" not in rows[0]
+    assert {rows[0][k] for k in ("assignment_id", "user_id", "status", "pool_id")} == {
+        "a1",
+        "u1",
+        "SUBMITTED",
+        "7",
+    }
+    assert set(columns_for(["text"], ["label"])) >= set(rows[1])
+    assert (
+        list(answer_rows({"id": "x", "status": "ACTIVE", "tasks": [{"id": "t"}]})) == []
+    )  # nothing answered
+
+
+def test_golden_score_and_the_review_rule() -> None:
+    good = assignment([("t1", "pos", "pos"), ("t2", "neg", "neg"), ("t3", "pos", None)])
+    bad = assignment([("t1", "neg", "pos"), ("t2", "neg", "neg")])
+    assert golden_score(good) == (2, 2) and golden_score(bad) == (1, 2)
+    assert rule_decision(good, 0.8, "x") == Decision("a1", "ACCEPTED")
+    assert rule_decision(bad, 0.5, "x") == Decision("a1", "ACCEPTED")  # exactly the threshold passes
+    assert rule_decision(bad, 0.8, "{correct} of {total} right") == Decision("a1", "REJECTED", "1 of 2 right")
+    assert (
+        rule_decision(assignment([("t1", "pos", None)]), 1.0, "x").verdict == "ACCEPTED"
+    )  # no control tasks
+
+
+def test_decisions_are_checked_row_by_row() -> None:
+    rows = [
+        {"assignment_id": "a1", "verdict": "accept"},
+        {"assignment_id": "a2", "verdict": "REJECTED", "public_comment": "wrong"},
+    ]
+    assert read_decisions(rows, "d.csv") == [Decision("a1", "ACCEPTED"), Decision("a2", "REJECTED", "wrong")]
+    for bad, words in [
+        ({"assignment_id": "", "verdict": "ACCEPTED"}, "d.csv, data row 2: assignment_id is missing"),
+        (
+            {"assignment_id": "a3", "verdict": "maybe"},
+            "d.csv, data row 2: verdict must be ACCEPTED or REJECTED",
+        ),
+        (
+            {"assignment_id": "a3", "verdict": "REJECTED"},
+            "d.csv, data row 2: rejecting a3 needs a public_comment",
+        ),
+        ({"assignment_id": "a1", "verdict": "REJECTED", "public_comment": "x"}, "a1 is decided twice"),
+    ]:
+        with pytest.raises(TolokaInputError, match=words):
+            read_decisions([rows[0], bad], "d.csv")
+
+
+def test_majority_vote_counts_and_breaks_ties_the_same_way_every_time() -> None:
+    votes = [
+        ("t2", {"label": "neg"}),
+        ("t1", {"label": "pos"}),
+        ("t1", {"label": "pos"}),
+        ("t1", {"label": "neg"}),
+        ("t2", {"label": "pos"}),
+    ]
+    labels = list(majority_vote(votes))
+    assert [(lb.task_id, lb.label, round(lb.confidence, 3), lb.answers) for lb in labels] == [
+        ("t1", {"label": "pos"}, 0.667, 3),
+        ("t2", {"label": "neg"}, 0.5, 2),  # a tie: '{"label": "neg"}' sorts before '{"label": "pos"}'
+    ]
+    assert list(majority_vote(reversed(votes))) == labels
