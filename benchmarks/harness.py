@@ -574,8 +574,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / ".bench")
     p.add_argument(
         "--only",
-        default="hook,operator,kit,triggers,pool-triggers",
-        help="which runs: any of hook, operator, kit, triggers, pool-triggers",
+        default="hook,operator,kit,export,triggers,pool-triggers",
+        help="which runs: any of hook, operator, kit, export, triggers, pool-triggers",
     )
     p.add_argument("--run-timeout", type=float, default=900.0, help="seconds per upload run")
     p.add_argument(
@@ -591,6 +591,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--trigger-poll-interval", type=float, default=30.0, help="seconds (the operators' default)"
     )
     p.add_argument("--trigger-op-seconds", type=float, default=60.0, help="how long each operation runs")
+    p.add_argument("--export-sizes", default="100000,1000000", help="answer rows of the export runs")
     p.add_argument("--pool-triggers", type=int, default=10_000, help="concurrent pool triggers")
     p.add_argument(
         "--pool-trigger-poll-interval",
@@ -609,8 +610,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="pyinstrument profiles of provider runs")
     args = p.parse_args(argv)
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    args.export_sizes = [int(s.replace("_", "")) for s in args.export_sizes.split(",") if s.strip()]
     args.only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = args.only - {*CLIENTS, "triggers", "pool-triggers"}
+    unknown = args.only - {*CLIENTS, "export", "triggers", "pool-triggers"}
     if unknown:
         p.error(f"unknown --only entries: {', '.join(sorted(unknown))}")
     args.out = args.out.resolve()
@@ -628,6 +630,98 @@ def _raise_fd_limit() -> None:
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+# ---------------------------------------------------------------------- exporting answers
+
+
+def _filled_pool(emu: EmulatorProcess, rows: int) -> str:
+    """A pool holding ``rows`` accepted answers (10 per assignment), made through the emulator's fill endpoint."""
+    import requests
+
+    api = requests.Session()
+    api.headers["Authorization"] = f"OAuth {TOKEN}"
+    project = {
+        "public_name": "bench",
+        "public_description": "bench",
+        "task_spec": {
+            "input_spec": {"image": {"type": "url"}},
+            "output_spec": {"result": {"type": "string", "allowed_values": ["cat", "dog"]}},
+        },
+    }
+    project_id = api.post(f"{emu.url}/api/v1/projects", json=project, timeout=60).json()["id"]
+    pool = {
+        "project_id": project_id,
+        "private_name": "bench",
+        "reward_per_assignment": 0.01,
+        "assignment_max_duration_seconds": 600,
+        "will_expire": "2099-01-01T00:00:00",
+        "defaults": {"default_overlap_for_new_task_suites": 3, "default_overlap_for_new_tasks": 3},
+    }
+    pool_id = str(api.post(f"{emu.url}/api/v1/pools", json=pool, timeout=60).json()["id"])
+    params = {"pool_id": pool_id, "assignments": rows // 10, "tasks_per_assignment": 10}
+    filled = api.post(f"{emu.url}/_emulator/fill", params=params, timeout=600).json()
+    if filled.get("rows") != rows:
+        raise RuntimeError(f"the emulator filled {filled}, not {rows} rows")
+    return pool_id
+
+
+def export_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """ExportAssignmentsOperator and toloka-kit's get_assignments reading the same pool of accepted answers."""
+    records: list[dict[str, Any]] = []
+    for rows in args.export_sizes:
+        with emulator(args, f"export-{rows}", more=["--crowd", "0"]) as emu:
+            pool_id = _filled_pool(emu, rows)
+            for client in ("provider", "kit"):
+                if client == "kit" and not KIT_PYTHON.exists():
+                    continue
+                log = args.out / "logs" / f"export-{client}-{rows}.log"
+                if client == "provider":
+                    out = args.out / f"answers-{rows}.jsonl"
+                    cmd = [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.worker",
+                        "export",
+                        "--pool",
+                        pool_id,
+                        "--n",
+                        str(rows),
+                    ]
+                    cmd += ["--out", str(out)]
+                else:
+                    cmd = [str(KIT_PYTHON), str(ROOT / "benchmarks" / "kit_worker.py"), "--url", emu.url]
+                    cmd += ["--n", str(rows), "--export", pool_id]
+                before = emu.stats()["requests"].get("GET /api/v1/assignments", 0)
+                child = run_child(cmd, child_env(emu.url, args.out), args.run_timeout, log)
+                requests_made = emu.stats()["requests"].get("GET /api/v1/assignments", 0) - before
+                res = child.result or {}
+                measured = res.get("measured") or {}
+                record = {
+                    "client": client,
+                    "rows": rows,
+                    "ok": bool(res.get("ok")),
+                    "wall_s": measured.get("wall_s"),
+                    "cpu_s": measured.get("cpu_s"),
+                    "peak_rss_mb": child.maxrss_mb,
+                    "requests": requests_made,
+                    "error": res.get("error") or (None if res else f"exit {child.returncode}, see {log}"),
+                }
+                records.append(record)
+                label = (
+                    "ExportAssignmentsOperator (JSONL)"
+                    if client == "provider"
+                    else "toloka-kit get_assignments"
+                )
+                if record["ok"]:
+                    print(
+                        f"  {rows:>9,} rows  {label:<36} wall {record['wall_s']:7.2f} s  CPU {record['cpu_s']:7.2f} s  "
+                        f"peak RSS {record['peak_rss_mb']:6.0f} MB  {requests_made} requests",
+                        flush=True,
+                    )
+                else:
+                    print(f"  {rows:>9,} rows  {label:<36} FAILED: {record['error']}", flush=True)
+    return records
 
 
 def print_triggers(trig: dict[str, Any], poll_interval: float) -> None:
@@ -686,6 +780,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     trig: dict[str, Any] | None = None
     pool_trig: dict[str, Any] | None = None
+    exports: list[dict[str, Any]] = []
     results_path = args.out / "results.json"
 
     def save(finished: bool) -> None:
@@ -699,6 +794,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "runs": runs,
             "triggers": trig,
             "pool_triggers": pool_trig,
+            "exports": exports,
             "targets": evaluate_targets(runs, trig),
         }
         results_path.write_text(json.dumps(doc, indent=1, default=str))
@@ -744,6 +840,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             add_ratios(runs)
             for record in batch:
                 print_run(record)
+        if "export" in args.only:
+            print("\nExporting accepted answers (10 per assignment) to a file:", flush=True)
+            try:
+                exports = export_runs(args)
+            except (RuntimeError, OSError, ValueError) as exc:
+                print(f"  FAILED: harness error: {exc}", flush=True)
+            save(False)
         if "triggers" in args.only:
             print(
                 f"\nTriggerer capacity: {args.triggers:,} TolokaOperationTriggers in one event loop, "

@@ -7,6 +7,8 @@
 ``python -m benchmarks.worker triggers --count K --op-seconds S --poll-interval P --emulator URL --result FILE``
     submits K one-task operations, then runs K ``TolokaOperationTrigger``s in one event loop while a ticker
     measures the loop's lag.
+``python -m benchmarks.worker export --pool P --n ROWS --out FILE --result FILE``
+    ``ExportAssignmentsOperator(pool_id=P, status=("ACCEPTED",), results_path=FILE).execute(context)``.
 ``python -m benchmarks.worker pool-triggers --count K --op-seconds S --poll-interval P --emulator URL --result FILE``
     runs K ``TolokaPoolTrigger``s on the emulator's pools ``1..K`` (open, so they keep waiting) for S seconds,
     until their deadline: what a triggerer holding thousands of multi-day waits costs.
@@ -26,7 +28,10 @@ import statistics
 import sys
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from benchmarks.common import POOL_ID, measure, rss_mb, task_dict, write_result
@@ -121,6 +126,27 @@ def run_operator(args: argparse.Namespace) -> dict[str, Any]:
         "experiments": args.experiment or [],
         "measured": m,
         "error": None if ok else f"summary {json.dumps(summary)[:500]}",
+    }
+
+
+def run_export(args: argparse.Namespace) -> dict[str, Any]:
+    from airflow_toloka.operators import ExportAssignmentsOperator
+
+    op = ExportAssignmentsOperator(
+        task_id="export", pool_id=args.pool, results_path=args.out, status=("ACCEPTED",)
+    )
+    # Airflow's outlet_events hands out an accessor per asset; a namespace with an ``extra`` stands in for it.
+    context: Any = {"ti": _TaskInstance(), "outlet_events": defaultdict(lambda: SimpleNamespace(extra={}))}
+    with measure() as m:
+        summary = op.execute(context)
+    ok = summary["rows"] == args.n
+    return {
+        "ok": ok,
+        "rows": summary["rows"],
+        "assignments": summary["assignments"],
+        "file_mb": round(Path(args.out).stat().st_size / 2**20, 1),
+        "measured": m,
+        "error": None if ok else f"exported {summary['rows']} rows, expected {args.n}",
     }
 
 
@@ -288,7 +314,9 @@ def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.worker")
-    p.add_argument("mode", choices=["hook", "operator", "triggers", "pool-triggers"])
+    p.add_argument("mode", choices=["hook", "operator", "export", "triggers", "pool-triggers"])
+    p.add_argument("--pool", default="")
+    p.add_argument("--out", default="")
     p.add_argument("--result", required=True)
     p.add_argument("--n", type=int, default=0)
     p.add_argument("--tsv")
@@ -316,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = {
         "hook": run_hook,
         "operator": run_operator,
+        "export": run_export,
         "triggers": run_triggers,
         "pool-triggers": run_triggers,
     }

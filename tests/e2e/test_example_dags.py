@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,6 +83,35 @@ def test_pool_lifecycle(
     assert stats["tasks_by_pool"] == {pool_id: 200} and stats["pools"][pool_id] == "ARCHIVED"
     assert stats["pools"][template.id] == "CLOSED"
     assert run.xcom("create_pool", "_link_TolokaPoolLink") == [f"{fresh_emulator.url}/api/v1/pools/{pool_id}"]
+
+
+def test_labeling_pipeline(
+    airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any], tmp_path: Path
+) -> None:
+    fresh_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=100_000, seed=7)
+    out = tmp_path / "labels"
+    run = airflow_home.dags_test(
+        "toloka_labeling_pipeline", dags_folder=EXAMPLES, conn=conn, conf={"out_dir": str(out)}
+    )
+    assert_ok(run)
+    states = run.task_states()
+    assert set(states.values()) == {"success#1"}, states
+    (report,) = run.xcom("report")
+    (reviewed,) = run.xcom("review")
+    (labels,) = run.xcom("aggregate")
+    assert report["labels"] == labels["labels"] == 60  # every review labeled, the 6 control tasks left out
+    assert report["accuracy"] >= 0.9, report
+    assert reviewed["accepted"] + reviewed["rejected"] == report["assignments"]
+    assert Path(labels["path"]).parent.parent == out
+    # The labels file is announced: one asset event, carrying the path, for the downstream DAG's schedule.
+    with sqlite3.connect(airflow_home.home / "airflow.db") as db:
+        events = db.execute(
+            "SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "WHERE e.source_dag_id = 'toloka_labeling_pipeline'"
+        ).fetchall()
+    assert [(uri, json.loads(extra)["path"]) for uri, extra in events] == [
+        ("file:///toloka/review-sentiment/labels", labels["path"])
+    ]
 
 
 def test_retry_after_a_crash_midway_creates_each_task_once(

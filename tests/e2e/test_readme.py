@@ -41,6 +41,7 @@ COVERED = [
     ("python", '"kind": "tasks"'),
     ("python", "TolokaOperationSensor("),
     ("python", 'dag_id="sentiment_daily"'),
+    ("python", "ExportAssignmentsOperator("),
     ("python", "hook.create_tasks("),
 ]
 
@@ -91,6 +92,33 @@ def test_the_pool_lifecycle_dag_waits_for_the_crowd(
     assert (
         sum(stats["assignments_by_pool"][pool["pool_id"]].values()) >= 3
     )  # overlap 3 over suites of up to 5
+
+
+def test_the_labels_snippet_exports_reviews_and_aggregates(
+    airflow_home: AirflowHome, fresh_emulator: Any, tmp_path: Path
+) -> None:
+    # The labels snippet inside the pool lifecycle DAG above, after the wait and before the archive.
+    fresh_emulator.configure(crowd=10, time_scale=100_000)
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    labels = block("python", "ExportAssignmentsOperator(").replace(
+        '"/data/', json.dumps(str(tmp_path) + "/")[:-1]
+    )
+    extra = textwrap.indent(labels + "labeled >> export\nlabels >> archived\n", "    ")
+    (dags / "sentiment_daily.py").write_text(block("python", 'dag_id="sentiment_daily"') + extra)
+    conn = {"conn_type": "toloka", "host": fresh_emulator.url, "password": TOKEN}
+    run = airflow_home.dags_test("sentiment_daily", dags_folder=dags, conn=conn)
+    assert run.returncode == 0, run.output[-5000:]
+    states = run.task_states()
+    assert {states[t] for t in ("export", "review", "labels", "archive")} == {"success#1"}, states
+    (exported,) = run.xcom("export")
+    (reviewed,) = run.xcom("review")
+    (labelled,) = run.xcom("labels")
+    assert (
+        exported["format"] == "parquet" and exported["rows"] >= 9
+    )  # 3 tasks x overlap 3 (and more if redone)
+    assert reviewed["rejected"] == 0  # an auto-accept pool has nothing left to review
+    assert labelled["labels"] == 3 and Path(labelled["path"]).exists() and Path(exported["path"]).exists()
 
 
 def test_the_result_shape_is_what_an_upload_returns(fresh_emulator: Any, toloka_conn_env: None) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_toloka.emulator import EmulatorProcess
-from tests.stack.conftest import STALE_EVENT_WINDOW, TOKEN, Stack
+from tests.stack.conftest import STALE_EVENT_WINDOW, TOKEN, Stack, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -76,4 +76,30 @@ def test_nightly_task_suites(stack: Stack, stack_emulator: EmulatorProcess) -> N
     assert list(log_dir.glob("attempt=1.log.trigger.*.log")), (
         "the sensor's trigger did not run in the triggerer"
     )
+    assert_token_absent(stack, dag_id, run_id)
+
+
+def test_labeling_pipeline_and_the_dag_its_labels_schedule(
+    stack: Stack, stack_emulator: EmulatorProcess
+) -> None:
+    dag_id, run_id, consumer = "toloka_labeling_pipeline", "stack_labeling_1", "toloka_retrain_on_labels"
+    stack_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=100_000, seed=7)
+    stack.cli("dags", "unpause", consumer)  # a paused consumer is not queued by an asset event
+    out = stack.home / "labels"
+    stack.trigger(dag_id, run_id, {"out_dir": str(out)})
+    state = stack.wait_run(dag_id, run_id, timeout=420)
+    states = stack.task_states(dag_id, run_id)
+    assert state == "success", states
+    (report,) = stack.xcom(dag_id, run_id, "report")
+    assert report["labels"] == 60 and report["accuracy"] >= 0.9, report
+    (labels,) = stack.xcom(dag_id, run_id, "aggregate")
+    # The labels file's asset event scheduled the retraining DAG, which saw the file's path.
+    query = "SELECT run_id FROM dag_run WHERE dag_id = %s AND run_type = 'asset_triggered'"
+    runs = wait_for(
+        "the labels' event to schedule the retraining DAG", lambda: stack.query(query, consumer), 120
+    )
+    assert len(runs) == 1, runs
+    (consumer_run,) = runs[0]
+    assert stack.wait_run(consumer, consumer_run, timeout=180) == "success"
+    assert stack.xcom(consumer, consumer_run, "retrain") == [[labels["path"]]]
     assert_token_absent(stack, dag_id, run_id)
