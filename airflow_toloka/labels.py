@@ -22,9 +22,11 @@ __all__ = [
     "answer_rows",
     "columns_for",
     "golden_score",
+    "majority_of",
     "majority_vote",
     "read_decisions",
     "rule_decision",
+    "vote_key",
 ]
 
 BASE_COLUMNS = (
@@ -60,8 +62,19 @@ def columns_for(input_fields: Sequence[str], output_fields: Sequence[str]) -> li
 
 
 def _known(task: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The first known answer of a control task (what the export shows), None for a general task."""
     known = task.get("known_solutions") or []
     return dict(known[0].get("output_values") or {}) if known else None
+
+
+def _is_right(given: Mapping[str, Any], task: Mapping[str, Any]) -> bool:
+    """Whether an answer matches any known solution that counts (weight missing or above 0) on all its fields."""
+    for solution in task.get("known_solutions") or []:
+        weight = solution.get("correctness_weight")
+        expected = solution.get("output_values") or {}
+        if (weight is None or weight > 0) and all(given.get(k) == v for k, v in expected.items()):
+            return True
+    return False
 
 
 def answer_rows(assignment: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -96,17 +109,15 @@ def golden_score(assignment: Mapping[str, Any]) -> tuple[int, int]:
     """How many control tasks of an assignment the Toloker answered as their known solution.
 
     :param assignment: an assignment as Toloka sends it.
-    :return: ``(correct, control tasks)``; a control answer is correct when every field of its first known
-        solution matches.
+    :return: ``(correct, control tasks)``; a control answer is correct when it matches every field of any of the
+        task's known solutions whose ``correctness_weight`` is not 0.
     """
     correct = total = 0
     for task, solution in zip(assignment.get("tasks") or [], assignment.get("solutions") or [], strict=False):
-        known = _known(task)
-        if known is None:
+        if not task.get("known_solutions"):
             continue
         total += 1
-        given = solution.get("output_values") or {}
-        correct += all(given.get(k) == v for k, v in known.items())
+        correct += _is_right(solution.get("output_values") or {}, task)
     return correct, total
 
 
@@ -188,21 +199,36 @@ class Label:
     answers: int
 
 
-def _key(values: Mapping[str, Any]) -> str:
+def vote_key(values: Mapping[str, Any]) -> str:
+    """An answer as the key it is counted under: its JSON with sorted keys.
+
+    :param values: the output values of the aggregated fields.
+    :return: the key.
+    """
     return json.dumps(values, sort_keys=True, ensure_ascii=False)
 
 
+def majority_of(tally: Mapping[str, Counter[str]]) -> Iterator[Label]:
+    """The majority label of each task from its counted answers; a tie goes to the answer whose JSON sorts first,
+    so reruns agree.
+
+    :param tally: task id -> :func:`vote_key` of each answer -> how many gave it.
+    :return: one label per task, in task id order.
+    """
+    for task_id in sorted(tally):
+        counts = tally[task_id]
+        winner, top = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        total = sum(counts.values())
+        yield Label(task_id, json.loads(winner), top / total, total)
+
+
 def majority_vote(votes: Iterable[tuple[str, Mapping[str, Any]]]) -> Iterator[Label]:
-    """Majority vote per task; a tie goes to the answer whose JSON sorts first, so reruns agree.
+    """Majority vote per task over ``(task_id, output values)`` pairs (see :func:`majority_of`).
 
     :param votes: ``(task_id, output values of the aggregated fields)``, one per answer.
     :return: one label per task, in task id order.
     """
-    counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    tally: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for task_id, values in votes:
-        counts[task_id][_key(values)] += 1
-    for task_id in sorted(counts):
-        tally = counts[task_id]
-        winner, top = min(tally.items(), key=lambda kv: (-kv[1], kv[0]))
-        total = sum(tally.values())
-        yield Label(task_id, json.loads(winner), top / total, total)
+        tally[task_id][vote_key(values)] += 1
+    return majority_of(tally)

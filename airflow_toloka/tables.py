@@ -16,6 +16,7 @@ cell. Parquet (the ``parquet`` extra: pyarrow) stores ``golden`` as a boolean, `
 from __future__ import annotations
 
 import csv
+import io
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -157,7 +158,8 @@ def read_records(
     except (OSError, UnicodeDecodeError) as exc:
         raise TolokaInputError(f"{path}: cannot be read ({exc})") from None
     if fmt == "jsonl":
-        for number, line in enumerate(text.splitlines(), 1):
+        # only "\n" ends a JSON line: splitlines() would also cut at U+2028 inside a string
+        for number, line in enumerate(text.split("\n"), 1):
             if not line.strip():
                 continue
             try:
@@ -168,9 +170,30 @@ def read_records(
                 raise TolokaInputError(f"{path}, line {number}: expected a JSON object")
             yield record
         return
-    reader = csv.DictReader(
-        text.splitlines(),
-        delimiter="\t" if fmt == "tsv" else ",",
-        quoting=csv.QUOTE_NONE if fmt == "tsv" else 0,
-    )
-    yield from (dict(row) for row in reader)
+    if fmt == "csv":
+        yield from (dict(row) for row in csv.DictReader(io.StringIO(text, newline="")))
+        return
+    lines = text.split("\n")
+    header = [_unescape(c) for c in lines[0].rstrip("\r").split("\t")]
+    for line in lines[1:]:
+        if line.strip():
+            cells = (_unescape(c) for c in line.rstrip("\r").split("\t"))
+            yield dict(zip(header, cells, strict=False))
+
+
+_UNESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
+
+
+def _unescape(cell: str) -> str:
+    """A TSV cell as :func:`write_rows` escapes it, back to its text (an unknown escape stays as it is)."""
+    if "\\" not in cell:
+        return cell
+    out: list[str] = []
+    chars = iter(cell)
+    for ch in chars:
+        if ch == "\\":
+            nxt = next(chars, "")
+            out.append(_UNESCAPES.get(nxt, "\\" + nxt))
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -343,7 +343,11 @@ class BaseTolokaHook(BaseHook):
         def should_retry(exc: BaseException) -> bool:
             if isinstance(exc, _UNSENDABLE):
                 return False
-            if isinstance(exc, TolokaTooManyRequestsError) or never_sent(exc):
+            if isinstance(exc, TolokaTooManyRequestsError):
+                # A limit that lifts only after the budget (an hourly or daily one) is not waited for here: the
+                # caller (a deferrable operator, Airflow's retry) is the better place to wait that long.
+                return exc.retry_after is None or exc.retry_after <= self.retry_budget
+            if never_sent(exc):
                 return True  # Toloka did nothing with the request
             if not safe:
                 return False  # Toloka may have acted on it: repeating could create duplicates

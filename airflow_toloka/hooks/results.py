@@ -26,7 +26,7 @@ AGGREGATION_TYPES = ("WEIGHTED_DYNAMIC_OVERLAP", "DAWID_SKENE")
 # toloka-kit's streaming cursor reads assignments 1,000 at a time; aggregated answers are small, and their GET may
 # be rate limited like the aggregation itself, so they come in big pages.
 _ASSIGNMENT_PAGE = 1000
-_RESULT_PAGE = 10_000
+_RESULT_PAGE = 100_000  # Toloka's largest: the results GET may be rate limited too
 
 
 def _query(filters: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,7 +174,7 @@ class TolokaResultsHook(TolokaPoolsHook):
             )
         if type == "WEIGHTED_DYNAMIC_OVERLAP" and not answer_weight_skill_id:
             raise TolokaInputError("WEIGHTED_DYNAMIC_OVERLAP needs answer_weight_skill_id")
-        earlier = self._earlier_aggregation(str(pool_id), type, since)
+        earlier = self._earlier_aggregation(str(pool_id), type, names, answer_weight_skill_id, since)
         if earlier is not None:
             self.log.info("Reusing aggregation %s of pool %s started by an earlier try", earlier.id, pool_id)
             return earlier
@@ -186,7 +186,7 @@ class TolokaResultsHook(TolokaPoolsHook):
         try:
             return self._send(Request("POST", path, body=json_bytes(body), idempotent=False, model=Operation))  # type: ignore[no-any-return]
         except TolokaRemoteUnavailableError:
-            found = self._earlier_aggregation(str(pool_id), type, started)
+            found = self._earlier_aggregation(str(pool_id), type, names, answer_weight_skill_id, started)
             if found is None:
                 raise
             return found
@@ -201,24 +201,38 @@ class TolokaResultsHook(TolokaPoolsHook):
         for page in self._pages(f"{AGGREGATED}/{seg(operation_id)}", {"limit": _RESULT_PAGE}, key="task_id"):
             yield from (AggregatedSolution.model_validate(raw) for raw in page)
 
-    def _earlier_aggregation(self, pool_id: str, algorithm: str, since: datetime | None) -> Operation | None:
+    def _earlier_aggregation(
+        self, pool_id: str, algorithm: str, fields: list[str], skill: str | None, since: datetime | None
+    ) -> Operation | None:
+        """The newest aggregation since ``since`` of the same pool, algorithm, fields and skill that did not fail."""
         if since is None:
             return None
         params = {
             "type": "SOLUTION.AGGREGATE",
             "submitted_gte": format_datetime(since),
-            "sort": "submitted",
+            "sort": "-submitted",
             "limit": 500,
         }
         page = self._request("GET", "/api/v1/operations", params=params)
-        found = None
         for raw in page.get("items", []) if isinstance(page, Mapping) else []:
             op = Operation.model_validate(raw)
-            parameters = op.parameters or {}
-            same = (
-                str(parameters.get("pool_id")) == pool_id
-                and parameters.get("algorithm", algorithm) == algorithm
-            )
-            if same and op.status != "FAIL":
-                found = op  # the latest one wins
-        return found
+            if op.status != "FAIL" and _same_aggregation(
+                op.parameters or {}, pool_id, algorithm, fields, skill
+            ):
+                return op
+        return None
+
+
+def _same_aggregation(
+    parameters: Mapping[str, Any], pool_id: str, algorithm: str, fields: list[str], skill: str | None
+) -> bool:
+    """Whether an operation's parameters describe this aggregation (Toloka names the fields per algorithm)."""
+    if str(parameters.get("pool_id")) != pool_id or parameters.get("algorithm", algorithm) != algorithm:
+        return False
+    named = parameters.get("aggregated_output_fields") or [
+        f.get("name") if isinstance(f, Mapping) else f for f in parameters.get("aggregated_fields") or []
+    ]
+    if named and sorted(map(str, named)) != sorted(fields):
+        return False
+    given = parameters.get("answer_weight_skill_id")
+    return not (skill and given is not None and str(given) != str(skill))

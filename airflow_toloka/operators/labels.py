@@ -8,12 +8,13 @@ path and the counts, so a downstream DAG scheduled on it runs when fresh labels 
 
 from __future__ import annotations
 
-from collections import Counter
+import os
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, conf
+from airflow.sdk import Asset, AssetAlias, conf
 
 from airflow_toloka.batching import bounded_map
 from airflow_toloka.events import OperationEvent
@@ -23,9 +24,10 @@ from airflow_toloka.labels import (
     Label,
     answer_rows,
     columns_for,
-    majority_vote,
+    majority_of,
     read_decisions,
     rule_decision,
+    vote_key,
 )
 from airflow_toloka.operators.base import TolokaBaseOperator
 from airflow_toloka.operators.links import XCOM_POOL_IDS, XCOM_TOLOKA_URL, TolokaPoolLink, push_link_values
@@ -41,13 +43,14 @@ METHODS = ("majority", "dawid_skene", "toloka_wdo", "toloka_ds")
 _TOLOKA_TYPES = {"toloka_wdo": "WEIGHTED_DYNAMIC_OVERLAP", "toloka_ds": "DAWID_SKENE"}
 
 
-def _asset_uri(path: str) -> str:
-    return path if "://" in path else f"file://{path}"
+def _asset_uri(path: Any) -> str:
+    text = str(path)
+    return text if "://" in text else f"file://{os.path.abspath(text)}"
 
 
 def _outlets(results_path: Any, kwargs: dict[str, Any]) -> None:
     """Declare the results file as the task's outlet unless the caller declared outlets or templated the path."""
-    if "outlets" not in kwargs and isinstance(results_path, str) and "{{" not in results_path:
+    if "outlets" not in kwargs and "{{" not in str(results_path):
         kwargs["outlets"] = [Asset(uri=_asset_uri(results_path))]
 
 
@@ -64,9 +67,12 @@ class _ResultsOperator(TolokaBaseOperator):
         return list(spec.get("input_spec") or {}), dict(spec.get("output_spec") or {})
 
     def _announce(self, context: Context, extra: dict[str, Any]) -> None:
+        """An event for every declared outlet: an Asset gets the extra, an AssetAlias the written file itself."""
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = extra
+            elif isinstance(outlet, AssetAlias):
+                context["outlet_events"][outlet].add(Asset(uri=_asset_uri(self.results_path)), extra=extra)
 
 
 class ExportAssignmentsOperator(_ResultsOperator):
@@ -140,21 +146,27 @@ class ExportAssignmentsOperator(_ResultsOperator):
 
 
 class ReviewAssignmentsOperator(_ResultsOperator):
-    """Accept or reject a pool's SUBMITTED assignments, from a decisions file or by accuracy on control tasks.
+    """Accept or reject a pool's assignments, from a decisions file or by accuracy on control tasks.
 
     A decisions file (JSONL, CSV or TSV with ``assignment_id``, ``verdict`` — ACCEPTED or REJECTED — and
-    ``public_comment``) is checked whole first: an unknown assignment, one of another pool, an unknown verdict or a
-    rejection without a comment fails the task before any change. ``rule={"min_golden_accuracy": 0.8}`` accepts an
-    assignment whose control tasks were answered at least that well and rejects the others with ``comment``
-    (``{correct}`` and ``{total}`` filled in). Re-running is safe: an assignment already in its verdict's status is
-    counted as ``unchanged``.
+    ``public_comment``) is checked whole first, against the pool's assignments as they are now: an unknown
+    assignment, one of another pool, an unknown verdict, a rejection without a comment, or a verdict Toloka would
+    refuse (a REJECTED for an assignment already ACCEPTED, any verdict for one still ACTIVE, SKIPPED or EXPIRED)
+    fails the task, naming the rows, before any change. ``rule={"min_golden_accuracy": 0.8}`` decides each
+    SUBMITTED assignment: accepted when its control tasks were answered at least that well, else rejected with
+    ``comment`` (``{correct}`` and ``{total}`` filled in). A review Toloka still refuses midway does not stop the
+    others; the task fails at the end naming each one.
+
+    Re-running is safe: a verdict already in place is not sent again. The counts say how many assignments of the
+    decisions now have each verdict, and how many this try changed (a retry after a partial failure changes only
+    the rest; in rule mode only SUBMITTED assignments are decided, so a retry counts only what was left).
 
     :param pool_id: the pool (templated).
     :param decisions_path: the decisions file (templated).
     :param rule: ``{"min_golden_accuracy": float, "comment": str}``.
     :param max_in_flight: reviews sent concurrently.
     :param toloka_conn_id: Airflow connection id.
-    :return: ``{"pool_id", "accepted", "rejected", "unchanged"}``.
+    :return: ``{"pool_id", "accepted", "rejected", "changed"}``.
     """
 
     template_fields: Sequence[str] = ("pool_id", "decisions_path", "rule")
@@ -180,58 +192,86 @@ class ReviewAssignmentsOperator(_ResultsOperator):
         self.max_in_flight = max_in_flight
 
     def run(self, context: Context) -> dict[str, Any]:
-        """Decide, check, then send the reviews.
+        """Decide, check, then send the reviews that are not in place yet.
 
         :param context: the task context.
         :return: the counts.
-        :raises TolokaInputError: for a bad decisions file, naming its row, or an archived pool.
-        :raises TolokaConflictError: naming an assignment whose status forbids its verdict.
+        :raises TolokaInputError: for a bad decisions file (naming its rows) or an archived pool.
+        :raises TolokaError: naming each assignment Toloka refused to review, after the others were sent.
         """
         hook, pool_id = self.hook, str(self.pool_id)
         push_link_values(self, context["ti"], {XCOM_TOLOKA_URL: hook.base_url, XCOM_POOL_IDS: [pool_id]})
         if hook.get_pool(pool_id).status == "ARCHIVED":
             raise TolokaInputError(f"pool {pool_id} is ARCHIVED: Toloka allows no review of its assignments")
-        decisions = self._decisions(pool_id)
-        counts: Counter[str] = Counter()
+        decisions, statuses = self._decisions(pool_id)
+        pending = [d for d in decisions if statuses.get(d.assignment_id) != d.verdict]
+        refused: list[str] = []
 
-        def send(decision: Decision) -> tuple[Decision, str]:
-            before = statuses.get(decision.assignment_id)
-            hook.patch_assignment(decision.assignment_id, decision.verdict, decision.comment)
-            return decision, "unchanged" if before == decision.verdict else decision.verdict.lower()
+        def send(decision: Decision) -> str | None:
+            try:
+                hook.patch_assignment(decision.assignment_id, decision.verdict, decision.comment)
+            except TolokaError as exc:
+                return f"{decision.assignment_id}: {exc}"
+            return None
 
-        statuses = self._statuses
-        for _, outcome in bounded_map(iter(decisions), send, self.max_in_flight):
-            counts[outcome] += 1
-        result = {"pool_id": pool_id, **{k: counts.get(k, 0) for k in ("accepted", "rejected", "unchanged")}}
+        for problem in bounded_map(iter(pending), send, self.max_in_flight):
+            if problem is not None:
+                refused.append(problem)
+        verdicts = Counter(d.verdict for d in decisions)
+        result = {
+            "pool_id": pool_id,
+            "accepted": verdicts["ACCEPTED"],
+            "rejected": verdicts["REJECTED"],
+            "changed": len(pending) - len(refused),
+        }
         self.log.info("Reviewed pool %s: %s", pool_id, result)
+        if refused:
+            raise TolokaError(
+                f"Toloka refused {len(refused)} of {len(pending)} review(s) (the others were sent): "
+                + "; ".join(refused[:10])
+                + (f"; and {len(refused) - 10} more" if len(refused) > 10 else "")
+            )
         return result
 
-    def _decisions(self, pool_id: str) -> list[Decision]:
+    def _decisions(self, pool_id: str) -> tuple[list[Decision], dict[str, str]]:
+        """The decisions and the current status of each assignment they name, checked before any change."""
         hook = self.hook
         if self.rule is not None:
             minimum = float(self.rule["min_golden_accuracy"])
             comment = str(self.rule.get("comment") or self.DEFAULT_COMMENT)
-            self._statuses: dict[str, str] = {}
-            return [
+            decided = [
                 rule_decision(a, minimum, comment)
                 for page in hook.get_assignment_pages(pool_id=pool_id, status="SUBMITTED")
                 for a in page
             ]
+            return decided, {d.assignment_id: "SUBMITTED" for d in decided}
         decisions = read_decisions(read_records(self.decisions_path), str(self.decisions_path))
-        # Every id is checked against the pool before the first change: a typo fails the task, not half of it.
-        self._statuses = {
+        statuses = {
             str(a["id"]): str(a.get("status"))
             for page in hook.get_assignment_pages(pool_id=pool_id)
             for a in page
         }
-        unknown = [d.assignment_id for d in decisions if d.assignment_id not in self._statuses]
-        if unknown:
-            rows = [n for n, d in enumerate(decisions, 1) if d.assignment_id in set(unknown[:10])]
+        problems = [
+            (n, d.assignment_id, _review_problem(statuses.get(d.assignment_id), d.verdict, pool_id))
+            for n, d in enumerate(decisions, 1)
+        ]
+        bad = [(n, a, why) for n, a, why in problems if why]
+        if bad:
+            listed = "; ".join(f"data row {n}: {a} {why}" for n, a, why in bad[:10])
+            more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
             raise TolokaInputError(
-                f"{self.decisions_path}: {len(unknown)} assignment(s) not in pool {pool_id}, e.g. "
-                f"{', '.join(unknown[:10])} (data rows {', '.join(map(str, rows))}); nothing was reviewed"
+                f"{self.decisions_path}: {len(bad)} decision(s) cannot be applied: {listed}{more}; nothing was reviewed"
             )
-        return decisions
+        return decisions, statuses
+
+
+def _review_problem(status: str | None, verdict: str, pool_id: str) -> str | None:
+    """Why Toloka would refuse a verdict for an assignment in this status, or None when it would not."""
+    if status is None:
+        return f"is not in pool {pool_id}"
+    if status == verdict or status == "SUBMITTED" or (status == "REJECTED" and verdict == "ACCEPTED"):
+        return None
+    return f"is {status} and cannot become {verdict}"
 
 
 class AggregateResultsOperator(_ResultsOperator):
@@ -256,7 +296,7 @@ class AggregateResultsOperator(_ResultsOperator):
     :param poll_interval: seconds between status polls.
     :param timeout: how long to wait for Toloka's aggregation, seconds.
     :param toloka_conn_id: Airflow connection id.
-    :return: ``{"path", "format", "method", "labels", "tasks_without_answers"}``.
+    :return: ``{"path", "format", "method", "labels"}``.
     """
 
     template_fields: Sequence[str] = ("pool_id", "fields", "results_path")
@@ -356,9 +396,8 @@ class AggregateResultsOperator(_ResultsOperator):
         """``(task_id, user_id, label values, input values)`` of every accepted answer kept."""
         for page in self.hook.get_assignment_pages(pool_id=str(self.pool_id), status="ACCEPTED"):
             for assignment in page:
-                for task, solution in zip(
-                    assignment.get("tasks") or [], assignment.get("solutions") or [], strict=False
-                ):
+                pairs = zip(assignment.get("tasks") or [], assignment.get("solutions") or [], strict=False)
+                for task, solution in pairs:
                     if task.get("known_solutions") and not self.include_golden:
                         continue
                     values = solution.get("output_values") or {}
@@ -372,27 +411,38 @@ class AggregateResultsOperator(_ResultsOperator):
 
     def _local_labels(self) -> tuple[list[Label], dict[str, dict[str, Any]]]:
         inputs: dict[str, dict[str, Any]] = {}
+        if self.method == "majority":
+            # Votes are counted as they stream by: memory grows with the tasks, not with their answers.
+            tally: defaultdict[str, Counter[str]] = defaultdict(Counter)
+            for task_id, _, label, values in self._answers():
+                inputs.setdefault(task_id, values)
+                tally[task_id][vote_key(label)] += 1
+            return list(majority_of(tally)), inputs
         votes: list[tuple[str, str, dict[str, Any]]] = []
         for task_id, user_id, label, values in self._answers():
             inputs.setdefault(task_id, values)
             votes.append((task_id, user_id, label))
-        if self.method == "majority":
-            return list(majority_vote((t, label) for t, _, label in votes)), inputs
         return _dawid_skene(votes), inputs
 
     def _toloka_labels(self, operation_id: str) -> tuple[list[Label], dict[str, dict[str, Any]]]:
-        tasks = {t.id: t for t in self.hook.get_tasks(pool_id=str(self.pool_id)) if t.id}
+        inputs: dict[str, dict[str, Any]] = {}
+        control: set[str] = set()
+        for task in self.hook.get_tasks(pool_id=str(self.pool_id)):
+            if task.known_solutions and not self.include_golden:
+                control.add(str(task.id))
+            else:
+                inputs[str(task.id)] = dict(task.input_values)
         counts: Counter[str] = Counter(t for t, _, _, _ in self._answers())
-        labels = []
-        for solution in self.hook.get_aggregated_solutions(operation_id):
-            task = tasks.get(solution.task_id)
-            if task is not None and task.known_solutions and not self.include_golden:
-                continue
-            label = {f: solution.output_values.get(f) for f in self.fields}
-            labels.append(
-                Label(solution.task_id, label, float(solution.confidence or 0.0), counts[solution.task_id])
+        labels = [
+            Label(
+                s.task_id,
+                {f: s.output_values.get(f) for f in self.fields},
+                float(s.confidence or 0.0),
+                counts[s.task_id],
             )
-        inputs = {task_id: dict(task.input_values) for task_id, task in tasks.items()}
+            for s in self.hook.get_aggregated_solutions(operation_id)
+            if s.task_id not in control
+        ]
         return labels, inputs
 
     def _write(

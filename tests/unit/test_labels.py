@@ -104,3 +104,19 @@ def test_majority_vote_counts_and_breaks_ties_the_same_way_every_time() -> None:
         ("t2", {"label": "neg"}, 0.5, 2),  # a tie: '{"label": "neg"}' sorts before '{"label": "pos"}'
     ]
     assert list(majority_vote(reversed(votes))) == labels
+
+
+def test_any_known_solution_that_counts_is_right() -> None:
+    task = {
+        "id": "t",
+        "known_solutions": [
+            {"output_values": {"label": "pos"}, "correctness_weight": 1},
+            {"output_values": {"label": "neu"}, "correctness_weight": 1},
+            {"output_values": {"label": "neg"}, "correctness_weight": 0},  # a known wrong answer
+        ],
+    }
+
+    def score(answer: str) -> tuple[int, int]:
+        return golden_score({"tasks": [task], "solutions": [{"output_values": {"label": answer}}]})
+
+    assert (score("pos"), score("neu"), score("neg")) == ((1, 1), (1, 1), (0, 1))

@@ -93,3 +93,14 @@ def test_decisions_read_from_every_text_format(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"a": 1}\n[1]\n')
     with pytest.raises(TolokaInputError, match=r"bad\.jsonl, line 2: expected a JSON object"):
         list(read_records(tmp_path / "bad.jsonl"))
+
+
+def test_decision_files_keep_what_their_writers_put_in(tmp_path: Path) -> None:
+    rows = [{"assignment_id": "a1", "verdict": "REJECTED", "public_comment": "line one\nline\ttwo \\ end"}]
+    for fmt in ("csv", "tsv", "jsonl"):
+        path = tmp_path / f"d.{fmt}"
+        write_rows(path, rows, fmt, ["assignment_id", "verdict", "public_comment"])  # type: ignore[arg-type]
+        assert list(read_records(path)) == rows, fmt
+    (tmp_path / "sep.jsonl").write_text('{"assignment_id": "a1", "public_comment": "a\u2028b"}\n')
+    (record,) = read_records(tmp_path / "sep.jsonl")
+    assert record["public_comment"] == "a\u2028b"

@@ -102,3 +102,50 @@ def test_aggregated_solutions_page_by_task_id(server: ScriptedServer) -> None:
     with fast_hook() as hook:
         assert [s.task_id for s in hook.get_aggregated_solutions("agg-1")] == ["t1", "t2"]
     assert "task_id_gt=t1" in server.requests[1].path and "sort=task_id" in server.requests[1].path
+
+
+def test_an_aggregation_of_other_fields_or_skill_is_not_reused(server: ScriptedServer) -> None:
+    other_field = {
+        **AGG,
+        "id": "agg-f",
+        "parameters": {**AGG["parameters"], "aggregated_output_fields": ["quality"]},
+    }
+    other_skill = {
+        "id": "agg-s",
+        "type": "SOLUTION.AGGREGATE",
+        "status": "SUCCESS",
+        "parameters": {
+            "pool_id": "7",
+            "algorithm": "WEIGHTED_DYNAMIC_OVERLAP",
+            "answer_weight_skill_id": "s-9",
+        },
+    }
+    server.script(
+        "GET /api/v1/operations", Reply(body={"items": [other_field, other_skill], "has_more": False})
+    )
+    server.script("POST /api/v1/aggregated-solutions/aggregate-by-pool", Reply(202, {**AGG, "id": "agg-new"}))
+    with fast_hook() as hook:
+        assert (
+            hook.aggregate_solutions_by_pool("DAWID_SKENE", "7", ["label"], since=datetime(2026, 11, 30)).id
+            == "agg-new"
+        )
+        wdo = hook.aggregate_solutions_by_pool(
+            "WEIGHTED_DYNAMIC_OVERLAP", "7", ["label"], "s-1", since=datetime(2026, 11, 30)
+        )
+        assert wdo.id == "agg-new"
+    assert "sort=-submitted" in next(
+        r.path for r in server.requests if r.path.startswith("/api/v1/operations?")
+    )
+
+
+def test_a_rate_limit_longer_than_the_budget_is_not_slept_through(server: ScriptedServer) -> None:
+    # Toloka's hourly aggregation limit: waiting an hour on a worker is the caller's decision, not the transport's.
+    limited = Reply(
+        429, {"code": "TOO_MANY_REQUESTS", "payload": {"interval": "HOUR"}}, headers={"Retry-After": "3600"}
+    )
+    server.script("POST /api/v1/aggregated-solutions/aggregate-by-pool", limited)
+    from airflow_toloka.exceptions import TolokaTooManyRequestsError
+
+    with fast_hook() as hook, pytest.raises(TolokaTooManyRequestsError):
+        hook.aggregate_solutions_by_pool("DAWID_SKENE", "7", ["label"])
+    assert server.count("POST /api/v1/aggregated-solutions/aggregate-by-pool") == 1
