@@ -328,15 +328,27 @@ def triggers_run(args: argparse.Namespace, kind: str = "triggers") -> dict[str, 
     interval = args.pool_trigger_poll_interval if pools else args.trigger_poll_interval
     rate = 1.0 / args.trigger_op_seconds  # one task per operation: each stays RUNNING for op_seconds
     more: list[str] = []
-    if pools:
+    waiting = args.pool_triggers if kind != "triggers" else 0
+    if waiting:
         # Open pools with no tasks and no crowd: nothing ever finishes them, so every trigger waits to its deadline.
-        spec = {"pools": [{"id": str(i), "status": "OPEN"} for i in range(1, count + 1)]}
+        # auto_create keeps the operation triggers' upload pool working beside them.
+        spec = {
+            "auto_create": True,
+            "pools": [{"id": str(i), "status": "OPEN"} for i in range(1, waiting + 1)],
+        }
         pools_file = args.out / "pools-bench.json"
         pools_file.write_text(json.dumps(spec))
         more = ["--pools", str(pools_file), "--crowd", "0"]
     log = args.out / "logs" / f"{kind}.log"
     cmd = [sys.executable, "-m", "benchmarks.worker", kind, "--count", str(count)]
     cmd += ["--op-seconds", str(seconds), "--poll-interval", str(interval)]
+    if kind == "mixed-triggers":
+        cmd += [
+            "--pools",
+            str(args.pool_triggers),
+            "--pool-poll-interval",
+            str(args.pool_trigger_poll_interval),
+        ]
     cmd += ["--timeout", "300"]
     for name in args.experiment:
         if name in TRIGGER_EXPERIMENTS:
@@ -574,8 +586,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / ".bench")
     p.add_argument(
         "--only",
-        default="hook,operator,kit,export,triggers,pool-triggers",
-        help="which runs: any of hook, operator, kit, export, triggers, pool-triggers",
+        default="hook,operator,kit,export,triggers,pool-triggers,mixed-triggers",
+        help="which runs: any of hook, operator, kit, export, triggers, pool-triggers, mixed-triggers",
     )
     p.add_argument("--run-timeout", type=float, default=900.0, help="seconds per upload run")
     p.add_argument(
@@ -612,7 +624,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     args.export_sizes = [int(s.replace("_", "")) for s in args.export_sizes.split(",") if s.strip()]
     args.only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = args.only - {*CLIENTS, "export", "triggers", "pool-triggers"}
+    unknown = args.only - {*CLIENTS, "export", "triggers", "pool-triggers", "mixed-triggers"}
     if unknown:
         p.error(f"unknown --only entries: {', '.join(sorted(unknown))}")
     args.out = args.out.resolve()
@@ -780,6 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     trig: dict[str, Any] | None = None
     pool_trig: dict[str, Any] | None = None
+    mixed_trig: dict[str, Any] | None = None
     exports: list[dict[str, Any]] = []
     results_path = args.out / "results.json"
 
@@ -794,6 +807,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "runs": runs,
             "triggers": trig,
             "pool_triggers": pool_trig,
+            "mixed_triggers": mixed_trig,
             "exports": exports,
             "targets": evaluate_targets(runs, trig),
         }
@@ -875,6 +889,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "reason": f"harness error: {exc}"[:600],
                 }
             print_triggers(pool_trig, args.pool_trigger_poll_interval)
+            save(False)
+        if "mixed-triggers" in args.only:
+            print(
+                f"\nTriggerer capacity: {args.triggers:,} TolokaOperationTriggers (poll every "
+                f"{args.trigger_poll_interval:g} s) and {args.pool_triggers:,} TolokaPoolTriggers (every "
+                f"{args.pool_trigger_poll_interval:g} s) in one event loop",
+                flush=True,
+            )
+            try:
+                mixed_trig = triggers_run(args, "mixed-triggers")
+            except (RuntimeError, OSError, ValueError) as exc:
+                mixed_trig = {"count": 0, "status": "failed", "reason": f"harness error: {exc}"[:600]}
+            print_triggers(mixed_trig, args.trigger_poll_interval)
     except KeyboardInterrupt as exc:
         print(f"\ninterrupted ({exc}); stopping children", flush=True)
         for pid in list(_live_children):

@@ -12,6 +12,9 @@
 ``python -m benchmarks.worker pool-triggers --count K --op-seconds S --poll-interval P --emulator URL --result FILE``
     runs K ``TolokaPoolTrigger``s on the emulator's pools ``1..K`` (open, so they keep waiting) for S seconds,
     until their deadline: what a triggerer holding thousands of multi-day waits costs.
+``python -m benchmarks.worker mixed-triggers --count K --pools M …``
+    both in one event loop: K operation triggers (which succeed) and M pool triggers (which wait to a deadline
+    30 s after the operations end).
 
 The connection comes from ``AIRFLOW_CONN_TOLOKA_DEFAULT`` (set by the harness). Only the measured block is timed
 in-process; the harness adds whole-process figures (``wait4`` rusage) around it.
@@ -269,36 +272,43 @@ def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < args.count + 256:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.count + 1024), hard))
-    if args.mode == "pool-triggers":
-        from airflow_toloka.triggers import TolokaPoolTrigger
+    from airflow_toloka.triggers import TolokaOperationTrigger, TolokaPoolTrigger
 
-        submit_s, route, expected = 0.0, "GET /api/v1/pools/{id}", "timeout"
-        end_time = time.time() + args.op_seconds
-        triggers: list[Any] = [
-            TolokaPoolTrigger(str(i), poll_interval=args.poll_interval, end_time=end_time)
-            for i in range(1, args.count + 1)
-        ]
-    else:
-        from airflow_toloka.triggers import TolokaOperationTrigger
-
-        op_ids, submit_s = _submit_operations(args.count)
-        route, expected = "GET /api/v1/operations/{id}", "success"
+    triggers: list[Any] = []
+    expected: dict[str, int] = {}
+    routes: list[str] = []
+    submit_s = 0.0
+    ops = 0 if args.mode == "pool-triggers" else args.count
+    pools = args.count if args.mode == "pool-triggers" else args.pools
+    if ops:
+        op_ids, submit_s = _submit_operations(ops)
         end_time = time.time() + args.op_seconds + args.timeout
-        triggers = [
+        triggers += [
             TolokaOperationTrigger([i], poll_interval=args.poll_interval, end_time=end_time) for i in op_ids
         ]
+        expected["success"] = ops
+        routes.append("GET /api/v1/operations/{id}")
+    if pools:
+        # Pools 1..K are open and nobody labels them: each trigger waits to its deadline, after the operations.
+        end_time = time.time() + args.op_seconds + (30.0 if ops else 0.0)
+        interval = args.pool_poll_interval if ops else args.poll_interval
+        triggers += [
+            TolokaPoolTrigger(str(i), poll_interval=interval, end_time=end_time) for i in range(1, pools + 1)
+        ]
+        expected["timeout"] = pools
+        routes.append("GET /api/v1/pools/{id}")
     before = _emulator_stats(args.emulator)
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     with measure() as m:
         phase = asyncio.run(_run_triggers(triggers, args.op_seconds + args.timeout, args.tick))
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     after = _emulator_stats(args.emulator)
-    polls = after["requests"].get(route, 0) - before["requests"].get(route, 0)
+    polls = sum(after["requests"].get(r, 0) - before["requests"].get(r, 0) for r in routes)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    ok = phase["error"] is None and phase["statuses"] == {expected: args.count}
+    ok = phase["error"] is None and phase["statuses"] == expected
     return {
         "ok": ok,
-        "count": args.count,
+        "count": len(triggers),
         "experiments": args.experiment or [],
         "poll_interval_s": args.poll_interval,
         "submit_s": submit_s,
@@ -314,7 +324,13 @@ def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.worker")
-    p.add_argument("mode", choices=["hook", "operator", "export", "triggers", "pool-triggers"])
+    p.add_argument(
+        "mode", choices=["hook", "operator", "export", "triggers", "pool-triggers", "mixed-triggers"]
+    )
+    p.add_argument(
+        "--pools", type=int, default=0, help="mixed-triggers: pool triggers beside the operation triggers"
+    )
+    p.add_argument("--pool-poll-interval", type=float, default=30.0)
     p.add_argument("--pool", default="")
     p.add_argument("--out", default="")
     p.add_argument("--result", required=True)
@@ -347,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": run_export,
         "triggers": run_triggers,
         "pool-triggers": run_triggers,
+        "mixed-triggers": run_triggers,
     }
     run = modes[args.mode]
     profiler = None
