@@ -12,6 +12,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote
 
@@ -32,7 +33,7 @@ from airflow_toloka.exceptions import (
 )
 from airflow_toloka.hooks._loop_shared import MAX_SHARED_REQUESTS, Lease, loop_shared
 from airflow_toloka.hooks.connection import ConnectionSettings, settings_from_connection
-from airflow_toloka.models import parse_body
+from airflow_toloka.models import format_datetime, parse_body
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -46,10 +47,20 @@ CONNECT_TIMEOUT = 10.0
 def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
     if not params:
         return None
-    # Toloka expects lowercase booleans; None means "let the server default apply".
-    return {
-        k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items() if v is not None
-    }
+    # None means "let the server default apply".
+    return {k: _param(v) for k, v in params.items() if v is not None}
+
+
+def _param(value: Any) -> str:
+    """One query value as Toloka reads it: lowercase booleans, its timestamp format, comma-joined lists
+    (``status=ACCEPTED,SUBMITTED``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ",".join(_param(v) for v in value)
+    return str(value)
 
 
 def _short(exc: BaseException | None) -> str:

@@ -254,14 +254,7 @@ class TolokaObjectsHook(TolokaOperationsHook):
         :return: the new training.
         :raises TolokaOperationFailedError: when the operation fails.
         """
-        path = f"{TRAININGS.path}/{seg(training_id)}/clone"
-        op = self.finish_operation(
-            self._send(Request("POST", path, idempotent=False, model=Operation)), timeout
-        )
-        new_id = (op.details or {}).get("training_id") if op is not None else None
-        if not new_id:
-            raise TolokaError(f"TRAINING.CLONE {op.id if op else ''} finished without details.training_id")
-        return self.get_training(str(new_id))
+        return self._clone(TRAININGS, training_id, timeout)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ shared machinery
 
@@ -314,6 +307,21 @@ class TolokaObjectsHook(TolokaOperationsHook):
         """Run an action to its end and read the object after it."""
         self.finish_operation(self._action(kind, object_id, action), timeout)
         return self._request("GET", f"{kind.path}/{seg(object_id)}", model=kind.model)  # type: ignore[no-any-return]
+
+    def _start_clone(self, kind: Container, object_id: str) -> Operation:
+        """POST ``/{id}/clone``, never repeated: Toloka may have started it even when no answer came."""
+        path = f"{kind.path}/{seg(object_id)}/clone"
+        return self._send(Request("POST", path, idempotent=False, model=Operation))  # type: ignore[no-any-return]
+
+    def _clone(self, kind: Container, object_id: str, timeout: Timeout) -> TolokaModel:
+        """Clone with Toloka's endpoint, wait, and read the copy the operation names in ``details.<kind>_id``."""
+        op = self.finish_operation(self._start_clone(kind, object_id), timeout)
+        details = op.details if op is not None and isinstance(op.details, Mapping) else {}
+        new_id = details.get(f"{kind.name}_id")
+        if not new_id:
+            done = op.id if op is not None else ""
+            raise TolokaError(f"{kind.op_prefix}.CLONE {done} finished without details.{kind.name}_id")
+        return self._request("GET", f"{kind.path}/{seg(str(new_id))}", model=kind.model)  # type: ignore[no-any-return]
 
     def _action(self, kind: Container, object_id: str, action: str) -> Operation | None:
         """POST ``/{id}/{action}``: the operation (202), or None (204) when the object is there already."""

@@ -19,7 +19,7 @@ from airflow_toloka.exceptions import (
     TolokaError,
     TolokaTimeoutError,
 )
-from airflow_toloka.hooks.base import Request, seg
+from airflow_toloka.hooks.base import seg
 from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, json_bytes
 from airflow_toloka.hooks.operations import Timeout
 from airflow_toloka.models import Operation, Pool
@@ -101,13 +101,7 @@ class TolokaPoolsHook(TolokaObjectsHook):
         :return: the new pool.
         :raises TolokaOperationFailedError: when the clone operation fails.
         """
-        op = self.finish_operation(self.clone_pool_async(pool_id), timeout)
-        new_id = (
-            (op.details or {}).get("pool_id") if op is not None and isinstance(op.details, Mapping) else None
-        )
-        if not new_id:
-            raise TolokaError(f"POOL.CLONE {op.id if op else ''} finished without details.pool_id")
-        return self.get_pool(str(new_id))
+        return self._clone(POOLS, pool_id, timeout)  # type: ignore[return-value]
 
     def copy_pool(
         self, pool_id: str, overrides: Mapping[str, Any] | None = None, *, idempotency_key: str | None = None
@@ -134,8 +128,7 @@ class TolokaPoolsHook(TolokaObjectsHook):
         :param pool_id: the pool to copy.
         :return: the ``POOL.CLONE`` operation; on success its ``details.pool_id`` is the new pool.
         """
-        path = f"{POOLS.path}/{seg(pool_id)}/clone"
-        return self._send(Request("POST", path, idempotent=False, model=Operation))
+        return self._start_clone(POOLS, pool_id)
 
     def open_pool(self, pool_id: str, timeout: Timeout = timedelta(minutes=10)) -> Pool:
         """Open a pool to Tolokers and wait until it is open; an open pool stays as it is.

@@ -16,7 +16,7 @@ from airflow_toloka.exceptions import TolokaConflictError, TolokaInputError, Tol
 from airflow_toloka.hooks.base import Request, seg
 from airflow_toloka.hooks.objects import json_bytes
 from airflow_toloka.hooks.pools import TolokaPoolsHook
-from airflow_toloka.models import AggregatedSolution, Assignment, Operation, format_datetime
+from airflow_toloka.models import AggregatedSolution, Assignment, Operation
 
 __all__ = ["AGGREGATION_TYPES", "TolokaResultsHook"]
 
@@ -27,20 +27,6 @@ AGGREGATION_TYPES = ("WEIGHTED_DYNAMIC_OVERLAP", "DAWID_SKENE")
 # be rate limited like the aggregation itself, so they come in big pages.
 _ASSIGNMENT_PAGE = 1000
 _RESULT_PAGE = 100_000  # Toloka's largest: the results GET may be rate limited too
-
-
-def _query(filters: Mapping[str, Any]) -> dict[str, Any]:
-    """Toloka's search parameters: lists comma-joined (``status=ACCEPTED,SUBMITTED``), datetimes as its stamps."""
-    query: dict[str, Any] = {}
-    for name, value in filters.items():
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            value = format_datetime(value)
-        elif isinstance(value, (list, tuple, set, frozenset)):
-            value = ",".join(str(v) for v in value)
-        query[name] = value
-    return query
 
 
 class TolokaResultsHook(TolokaPoolsHook):
@@ -67,7 +53,7 @@ class TolokaResultsHook(TolokaPoolsHook):
             raise TolokaInputError("searching assignments needs a pool_id, task_suite_id or task_id")
         if "sort" in filters or "limit" in filters:
             raise TolokaInputError("get_assignments pages by id itself: leave out sort and limit")
-        yield from self._pages(ASSIGNMENTS, {**_query(filters), "limit": _ASSIGNMENT_PAGE})
+        yield from self._pages(ASSIGNMENTS, {**filters, "limit": _ASSIGNMENT_PAGE})
 
     def get_assignments(self, **filters: Any) -> Iterator[Assignment]:
         """Every assignment matching Toloka's search, lazily (one page in memory).
@@ -209,7 +195,7 @@ class TolokaResultsHook(TolokaPoolsHook):
             return None
         params = {
             "type": "SOLUTION.AGGREGATE",
-            "submitted_gte": format_datetime(since),
+            "submitted_gte": since,
             "sort": "-submitted",
             "limit": 500,
         }
