@@ -8,7 +8,7 @@ control task).
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +23,6 @@ __all__ = [
     "columns_for",
     "golden_score",
     "majority_of",
-    "majority_vote",
     "read_decisions",
     "rule_decision",
     "vote_key",
@@ -220,15 +219,3 @@ def majority_of(tally: Mapping[str, Counter[str]]) -> Iterator[Label]:
         winner, top = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         total = sum(counts.values())
         yield Label(task_id, json.loads(winner), top / total, total)
-
-
-def majority_vote(votes: Iterable[tuple[str, Mapping[str, Any]]]) -> Iterator[Label]:
-    """Majority vote per task over ``(task_id, output values)`` pairs (see :func:`majority_of`).
-
-    :param votes: ``(task_id, output values of the aggregated fields)``, one per answer.
-    :return: one label per task, in task id order.
-    """
-    tally: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for task_id, values in votes:
-        tally[task_id][vote_key(values)] += 1
-    return majority_of(tally)

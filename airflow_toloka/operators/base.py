@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_toloka.hooks.toloka import TolokaHook
-from airflow_toloka.operators.links import start_links
+from airflow_toloka.operators.links import XCOM_POOL_IDS, XCOM_TOLOKA_URL, push_link_values, start_links
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -60,6 +60,14 @@ class TolokaBaseOperator(BaseOperator):
             return self.run(context)
         finally:
             self.hook.close()
+
+    def push_pool_link(self, context: Context, pool_id: str) -> None:
+        """Push what the "Toloka pool" link needs for a task about one pool, before anything can fail.
+
+        :param context: the task context.
+        :param pool_id: the pool.
+        """
+        push_link_values(self, context["ti"], {XCOM_TOLOKA_URL: self.hook.base_url, XCOM_POOL_IDS: [pool_id]})
 
     def run(self, context: Context) -> Any:
         """The operator's work.

@@ -30,7 +30,7 @@ from airflow_toloka.labels import (
     vote_key,
 )
 from airflow_toloka.operators.base import TolokaBaseOperator
-from airflow_toloka.operators.links import XCOM_POOL_IDS, XCOM_TOLOKA_URL, TolokaPoolLink, push_link_values
+from airflow_toloka.operators.links import TolokaPoolLink
 from airflow_toloka.tables import read_records, table_format, write_rows
 from airflow_toloka.triggers.operation import defer_until_done
 
@@ -119,7 +119,7 @@ class ExportAssignmentsOperator(_ResultsOperator):
         :raises TolokaDoesNotExistError: for an unknown pool.
         """
         hook, pool_id = self.hook, str(self.pool_id)
-        push_link_values(self, context["ti"], {XCOM_TOLOKA_URL: hook.base_url, XCOM_POOL_IDS: [pool_id]})
+        self.push_pool_link(context, pool_id)
         fmt = table_format(self.results_path, self.file_format)
         inputs, outputs = self._fields()
         by_status: Counter[str] = Counter()
@@ -200,7 +200,7 @@ class ReviewAssignmentsOperator(_ResultsOperator):
         :raises TolokaError: naming each assignment Toloka refused to review, after the others were sent.
         """
         hook, pool_id = self.hook, str(self.pool_id)
-        push_link_values(self, context["ti"], {XCOM_TOLOKA_URL: hook.base_url, XCOM_POOL_IDS: [pool_id]})
+        self.push_pool_link(context, pool_id)
         if hook.get_pool(pool_id).status == "ARCHIVED":
             raise TolokaInputError(f"pool {pool_id} is ARCHIVED: Toloka allows no review of its assignments")
         decisions, statuses = self._decisions(pool_id)
@@ -342,7 +342,7 @@ class AggregateResultsOperator(_ResultsOperator):
         :raises TolokaInputError: for a field the output spec lacks or Toloka cannot aggregate.
         """
         hook, pool_id = self.hook, str(self.pool_id)
-        push_link_values(self, context["ti"], {XCOM_TOLOKA_URL: hook.base_url, XCOM_POOL_IDS: [pool_id]})
+        self.push_pool_link(context, pool_id)
         inputs, outputs = self._fields()
         self._check_fields(outputs)
         if self.method in _TOLOKA_TYPES:
@@ -493,7 +493,7 @@ def _dawid_skene(votes: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Label
     labels = []
     for task_id in sorted(probabilities.index):
         row = probabilities.loc[task_id]
-        # ties broken as majority_vote does: the answer whose JSON sorts first
+        # ties broken as majority_of does: the answer whose JSON sorts first
         best = min(row.index, key=lambda label: (-row[label], label))
         labels.append(Label(str(task_id), json.loads(best), float(row[best]), int(counts[task_id])))
     return labels

@@ -266,7 +266,7 @@ class _PoolActionOperator(TolokaBaseOperator):
         :raises TolokaOperationFailedError: when the operation fails.
         """
         pool_id = str(self.pool_id)
-        push_link_values(self, context["ti"], {XCOM_TOLOKA_URL: self.hook.base_url, XCOM_POOL_IDS: [pool_id]})
+        self.push_pool_link(context, pool_id)
         op = self._start(pool_id)
         if op is None:
             self.log.info("Toloka pool %s: already %s", pool_id, self.action)

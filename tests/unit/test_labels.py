@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -9,12 +11,14 @@ import pytest
 from airflow_toloka.exceptions import TolokaInputError
 from airflow_toloka.labels import (
     Decision,
+    Label,
     answer_rows,
     columns_for,
     golden_score,
-    majority_vote,
+    majority_of,
     read_decisions,
     rule_decision,
+    vote_key,
 )
 
 
@@ -88,6 +92,14 @@ def test_decisions_are_checked_row_by_row() -> None:
     ]:
         with pytest.raises(TolokaInputError, match=words):
             read_decisions([rows[0], bad], "d.csv")
+
+
+def majority_vote(votes: Any) -> Iterator[Label]:
+    """Count ``(task_id, output values)`` votes as the operator does, then take the majority."""
+    tally: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for task_id, values in votes:
+        tally[task_id][vote_key(values)] += 1
+    return majority_of(tally)
 
 
 def test_majority_vote_counts_and_breaks_ties_the_same_way_every_time() -> None:
