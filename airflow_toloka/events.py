@@ -11,10 +11,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_toloka.exceptions import GOES_ON, TolokaError, TolokaOperationFailedError, TolokaTimeoutError
-from airflow_toloka.models import Operation, Pool
+
+if TYPE_CHECKING:  # the triggerer imports this module on its event loop: keep it light
+    from airflow_toloka.models import Operation, Pool
 
 __all__ = [
     "EVENT_STATUSES",

@@ -32,7 +32,7 @@ from airflow_toloka.exceptions import (
     json_body,
 )
 from airflow_toloka.hooks._loop_shared import MAX_SHARED_REQUESTS, Lease, loop_shared
-from airflow_toloka.hooks.connection import ConnectionSettings, settings_from_connection
+from airflow_toloka.hooks.connection import DEFAULT_CONN_ID, ConnectionSettings, settings_from_connection
 from airflow_toloka.models import format_datetime, parse_body
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ class BaseTolokaHook(BaseHook):
     """
 
     conn_name_attr = "toloka_conn_id"
-    default_conn_name = "toloka_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "toloka"
     hook_name = "Toloka"
 

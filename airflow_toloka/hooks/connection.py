@@ -19,8 +19,17 @@ from airflow_toloka.exceptions import TolokaError
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = ["ENVIRONMENTS", "ConnectionSettings", "auth_header", "parse_extra", "settings_from_connection"]
+__all__ = [
+    "DEFAULT_CONN_ID",
+    "ENVIRONMENTS",
+    "ConnectionSettings",
+    "auth_header",
+    "parse_extra",
+    "settings_from_connection",
+]
 
+DEFAULT_CONN_ID = "toloka_default"
+"""The connection every hook, operator, sensor and trigger uses unless told otherwise."""
 ENVIRONMENTS = {"PRODUCTION": "https://toloka.dev", "SANDBOX": "https://sandbox.toloka.dev"}
 
 

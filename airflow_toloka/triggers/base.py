@@ -1,12 +1,40 @@
-"""What every Toloka trigger shares: it is equal to another exactly when both serialize the same."""
+"""What every Toloka trigger shares: equality by ``serialize()``, and hooks imported off the event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger
 
-__all__ = ["TolokaBaseTrigger"]
+__all__ = ["TolokaBaseTrigger", "import_off_loop"]
+
+_imported: dict[tuple[str, str], Any] = {}
+
+
+async def import_off_loop(module: str, name: str) -> Any:
+    """``module.name``, imported in a worker thread the first time.
+
+    The triggerer imports a trigger's module on its event loop, where every trigger it runs is waiting. The
+    hooks a trigger polls with pull in requests, tenacity and the pydantic models: about 0.2 s on a fresh
+    triggerer, which Airflow reports as "async thread was blocked". Trigger modules therefore import only
+    light modules at the top and load their hook here on the first poll (docs/performance.md, "Triggers").
+
+    :param module: dotted module path.
+    :param name: attribute of the module.
+    :return: the attribute.
+    :raises ImportError: when the module cannot be imported.
+    :raises AttributeError: when it has no such attribute.
+    """
+    key = (module, name)
+    found = _imported.get(key)
+    if found is None:
+        # Not sys.modules: a module another thread is still importing is already listed there, half built.
+        loaded = await asyncio.to_thread(importlib.import_module, module)
+        found = _imported[key] = getattr(loaded, name)
+    return found
 
 
 class TolokaBaseTrigger(BaseTrigger):

@@ -11,15 +11,18 @@ import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TRANSIENT_ERRORS
-from airflow_toloka.hooks.toloka import TolokaHook
-from airflow_toloka.models import Operation
-from airflow_toloka.triggers.base import TolokaBaseTrigger
+from airflow_toloka.hooks.connection import DEFAULT_CONN_ID
+from airflow_toloka.triggers.base import TolokaBaseTrigger, import_off_loop
+
+if TYPE_CHECKING:  # imported off the event loop on first use, see import_off_loop
+    from airflow_toloka.hooks.toloka import TolokaHook
+    from airflow_toloka.models import Operation
 
 __all__ = ["MAX_CONCURRENT_POLLS", "TolokaOperationTrigger", "defer_until_done", "validate_operation_ids"]
 
@@ -131,7 +134,7 @@ class TolokaOperationTrigger(TolokaBaseTrigger):
     def __init__(
         self,
         operation_ids: Sequence[str],
-        toloka_conn_id: str = TolokaHook.default_conn_name,
+        toloka_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 30.0,
         end_time: float | None = None,
     ) -> None:
@@ -192,7 +195,8 @@ class TolokaOperationTrigger(TolokaBaseTrigger):
     async def _wait(self) -> OperationEvent:
         done: dict[str, Operation] = {}
         # A poll retries for at most a minute: the next poll is the better retry, and the deadline must hold.
-        async with TolokaHook(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
+        hook_class: type[TolokaHook] = await import_off_loop("airflow_toloka.hooks.toloka", "TolokaHook")
+        async with hook_class(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
             # A connection the triggerer cannot resolve fails now, not after a wait.
             await hook.aresolve_connection()
             delay = self.first_poll_delay()

@@ -11,15 +11,18 @@ import asyncio
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.triggers.base import TriggerEvent
 
 from airflow_toloka.events import PoolEvent, pool_state, success_reasons_of
 from airflow_toloka.exceptions import TRANSIENT_ERRORS
-from airflow_toloka.hooks.pools import TolokaPoolsHook
-from airflow_toloka.triggers.base import TolokaBaseTrigger
+from airflow_toloka.hooks.connection import DEFAULT_CONN_ID
+from airflow_toloka.triggers.base import TolokaBaseTrigger, import_off_loop
 from airflow_toloka.triggers.operation import WaitingTask
+
+if TYPE_CHECKING:  # imported off the event loop on first use, see import_off_loop
+    from airflow_toloka.hooks.pools import TolokaPoolsHook
 
 __all__ = ["DEFAULT_POOL_POLL_INTERVAL", "TolokaPoolTrigger", "defer_until_pool_done"]
 
@@ -72,7 +75,7 @@ class TolokaPoolTrigger(TolokaBaseTrigger):
     def __init__(
         self,
         pool_id: str,
-        toloka_conn_id: str = TolokaPoolsHook.default_conn_name,
+        toloka_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = DEFAULT_POOL_POLL_INTERVAL,
         end_time: float | None = None,
         success_reasons: Iterable[str] = ("COMPLETED",),
@@ -151,7 +154,10 @@ class TolokaPoolTrigger(TolokaBaseTrigger):
 
     async def _poll(self) -> tuple[PoolEvent | None, str]:
         """One poll; the hook (and its reads) is dropped before the trigger sleeps again."""
-        async with TolokaPoolsHook(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
+        hook_class: type[TolokaPoolsHook] = await import_off_loop(
+            "airflow_toloka.hooks.pools", "TolokaPoolsHook"
+        )
+        async with hook_class(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
             pool = await hook.aget_pool(self.pool_id)
             state = pool_state(pool, self.success_reasons)
             if state == "closed" and await hook.ahas_active_assignments(self.pool_id):
