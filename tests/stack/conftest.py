@@ -1,6 +1,9 @@
 """A real Airflow 3 stack on loopback: PostgreSQL, api-server, scheduler (LocalExecutor), dag-processor,
 triggerer, and the Toloka emulator, all on free ports, all stopped at the end even on failure.
 
+``tests/stack/celery/`` runs the second configuration: CeleryExecutor on Redis, two Celery workers and two
+HA triggerers (its conftest overrides ``stack``; ``make e2e`` runs it as a second pytest session).
+
 Only collected with ``-m stack`` (``make e2e``): without ``stack`` in the ``-m`` expression the items here are
 deselected, so a plain ``pytest`` run is unchanged.
 
@@ -43,12 +46,23 @@ AIRFLOW = str(BIN / "airflow")
 TOKEN = "stack-secret-token-9f3c2a"
 DENIED_TOKEN = "stack-denied-token-51e0"
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+CELERY_PROCESSES = (
+    "api-server",
+    "scheduler",
+    "dag-processor",
+    "celery-worker-1",
+    "celery-worker-2",
+    "triggerer-1",
+    "triggerer-2",
+)
 # How long operations that end quickly stay PENDING. With the single executor slot (parallelism=1), a trigger that
 # fires before the scheduler has drained the executor's "success" of the deferral exit makes Airflow 3.3 fail the
 # requeued task ("finished with state success, but the task instance's state attribute is queued"); the
 # supervisor alone may take [workers] min_heartbeat_interval (5 s by default, 1 s here) to notice that exit.
 # Upstream: apache/airflow#72716.
 STALE_EVENT_WINDOW = 10
+WORKER_CONCURRENCY = 2
+TRIGGERER_CAPACITY = 12
 _STATE: dict[str, Path] = {}
 STRICT_POOL = {
     "id": "6001",
@@ -101,19 +115,24 @@ def wait_for(what: str, check: Any, timeout: float, interval: float = 0.5) -> An
         time.sleep(interval)
 
 
+def apt_install(package: str) -> None:
+    """Install a Debian package (the suite's servers come from Debian, not from containers)."""
+    if os.geteuid() != 0:
+        raise RuntimeError(f"{package} is not installed and we are not root: apt-get install {package}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", package],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+
+
 def _pg_bindir() -> Path:
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not versions:
-        if os.geteuid() != 0:
-            raise RuntimeError("PostgreSQL is not installed and we are not root: apt-get install postgresql")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], check=True, env=env, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
+        apt_install("postgresql")
         versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     return versions[-1].parent
 
@@ -177,8 +196,19 @@ class Postgres:
 
 
 class Stack:
-    def __init__(self, home: Path, pg: Postgres, emulator: EmulatorProcess, strict: EmulatorProcess) -> None:
+    """The Airflow processes and what tests need of them; ``broker`` (a Redis URL) selects CeleryExecutor."""
+
+    def __init__(
+        self,
+        home: Path,
+        pg: Postgres,
+        emulator: EmulatorProcess,
+        strict: EmulatorProcess,
+        broker: str | None = None,
+    ) -> None:
         self.home = home
+        self.broker = broker
+        self.processes = CELERY_PROCESSES if broker else PROCESSES
         self.pg = pg
         self.emulator = emulator
         self.strict = strict  # an emulator with a pools spec (unknown pools do not exist)
@@ -236,7 +266,31 @@ class Stack:
             AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD="5",
             AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
         )
+        if self.broker:
+            env.update(self.celery_env())
         return env
+
+    def celery_env(self) -> dict[str, str]:
+        """What differs on the distributed stack (../shared/airflow-provider-conventions.md §13.3, §13.4)."""
+        return {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CELERY__BROKER_URL": self.broker or "",
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.pg.url,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+            # room for both workers' slots and the deferred tasks coming back
+            "AIRFLOW__CORE__PARALLELISM": "16",
+            # A worker killed with its tasks: the scheduler fails them (and retries them) after this, not 5 min.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            # Airflow 3.3 hands new triggers to whichever triggerer asks first, and a busy one asks more often:
+            # only capacity makes two triggerers share (20 waiting triggers: 8-12 each).
+            "AIRFLOW__TRIGGERER__CAPACITY": str(TRIGGERER_CAPACITY),
+            # Airflow's default: a killed triggerer's triggers move to the other one after this.
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
+            # Every task's supervisor and every trigger's first poll talk to the one api-server: give it two.
+            "AIRFLOW__API__WORKERS": "2",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.stack.hostname.hostname",
+        }
 
     def cli(self, *args: str, timeout: float = 120) -> str:
         proc = subprocess.run(
@@ -260,15 +314,31 @@ class Stack:
             shutil.copy(f, self.dags / f.name)
         self.cli("db", "migrate", timeout=300)
 
-    def start(self, name: str) -> None:
-        cmd = [AIRFLOW, name]
-        if name == "api-server":
+    def command(self, name: str) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment of one process (``triggerer-2``, ``celery-worker-1``, ...)."""
+        env = {**self.env(), "STACK_PROCESS": name}
+        kind, _, number = name.rpartition("-") if name[-1].isdigit() else (name, "", "")
+        if kind == "celery-worker":
+            # Both workers on one host: distinct Celery node names, and no log server (logs are local files).
+            cmd = [AIRFLOW, "celery", "worker", "--celery-hostname", f"w{number}@%h", "--skip-serve-logs"]
+            return cmd, env
+        cmd = [AIRFLOW, kind]
+        if kind == "api-server":
             cmd += ["--port", str(self.api_port), "--host", "127.0.0.1"]
+        if kind == "triggerer" and self.broker:
+            cmd += ["--skip-serve-logs"]
+            # asyncio names the task of every callback that holds the loop over 0.1 s (slow_callback_duration);
+            # each trigger's task is named after its DAG, run and task, so a slow trigger is named in the log.
+            env["PYTHONASYNCIODEBUG"] = "1"
+        return cmd, env
+
+    def start(self, name: str) -> None:
+        cmd, env = self.command(name)
         log = open(self.proc_logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         try:
             self.procs[name] = subprocess.Popen(
                 cmd,
-                env=self.env(),
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -390,6 +460,13 @@ def postgres(stack_base: Path) -> Iterator[Postgres]:
 
 @pytest.fixture(scope="session")
 def stack(stack_base: Path, postgres: Postgres) -> Iterator[Stack]:
+    with running_stack(stack_base, postgres) as s:
+        yield s
+
+
+@contextlib.contextmanager
+def running_stack(stack_base: Path, postgres: Postgres, broker: str | None = None) -> Iterator[Stack]:
+    """Emulators, AIRFLOW_HOME and every process of the configuration, up and with the DAGs parsed."""
     home = stack_base / "airflow"
     pools = stack_base / "pools.json"
     pools.write_text(json.dumps({"pools": [STRICT_POOL, ARCHIVED_POOL]}))
@@ -398,10 +475,10 @@ def stack(stack_base: Path, postgres: Postgres) -> Iterator[Stack]:
         EmulatorProcess(log_path=stack_base / "emulator.log") as emulator,
         EmulatorProcess(strict_args, log_path=stack_base / "emulator-strict.log") as strict,
     ):
-        s = Stack(home, postgres, emulator, strict)
+        s = Stack(home, postgres, emulator, strict, broker)
         try:
             s.prepare()
-            for name in PROCESSES:
+            for name in s.processes:
                 s.start(name)
             wait_for("the api-server", lambda: s.check_alive() or s.api_healthy(), 120)
             dag_ids = [m for p in s.dags.glob("*.py") for m in re.findall(r'dag_id="(\w+)"', p.read_text())]
