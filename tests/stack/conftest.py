@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if "stack" in (config.getoption("markexpr") or ""):
         return
     stack_dir = Path(__file__).resolve().parent
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         (drop if stack_dir in Path(str(item.path)).resolve().parents else keep).append(item)
     if drop:
@@ -364,10 +365,12 @@ class Stack:
         for name in reversed(list(self.procs)):
             self.stop(name)
 
-    def check_alive(self) -> None:
+    def check_alive(self) -> bool:
+        """Raise if a process died; else False, so that ``check_alive() or done()`` reads as a wait condition."""
         dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
         if dead:
             raise RuntimeError(f"Airflow process(es) died: {dead}; logs in {self.proc_logs}")
+        return False
 
     def api_healthy(self) -> bool:
         import requests
@@ -498,7 +501,7 @@ def stack_emulator(stack: Stack) -> Iterator[EmulatorProcess]:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
     if report.failed and "stack" in getattr(item, "fixturenames", ()):
