@@ -487,49 +487,51 @@ class BaseTolokaHook(BaseHook):
         """
         settings = await self.aresolve_connection()
         lease = await self._alease_for(settings)
+        clock = asyncio.get_running_loop().time
         # Wait for a slot before building anything (docs/performance.md, "Triggers").
         await lease.slots.acquire()
-        clock = asyncio.get_running_loop().time
         started = clock()
-        held = True
-        failure: Exception | None = None
         try:
             try:
                 return await _aonce(lease.client, settings.base_url, request)
             except Exception as exc:
                 failure = exc
-
-            async def sleep(seconds: float) -> None:
-                nonlocal held
-                lease.slots.release()  # no slot is held while backing off
-                held = False
-                await asyncio.sleep(seconds)
-                await lease.slots.acquire()
-                held = True
-
-            async def attempt() -> Any:
-                nonlocal failure
-                if failure is not None:
-                    # tenacity's first attempt is the one already made: its failure is judged, not repeated.
-                    exc, failure = failure, None
-                    raise exc
-                return await _aonce(lease.client, settings.base_url, request)
-
-            policy = self._retrying_kwargs(
-                request.what,
-                request.safe,
-                _never_sent_async,
-                httpx.TransportError,
-                spent=clock() - started,
-            )
-            return await tenacity.AsyncRetrying(sleep=sleep, **policy)(attempt)
+            finally:
+                lease.slots.release()
+            return await self._aretry(request, lease, settings.base_url, failure, clock() - started)
         except _UNSENDABLE_ASYNC as exc:
             raise request.unsendable(settings.base_url, exc) from None
         except httpx.TransportError as exc:
             raise request.unreachable(settings.base_url, exc) from exc
-        finally:
-            if held:
-                lease.slots.release()
+
+    async def _aretry(
+        self, request: Request, lease: Lease, base_url: str, failure: Exception, spent: float
+    ) -> Any:
+        """The retries of a request whose first attempt failed with ``failure``, ``spent`` seconds ago.
+
+        :param request: what to send.
+        :param lease: the loop's client and its slots; an attempt holds a slot, a backoff none.
+        :param base_url: where Toloka is.
+        :param failure: what the first attempt raised.
+        :param spent: seconds the first attempt took, part of the retry budget.
+        :return: the decoded body.
+        :raises Exception: ``failure`` when it is not worth a retry, else the last attempt's error.
+        """
+        first: Exception | None = failure
+
+        async def attempt() -> Any:
+            nonlocal first
+            if first is not None:
+                # tenacity's first attempt is the one already made: its failure is judged, not repeated.
+                exc, first = first, None
+                raise exc
+            async with lease.slots:
+                return await _aonce(lease.client, base_url, request)
+
+        policy = self._retrying_kwargs(
+            request.what, request.safe, _never_sent_async, httpx.TransportError, spent
+        )
+        return await tenacity.AsyncRetrying(**policy)(attempt)
 
     async def _alease_for(self, settings: ConnectionSettings) -> Lease:
         """This hook's lease on the loop's client for ``settings``, swapped when the settings changed."""
