@@ -142,6 +142,10 @@ class TolokaOperationTrigger(TolokaBaseTrigger):
         self.toloka_conn_id = toloka_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
+        # Every trigger of the class logs through one logger (Airflow tells their lines apart by context): a logger
+        # per trigger is some ten objects that each of thousands of sleeping triggers keeps for full collections
+        # to walk (docs/performance.md, "Pool triggers").
+        self._log = type(self).logger()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and kwargs Airflow stores to rebuild the trigger (no secrets: the token stays in the
