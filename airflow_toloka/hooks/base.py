@@ -487,10 +487,10 @@ class BaseTolokaHook(BaseHook):
         """
         settings = await self.aresolve_connection()
         lease = await self._alease_for(settings)
-        clock = asyncio.get_running_loop().time
         # Wait for a slot before building anything (docs/performance.md, "Triggers").
         await lease.slots.acquire()
-        started = clock()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             try:
                 return await _aonce(lease.client, settings.base_url, request)
@@ -498,7 +498,7 @@ class BaseTolokaHook(BaseHook):
                 failure = exc
             finally:
                 lease.slots.release()
-            return await self._aretry(request, lease, settings.base_url, failure, clock() - started)
+            return await self._aretry(request, lease, settings.base_url, failure, loop.time() - started)
         except _UNSENDABLE_ASYNC as exc:
             raise request.unsendable(settings.base_url, exc) from None
         except httpx.TransportError as exc:
