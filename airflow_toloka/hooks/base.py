@@ -194,7 +194,15 @@ _READ = httpx.ByteStream(b"")
 
 
 async def _aonce(client: httpx.AsyncClient, base_url: str, request: Request) -> Any:
-    """Send ``request`` once over ``client`` and interpret the answer."""
+    """Send ``request`` once over ``client`` and interpret the answer.
+
+    :param client: the loop's shared client.
+    :param base_url: where Toloka is.
+    :param request: what to send.
+    :return: the decoded body.
+    :raises TolokaApiError: the typed error of Toloka's answer.
+    :raises httpx.HTTPError: when the request got no answer (mapped by the caller).
+    """
     resp = await client.request(
         request.method,
         base_url + request.path,
@@ -507,13 +515,13 @@ class BaseTolokaHook(BaseHook):
     async def _aretry(
         self, request: Request, lease: Lease, base_url: str, failure: Exception, spent: float
     ) -> Any:
-        """The retries of a request whose first attempt failed with ``failure``, ``spent`` seconds ago.
+        """Retry a request whose first attempt failed, under the policy of :meth:`_retrying_kwargs`.
 
         :param request: what to send.
         :param lease: the loop's client and its slots; an attempt holds a slot, a backoff none.
         :param base_url: where Toloka is.
         :param failure: what the first attempt raised.
-        :param spent: seconds the first attempt took, part of the retry budget.
+        :param spent: seconds the first attempt took: they count against the retry budget.
         :return: the decoded body.
         :raises Exception: ``failure`` when it is not worth a retry, else the last attempt's error.
         """
