@@ -798,10 +798,10 @@ def print_triggers(trig: dict[str, Any], poll_interval: float) -> None:
         f"polls asked for: {_polls_asked(trig, poll_interval):.0f}/s",
         flush=True,
     )
-    if trig.get("lag_max_ms_deadline"):
+    if trig.get("lag_max_ms_from_deadline"):
         print(
-            f"  max lag outside the second the pool deadlines fall in: "
-            f"{trig['lag_max_ms_outside_deadline']:.1f} ms (in it: {trig['lag_max_ms_deadline']:.1f} ms); "
+            f"  max lag before the pool triggers' shared deadline: {trig['lag_max_ms_before_deadline']:.1f} ms "
+            f"(from it on: {trig['lag_max_ms_from_deadline']:.1f} ms); "
             f"full collections at {[(g['at_s'], g['ms']) for g in trig.get('gc_full') or []]} (s, ms)",
             flush=True,
         )
