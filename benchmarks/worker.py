@@ -220,7 +220,7 @@ async def _run_triggers(
     gc.callbacks.append(on_gc)
     lags.clear()
     start = time.perf_counter()
-    deadline_at = None if deadline is None else deadline - time.time() + (time.perf_counter() - start)
+    deadline_at = None if deadline is None else deadline - time.time()  # seconds since start
     error = None
     try:
         outcomes = await asyncio.wait_for(asyncio.gather(*(drive(t) for t in triggers)), timeout)
