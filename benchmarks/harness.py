@@ -53,7 +53,11 @@ TARGETS = {
     "trigger_lag": "1,000 triggers: event-loop lag <= 50 ms",
 }
 
-TRIGGER_EXPERIMENTS = ("gc-freeze",)
+TRIGGER_EXPERIMENTS = ("gc-freeze", "gc-threshold")
+# The triggers' own defaults (TolokaOperationTrigger, TolokaPoolTrigger), for the mixed-defaults run; not imported,
+# so that this process never loads Airflow.
+DEFAULT_OPERATION_POLL_INTERVAL = 30.0
+DEFAULT_POOL_POLL_INTERVAL = 300.0
 OPERATOR_EXPERIMENTS = ("gc-threshold",)
 HOOK_EXPERIMENTS = ("gc-threshold",)
 
@@ -320,12 +324,19 @@ def upload_run(args: argparse.Namespace, client: str, n: int, kit_problem: str |
 
 
 def triggers_run(args: argparse.Namespace, kind: str = "triggers") -> dict[str, Any]:
-    """One triggerer-capacity run: ``triggers`` (operation triggers that succeed) or ``pool-triggers``
-    (pool triggers on open pools, waiting until their deadline)."""
+    """One triggerer-capacity run: ``triggers`` (operation triggers that succeed), ``pool-triggers`` (pool
+    triggers on open pools, waiting until their deadline), ``mixed-triggers`` (both in one loop, pools polled
+    every ``--pool-trigger-poll-interval``) or ``mixed-defaults`` (the same with both triggers' default
+    intervals)."""
     pools = kind == "pool-triggers"
+    defaults = kind == "mixed-defaults"
     count = args.pool_triggers if pools else args.triggers
     seconds = args.pool_trigger_seconds if pools else args.trigger_op_seconds
     interval = args.pool_trigger_poll_interval if pools else args.trigger_poll_interval
+    if defaults:
+        interval = DEFAULT_OPERATION_POLL_INTERVAL
+    pool_interval = DEFAULT_POOL_POLL_INTERVAL if defaults else args.pool_trigger_poll_interval
+    pool_seconds = args.defaults_pool_seconds if defaults else args.pool_trigger_seconds
     rate = 1.0 / args.trigger_op_seconds  # one task per operation: each stays RUNNING for op_seconds
     more: list[str] = []
     waiting = args.pool_triggers if kind != "triggers" else 0
@@ -340,22 +351,24 @@ def triggers_run(args: argparse.Namespace, kind: str = "triggers") -> dict[str, 
         pools_file.write_text(json.dumps(spec))
         more = ["--pools", str(pools_file), "--crowd", "0"]
     log = args.out / "logs" / f"{kind}.log"
-    cmd = [sys.executable, "-m", "benchmarks.worker", kind, "--count", str(count)]
+    mode = "mixed-triggers" if defaults else kind
+    cmd = [sys.executable, "-m", "benchmarks.worker", mode, "--count", str(count)]
     cmd += ["--op-seconds", str(seconds), "--poll-interval", str(interval)]
-    if kind == "mixed-triggers":
-        cmd += [
-            "--pools",
-            str(args.pool_triggers),
-            "--pool-poll-interval",
-            str(args.pool_trigger_poll_interval),
-        ]
+    if mode == "mixed-triggers":
+        cmd += ["--pools", str(args.pool_triggers), "--pool-poll-interval", str(pool_interval)]
+        cmd += ["--pool-seconds", str(pool_seconds)]
+        seconds = max(seconds, pool_seconds)
     cmd += ["--timeout", "300"]
     for name in args.experiment:
         if name in TRIGGER_EXPERIMENTS:
             cmd += ["--experiment", name]
     if args.profile:
         cmd += ["--profile", str(args.out / "profiles" / f"{kind}.txt")]
-    record: dict[str, Any] = {"count": count, "load_avg_before": os.getloadavg()}
+    record: dict[str, Any] = {
+        "count": count,
+        "pool_poll_interval_s": pool_interval if mode == "mixed-triggers" else None,
+        "load_avg_before": os.getloadavg(),
+    }
     with emulator(args, kind, rate=rate, more=more) as emu:
         cmd += ["--emulator", emu.url]
         cpu0 = _emulator_cpu(emu)
@@ -587,7 +600,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         default="hook,operator,kit,export,triggers,pool-triggers,mixed-triggers",
-        help="which runs: any of hook, operator, kit, export, triggers, pool-triggers, mixed-triggers",
+        help="which runs: any of hook, operator, kit, export, triggers, pool-triggers, mixed-triggers, "
+        "mixed-defaults (not run by default: about 7 minutes)",
     )
     p.add_argument("--run-timeout", type=float, default=900.0, help="seconds per upload run")
     p.add_argument(
@@ -609,9 +623,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--pool-trigger-poll-interval",
         type=float,
         default=30.0,
-        help="seconds (a tenth of the default 5 minutes, so that a short run sees several polls of each)",
+        help="seconds; 30 is a stress figure, a tenth of the default 5 minutes, so that a short run sees several "
+        "polls of each (mixed-defaults polls at the defaults)",
     )
     p.add_argument("--pool-trigger-seconds", type=float, default=90.0, help="how long the pool triggers wait")
+    p.add_argument(
+        "--defaults-pool-seconds",
+        type=float,
+        default=360.0,
+        help="mixed-defaults: how long the pool triggers wait (two polls each at the default 5 minutes)",
+    )
     p.add_argument(
         "--experiment",
         action="append",
@@ -624,7 +645,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     args.export_sizes = [int(s.replace("_", "")) for s in args.export_sizes.split(",") if s.strip()]
     args.only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = args.only - {*CLIENTS, "export", "triggers", "pool-triggers", "mixed-triggers"}
+    unknown = args.only - {
+        *CLIENTS,
+        "export",
+        "triggers",
+        "pool-triggers",
+        "mixed-triggers",
+        "mixed-defaults",
+    }
     if unknown:
         p.error(f"unknown --only entries: {', '.join(sorted(unknown))}")
     args.out = args.out.resolve()
@@ -736,11 +764,18 @@ def export_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
     return records
 
 
+def _polls_asked(trig: dict[str, Any], poll_interval: float) -> float:
+    pools, pool_interval = trig.get("pool_triggers") or 0, trig.get("pool_poll_interval_s")
+    if not pools or not pool_interval:
+        return float(trig["count"]) / poll_interval
+    return (trig["count"] - pools) / poll_interval + pools / pool_interval
+
+
 def print_triggers(trig: dict[str, Any], poll_interval: float) -> None:
     """The figures of one triggerer-capacity run.
 
     :param trig: its record.
-    :param poll_interval: the triggers' poll interval, seconds.
+    :param poll_interval: the triggers' poll interval, seconds (for a mixed run, the operation triggers').
     """
     if trig["status"] != "ok" and trig.get("lag_max_ms") is None:
         print(f"  {trig['status'].upper()}: {trig['reason']}", flush=True)
@@ -754,12 +789,22 @@ def print_triggers(trig: dict[str, Any], poll_interval: float) -> None:
         f"events {trig['statuses']}",
         flush=True,
     )
-    gc2 = (trig.get("gc") or {}).get("gen2") or {}
+    gcs = trig.get("gc") or {}
+    gc2 = gcs.get("gen2") or {}
     print(
         f"  worst lags: {trig['lag_worst']}; full (gen2) GC: {gc2.get('collections')} collections, "
-        f"longest {gc2.get('max_ms')} ms; polls asked for: {trig['count'] / poll_interval:.0f}/s",
+        f"longest {gc2.get('max_ms')} ms, {gc2.get('total_ms')} ms in all; young collections: "
+        f"{(gcs.get('gen0') or {}).get('collections')} gen0, {(gcs.get('gen1') or {}).get('collections')} gen1; "
+        f"polls asked for: {_polls_asked(trig, poll_interval):.0f}/s",
         flush=True,
     )
+    if trig.get("lag_max_ms_from_deadline"):
+        print(
+            f"  max lag before the pool triggers' shared deadline: {trig['lag_max_ms_before_deadline']:.1f} ms "
+            f"(from it on: {trig['lag_max_ms_from_deadline']:.1f} ms); "
+            f"full collections at {[(g['at_s'], g['ms']) for g in trig.get('gc_full') or []]} (s, ms)",
+            flush=True,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -793,6 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     trig: dict[str, Any] | None = None
     pool_trig: dict[str, Any] | None = None
     mixed_trig: dict[str, Any] | None = None
+    defaults_trig: dict[str, Any] | None = None
     exports: list[dict[str, Any]] = []
     results_path = args.out / "results.json"
 
@@ -808,6 +854,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "triggers": trig,
             "pool_triggers": pool_trig,
             "mixed_triggers": mixed_trig,
+            "mixed_defaults": defaults_trig,
             "exports": exports,
             "targets": evaluate_targets(runs, trig),
         }
@@ -894,7 +941,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"\nTriggerer capacity: {args.triggers:,} TolokaOperationTriggers (poll every "
                 f"{args.trigger_poll_interval:g} s) and {args.pool_triggers:,} TolokaPoolTriggers (every "
-                f"{args.pool_trigger_poll_interval:g} s) in one event loop",
+                f"{args.pool_trigger_poll_interval:g} s"
+                + (", a stress figure: the default is 300 s" if args.pool_trigger_poll_interval < 300 else "")
+                + f", for {args.pool_trigger_seconds:g} s) in one event loop"
+                + _experiment_note(args, TRIGGER_EXPERIMENTS),
                 flush=True,
             )
             try:
@@ -902,6 +952,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (RuntimeError, OSError, ValueError) as exc:
                 mixed_trig = {"count": 0, "status": "failed", "reason": f"harness error: {exc}"[:600]}
             print_triggers(mixed_trig, args.trigger_poll_interval)
+            save(False)
+        if "mixed-defaults" in args.only:
+            print(
+                f"\nTriggerer capacity at the triggers' defaults: {args.triggers:,} TolokaOperationTriggers (poll "
+                f"every {DEFAULT_OPERATION_POLL_INTERVAL:g} s) and {args.pool_triggers:,} TolokaPoolTriggers (every "
+                f"{DEFAULT_POOL_POLL_INTERVAL:g} s, for {args.defaults_pool_seconds:g} s) in one event loop"
+                + _experiment_note(args, TRIGGER_EXPERIMENTS),
+                flush=True,
+            )
+            try:
+                defaults_trig = triggers_run(args, "mixed-defaults")
+            except (RuntimeError, OSError, ValueError) as exc:
+                defaults_trig = {"count": 0, "status": "failed", "reason": f"harness error: {exc}"[:600]}
+            print_triggers(defaults_trig, DEFAULT_OPERATION_POLL_INTERVAL)
     except KeyboardInterrupt as exc:
         print(f"\ninterrupted ({exc}); stopping children", flush=True)
         for pid in list(_live_children):

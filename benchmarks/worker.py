@@ -12,9 +12,9 @@
 ``python -m benchmarks.worker pool-triggers --count K --op-seconds S --poll-interval P --emulator URL --result FILE``
     runs K ``TolokaPoolTrigger``s on the emulator's pools ``1..K`` (open, so they keep waiting) for S seconds,
     until their deadline: what a triggerer holding thousands of multi-day waits costs.
-``python -m benchmarks.worker mixed-triggers --count K --pools M …``
+``python -m benchmarks.worker mixed-triggers --count K --pools M --pool-seconds W …``
     both in one event loop: K operation triggers (which succeed) and M pool triggers (which wait to a deadline
-    30 s after the operations end).
+    W seconds after the start, by default 90: 30 s after one-minute operations end).
 
 The connection comes from ``AIRFLOW_CONN_TOLOKA_DEFAULT`` (set by the harness). Only the measured block is timed
 in-process; the harness adds whole-process figures (``wait4`` rusage) around it.
@@ -176,8 +176,20 @@ def _submit_operations(count: int) -> tuple[list[str], float]:
     return ids, time.perf_counter() - t0
 
 
-async def _run_triggers(triggers: list[Any], timeout: float, tick: float) -> dict[str, Any]:
+async def _run_triggers(
+    triggers: list[Any], timeout: float, tick: float, deadline: float | None = None
+) -> dict[str, Any]:
+    """Drive every trigger to its event in this loop while a ticker measures the loop's lag.
+
+    :param triggers: the triggers.
+    :param timeout: seconds before the run is given up.
+    :param tick: the ticker's period, seconds.
+    :param deadline: epoch seconds at which the pool triggers' deadlines fall, if they share one; the lag from then
+        on is reported apart (thousands of triggers wake at once and queue their final polls).
+    :return: the figures.
+    """
     rss_before = rss_mb()
+    tracked_before = len(gc.get_objects())
     lags: list[tuple[float, float]] = []  # (seconds since start, overshoot)
     stop = asyncio.Event()
     start = time.perf_counter()
@@ -208,6 +220,7 @@ async def _run_triggers(triggers: list[Any], timeout: float, tick: float) -> dic
     gc.callbacks.append(on_gc)
     lags.clear()
     start = time.perf_counter()
+    deadline_at = None if deadline is None else deadline - time.time()  # seconds since start
     error = None
     try:
         outcomes = await asyncio.wait_for(asyncio.gather(*(drive(t) for t in triggers)), timeout)
@@ -216,12 +229,16 @@ async def _run_triggers(triggers: list[Any], timeout: float, tick: float) -> dic
     elapsed = time.perf_counter() - start
     rss_waiting = rss_mb()
     gc.callbacks.remove(on_gc)
+    young = gc.get_count()
     stop.set()
     await tick_task
     statuses: dict[str, int] = {}
     for payload, _ in outcomes:
         statuses[payload.get("status", "?")] = statuses.get(payload.get("status", "?"), 0) + 1
     values = sorted(v for _, v in lags) or [0.0]
+    # The pool triggers of a run share one deadline: from then on they all poll a last time and fire.
+    burst = (lambda at: False) if deadline_at is None else (lambda at: at >= deadline_at)
+    outside = [v for at, v in lags if not burst(at)] or [0.0]
     worst = sorted(lags, key=lambda x: -x[1])[:5]
     per_second: dict[int, float] = {}
     for at, v in lags:
@@ -235,6 +252,8 @@ async def _run_triggers(triggers: list[Any], timeout: float, tick: float) -> dic
         "lag_p50_ms": statistics.median(values) * 1000,
         "lag_p99_ms": values[min(len(values) - 1, int(len(values) * 0.99))] * 1000,
         "lag_ticks": len(values),
+        "lag_max_ms_before_deadline": max(outside) * 1000,
+        "lag_max_ms_from_deadline": max((v for at, v in lags if burst(at)), default=0.0) * 1000,
         "lag_worst": [{"at_s": round(at, 2), "lag_ms": round(v * 1000, 1)} for at, v in worst],
         "gc": {
             f"gen{g}": {
@@ -244,6 +263,10 @@ async def _run_triggers(triggers: list[Any], timeout: float, tick: float) -> dic
             }
             for g in (0, 1, 2)
         },
+        "gc_full": [{"at_s": round(at, 2), "ms": round(p * 1000, 1)} for at, g, p in gc_pauses if g == 2],
+        "gc_frozen": gc.get_freeze_count(),
+        "gc_tracked_before": tracked_before,
+        "gc_young_counts_at_end": list(young),
         "gc_worst": [
             {"at_s": round(at, 2), "gen": g, "ms": round(p * 1000, 1)}
             for at, g, p in sorted(gc_pauses, key=lambda x: -x[2])[:5]
@@ -264,6 +287,9 @@ def _apply_experiments(names: list[str]) -> None:
         # what a process that freezes its import-time heap would see (the triggerer does not do this)
         gc.collect()
         gc.freeze()
+    if "gc-threshold" in names:
+        # what a deployment that makes full collections rarer would see (Python 3.11's meaning of the thresholds)
+        gc.set_threshold(50_000, 20, 100)
 
 
 def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,9 +314,10 @@ def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
         ]
         expected["success"] = ops
         routes.append("GET /api/v1/operations/{id}")
+    pool_end = None
     if pools:
         # Pools 1..K are open and nobody labels them: each trigger waits to its deadline, after the operations.
-        end_time = time.time() + args.op_seconds + (30.0 if ops else 0.0)
+        end_time = pool_end = time.time() + (args.pool_seconds if ops else args.op_seconds)
         interval = args.pool_poll_interval if ops else args.poll_interval
         triggers += [
             TolokaPoolTrigger(str(i), poll_interval=interval, end_time=end_time) for i in range(1, pools + 1)
@@ -300,7 +327,8 @@ def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
     before = _emulator_stats(args.emulator)
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     with measure() as m:
-        phase = asyncio.run(_run_triggers(triggers, args.op_seconds + args.timeout, args.tick))
+        wait = max(args.op_seconds, args.pool_seconds if pools and ops else 0.0)
+        phase = asyncio.run(_run_triggers(triggers, wait + args.timeout, args.tick, pool_end))
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     after = _emulator_stats(args.emulator)
     polls = sum(after["requests"].get(r, 0) - before["requests"].get(r, 0) for r in routes)
@@ -309,6 +337,7 @@ def run_triggers(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "ok": ok,
         "count": len(triggers),
+        "pool_triggers": pools,
         "experiments": args.experiment or [],
         "poll_interval_s": args.poll_interval,
         "submit_s": submit_s,
@@ -331,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
         "--pools", type=int, default=0, help="mixed-triggers: pool triggers beside the operation triggers"
     )
     p.add_argument("--pool-poll-interval", type=float, default=30.0)
+    p.add_argument(
+        "--pool-seconds", type=float, default=90.0, help="mixed-triggers: how long the pool triggers wait"
+    )
     p.add_argument("--pool", default="")
     p.add_argument("--out", default="")
     p.add_argument("--result", required=True)
@@ -350,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             "gc-threshold",
         ],
         help="try a proposed fix by monkeypatching (reported as an experiment): gc-freeze for triggers; "
-        "gc-threshold for hook and operator",
+        "gc-threshold for hook, operator and triggers",
     )
     p.add_argument("--profile", help="write a pyinstrument HTML/text profile of the measured block here")
     args = p.parse_args(argv)

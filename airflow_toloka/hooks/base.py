@@ -189,6 +189,34 @@ def _never_sent_async(exc: BaseException) -> bool:
     return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
 
 
+# What a response's stream is replaced with once its body has been read; never read itself.
+_READ = httpx.ByteStream(b"")
+
+
+async def _aonce(client: httpx.AsyncClient, base_url: str, request: Request) -> Any:
+    """Send ``request`` once over ``client`` and interpret the answer.
+
+    :param client: the loop's shared client.
+    :param base_url: where Toloka is.
+    :param request: what to send.
+    :return: the decoded body.
+    :raises TolokaApiError: the typed error of Toloka's answer.
+    :raises httpx.HTTPError: when the request got no answer (mapped by the caller).
+    """
+    resp = await client.request(
+        request.method,
+        base_url + request.path,
+        params=request.query,
+        content=request.body,
+        headers=request.headers,
+    )
+    # httpx leaves a read response and its stream referring to each other; with that cycle cut the response,
+    # its request and their headers are freed now rather than by a collection (docs/performance.md,
+    # "Pool triggers").
+    resp.stream = _READ
+    return request.interpret(resp.status_code, resp.content, resp.headers)
+
+
 class TransportKwargs(TypedDict, total=False):
     """The transport settings of :class:`BaseTolokaHook`, for subclasses that pass them on."""
 
@@ -344,11 +372,13 @@ class BaseTolokaHook(BaseHook):
         safe: bool,
         never_sent: Callable[[BaseException], bool],
         transport_error: type[Exception],
+        spent: float = 0.0,
     ) -> dict[str, Any]:
         """The retry policy of both transports; they differ only in how they tell a request never left.
 
         It takes the request's description, never the request: tenacity keeps its policy in a reference cycle,
-        and a body referenced from there would outlive the call until a full garbage collection.
+        and a body referenced from there would outlive the call until a full garbage collection. ``spent`` is
+        the part of the retry budget already used when the policy is built after a first attempt.
         """
 
         def should_retry(exc: BaseException) -> bool:
@@ -387,7 +417,7 @@ class BaseTolokaHook(BaseHook):
         return {
             "retry": tenacity.retry_if_exception(should_retry),
             "stop": tenacity.stop_after_attempt(self.retry_limit + 1)
-            | tenacity.stop_after_delay(self.retry_budget),
+            | tenacity.stop_after_delay(self.retry_budget - spent),
             "wait": wait,
             "before_sleep": before_sleep,
             "reraise": True,
@@ -456,6 +486,9 @@ class BaseTolokaHook(BaseHook):
     async def _asend(self, request: Request) -> Any:
         """Async twin of :meth:`_send` for the triggerer, over the event loop's shared client.
 
+        The first attempt is made without the retry policy, and only a failure builds it: a poll that succeeds
+        leaves nothing for the garbage collector (docs/performance.md, "Pool triggers").
+
         :param request: what to send.
         :return: the decoded body.
         :raises TolokaApiError: the typed error of Toloka's answer, or when Toloka cannot be reached.
@@ -464,36 +497,49 @@ class BaseTolokaHook(BaseHook):
         lease = await self._alease_for(settings)
         # Wait for a slot before building anything (docs/performance.md, "Triggers").
         await lease.slots.acquire()
-        held = True
-
-        async def sleep(seconds: float) -> None:
-            nonlocal held
-            lease.slots.release()  # no slot is held while backing off
-            held = False
-            await asyncio.sleep(seconds)
-            await lease.slots.acquire()
-            held = True
-
-        async def once() -> Any:
-            resp = await lease.client.request(
-                request.method,
-                settings.base_url + request.path,
-                params=request.query,
-                content=request.body,
-                headers=request.headers,
-            )
-            return request.interpret(resp.status_code, resp.content, resp.headers)
-
-        policy = self._retrying_kwargs(request.what, request.safe, _never_sent_async, httpx.TransportError)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
-            return await tenacity.AsyncRetrying(sleep=sleep, **policy)(once)
+            try:
+                return await _aonce(lease.client, settings.base_url, request)
+            except Exception as exc:
+                failure = exc
+            finally:
+                lease.slots.release()
+            return await self._aretry(request, lease, settings.base_url, failure, loop.time() - started)
         except _UNSENDABLE_ASYNC as exc:
             raise request.unsendable(settings.base_url, exc) from None
         except httpx.TransportError as exc:
             raise request.unreachable(settings.base_url, exc) from exc
-        finally:
-            if held:
-                lease.slots.release()
+
+    async def _aretry(
+        self, request: Request, lease: Lease, base_url: str, failure: Exception, spent: float
+    ) -> Any:
+        """Retry a request whose first attempt failed, under the policy of :meth:`_retrying_kwargs`.
+
+        :param request: what to send.
+        :param lease: the loop's client and its slots; an attempt holds a slot, a backoff none.
+        :param base_url: where Toloka is.
+        :param failure: what the first attempt raised.
+        :param spent: seconds the first attempt took: they count against the retry budget.
+        :return: the decoded body.
+        :raises Exception: ``failure`` when it is not worth a retry, else the last attempt's error.
+        """
+        first: Exception | None = failure
+
+        async def attempt() -> Any:
+            nonlocal first
+            if first is not None:
+                # tenacity's first attempt is the one already made: its failure is judged, not repeated.
+                exc, first = first, None
+                raise exc
+            async with lease.slots:
+                return await _aonce(lease.client, base_url, request)
+
+        policy = self._retrying_kwargs(
+            request.what, request.safe, _never_sent_async, httpx.TransportError, spent
+        )
+        return await tenacity.AsyncRetrying(**policy)(attempt)
 
     async def _alease_for(self, settings: ConnectionSettings) -> Lease:
         """This hook's lease on the loop's client for ``settings``, swapped when the settings changed."""

@@ -39,7 +39,17 @@ async def import_off_loop(module: str, name: str) -> Any:
 
 class TolokaBaseTrigger(BaseTrigger):
     """A trigger compared and hashed by its ``serialize()``: a trigger rebuilt by the triggerer from the stored
-    kwargs is the same trigger."""
+    kwargs is the same trigger.
+
+    :param kwargs: passed on to Airflow's ``BaseTrigger``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Every trigger of the class logs through one logger (Airflow tells their lines apart by context): a logger
+        # per trigger is some ten objects that each of thousands of sleeping triggers keeps for full collections
+        # to walk (docs/performance.md, "Pool triggers").
+        self._log = type(self).logger()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, type(self)):

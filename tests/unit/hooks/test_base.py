@@ -20,6 +20,7 @@ from airflow_toloka.exceptions import (
     TolokaError,
     TolokaRemoteUnavailableError,
 )
+from airflow_toloka.hooks._loop_shared import MAX_SHARED_REQUESTS
 from airflow_toloka.hooks.base import Request, _never_sent_async, _never_sent_sync
 from airflow_toloka.hooks.connection import ConnectionSettings, auth_header
 from airflow_toloka.hooks.toloka import TolokaHook
@@ -150,6 +151,55 @@ async def test_async_twin_reads_operation_and_closes_client(server: ScriptedServ
         assert op.status == "SUCCESS"
     assert hook._alease is None
     assert server.requests[-1].headers["Authorization"] == f"OAuth {TOKEN}"
+
+
+UNAVAILABLE = Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE"})
+
+
+async def test_async_retries_follow_the_same_policy_and_give_back_every_slot(server: ScriptedServer) -> None:
+    # The first attempt is made without the retry policy; a failure builds it and counts as its first attempt.
+    server.script("GET /api/v1/operations/op-1", UNAVAILABLE)
+    async with fast_hook(retry_limit=2) as hook:
+        with pytest.raises(TolokaRemoteUnavailableError):
+            await hook.aget_operation("op-1")
+        assert server.count("GET /api/v1/operations/op-1") == 3  # one try and retry_limit retries
+        server.script("POST /api/v1/x", Reply(500, {"code": "INTERNAL_ERROR"}))
+        with pytest.raises(TolokaError):
+            await hook._arequest("POST", "/api/v1/x", body=b"{}")
+        assert server.count("POST /api/v1/x") == 1  # Toloka may have acted on it: not repeated
+        assert hook._alease is not None
+        slots = hook._alease.slots
+    assert slots._value == MAX_SHARED_REQUESTS
+
+
+async def test_the_retry_budget_counts_the_first_attempt(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/operations/op-1", UNAVAILABLE, Reply(200, OP))
+    async with fast_hook(retry_budget=0.0) as hook:
+        with pytest.raises(TolokaRemoteUnavailableError):
+            await hook.aget_operation("op-1")
+    assert server.count("GET /api/v1/operations/op-1") == 1
+
+
+async def test_a_successful_async_request_leaves_no_cyclic_garbage(server: ScriptedServer) -> None:
+    # What a poll leaves for the collector decides how often a triggerer's loop stalls for a full collection
+    # (docs/performance.md, "Pool triggers"): no retry policy is built, and httpx's response-stream cycle is cut.
+    server.script("GET /api/v1/operations/op-1", Reply(200, OP))
+    async with fast_hook() as hook:
+        await hook.aget_operation("op-1")  # the shared client and settings exist before counting
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(20):
+                await hook.aget_operation("op-1")
+            gc.collect()
+            left = {f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.garbage}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    # The scripted server closes every connection (HTTP/1.0): only closed sockets' transports may be left.
+    assert not [kind for kind in left if kind.startswith(("httpx", "httpcore", "tenacity", "airflow_toloka"))]
 
 
 def test_token_is_not_in_repr_or_settings() -> None:
