@@ -637,7 +637,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--experiment",
         action="append",
         default=[],
-        choices=[*TRIGGER_EXPERIMENTS, *OPERATOR_EXPERIMENTS],
+        choices=sorted({*TRIGGER_EXPERIMENTS, *OPERATOR_EXPERIMENTS}),
         help="monkeypatch a proposed fix into the trigger or operator runs (labelled EXPERIMENT in the output)",
     )
     p.add_argument("--profile", action="store_true", help="pyinstrument profiles of provider runs")
