@@ -495,17 +495,15 @@ class BaseTolokaHook(BaseHook):
         """
         settings = await self.aresolve_connection()
         lease = await self._alease_for(settings)
-        # Wait for a slot before building anything (docs/performance.md, "Triggers").
-        await lease.slots.acquire()
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
             try:
-                return await _aonce(lease.client, settings.base_url, request)
+                # Wait for a slot before building anything (docs/performance.md, "Triggers").
+                async with lease.slots:
+                    return await _aonce(lease.client, settings.base_url, request)
             except Exception as exc:
                 failure = exc
-            finally:
-                lease.slots.release()
             return await self._aretry(request, lease, settings.base_url, failure, loop.time() - started)
         except _UNSENDABLE_ASYNC as exc:
             raise request.unsendable(settings.base_url, exc) from None
