@@ -130,6 +130,16 @@ def apt_install(package: str) -> None:
     )
 
 
+def write_tsv(path: Path, n: int, tag: str) -> Path:
+    """A task file of ``n`` distinct image URLs (``https://example.com/<tag>/<i>.jpg``), overlap 1."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        f.write("INPUT:url\toverlap\n")
+        for i in range(n):
+            f.write(f"https://example.com/{tag}/{i}.jpg\t1\n")
+    return path
+
+
 def _pg_bindir() -> Path:
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not versions:

@@ -6,25 +6,15 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from airflow_toloka.emulator import EmulatorProcess
-from tests.stack.conftest import STALE_EVENT_WINDOW, Stack, wait_for
+from tests.stack.conftest import STALE_EVENT_WINDOW, Stack, wait_for, write_tsv
 
 pytestmark = pytest.mark.stack
 
 BULK = "stack_bulk_upload"
-
-
-def write_tsv(path: Path, n: int, tag: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        f.write("INPUT:url\toverlap\n")
-        for i in range(n):
-            f.write(f"https://example.com/{tag}/{i}.jpg\t1\n")
-    return path
 
 
 def task_runner_pids(stack: Stack, dag_id: str, run_id: str, task_id: str) -> list[int]:

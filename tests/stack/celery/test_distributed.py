@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from airflow_toloka.emulator import EmulatorProcess
-from tests.stack.conftest import Stack, wait_for
+from tests.stack.conftest import Stack, wait_for, write_tsv
 
 # The labeling pipeline example, the pool sensor waiting on the simulated crowd, on this stack (scenario 4).
 from tests.stack.test_example_dags import (  # noqa: F401
@@ -34,12 +34,8 @@ _SLOW_STEP = re.compile(r"Executing <(?:Task|Handle)[^\n]*?took (\d+\.\d+) secon
 
 
 def write_parts(directory: Path, files: int, rows: int, tag: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
     for f in range(files):
-        with (directory / f"part-{f:03d}.tsv").open("w") as out:
-            out.write("INPUT:url\toverlap\n")
-            for i in range(rows):
-                out.write(f"https://example.com/{tag}/{f}/{i}.jpg\t1\n")
+        write_tsv(directory / f"part-{f:03d}.tsv", rows, f"{tag}/{f}")
     return directory
 
 
