@@ -1,10 +1,20 @@
-"""Reading task files and writing per-item results, streaming, on any ``ObjectStoragePath``.
+r"""Reading task files and writing per-item results, streaming, on any ``ObjectStoragePath``.
 
 Text is read as UTF-8 by default, a byte-order mark (what Excel writes) skipped; pass ``encoding=`` for others.
-TSV has no quoting: every line is one row and every cell is taken literally, quotes included. CSV follows
-RFC 4180 (quoted cells may hold commas, quotes and line breaks) and is strict: a malformed quote is an error.
 Every problem with a file is a :class:`~airflow_toloka.exceptions.TolokaInputError` naming the file and the
 1-based line.
+
+Cells follow one rule, whoever wrote the file, so that a file this provider writes (an export, labels) reads back
+exactly (see :func:`tsv_cell`, :func:`csv_cell`, :func:`table_rows`):
+
+- TSV has no quoting: every line is one row. A backslash, tab, line feed or carriage return inside a cell is
+  written ``\\``, ``\t``, ``\n``, ``\r`` (the escapes of PostgreSQL's text format) and read back; any other
+  backslash is kept as it is, and quotes are literal.
+- CSV follows RFC 4180: a cell holding a comma, quote, line feed or carriage return is quoted, quotes doubled;
+  a malformed quote, or a carriage return outside quotes, is an error.
+- An empty cell is a missing field (so control and general rows can share one file); an empty string is the
+  cell ``""`` (in CSV, RFC 4180's quoted empty cell; in TSV the same two characters, and a value that really is
+  two quotes is written ``\"\"``).
 
 Column mapping for TSV/CSV (case-insensitive prefixes, the convention of Toloka's own TSV upload):
 
@@ -24,10 +34,11 @@ JSON files hold an array of objects; JSONL files one object per line. Both take 
 from __future__ import annotations
 
 import codecs
-import csv
 import json
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import IO, Any, Literal
 
 from airflow_toloka.exceptions import TolokaInputError
@@ -107,7 +118,7 @@ def read_items(
         raise TolokaInputError(f"unknown encoding {encoding!r}") from None
     where = str(path)
     with storage_path(path).open("rb") as raw:
-        lines = _text_lines(raw, encoding, where)
+        lines = read_text_lines(raw, encoding, where)
         if fmt == "jsonl":
             for line_no, line in enumerate(lines, 1):
                 if line.strip():
@@ -118,10 +129,16 @@ def read_items(
             yield from _table_rows(lines, fmt, column_map or {}, where)
 
 
-def _text_lines(raw: IO[bytes], encoding: str, where: str) -> Iterator[str]:
-    """The file's lines as text, each ending in ``\n`` but the last; a decoding error names its line.
+def read_text_lines(raw: IO[bytes], encoding: str, where: str) -> Iterator[str]:
+    r"""A file's lines as text, streaming, each ending in ``\n`` but the last.
 
     Lines are split on ``\n`` only: other line separators (``\u2028``, form feeds) are cell content.
+
+    :param raw: the file, opened in binary mode.
+    :param encoding: the text encoding.
+    :param where: the file, for messages.
+    :return: the lines.
+    :raises TolokaInputError: naming the line that is not valid text in ``encoding``.
     """
     decoder = codecs.getincrementaldecoder(encoding)()
     pending = ""
@@ -186,34 +203,144 @@ def _json_array(text: str, where: str) -> Iterator[dict[str, Any]]:
 def _table_rows(
     lines: Iterable[str], fmt: FileFormat, column_map: Mapping[str, str], where: str
 ) -> Iterator[dict[str, Any]]:
-    if csv.field_size_limit() < MAX_CELL_CHARS:
-        # Process-wide, and only ever raised: a cell Toloka would take must not fail to parse.
-        csv.field_size_limit(MAX_CELL_CHARS)
-    if fmt == "tsv":
-        reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
-    else:
-        reader = csv.reader(lines, delimiter=",", strict=True)
-    try:
-        header = next(reader, None)
-        if not header:
-            return
-        plan = _column_plan([column_map.get(c.strip(), c.strip()) for c in header], where)
-        for row in reader:
-            if not "".join(row).strip():
-                continue
-            if len(row) > len(plan):
-                raise TolokaInputError(
-                    f"{where}, line {reader.line_num}: {len(row)} cells but {len(plan)} columns"
-                )
-            yield _row_to_task(plan, row, where, reader.line_num)
-    except csv.Error as exc:
-        if "field larger than field limit" in str(exc):
-            reason = (
-                f"a cell is longer than {MAX_CELL_CHARS:,} characters, more than Toloka takes in one request"
+    rows = table_rows(lines, fmt, where)
+    first = next(rows, None)
+    if first is None:
+        return
+    plan = _column_plan([column_map.get(c, c) for c in header_names(first[1])], where)
+    for line_no, row in rows:
+        if len(row) > len(plan):
+            raise TolokaInputError(f"{where}, line {line_no}: {len(row)} cells but {len(plan)} columns")
+        yield _row_to_task(plan, row, where, line_no)
+
+
+def header_names(cells: list[str | None]) -> list[str]:
+    """A header row's column names, surrounding spaces dropped.
+
+    :param cells: the first row of :func:`table_rows`.
+    :return: the names.
+    """
+    return [(c or "").strip() for c in cells]
+
+
+# ---------------------------------------------------------------------- cells: one rule, both ways
+
+EMPTY_STRING_CELL = '""'
+"""How TSV and CSV hold an empty string, since an empty cell means a missing field."""
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_TSV_UNESCAPE = re.compile(r"\\(.)", re.S)
+_TSV_UNESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", '"': '"'}
+_CSV_SPECIAL = re.compile(r'[,"\r\n]')
+_CSV_CELL = re.compile(r'"((?:[^"]|"")*)"(?=,|\Z)|([^",\r]*)(?=,|\Z)', re.S)
+
+
+def tsv_cell(value: str | None) -> str:
+    """A value as a TSV cell: None is the empty cell, an empty string ``""``, special characters escaped.
+
+    :param value: the text, or None for a missing value.
+    :return: the cell, without tab or line break.
+    """
+    if value is None:
+        return ""
+    if value == "" or value == EMPTY_STRING_CELL:
+        return '\\"\\"' if value else EMPTY_STRING_CELL
+    return value.translate(_TSV_ESCAPES)
+
+
+def _tsv_value(cell: str) -> str | None:
+    if cell == "":
+        return None
+    if cell == EMPTY_STRING_CELL:
+        return ""
+    if "\\" not in cell:
+        return cell
+    return _TSV_UNESCAPE.sub(lambda m: _TSV_UNESCAPES.get(m.group(1), m.group(0)), cell)
+
+
+def csv_cell(value: str | None) -> str:
+    """A value as an RFC 4180 cell: None is the empty cell, an empty string ``""``, special cells quoted.
+
+    :param value: the text, or None for a missing value.
+    :return: the cell.
+    """
+    if value is None:
+        return ""
+    if value == "" or _CSV_SPECIAL.search(value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def _csv_values(record: str, where: str, line_no: int) -> list[str | None]:
+    """The cells of one CSV record (its line breaks inside quotes included, its terminator not)."""
+    if '"' not in record and "\r" not in record:
+        return [c or None for c in record.split(",")]
+    cells: list[str | None] = []
+    pos = 0
+    while True:
+        match = _CSV_CELL.match(record, pos)
+        if match is None:
+            raise TolokaInputError(
+                f"{where}, line {line_no}: not valid CSV (a quote or carriage return out of place; RFC 4180 "
+                "quotes a whole cell and doubles the quotes inside it)"
             )
+        quoted, bare = match.groups()
+        cells.append(quoted.replace('""', '"') if quoted is not None else (bare or None))
+        pos = match.end()
+        if pos == len(record):
+            return cells
+        pos += 1  # the comma
+        if pos == len(record):
+            cells.append(None)
+            return cells
+
+
+def table_rows(lines: Iterable[str], fmt: str, where: str) -> Iterator[tuple[int, list[str | None]]]:
+    """The rows of a TSV or CSV text, header first, as values: None for an empty cell, else the text.
+
+    Blank rows are skipped. Every line but the last ends in ``\\n``; a ``\\r`` before it is part of the line
+    ending, not of the last cell.
+
+    :param lines: the text, split after each ``\\n``.
+    :param fmt: ``tsv`` or ``csv``.
+    :param where: the file, for messages.
+    :return: ``(1-based line the row starts on, values)`` per row.
+    :raises TolokaInputError: naming the line of a malformed row or a cell over :data:`MAX_CELL_CHARS`.
+    """
+    line_no = 0
+    pending: list[str] = []
+    for line in lines:
+        line_no += 1
+        pending.append(line)
+        if fmt == "csv" and sum(p.count('"') for p in pending) % 2:
+            continue  # inside a quoted cell: its line breaks are content
+        start = line_no - len(pending) + 1
+        record = "".join(pending)
+        pending.clear()
+        if record.endswith("\n"):
+            record = record[:-1]
+        if record.endswith("\r"):
+            record = record[:-1]
+        if len(record) > MAX_CELL_CHARS:
+            _check_cell_sizes(record, "\t" if fmt == "tsv" else ",", where, start)
+        if not record.strip():
+            continue
+        if fmt == "tsv":
+            cells = [_tsv_value(c) for c in record.split("\t")]
         else:
-            reason = f"not valid {fmt.upper()} ({exc})"
-        raise TolokaInputError(f"{where}, line {reader.line_num}: {reason}") from None
+            cells = _csv_values(record, where, start)
+        if any(c is not None for c in cells):
+            yield start, cells
+    if pending:
+        start = line_no - len(pending) + 1
+        raise TolokaInputError(f"{where}, line {start}: not valid CSV (a quote is never closed)")
+
+
+def _check_cell_sizes(record: str, sep: str, where: str, line_no: int) -> None:
+    if any(len(cell) > MAX_CELL_CHARS for cell in record.split(sep)):
+        raise TolokaInputError(
+            f"{where}, line {line_no}: a cell is longer than {MAX_CELL_CHARS:,} characters, more than Toloka "
+            "takes in one request"
+        )
 
 
 # How a column's cells land in the task, worked out once per header rather than once per cell.
@@ -256,11 +383,13 @@ def _column_plan(columns: list[str], where: str) -> list[tuple[int, str, str]]:
 _TARGETS = {_INPUT: "input_values.{}", _SOLUTION: "known_solutions[0].output_values.{}"}
 
 
-def _row_to_task(plan: list[tuple[int, str, str]], row: list[str], path: str, line: int) -> dict[str, Any]:
+def _row_to_task(
+    plan: list[tuple[int, str, str]], row: list[str | None], path: str, line: int
+) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     task: dict[str, Any] = {"input_values": inputs}
     for (kind, name, column), cell in zip(plan, row, strict=False):  # short rows: missing cells are empty
-        if cell == "":
+        if cell is None:
             continue
         if kind == _INPUT:
             inputs[name] = cell
@@ -288,27 +417,54 @@ def _row_to_task(plan: list[tuple[int, str, str]], row: list[str], path: str, li
     return task
 
 
-def write_results_jsonl(path: Any, rows: Iterator[dict[str, Any]]) -> str:
-    """Write one JSON object per input item, atomically: readers see the old file or the whole new one.
+@contextmanager
+def atomic_file(path: Any, owner: str | None = None) -> Iterator[Any]:
+    """A temporary file next to ``path``, swapped in when the block ends and removed when it raises.
 
-    :param path: a local path or any ``ObjectStoragePath``.
-    :param rows: the objects.
-    :return: the path as a string, for XCom.
+    Readers see the old file or the whole new one (an atomic rename on local disks; on object stores a rename is
+    copy-and-delete, and the object appears only once written). The temporary file is named after ``owner``, so
+    what a killed earlier try of the same writer left behind is overwritten and swapped in by the next, not
+    piled up beside the target; writers that may run at once need different owners.
+
+    :param path: the target, a local path or any ``ObjectStoragePath``.
+    :param owner: the writer (e.g. one task instance: :func:`~airflow_toloka.operators.base.write_owner`); None
+        for a name no other write uses.
+    :return: a context manager giving the temporary ``ObjectStoragePath`` to write.
     """
     target = storage_path(path)
     if target.protocol in ("file", "local"):
         target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
+    partial = target.parent / f".{target.name}.{owner or uuid.uuid4().hex}.partial"
     try:
-        with partial.open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
-                fh.write("\n")
+        yield partial
         partial.rename(target)
     except BaseException:
         if partial.exists():
             partial.unlink()
         raise
+
+
+def json_line(obj: Any) -> str:
+    """Compact JSON on one line, non-ASCII kept (a line of a JSONL file, without its line break).
+
+    :param obj: JSON-able data.
+    :return: the text.
+    """
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_results_jsonl(path: Any, rows: Iterator[dict[str, Any]], owner: str | None = None) -> str:
+    """Write one JSON object per input item, atomically: readers see the old file or the whole new one.
+
+    :param path: a local path or any ``ObjectStoragePath``.
+    :param rows: the objects.
+    :param owner: the writer, see :func:`atomic_file`.
+    :return: the path as a string, for XCom.
+    """
+    with atomic_file(path, owner) as partial, partial.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json_line(row))
+            fh.write("\n")
     return str(path)
 
 

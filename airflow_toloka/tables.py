@@ -5,32 +5,38 @@ Writes are atomic where the store allows it: rows go to a hidden temporary file 
 over it at the end (an atomic rename on local disks; on object stores a rename is copy-and-delete, and readers
 see the object whole only once written). A failure leaves the old file, never half a new one.
 
-Cells: JSONL keeps JSON types. CSV follows RFC 4180. TSV has no quoting, so a tab, line break or backslash in a
-cell is written as ``\\t``, ``\\n``, ``\\r`` or ``\\\\`` (the escaping of PostgreSQL's text format). In CSV and TSV,
-values that are not strings are written as JSON (``true``, ``3``, ``["a"]``) and a missing value as an empty
-cell. Parquet (the ``parquet`` extra: pyarrow) stores ``golden`` as a boolean, ``confidence`` as a double,
+Cells: JSONL keeps JSON types. CSV and TSV cells follow the one rule :mod:`airflow_toloka.io` reads them by
+(RFC 4180 quoting; TSV escapes; an empty cell is a missing value and ``""`` an empty string), so every file
+written here reads back exactly, as decisions or as tasks. In CSV and TSV, values that are not strings are
+written as JSON (``true``, ``3``, ``["a"]``). Parquet (the ``parquet`` extra: pyarrow) stores ``golden`` as a boolean, ``confidence`` as a double,
 ``answers`` as an integer and every other column as a string (JSON for non-strings), written in row groups of
 10,000 so memory stays flat.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import codecs
 import json
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import IO, Any, Literal
 
 from airflow_toloka.exceptions import TolokaInputError
-from airflow_toloka.io import storage_path
+from airflow_toloka.io import (
+    atomic_file,
+    csv_cell,
+    header_names,
+    json_line,
+    read_text_lines,
+    storage_path,
+    table_rows,
+    tsv_cell,
+)
 
 __all__ = ["WRITE_FORMATS", "read_records", "table_format", "write_rows"]
 
 TableFormat = Literal["jsonl", "csv", "tsv", "parquet"]
 WRITE_FORMATS: tuple[TableFormat, ...] = ("jsonl", "csv", "tsv", "parquet")
-_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _TYPED = {"golden": "bool_", "confidence": "float64", "answers": "int64"}  # pyarrow type factories
 _ROW_GROUP = 10_000
 
@@ -54,14 +60,19 @@ def table_format(path: Any, file_format: str | None = None) -> TableFormat:
     return fmt  # type: ignore[return-value]
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+def _text(value: Any) -> str | None:
+    """A value as cell text: strings as they are, None missing, anything else its JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def write_rows(
-    path: Any, rows: Iterable[Mapping[str, Any]], file_format: TableFormat, columns: Sequence[str]
+    path: Any,
+    rows: Iterable[Mapping[str, Any]],
+    file_format: TableFormat,
+    columns: Sequence[str],
+    owner: str | None = None,
 ) -> int:
     """Write rows, streaming, and swap the file in at the end.
 
@@ -69,25 +80,16 @@ def write_rows(
     :param rows: the rows; keys outside ``columns`` are kept in JSONL only.
     :param file_format: ``jsonl``, ``csv``, ``tsv`` or ``parquet``.
     :param columns: the columns, in order (the header of CSV/TSV, the schema of Parquet).
+    :param owner: the writer, so that a killed earlier try's temporary file is reused
+        (:func:`airflow_toloka.io.atomic_file`).
     :return: how many rows were written.
     :raises TolokaInputError: for Parquet without pyarrow installed.
     """
-    target = storage_path(path)
-    if target.protocol in ("file", "local"):
-        target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
-    try:
+    with atomic_file(path, owner) as partial:
         if file_format == "parquet":
-            count = _write_parquet(partial, rows, columns)
-        else:
-            with partial.open("w", encoding="utf-8", newline="") as fh:
-                count = _write_text(fh, rows, file_format, columns)
-        partial.rename(target)
-    except BaseException:
-        if partial.exists():
-            partial.unlink()
-        raise
-    return count
+            return _write_parquet(partial, rows, columns)
+        with partial.open("w", encoding="utf-8", newline="") as fh:
+            return _write_text(fh, rows, file_format, columns)
 
 
 def _write_text(
@@ -96,20 +98,15 @@ def _write_text(
     count = 0
     if fmt == "jsonl":
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+            fh.write(json_line(row))
             fh.write("\n")
             count += 1
         return count
-    if fmt == "csv":
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in columns])
-            count += 1
-        return count
-    fh.write("\t".join(c.translate(_TSV_ESCAPES) for c in columns) + "\n")
+    # RFC 4180 ends CSV records with CRLF; TSV lines end with LF alone.
+    cell, sep, end = (csv_cell, ",", "\r\n") if fmt == "csv" else (tsv_cell, "\t", "\n")
+    fh.write(sep.join(cell(c) for c in columns) + end)
     for row in rows:
-        fh.write("\t".join(_cell(row.get(c)).translate(_TSV_ESCAPES) for c in columns) + "\n")
+        fh.write(sep.join(cell(_text(row.get(c))) for c in columns) + end)
         count += 1
     return count
 
@@ -127,13 +124,7 @@ def _write_parquet(partial: Any, rows: Iterable[Mapping[str, Any]], columns: Seq
     count = 0
     with partial.open("wb") as fh, pq.ParquetWriter(fh, schema) as writer:
         while chunk := list(islice(source, _ROW_GROUP)):
-            data = {
-                c: [
-                    row.get(c) if c in _TYPED else (None if row.get(c) is None else _cell(row.get(c)))
-                    for row in chunk
-                ]
-                for c in columns
-            }
+            data = {c: [row.get(c) if c in _TYPED else _text(row.get(c)) for row in chunk] for c in columns}
             writer.write_table(pa.Table.from_pydict(data, schema=schema))
             count += len(chunk)
     return count
@@ -142,58 +133,44 @@ def _write_parquet(partial: Any, rows: Iterable[Mapping[str, Any]], columns: Seq
 def read_records(
     path: Any, file_format: str | None = None, encoding: str = "utf-8-sig"
 ) -> Iterator[dict[str, Any]]:
-    """Read a small table of records (review decisions): JSONL, CSV or TSV with a header row.
+    """Read a small table of records (review decisions): JSONL, CSV or TSV with a header row, streaming.
 
     :param path: a local path or any ``ObjectStoragePath``.
     :param file_format: ``jsonl``, ``csv`` or ``tsv``, or None to guess from the name.
     :param encoding: the text encoding.
-    :return: one dict per record, in file order.
+    :return: one dict per record, in file order; in CSV and TSV an empty cell is a missing key.
     :raises TolokaInputError: naming the file and line of anything unreadable.
     """
     fmt = table_format(path, file_format)
     if fmt == "parquet":
         raise TolokaInputError(f"{path}: decisions are read from JSONL, CSV or TSV")
     try:
-        text = storage_path(path).read_text(encoding=encoding)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TolokaInputError(f"{path}: cannot be read ({exc})") from None
-    if fmt == "jsonl":
-        # only "\n" ends a JSON line: splitlines() would also cut at U+2028 inside a string
-        for number, line in enumerate(text.split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise TolokaInputError(f"{path}, line {number}: not valid JSON ({exc})") from None
-            if not isinstance(record, dict):
-                raise TolokaInputError(f"{path}, line {number}: expected a JSON object")
-            yield record
-        return
-    if fmt == "csv":
-        yield from (dict(row) for row in csv.DictReader(io.StringIO(text, newline="")))
-        return
-    lines = text.split("\n")
-    header = [_unescape(c) for c in lines[0].rstrip("\r").split("\t")]
-    for line in lines[1:]:
-        if line.strip():
-            cells = (_unescape(c) for c in line.rstrip("\r").split("\t"))
-            yield dict(zip(header, cells, strict=False))
-
-
-_UNESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
-
-
-def _unescape(cell: str) -> str:
-    """A TSV cell as :func:`write_rows` escapes it, back to its text (an unknown escape stays as it is)."""
-    if "\\" not in cell:
-        return cell
-    out: list[str] = []
-    chars = iter(cell)
-    for ch in chars:
-        if ch == "\\":
-            nxt = next(chars, "")
-            out.append(_UNESCAPES.get(nxt, "\\" + nxt))
-        else:
-            out.append(ch)
-    return "".join(out)
+        codecs.lookup(encoding)
+    except LookupError:
+        raise TolokaInputError(f"unknown encoding {encoding!r}") from None
+    where = str(path)
+    try:
+        raw = storage_path(path).open("rb")
+    except OSError as exc:
+        raise TolokaInputError(f"{where}: cannot be read ({exc})") from None
+    with raw:
+        lines = read_text_lines(raw, encoding, where)
+        if fmt == "jsonl":
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise TolokaInputError(f"{where}, line {number}: not valid JSON ({exc})") from None
+                if not isinstance(record, dict):
+                    raise TolokaInputError(f"{where}, line {number}: expected a JSON object")
+                yield record
+            return
+        rows = table_rows(lines, fmt, where)
+        first = next(rows, None)
+        if first is None:
+            return
+        header = header_names(first[1])
+        for _, cells in rows:
+            yield {name: cell for name, cell in zip(header, cells, strict=False) if cell is not None}

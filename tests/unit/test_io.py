@@ -193,3 +193,30 @@ def test_every_column_kind_in_tsv_and_csv(tmp_path: Path, sep: str) -> None:
         "known_solutions": [{"output_values": {"label": "cat"}}],
         "message_on_unknown_solution": "look",
     }
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("INPUT:a,INPUT:b\nok,1\nbare\rreturn,2\n", r"line 3: not valid CSV"),
+        (
+            'INPUT:a,INPUT:b\nok,1\n"never closed,2\nmore\n',
+            r"line 3: not valid CSV \(a quote is never closed\)",
+        ),
+        ('INPUT:a\n5" screen\n', r"line 2: not valid CSV"),
+    ],
+)
+def test_csv_outside_rfc4180_names_the_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content.encode())
+    with pytest.raises(TolokaInputError, match=rf"bad\.csv, {message}"):
+        list(read_items(path))
+
+
+@pytest.mark.parametrize("sep", ["\t", ","])
+def test_an_empty_cell_is_missing_and_quotes_make_an_empty_string(tmp_path: Path, sep: str) -> None:
+    path = tmp_path / ("e.tsv" if sep == "\t" else "e.csv")
+    path.write_text(
+        sep.join(["INPUT:a", "INPUT:b", "GOLDEN:label"]) + "\n" + sep.join(["x", '""', ""]) + "\n"
+    )
+    assert list(read_items(path)) == [{"input_values": {"a": "x", "b": ""}}]

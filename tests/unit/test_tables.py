@@ -104,3 +104,80 @@ def test_decision_files_keep_what_their_writers_put_in(tmp_path: Path) -> None:
     (tmp_path / "sep.jsonl").write_text('{"assignment_id": "a1", "public_comment": "a\u2028b"}\n')
     (record,) = read_records(tmp_path / "sep.jsonl")
     assert record["public_comment"] == "a\u2028b"
+
+
+# Every value a crowd's input or answer may hold that a careless TSV or CSV would change.
+AWKWARD = [
+    "tab\there",
+    "line\nbreak",
+    "carriage\rreturn",
+    "windows\r\nline",
+    "back\\slash",
+    "trailing backslash\\",
+    "\\",
+    "escape-looking \\t and \\n and \\\\",
+    'quotes "inside"',
+    '"',
+    '""',
+    '\\"\\"',
+    "comma, here",
+    "unicode: São Paulo, 東京, emoji 🐈",
+    "line\u2028separator",
+    "",
+    "  spaces around  ",
+    "\\N",
+]
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv", "jsonl"])
+def test_every_value_round_trips_as_a_record_and_as_a_task(tmp_path: Path, fmt: str) -> None:
+    from airflow_toloka.io import read_items
+
+    columns = ["task_id", "INPUT:text", "INPUT:other"]
+    rows = [{"task_id": f"t{i}", "INPUT:text": value} for i, value in enumerate(AWKWARD)]
+    path = tmp_path / f"answers.{fmt}"
+    assert write_rows(path, rows, fmt, columns) == len(AWKWARD)  # type: ignore[arg-type]
+    # read back as records: the missing INPUT:other stays missing, the empty string stays an empty string
+    assert list(read_records(path)) == rows
+    if fmt == "jsonl":
+        return  # JSONL task files hold tasks as Toloka shapes them, not flat rows
+    # and fed back as a task file, every input comes back exactly
+    tasks = list(read_items(path))
+    assert [t["input_values"].get("text", "<missing>") for t in tasks] == AWKWARD
+    assert all("other" not in t["input_values"] for t in tasks)
+
+
+def test_csv_is_rfc4180_and_tsv_one_line_per_row(tmp_path: Path) -> None:
+    rows = [{"a": value, "b": None} for value in AWKWARD]
+    write_rows(tmp_path / "x.csv", rows, "csv", ["a", "b"])
+    with (tmp_path / "x.csv").open(newline="") as fh:
+        table = list(csv.reader(fh, strict=True))  # the standard library reads it as RFC 4180
+    assert [r[0] for r in table[1:]] == AWKWARD and len(table) == len(AWKWARD) + 1
+    raw = (tmp_path / "x.csv").read_bytes()
+    assert raw.count(b'"carriage\rreturn"') == 1  # a bare carriage return is quoted, not left to split a row
+    assert b'\r\n"",\r\n' in raw  # the empty string is quoted, the missing cell after it empty
+    write_rows(tmp_path / "x.tsv", rows, "tsv", ["a", "b"])
+    lines = (tmp_path / "x.tsv").read_bytes().split(b"\n")
+    assert len(lines) == len(AWKWARD) + 2 and b"\r" not in b"".join(lines)
+
+
+def test_a_killed_write_leaves_one_temporary_file_that_the_next_write_takes_over(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    target = tmp_path / "answers.csv"
+    dying = (
+        "import os, signal, sys\n"
+        "from airflow_toloka.tables import write_rows\n"
+        "def rows():\n"
+        "    yield {'a': 'x' * 100_000}\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "write_rows(sys.argv[1], rows(), 'csv', ['a'], owner='task-1')\n"
+    )
+    for _ in range(2):  # two tries killed half-way
+        done = subprocess.run([sys.executable, "-c", dying, str(target)], check=False)
+        assert done.returncode == -9
+    assert [p.name for p in tmp_path.iterdir()] == [".answers.csv.task-1.partial"]  # one, not one per try
+    write_rows(target, [{"a": "y"}], "csv", ["a"], owner="task-1")
+    assert [p.name for p in tmp_path.iterdir()] == ["answers.csv"]
+    assert target.read_bytes() == b"a\r\ny\r\n"
