@@ -7,6 +7,7 @@ control task).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,6 +24,7 @@ __all__ = [
     "columns_for",
     "golden_score",
     "majority_of",
+    "pick_winner",
     "read_decisions",
     "rule_decision",
     "vote_key",
@@ -190,12 +192,14 @@ class Label:
     :param label: the winning answer (output values of the aggregated fields).
     :param confidence: its share of the votes (majority) or posterior (Dawid-Skene), 0 to 1.
     :param answers: how many answers the task had.
+    :param tied: whether other answers scored as high (the tie was broken by :func:`pick_winner`).
     """
 
     task_id: str
     label: dict[str, Any]
     confidence: float
     answers: int
+    tied: bool = False
 
 
 def vote_key(values: Mapping[str, Any]) -> str:
@@ -207,15 +211,31 @@ def vote_key(values: Mapping[str, Any]) -> str:
     return json.dumps(values, sort_keys=True, ensure_ascii=False)
 
 
+def pick_winner(task_id: str, scores: Mapping[str, float]) -> tuple[str, bool]:
+    """The answer with the highest score; a tie is broken by a hash of the task id and the answer.
+
+    The hash makes reruns agree, as sorting would, without favouring one label on every tied task (sorting would
+    give every tie of an overlap-2 pool to the answer that sorts first).
+
+    :param task_id: the task.
+    :param scores: :func:`vote_key` of each answer -> its votes or probability.
+    :return: ``(winning key, whether it was tied)``.
+    """
+    top = max(scores.values())
+    best = [key for key, score in scores.items() if score == top]
+    if len(best) == 1:
+        return best[0], False
+    return min(best, key=lambda key: hashlib.sha256(f"{task_id}\0{key}".encode()).digest()), True
+
+
 def majority_of(tally: Mapping[str, Counter[str]]) -> Iterator[Label]:
-    """The majority label of each task from its counted answers; a tie goes to the answer whose JSON sorts first,
-    so reruns agree.
+    """The majority label of each task from its counted answers (ties: :func:`pick_winner`).
 
     :param tally: task id -> :func:`vote_key` of each answer -> how many gave it.
     :return: one label per task, in task id order.
     """
     for task_id in sorted(tally):
         counts = tally[task_id]
-        winner, top = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        winner, tied = pick_winner(task_id, counts)
         total = sum(counts.values())
-        yield Label(task_id, json.loads(winner), top / total, total)
+        yield Label(task_id, json.loads(winner), counts[winner] / total, total, tied)

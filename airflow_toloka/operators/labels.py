@@ -24,12 +24,14 @@ from airflow_toloka.labels import (
     Label,
     answer_rows,
     columns_for,
+    golden_score,
     majority_of,
+    pick_winner,
     read_decisions,
     rule_decision,
     vote_key,
 )
-from airflow_toloka.operators.base import TolokaBaseOperator
+from airflow_toloka.operators.base import TolokaBaseOperator, is_templated, names_of, write_owner
 from airflow_toloka.operators.links import TolokaPoolLink
 from airflow_toloka.tables import read_records, table_format, write_rows
 from airflow_toloka.triggers.operation import defer_until_done
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["AggregateResultsOperator", "ExportAssignmentsOperator", "ReviewAssignmentsOperator"]
 
 METHODS = ("majority", "dawid_skene", "toloka_wdo", "toloka_ds")
+ASSIGNMENT_STATUSES = ("ACTIVE", "SUBMITTED", "ACCEPTED", "REJECTED", "SKIPPED", "EXPIRED")
 _TOLOKA_TYPES = {"toloka_wdo": "WEIGHTED_DYNAMIC_OVERLAP", "toloka_ds": "DAWID_SKENE"}
 
 
@@ -50,8 +53,14 @@ def _asset_uri(path: Any) -> str:
 
 def _outlets(results_path: Any, kwargs: dict[str, Any]) -> None:
     """Declare the results file as the task's outlet unless the caller declared outlets or templated the path."""
-    if "outlets" not in kwargs and "{{" not in str(results_path):
+    if "outlets" not in kwargs and not is_templated(results_path):
         kwargs["outlets"] = [Asset(uri=_asset_uri(results_path))]
+
+
+def _statuses(status: Any) -> list[str]:
+    """The assignment statuses a ``status`` parameter names, in any case; an unknown one is a ValueError."""
+    names = [name.upper() for name in names_of(status, "status")]
+    return names_of(names, "status", ASSIGNMENT_STATUSES)
 
 
 class _ResultsOperator(TolokaBaseOperator):
@@ -83,7 +92,8 @@ class ExportAssignmentsOperator(_ResultsOperator):
     the pool's project spec). Pages of 1,000 assignments are written as they arrive, so memory stays flat.
 
     :param pool_id: the pool (templated).
-    :param status: the assignment statuses to export.
+    :param status: the assignment statuses to export (templated): a list, or one status or several
+        comma-separated in a string; by default the answers that count, ACCEPTED and SUBMITTED (never REJECTED).
     :param results_path: where to write (templated; any ``ObjectStoragePath``).
     :param file_format: ``jsonl``, ``csv``, ``tsv`` or ``parquet`` (the ``parquet`` extra); guessed from the name.
     :param toloka_conn_id: Airflow connection id.
@@ -98,16 +108,18 @@ class ExportAssignmentsOperator(_ResultsOperator):
         self,
         *,
         pool_id: str | int,
-        results_path: str,
-        status: Sequence[str] = ("ACCEPTED", "SUBMITTED"),
+        results_path: Any,
+        status: Sequence[str] | str = ("ACCEPTED", "SUBMITTED"),
         file_format: str | None = None,
         **kwargs: Any,
     ) -> None:
         _outlets(results_path, kwargs)
         super().__init__(**kwargs)
+        if not is_templated(status):
+            _statuses(status)  # a wrong status fails when the DAG is parsed, not at run time
         self.pool_id, self.results_path, self.status = pool_id, results_path, status
         self.file_format = (
-            table_format(results_path, file_format) if "{{" not in results_path else file_format
+            file_format if is_templated(results_path) else table_format(results_path, file_format)
         )
 
     def run(self, context: Context) -> dict[str, Any]:
@@ -121,16 +133,18 @@ class ExportAssignmentsOperator(_ResultsOperator):
         hook, pool_id = self.hook, str(self.pool_id)
         self.push_pool_link(context, pool_id)
         fmt = table_format(self.results_path, self.file_format)
+        statuses = _statuses(self.status)
         inputs, outputs = self._fields()
         by_status: Counter[str] = Counter()
 
         def rows() -> Iterator[dict[str, Any]]:
-            for page in hook.get_assignment_pages(pool_id=pool_id, status=list(self.status)):
+            for page in hook.get_assignment_pages(pool_id=pool_id, status=statuses):
                 for assignment in page:
                     by_status[str(assignment.get("status"))] += 1
                     yield from answer_rows(assignment)
 
-        count = write_rows(self.results_path, rows(), fmt, columns_for(inputs, list(outputs)))
+        columns = columns_for(inputs, list(outputs))
+        count = write_rows(self.results_path, rows(), fmt, columns, write_owner(context))
         summary = {
             "path": str(self.results_path),
             "format": fmt,
@@ -161,12 +175,21 @@ class ReviewAssignmentsOperator(_ResultsOperator):
     decisions now have each verdict, and how many this try changed (a retry after a partial failure changes only
     the rest; in rule mode only SUBMITTED assignments are decided, so a retry counts only what was left).
 
+    Nothing is accepted by default without a judgement: a decisions file that holds no decision (empty, or a
+    header only) fails the task, since the pool's auto-acceptance would later pay for every assignment, and so
+    does the rule when none of the SUBMITTED assignments holds a control task, since it would accept them all
+    (accepted work cannot be rejected later). ``allow_empty_decisions`` and ``allow_no_control_tasks`` allow each
+    on purpose. In rule mode, an assignment without control tasks in a pool whose others have some is accepted,
+    and counted as ``without_control``.
+
     :param pool_id: the pool (templated).
-    :param decisions_path: the decisions file (templated).
+    :param decisions_path: the decisions file (templated; any ``ObjectStoragePath``).
     :param rule: ``{"min_golden_accuracy": float, "comment": str}``.
+    :param allow_empty_decisions: succeed, reviewing nothing, when the decisions file holds no decision.
+    :param allow_no_control_tasks: in rule mode, accept every SUBMITTED assignment when none holds a control task.
     :param max_in_flight: reviews sent concurrently.
     :param toloka_conn_id: Airflow connection id.
-    :return: ``{"pool_id", "accepted", "rejected", "changed"}``.
+    :return: ``{"pool_id", "accepted", "rejected", "changed"}``, and ``without_control`` in rule mode.
     """
 
     template_fields: Sequence[str] = ("pool_id", "decisions_path", "rule")
@@ -178,18 +201,27 @@ class ReviewAssignmentsOperator(_ResultsOperator):
         self,
         *,
         pool_id: str | int,
-        decisions_path: str | None = None,
+        decisions_path: Any = None,
         rule: Mapping[str, Any] | None = None,
+        allow_empty_decisions: bool = False,
+        allow_no_control_tasks: bool = False,
         max_in_flight: int = 8,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if (decisions_path is None) == (rule is None):
             raise ValueError("give exactly one of decisions_path and rule")
+        if rule is not None and not isinstance(rule, Mapping):
+            raise ValueError(f"rule must be a dict such as {{'min_golden_accuracy': 0.8}}, got {rule!r}")
         if rule is not None and not 0 <= float(rule.get("min_golden_accuracy", -1)) <= 1:
             raise ValueError("rule needs min_golden_accuracy between 0 and 1")
         self.pool_id, self.decisions_path, self.rule = pool_id, decisions_path, rule
+        self.allow_empty_decisions, self.allow_no_control_tasks = (
+            allow_empty_decisions,
+            allow_no_control_tasks,
+        )
         self.max_in_flight = max_in_flight
+        self.without_control = 0  # set by a rule review: assignments accepted with no control task to judge
 
     def run(self, context: Context) -> dict[str, Any]:
         """Decide, check, then send the reviews that are not in place yet.
@@ -218,12 +250,14 @@ class ReviewAssignmentsOperator(_ResultsOperator):
             if problem is not None:
                 refused.append(problem)
         verdicts = Counter(d.verdict for d in decisions)
-        result = {
+        result: dict[str, Any] = {
             "pool_id": pool_id,
             "accepted": verdicts["ACCEPTED"],
             "rejected": verdicts["REJECTED"],
             "changed": len(pending) - len(refused),
         }
+        if self.rule is not None:
+            result["without_control"] = self.without_control
         self.log.info("Reviewed pool %s: %s", pool_id, result)
         if refused:
             raise TolokaError(
@@ -239,13 +273,28 @@ class ReviewAssignmentsOperator(_ResultsOperator):
         if self.rule is not None:
             minimum = float(self.rule["min_golden_accuracy"])
             comment = str(self.rule.get("comment") or self.DEFAULT_COMMENT)
-            decided = [
-                rule_decision(a, minimum, comment)
-                for page in hook.get_assignment_pages(pool_id=pool_id, status="SUBMITTED")
-                for a in page
-            ]
+            decided: list[Decision] = []
+            without_control = 0
+            for page in hook.get_assignment_pages(pool_id=pool_id, status="SUBMITTED"):
+                for assignment in page:
+                    decided.append(rule_decision(assignment, minimum, comment))
+                    without_control += golden_score(assignment)[1] == 0
+            if decided and without_control == len(decided) and not self.allow_no_control_tasks:
+                raise TolokaInputError(
+                    f"pool {pool_id}: none of its {len(decided)} SUBMITTED assignment(s) holds a control task, so "
+                    "min_golden_accuracy cannot judge them and would accept them all (accepted work cannot be "
+                    "rejected later); nothing was reviewed. Upload control tasks (known_solutions), review from a "
+                    "decisions file, or pass allow_no_control_tasks=True to accept them on purpose"
+                )
+            self.without_control = without_control
             return decided, {d.assignment_id: "SUBMITTED" for d in decided}
         decisions = read_decisions(read_records(self.decisions_path), str(self.decisions_path))
+        if not decisions and not self.allow_empty_decisions:
+            raise TolokaInputError(
+                f"{self.decisions_path}: holds no decision (the file is empty or has only a header), so nothing "
+                "would be reviewed and the pool's auto-acceptance would later pay for every assignment; pass "
+                "allow_empty_decisions=True if that is meant"
+            )
         statuses = {
             str(a["id"]): str(a.get("status"))
             for page in hook.get_assignment_pages(pool_id=pool_id)
@@ -277,7 +326,8 @@ def _review_problem(status: str | None, verdict: str, pool_id: str) -> str | Non
 class AggregateResultsOperator(_ResultsOperator):
     """One label per task: majority vote or Dawid-Skene locally, or Toloka's own aggregation.
 
-    ``majority`` counts the accepted answers (ties go to the answer whose JSON sorts first); ``dawid_skene``
+    ``majority`` counts the accepted answers (a tie goes to the answer a hash of the task id picks, the same on
+    every run, and is counted in the summary's ``ties``); ``dawid_skene``
     runs crowd-kit's DawidSkene (the ``aggregation`` extra); ``toloka_wdo`` / ``toloka_ds`` start Toloka's
     ``SOLUTION.AGGREGATE`` (rate limited: an Airflow retry waits for the earlier try's operation instead of starting
     another), wait for it (deferrable), and read the results page by page. Fields must be in the pool's output
@@ -285,18 +335,24 @@ class AggregateResultsOperator(_ResultsOperator):
     ``INPUT:`` field, each ``OUTPUT:`` field of the label, ``confidence``, ``answers``; control tasks are left
     out unless ``include_golden``.
 
+    No labels is a failure by default: with no accepted answer (a pool under manual review not reviewed yet, say)
+    the task fails, writes no file and announces nothing, so a DAG scheduled on the labels does not train on
+    nothing; ``allow_empty=True`` writes the empty file and announces it.
+
     :param pool_id: the pool (templated).
-    :param fields: the output fields to aggregate.
+    :param fields: the output fields to aggregate (templated): a list, or one name or several comma-separated.
     :param results_path: where to write (templated; any ``ObjectStoragePath``).
     :param method: ``majority``, ``dawid_skene``, ``toloka_wdo`` or ``toloka_ds``.
     :param file_format: ``jsonl``, ``csv``, ``tsv`` or ``parquet``; guessed from the name.
     :param answer_weight_skill_id: the skill weighting answers, for ``toloka_wdo``.
     :param include_golden: keep control tasks in the results.
+    :param allow_empty: succeed with an empty file (and its Asset event) when there is nothing to aggregate.
     :param deferrable: wait for Toloka's aggregation in the triggerer.
     :param poll_interval: seconds between status polls.
     :param timeout: how long to wait for Toloka's aggregation, seconds.
     :param toloka_conn_id: Airflow connection id.
-    :return: ``{"path", "format", "method", "labels"}``.
+    :return: ``{"path", "format", "method", "labels", "ties"}``.
+    :raises ValueError: for an unknown method or no field.
     """
 
     template_fields: Sequence[str] = ("pool_id", "fields", "results_path")
@@ -307,12 +363,13 @@ class AggregateResultsOperator(_ResultsOperator):
         self,
         *,
         pool_id: str | int,
-        fields: Sequence[str],
-        results_path: str,
+        fields: Sequence[str] | str,
+        results_path: Any,
         method: str = "majority",
         file_format: str | None = None,
         answer_weight_skill_id: str | None = None,
         include_golden: bool = False,
+        allow_empty: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10.0,
         timeout: float = 3600.0,
@@ -320,18 +377,13 @@ class AggregateResultsOperator(_ResultsOperator):
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        if isinstance(fields, str) or not fields:
-            raise ValueError("fields must be a non-empty list of output field names")
+        if not is_templated(fields):
+            fields = names_of(fields, "fields")  # no field fails when the DAG is parsed
         _outlets(results_path, kwargs)
         super().__init__(**kwargs)
-        self.pool_id, self.fields, self.results_path, self.method = (
-            pool_id,
-            list(fields),
-            results_path,
-            method,
-        )
+        self.pool_id, self.fields, self.results_path, self.method = pool_id, fields, results_path, method
         self.file_format, self.answer_weight_skill_id = file_format, answer_weight_skill_id
-        self.include_golden, self.deferrable = include_golden, deferrable
+        self.include_golden, self.allow_empty, self.deferrable = include_golden, allow_empty, deferrable
         self.poll_interval, self.timeout = poll_interval, timeout
 
     def run(self, context: Context) -> dict[str, Any]:
@@ -343,6 +395,7 @@ class AggregateResultsOperator(_ResultsOperator):
         """
         hook, pool_id = self.hook, str(self.pool_id)
         self.push_pool_link(context, pool_id)
+        self.fields = names_of(self.fields, "fields")
         inputs, outputs = self._fields()
         self._check_fields(outputs)
         if self.method in _TOLOKA_TYPES:
@@ -373,6 +426,7 @@ class AggregateResultsOperator(_ResultsOperator):
             error = parsed.error()
             if error is not None:
                 raise error
+            self.fields = names_of(self.fields, "fields")
             inputs, _ = self._fields()
             return self._write(context, inputs, self._toloka_labels(parsed.operation_ids[0]))
         finally:
@@ -450,6 +504,17 @@ class AggregateResultsOperator(_ResultsOperator):
     ) -> dict[str, Any]:
         labels, values = labelled
         fmt = table_format(self.results_path, self.file_format)
+        if not labels and not self.allow_empty:
+            by_status = Counter(
+                str(a.get("status"))
+                for page in self.hook.get_assignment_pages(pool_id=str(self.pool_id))
+                for a in page
+            )
+            raise TolokaError(
+                f"pool {self.pool_id} has no accepted answer to aggregate (assignments by status: "
+                f"{dict(by_status) or 'none'}); no file was written and no Asset event sent. Review the pool "
+                "first (ReviewAssignmentsOperator), or pass allow_empty=True to write an empty file on purpose"
+            )
         columns = ["task_id", *(f"INPUT:{f}" for f in inputs), *(f"OUTPUT:{f}" for f in self.fields)]
         columns += ["confidence", "answers"]
 
@@ -464,8 +529,14 @@ class AggregateResultsOperator(_ResultsOperator):
                 row.update({f"OUTPUT:{k}": v for k, v in label.label.items()})
                 yield row
 
-        count = write_rows(self.results_path, rows(), fmt, columns)
-        summary = {"path": str(self.results_path), "format": fmt, "method": self.method, "labels": count}
+        count = write_rows(self.results_path, rows(), fmt, columns, write_owner(context))
+        summary = {
+            "path": str(self.results_path),
+            "format": fmt,
+            "method": self.method,
+            "labels": count,
+            "ties": sum(label.tied for label in labels),
+        }
         self.log.info("Wrote %d labels (%s) to %s", count, self.method, summary["path"])
         self._announce(context, {**summary, "pool_id": str(self.pool_id)})
         return summary
@@ -493,7 +564,6 @@ def _dawid_skene(votes: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Label
     labels = []
     for task_id in sorted(probabilities.index):
         row = probabilities.loc[task_id]
-        # ties broken as majority_of does: the answer whose JSON sorts first
-        best = min(row.index, key=lambda label: (-row[label], label))
-        labels.append(Label(str(task_id), json.loads(best), float(row[best]), int(counts[task_id])))
+        best, tied = pick_winner(str(task_id), {str(label): float(row[label]) for label in row.index})
+        labels.append(Label(str(task_id), json.loads(best), float(row[best]), int(counts[task_id]), tied))
     return labels

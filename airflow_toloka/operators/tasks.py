@@ -30,7 +30,7 @@ from airflow_toloka.exceptions import TolokaInputError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.io import read_items, write_results_jsonl
 from airflow_toloka.models import BatchCreateResult, Operation
-from airflow_toloka.operators.base import run_key
+from airflow_toloka.operators.base import run_key, write_owner
 from airflow_toloka.operators.links import (
     XCOM_OPERATION_IDS,
     XCOM_POOL_IDS,
@@ -344,7 +344,9 @@ class _CreateObjectsOperator(BaseOperator):
             "results_path": None,
         }
         if self.results_path:
-            summary["results_path"] = write_results_jsonl(self.results_path, _result_rows(result, total))
+            summary["results_path"] = write_results_jsonl(
+                self.results_path, _result_rows(result, total), write_owner(context)
+            )
         if result.validation_errors:
             self.log.warning(
                 "%d of %d %s rejected, e.g. %s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -103,19 +104,28 @@ def majority_vote(votes: Any) -> Iterator[Label]:
 
 
 def test_majority_vote_counts_and_breaks_ties_the_same_way_every_time() -> None:
-    votes = [
-        ("t2", {"label": "neg"}),
-        ("t1", {"label": "pos"}),
-        ("t1", {"label": "pos"}),
-        ("t1", {"label": "neg"}),
-        ("t2", {"label": "pos"}),
-    ]
+    votes = [("t1", {"label": "pos"}), ("t1", {"label": "pos"}), ("t1", {"label": "neg"})]
+    # an overlap-2 pool where every other task split: 200 ties, so a random tie-break agrees with itself on a
+    # rerun with chance 2**-200, and a fixed order (alphabetical) gives every tie to one label
+    for n in range(400):
+        votes += [(f"t{n:03}", {"label": "pos"}), (f"t{n:03}", {"label": "neg" if n % 2 else "pos"})]
     labels = list(majority_vote(votes))
-    assert [(lb.task_id, lb.label, round(lb.confidence, 3), lb.answers) for lb in labels] == [
-        ("t1", {"label": "pos"}, 0.667, 3),
-        ("t2", {"label": "neg"}, 0.5, 2),  # a tie: '{"label": "neg"}' sorts before '{"label": "pos"}'
-    ]
-    assert list(majority_vote(reversed(votes))) == labels
+    shuffled = votes[:]
+    random.Random(7).shuffle(shuffled)
+    assert list(majority_vote(shuffled)) == list(majority_vote(reversed(votes))) == labels
+    assert (labels[0].task_id, labels[0].label, round(labels[0].confidence, 3), labels[0].answers) == (
+        "t000",
+        {"label": "pos"},
+        1.0,
+        2,
+    )
+    by_id = {lb.task_id: lb for lb in labels}
+    assert by_id["t1"] == Label("t1", {"label": "pos"}, 2 / 3, 3, tied=False)
+    tied = [lb for lb in labels if lb.tied]
+    assert [lb.task_id for lb in tied] == [f"t{n:03}" for n in range(1, 400, 2)]
+    assert all(lb.confidence == 0.5 and lb.answers == 2 for lb in tied)
+    pos = sum(lb.label == {"label": "pos"} for lb in tied)
+    assert 70 <= pos <= 130, pos  # ties split between the labels, not all to one
 
 
 def test_any_known_solution_that_counts_is_right() -> None:
