@@ -12,7 +12,7 @@ import pytest
 import requests
 from airflow.sdk.exceptions import TaskDeferred
 
-from airflow_toloka.exceptions import TolokaConflictError, TolokaError, TolokaInputError
+from airflow_toloka.exceptions import TolokaConflictError, TolokaError, TolokaInputError, TolokaTimeoutError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.operators import (
     ArchivePoolOperator,
@@ -172,6 +172,26 @@ def test_the_whole_run_with_the_crowd(fresh_emulator: Any, project_id: str) -> N
     assert (
         ArchivePoolOperator(task_id="archive", pool_id=pool_id).execute(context("a"))["status"] == "ARCHIVED"
     )
+
+
+def test_a_closed_pool_is_not_done_while_a_toloker_still_holds_work(
+    fresh_emulator: Any, project_id: str
+) -> None:
+    """Toloka lets a Toloker submit a suite taken before the close: the sensor and wait_pool wait for it."""
+    fresh_emulator.configure(crowd=8, time_scale=0, seed=3)
+    pool_id = open_pool_of(fresh_emulator, project_id, 40)
+    advance(fresh_emulator, 1)  # every Toloker has taken a suite and is working on it
+    ClosePoolOperator(task_id="close", pool_id=pool_id, poll_interval=0.1).execute(context("close"))
+    sensor = TolokaPoolSensor(task_id="wait", pool_id=pool_id, until="closed", deferrable=False)
+    with TolokaHook() as hook:
+        assert hook.get_pool(pool_id).status == "CLOSED" and hook.has_active_assignments(pool_id)
+        assert not sensor.poke(context("wait"))
+        with pytest.raises(TolokaTimeoutError, match="not finished"):
+            hook.wait_pool(pool_id, success_reasons="MANUAL", poll_interval=0.05, timeout=0.3)
+        advance(fresh_emulator, 3600)  # they submit
+        assert not hook.has_active_assignments(pool_id)
+        assert sensor.poke(context("wait"))
+        assert hook.wait_pool(pool_id, success_reasons="MANUAL", timeout=5).id == pool_id
 
 
 def test_the_sensor_defers_and_the_trigger_sees_the_crowd_finish(
