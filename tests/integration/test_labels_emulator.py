@@ -476,5 +476,11 @@ def test_paths_lists_and_templates_are_taken_as_given(fresh_emulator: Any, tmp_p
         results_path=ObjectStoragePath(f"file://{tmp_path}/l.tsv"),
     )
     assert agg.execute(context("agg"))["labels"] == N_TASKS
+    (tmp_path / "none.csv").write_text("assignment_id,verdict,public_comment\n")
+    review = ReviewAssignmentsOperator(
+        task_id="r", pool_id=pool_id, decisions_path=ObjectStoragePath(f"file://{tmp_path}/none.csv")
+    )
+    with pytest.raises(TolokaInputError, match=r"none\.csv: holds no decision"):
+        review.execute(context())
     with pytest.raises(ValueError, match="fields must name at least one"):
         AggregateResultsOperator(task_id="agg", pool_id=pool_id, fields=[], results_path=str(path))

@@ -381,3 +381,19 @@ def test_links_of_an_upload_that_failed_before_pushing_look_nothing_up(
         assert TolokaPoolLink().get_link(op, ti_key=None) == ""  # type: ignore[arg-type]
         assert TolokaOperationLink().get_link(op, ti_key=None) == ""  # type: ignore[arg-type]
     assert reads == []
+
+
+def test_paths_may_be_object_storage_paths(fresh_emulator: Any, tmp_path: Path) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    (tmp_path / "in.tsv").write_text("INPUT:text\none\ntwo\n")
+    summary = CreateTasksOperator(
+        task_id="t",
+        pool_id="5",
+        tasks_path=ObjectStoragePath(f"file://{tmp_path}/in.tsv"),
+        results_path=ObjectStoragePath(f"file://{tmp_path}/out/results.jsonl"),
+        allow_defaults=True,
+        poll_interval=0.1,
+    ).execute(context())
+    assert summary["created"] == 2 and summary["results_path"] == f"file://{tmp_path}/out/results.jsonl"
+    assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 2
