@@ -8,6 +8,9 @@ repeated POST makes a second object. So, given an ``idempotency_key``, the hook 
 (``metadata["airflow_toloka_key"]``), looks for a tagged object before creating, and after an ambiguous failure
 (5xx or no answer, Toloka may have created it) looks again before sending anything twice. The transport never
 retries these POSTs by itself once they may have reached Toloka.
+
+A tagged object is found whatever its status: an archived pool is what the first run of a finished date made,
+and making another would pay the crowd again.
 """
 
 from __future__ import annotations
@@ -140,7 +143,7 @@ class TolokaObjectsHook(TolokaOperationsHook):
         :return: the project as Toloka stored it.
         :raises TolokaValidationError: when Toloka rejects the spec (the message names the fields).
         """
-        return self._create(PROJECTS, create_body(project, Project), idempotency_key, {"status": "ACTIVE"})
+        return self._create(PROJECTS, create_body(project, Project), idempotency_key, {})
 
     def get_project(self, project_id: str) -> Project:
         """Read a project.
@@ -269,9 +272,12 @@ class TolokaObjectsHook(TolokaOperationsHook):
         if key is not None:
             found = self._find_tagged(kind, key, scope)
             if found is not None:
-                found_id = getattr(found, "id", None)
                 self.log.info(
-                    "Toloka %s %s was created earlier under key %r; reusing it", kind.name, found_id, key
+                    "Toloka %s %s (%s) was created earlier under key %r; reusing it",
+                    kind.name,
+                    getattr(found, "id", None),
+                    getattr(found, "status", None),
+                    key,
                 )
                 return found  # type: ignore[return-value]
         sent = json_bytes(with_tag(body, key).to_json_dict())
@@ -297,9 +303,10 @@ class TolokaObjectsHook(TolokaOperationsHook):
             yield from (kind.model.model_validate(raw) for raw in page)
 
     def _find_tagged(self, kind: Container, key: str, scope: Mapping[str, Any]) -> TolokaModel | None:
-        """The object created with this key, if any (Toloka cannot search metadata, so the scope is listed)."""
+        """The object created with this key, whatever its status; the first in id order is what the first try
+        made (Toloka cannot search metadata, so the scope is listed)."""
         for obj in self._find(kind, scope):
-            if tag_of(obj) == key and getattr(obj, "status", None) != "ARCHIVED":
+            if tag_of(obj) == key:
                 return obj
         return None
 

@@ -17,12 +17,13 @@ from airflow_toloka.exceptions import (
     TRANSIENT_ERRORS,
     TolokaDoesNotExistError,
     TolokaError,
+    TolokaInputError,
     TolokaTimeoutError,
 )
 from airflow_toloka.hooks.base import seg
-from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, json_bytes
+from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, json_bytes, tag_of
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import Operation, Pool
+from airflow_toloka.models import Operation, Pool, Training
 
 __all__ = ["TolokaPoolsHook"]
 
@@ -213,10 +214,42 @@ class TolokaPoolsHook(TolokaObjectsHook):
         :return: field name -> field spec, or None when the project declares none.
         :raises TolokaDoesNotExistError: when there is no such pool or training.
         """
+        return self._input_spec_of(self._pool_or_training(pool_id))
+
+    def get_upload_spec(self, pool_id: str) -> dict[str, Any] | None:
+        """:meth:`get_input_spec` for an upload: a pool Toloka adds nothing to is refused here, before sending.
+
+        :param pool_id: a pool or training id.
+        :return: field name -> field spec, or None when the project declares none.
+        :raises TolokaInputError: when the pool is ARCHIVED (see :meth:`get_upload_target`).
+        :raises TolokaDoesNotExistError: when there is no such pool or training.
+        """
+        return self._input_spec_of(self.get_upload_target(pool_id))
+
+    def get_upload_target(self, pool_id: str) -> Pool | Training:
+        """The pool (or training) an upload goes to, refused when ARCHIVED: Toloka adds no tasks to it.
+
+        An archived pool tagged with an idempotency key is a finished run's pool found again (a re-run of its
+        date); the error says so, and how to start a new run instead of paying the crowd twice.
+
+        :param pool_id: a pool or training id.
+        :return: the pool or training.
+        :raises TolokaInputError: when it is ARCHIVED, naming it, its key and what to do.
+        :raises TolokaDoesNotExistError: when there is no such pool or training.
+        """
+        target = self._pool_or_training(pool_id)
+        if target.status == "ARCHIVED":
+            raise TolokaInputError(_archived_upload(target))
+        return target
+
+    def _pool_or_training(self, pool_id: str) -> Pool | Training:
         try:
-            project_id = self.get_pool(pool_id).project_id
+            return self.get_pool(pool_id)
         except TolokaDoesNotExistError:
-            project_id = self.get_training(pool_id).project_id
+            return self.get_training(pool_id)
+
+    def _input_spec_of(self, target: Pool | Training) -> dict[str, Any] | None:
+        project_id, pool_id = target.project_id, target.id
         try:
             return self.get_project(project_id).input_spec
         except TolokaDoesNotExistError as exc:
@@ -294,6 +327,20 @@ class TolokaPoolsHook(TolokaObjectsHook):
                 if deadline is None
                 else max(0.0, min(poll_interval, deadline - time.monotonic()))
             )
+
+
+def _archived_upload(target: Pool | Training) -> str:
+    """Why nothing is uploaded to an archived pool, and, for one a run made, how to start a new run."""
+    kind = "training" if isinstance(target, Training) else "pool"
+    text = f"Toloka {kind} {target.id} ({target.private_name}) is ARCHIVED and takes no new tasks; nothing was sent."
+    key = tag_of(target)
+    if key is None:
+        return f"{text} Upload to an OPEN or CLOSED {kind}."
+    return (
+        f"{text} It was made under idempotency key {key!r}: this is a re-run of a run that finished, and its "
+        f"{kind} is reused, not made again, so the crowd is not paid twice. To label again, start a new {kind}: "
+        f"give CreatePoolOperator a new idempotency_key (e.g. {key + '/2'!r})."
+    )
 
 
 def _active(pool_id: str) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 archiving it.
 
 Creating is find-or-create under an idempotency key (Toloka has none for these endpoints, see
-:mod:`airflow_toloka.hooks.pools`), so an Airflow retry, a cleared task or a re-run of the same date reuses what
-the first try made. Open, close and archive are idempotent in Toloka (204 = already there) and wait for their
+:mod:`airflow_toloka.hooks.objects`), so an Airflow retry, a cleared task or a re-run of the same date reuses what
+the first try made, even once it is finished (archived). Open, close and archive are idempotent in Toloka (204 = already there) and wait for their
 operation, on the worker or deferred.
 """
 
@@ -89,7 +89,8 @@ class CreateProjectOperator(TolokaBaseOperator):
 
         :param context: the task context.
         :return: ``{"project_id": …}``.
-        :raises TolokaInputError: for a missing or unreadable spec.
+        :raises TolokaInputError: for a missing or unreadable spec, or when the project made under the key is
+            ARCHIVED (no pool can be made in it).
         :raises TolokaDoesNotExistError: for a ``project_id`` Toloka does not have.
         :raises TolokaValidationError: when Toloka rejects the spec (the message names the fields).
         """
@@ -99,6 +100,12 @@ class CreateProjectOperator(TolokaBaseOperator):
             spec = _spec(self.project, self.project_path, "project")
             key = self.idempotency_key or f"{self.dag_id}/{self.task_id}"
             project = self.hook.create_project(spec, idempotency_key=key)
+            if project.status == "ARCHIVED":
+                raise TolokaInputError(
+                    f"Toloka project {project.id} (idempotency key {key!r}) is ARCHIVED: no pool can be made in "
+                    f"it. Give CreateProjectOperator a new idempotency_key (e.g. {key + '/2'!r}) to create a new "
+                    "project, or project_id= to use another"
+                )
         self.log.info("Toloka project %s (%s)", project.id, project.public_name)
         context["ti"].xcom_push(key="project_id", value=project.id)
         return {"project_id": project.id}
@@ -115,6 +122,10 @@ class CreatePoolOperator(TolokaBaseOperator):
     from the template's settings rather than Toloka's clone endpoint, whose result could only be tagged after it
     exists). ``training`` links a training: an existing training id, or a training spec created with the pool.
     The pool id is pushed (XCom ``pool_id`` and the "Toloka pool" link) as soon as it is known.
+
+    A pool found again is returned whatever its status: once a run has finished it (CLOSED, ARCHIVED), a re-run
+    of its date gets that pool, not a second one paid again (an upload to an ARCHIVED pool then fails, saying
+    so).
 
     :param pool: the Toloka pool spec, a dict (a string is Airflow's own ``pool`` of worker slots, as in
         ``default_args``).
@@ -200,6 +211,14 @@ class CreatePoolOperator(TolokaBaseOperator):
         self.log.info(
             "Toloka pool %s (%s) in project %s, %s", pool.id, pool.private_name, pool.project_id, pool.status
         )
+        if pool.status == "ARCHIVED":
+            self.log.warning(
+                "Toloka pool %s is the pool an earlier run of this date made under idempotency key %r, and it is "
+                "ARCHIVED: this run reuses it rather than paying the crowd again, and uploads to it will fail. To "
+                "label again, give CreatePoolOperator a new idempotency_key",
+                pool.id,
+                key,
+            )
         result = {"pool_id": pool.id, "project_id": pool.project_id}
         training = ((pool.quality_control or {}).get("training_requirement") or {}).get("training_pool_id")
         if training is not None:

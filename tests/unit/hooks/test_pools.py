@@ -9,6 +9,7 @@ import pytest
 
 from airflow_toloka.exceptions import (
     TolokaConflictError,
+    TolokaInputError,
     TolokaOperationFailedError,
     TolokaRemoteUnavailableError,
 )
@@ -157,3 +158,35 @@ def test_input_spec_comes_from_the_pools_project(server: ScriptedServer) -> None
     with fast_hook() as hook:
         assert hook.get_input_spec("5") == spec
         assert hook.get_input_spec("8") == spec  # trainings share the pools' id space
+
+
+def test_a_tagged_pool_is_found_whatever_its_status(server: ScriptedServer) -> None:
+    # A re-run of a finished date: its pool is ARCHIVED, and reusing it is what keeps the crowd from being paid twice.
+    server.script("GET /api/v1/pools", page(stored("1", "k", status="ARCHIVED"), stored("2", "k")))
+    with fast_hook() as hook:
+        again = hook.create_pool(POOL, idempotency_key="k")
+    assert (again.id, again.status) == ("1", "ARCHIVED")  # the first in id order
+    assert server.count("POST /api/v1/pools") == 0
+
+
+@pytest.mark.parametrize("skip_invalid_items", [False, True])
+def test_an_upload_to_an_archived_pool_is_refused_before_sending(
+    server: ScriptedServer, skip_invalid_items: bool
+) -> None:
+    server.script("GET /api/v1/pools/5", Reply(body=stored("5", "dag/2026-11-30/pool/-1", status="ARCHIVED")))
+    server.script("GET /api/v1/pools/6", Reply(body=stored("6", status="ARCHIVED")))
+    tasks = [{"pool_id": "5", "input_values": {"text": "a"}}]
+    with fast_hook() as hook:
+        with pytest.raises(TolokaInputError) as err:
+            hook.create_tasks(tasks, skip_invalid_items=skip_invalid_items, idempotency_key="u")
+        with pytest.raises(
+            TolokaInputError, match=r"pool 6 .* is ARCHIVED .* Upload to an OPEN or CLOSED pool"
+        ):
+            hook.create_tasks([{**tasks[0], "pool_id": "6"}], skip_invalid_items=skip_invalid_items)
+    message = str(err.value)
+    assert "pool 5 (run) is ARCHIVED and takes no new tasks; nothing was sent" in message
+    assert "idempotency key 'dag/2026-11-30/pool/-1'" in message
+    assert "give CreatePoolOperator a new idempotency_key" in message
+    assert server.count("POST /api/v1/tasks") == 0
+    # The pool is read once, for its input spec too: the refusal costs no request of its own.
+    assert server.count("GET /api/v1/pools/5") == 1
