@@ -23,7 +23,8 @@ from airflow_toloka.exceptions import (
 from airflow_toloka.hooks.base import seg
 from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, json_bytes, tag_of
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import Operation, Pool, Training
+from airflow_toloka.models import Operation, Pool, TolokaModel, Training
+from airflow_toloka.specs import resolve_will_expire
 
 __all__ = ["TolokaPoolsHook"]
 
@@ -52,6 +53,38 @@ class TolokaPoolsHook(TolokaObjectsHook):
         """
         body = create_body(pool, Pool)
         return self._create(POOLS, body, idempotency_key, {"project_id": body.project_id})
+
+    def create_or_update_pool(self, pool: Pool | Mapping[str, Any], *, idempotency_key: str) -> Pool:
+        """Create a pool (CLOSED), or bring the one made earlier under the key in line with ``pool``.
+
+        The pool found (whatever its status: an ARCHIVED one is a finished run's) is compared with the given one,
+        field by field as given (see :func:`~airflow_toloka.specs.changed_fields`). Unchanged, it is returned as
+        it is. Changed and CLOSED, it is replaced (``PUT``) by the found pool with the given fields on top, and
+        the changed fields are logged. Changed and OPEN or ARCHIVED, where Toloka allows no ``PUT``, nothing is
+        changed and the error names the pool, its status and the fields. A ``will_expire`` given as a
+        ``timedelta`` ("that long from now") is set on a new pool only: it would differ on every run, so it is
+        neither compared with nor changed on a pool found again.
+
+        :param pool: the pool as it should be (``project_id``, ``private_name``, ``reward_per_assignment`` …).
+        :param idempotency_key: what identifies it (a run, a date).
+        :return: the pool created, found unchanged, or updated.
+        :raises TolokaInputError: when the pool found differs and is not CLOSED.
+        :raises TolokaValidationError: when Toloka rejects the spec.
+        """
+        data = pool.to_json_dict() if isinstance(pool, TolokaModel) else dict(pool)
+        relative = isinstance(data.get("will_expire"), timedelta)
+        if "will_expire" in data:
+            data["will_expire"] = resolve_will_expire(data["will_expire"])
+        body = create_body(data, Pool)
+        return self._create_or_update(  # type: ignore[return-value]
+            POOLS,
+            body,
+            idempotency_key,
+            {"project_id": body.project_id},
+            update=self.update_pool,
+            editable=("CLOSED",),
+            keep=("will_expire",) if relative else (),
+        )
 
     def get_pool(self, pool_id: str) -> Pool:
         """Read a pool.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -307,6 +308,57 @@ def test_a_finished_date_run_again_reuses_its_pool_and_pays_nobody_twice(
         after["requests"].get("POST /api/v1/pools", 0) == before["requests"].get("POST /api/v1/pools", 0) == 1
     )
     assert answers.read_bytes() == exported
+
+
+def test_a_changed_pool_spec_updates_a_closed_pool_and_is_refused_for_an_open_one(
+    fresh_emulator: Any, project_id: str
+) -> None:
+    spec = pool_spec()
+    first = CreatePoolOperator(task_id="pool", project_id=project_id, pool=spec).execute(context("pool"))
+    edited = {**spec, "private_name": "run, renamed", "reward_per_assignment": 0.02}
+    again = CreatePoolOperator(task_id="pool", project_id=project_id, pool=edited).execute(context("pool"))
+    assert again == first
+    with TolokaHook() as hook:
+        pool = hook.get_pool(first["pool_id"])
+        assert (pool.private_name, pool.reward_per_assignment, pool.status) == (
+            "run, renamed",
+            0.02,
+            "CLOSED",
+        )
+        assert len(list(hook.get_pools(project_id=project_id))) == 1
+
+    tasks = [{"input_values": {"text": "review"}}]
+    CreateTasksOperator(
+        task_id="up", pool_id=first["pool_id"], tasks=tasks, allow_defaults=True, poll_interval=0.1
+    ).execute(context("up"))
+    OpenPoolOperator(task_id="open", pool_id=first["pool_id"], poll_interval=0.1).execute(context("open"))
+    dearer = {**edited, "reward_per_assignment": 0.03}
+    with pytest.raises(TolokaInputError) as err:
+        CreatePoolOperator(task_id="pool", project_id=project_id, pool=dearer).execute(context("pool"))
+    assert f"pool {first['pool_id']} (idempotency key 'd/r1/pool/-1') is OPEN" in str(err.value)
+    assert "differs from the given spec in: reward_per_assignment" in str(err.value)
+    with TolokaHook() as hook:
+        assert hook.get_pool(first["pool_id"]).reward_per_assignment == 0.02
+    # Unchanged, the open pool is simply found again (an Airflow retry of a running date).
+    assert (
+        CreatePoolOperator(task_id="pool", project_id=project_id, pool=edited).execute(context("pool"))
+        == first
+    )
+
+
+def test_a_changed_project_spec_updates_the_project(fresh_emulator: Any, project_id: str) -> None:
+    spec = json.loads(json.dumps(PROJECT))
+    spec["public_instructions"] = "<p>Sarcasm counts as neg.</p>"
+    spec["task_spec"]["output_spec"]["label"]["allowed_values"] = ["pos", "neg", "mixed"]
+    again = CreateProjectOperator(task_id="project", project=spec).execute(context("project", run_id="r2"))
+    assert again == {"project_id": project_id}
+    with TolokaHook() as hook:
+        project = hook.get_project(project_id)
+        assert (
+            project.model_extra and project.model_extra["public_instructions"] == spec["public_instructions"]
+        )
+        assert project.task_spec == spec["task_spec"]
+        assert len(list(hook.get_projects())) == 1
 
 
 def test_an_archived_project_is_named_not_made_again(fresh_emulator: Any, project_id: str) -> None:
