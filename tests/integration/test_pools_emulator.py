@@ -105,6 +105,8 @@ def test_clone_with_overrides_once_per_run(fresh_emulator: Any, project_id: str)
     first = clone.execute(context("pool"))
     assert first["pool_id"] != template["pool_id"] and first["project_id"] == project_id
     assert clone.execute(context("pool")) == first
+    # Found again unchanged, though the template's settings carry the template's own key.
+    assert fresh_emulator.stats()["requests"].get("PUT /api/v1/pools/{id}", 0) == 0
     with TolokaHook() as hook:
         made = hook.get_pool(first["pool_id"])
         assert made.private_name == "run 2026-11-30" and made.status == "CLOSED"

@@ -187,16 +187,17 @@ def test_a_changed_spec_updates_a_closed_pool_and_logs_the_fields(
         hook.create_or_update_pool(POOL, idempotency_key="k")  # unchanged: no PUT
         assert server.count("PUT /api/v1/pools/4") == 0
         updated = hook.create_or_update_pool(
-            {**POOL, "private_name": "run 2", "reward_per_assignment": 0.05}, idempotency_key="k"
+            {**POOL, "private_name": "run 2", "reward_per_assignment": 0.05, "metadata": {"team": ["nlp"]}},
+            idempotency_key="k",
         )
     assert updated.private_name == "run 2"
     (body,) = put_bodies(server, "/api/v1/pools/4")
     # The whole pool: the found one with the given fields on top, read-only fields out, the tag kept.
     assert body["private_name"] == "run 2" and body["reward_per_assignment"] == 0.05
     assert body["auto_accept_solutions"] is False and body["extra_server_field"] == 1
-    assert body["metadata"] == {KEY_TAG: ["k"]} and "id" not in body and "status" not in body
+    assert body["metadata"] == {"team": ["nlp"], KEY_TAG: ["k"]} and "id" not in body and "status" not in body
     logged = capsys.readouterr().out  # the hook logs through structlog, to stdout
-    assert "differed from the given spec in: private_name, reward_per_assignment; updated it" in logged
+    assert "in: private_name, metadata.team, reward_per_assignment; updated it" in logged
 
 
 @pytest.mark.parametrize("status", ["OPEN", "ARCHIVED"])
