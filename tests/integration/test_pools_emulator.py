@@ -312,6 +312,40 @@ def test_a_finished_date_run_again_reuses_its_pool_and_pays_nobody_twice(
     assert answers.read_bytes() == exported
 
 
+def test_a_completed_date_run_again_creates_nothing_and_leaves_the_crowd_nothing_to_do(
+    fresh_emulator: Any, project_id: str
+) -> None:
+    fresh_emulator.configure(crowd=5, time_scale=0, seed=3)
+    spec, tasks = pool_spec(), [{"input_values": {"text": f"review {i}"}} for i in range(4)]
+
+    def run() -> tuple[str, dict[str, Any]]:
+        pool_id = str(
+            CreatePoolOperator(task_id="pool", project_id=project_id, pool=spec).execute(context("pool"))[
+                "pool_id"
+            ]
+        )
+        uploaded = CreateTasksOperator(
+            task_id="up", pool_id=pool_id, tasks=tasks, allow_defaults=True, poll_interval=0.1
+        ).execute(context("up"))
+        OpenPoolOperator(task_id="open", pool_id=pool_id, poll_interval=0.1).execute(context("open"))
+        advance(fresh_emulator, 24 * 3600)
+        return pool_id, uploaded
+
+    pool_id, first = run()
+    before = fresh_emulator.stats()
+    assert before["pools"] == {pool_id: "CLOSED"} and before["assignments_by_pool"][pool_id]
+    again, second = (
+        run()
+    )  # the pool is CLOSED (COMPLETED): found, the upload re-attaches, opening finds no work
+    after = fresh_emulator.stats()
+    assert again == pool_id and second["operation_ids"] == first["operation_ids"]
+    assert after["tasks_by_pool"] == before["tasks_by_pool"] == {pool_id: 4}
+    assert after["assignments_by_pool"] == before["assignments_by_pool"]
+    with TolokaHook() as hook:
+        pool = hook.get_pool(pool_id)
+        assert (pool.status, pool.last_close_reason) == ("CLOSED", "COMPLETED")
+
+
 def test_a_changed_pool_spec_updates_a_closed_pool_and_is_refused_for_an_open_one(
     fresh_emulator: Any, project_id: str
 ) -> None:
