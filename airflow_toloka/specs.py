@@ -2,6 +2,8 @@
 
 - :func:`check_pool_spec`: the fields and ranges Toloka's API reference requires of a pool, so a bad spec fails
   naming its field instead of a half-built run (toloka-lifecycle §3.1, §14 item 3).
+- :func:`changed_fields`: where a project or pool found again (a re-run) differs from the spec given now, so a
+  changed spec is applied or refused, never silently ignored.
 - :class:`InputSpecChecker`: each task's ``input_values`` against its pool's input spec (the project's
   ``task_spec.input_spec``): required fields, unknown fields, types, URLs, coordinates, allowed values, lengths
   and ranges. The codes are Toloka's for what the emulator and toloka-kit's fixtures show (``VALUE_REQUIRED``,
@@ -13,13 +15,21 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_toloka.exceptions import TolokaDoesNotExistError, TolokaInputError
 
-__all__ = ["InputSpecChecker", "SpecProblem", "check_pool_spec", "field_problem", "resolve_will_expire"]
+__all__ = [
+    "EXACT_KEYS",
+    "InputSpecChecker",
+    "SpecProblem",
+    "changed_fields",
+    "check_pool_spec",
+    "field_problem",
+    "resolve_will_expire",
+]
 
 SpecProblem = tuple[str, str]  # (code, message)
 _URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
@@ -111,6 +121,87 @@ def resolve_will_expire(value: Any, *, now: datetime | None = None) -> Any:
     if isinstance(value, timedelta):
         return (now or datetime.now(timezone.utc)) + value
     return value
+
+
+# ---------------------------------------------------------------------- a spec against what Toloka holds
+
+EXACT_KEYS = frozenset({"task_spec.input_spec", "task_spec.output_spec"})
+"""Maps whose keys are the user's own names: a key missing from the given spec was removed, not left to Toloka."""
+
+
+def changed_fields(
+    given: Mapping[str, Any],
+    found: Mapping[str, Any],
+    *,
+    ignore: Collection[str] = (),
+    exact_keys: Collection[str] = EXACT_KEYS,
+) -> list[str]:
+    """Where an object Toloka holds differs from the spec given for it, as dotted field paths.
+
+    Only what was given is compared: a field the server added (a default, a stamp, an id inside a rule) is no
+    change, and neither is an empty map or list (``{"configs": []}``) given where the server holds nothing. Maps are compared key by key, recursively, except those at ``exact_keys`` (a project's input and
+    output fields), where a field the given spec no longer has was removed. Lists must have the same length and
+    order; a list of values that differs is named as a whole, and a list of maps item by item (``configs.0.…``),
+    each item compared like a map. Numbers compare by value (``3 == 3.0``), but a boolean only equals a boolean.
+
+    Both sides should come through the same model (``Pool(...).to_json_dict()``), so that ids, numbers and
+    timestamps are written alike.
+
+    :param given: the spec as the caller gives it now.
+    :param found: the object as Toloka returns it.
+    :param ignore: dotted paths never compared (the provider's own tag; a relative ``will_expire``).
+    :param exact_keys: dotted paths of maps whose key sets must match.
+    :return: the paths that differ, in the given spec's order (a path per changed leaf, list or removed key).
+    """
+    changed: list[str] = []
+    _diff(given, found, "", frozenset(ignore), frozenset(exact_keys), changed)
+    return changed
+
+
+def _diff(
+    given: Any, found: Any, path: str, ignore: frozenset[str], exact: frozenset[str], out: list[str]
+) -> None:
+    if path in ignore:
+        return
+    if found is None and _blank(given):
+        return
+    if isinstance(given, Mapping):
+        if not isinstance(found, Mapping):
+            out.append(path)
+            return
+        for key, value in given.items():
+            _diff(value, found.get(key), f"{path}.{key}" if path else str(key), ignore, exact, out)
+        if path in exact:
+            out.extend(f"{path}.{key}" for key in found if key not in given and f"{path}.{key}" not in ignore)
+        return
+    if isinstance(given, list):
+        if not isinstance(found, list) or len(found) != len(given):
+            out.append(path)
+            return
+        pairs = list(zip(given, found, strict=True))
+        if not all(isinstance(mine, (Mapping, list)) for mine, _ in pairs):
+            if not all(_same(mine, theirs) for mine, theirs in pairs):
+                out.append(path)
+            return
+        for n, (mine, theirs) in enumerate(pairs):
+            _diff(mine, theirs, f"{path}.{n}", ignore, exact, out)
+        return
+    if given is None or _same(given, found):
+        return
+    out.append(path)
+
+
+def _blank(value: Any) -> bool:
+    """Empty, or a map of nothing but empty things (``{"configs": []}``): what a server may leave out."""
+    if isinstance(value, Mapping):
+        return all(_blank(v) for v in value.values())
+    return isinstance(value, list) and not value
+
+
+def _same(given: Any, found: Any) -> bool:
+    if isinstance(given, bool) or isinstance(found, bool):
+        return given is found
+    return bool(given == found)
 
 
 # ---------------------------------------------------------------------- input values

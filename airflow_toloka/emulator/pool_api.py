@@ -13,7 +13,8 @@ Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api-life
   ``payload.appropriate_statuses = ["CLOSED"]``.
 - ``PATCH`` on an ARCHIVED pool: 409 ``INAPPROPRIATE_STATUS`` with a JSON body (DOCS shows an empty body, which
   toloka-kit cannot parse; the emulator never sends an empty error body).
-- opening a pool whose ``will_expire`` has passed: 409 ``CONFLICT_STATE`` with ``payload.will_expire``.
+- opening a pool whose ``will_expire`` has passed: 409 ``CONFLICT_STATE`` with ``payload.will_expire``; opening
+  an ARCHIVED one: 409 ``INAPPROPRIATE_STATUS`` (the 409 is documented, the code is not).
 - ``archive`` of a pool that is not CLOSED: 409 ``INAPPROPRIATE_STATUS`` (``appropriate_statuses: ["CLOSED"]``);
   ``SUBMITTED_ASSIGNMENTS_CONFLICT`` and the 9-day rejection rule are not modelled.
 - ``close`` of a CLOSED pool is 204 whatever its close reason; ``close-for-update`` reopens the pool after

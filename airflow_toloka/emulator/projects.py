@@ -12,6 +12,7 @@ Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api-life
 - ``public_description`` is required (400 ``VALUE_REQUIRED``), as toloka-kit's test fixture shows the server doing.
 - field types are accepted in either case and echoed as sent; an unknown one is ``UNKNOWN_ENUM_VALUE`` at
   ``task_spec.<input_spec|output_spec>.<field>.type``.
+- ``PUT`` on an ARCHIVED project is accepted like any other.
 - archiving an archived project answers 204; one with a pool or training not ARCHIVED is a synchronous 409
   ``UNARCHIVED_POOLS_CONFLICT`` (not a FAIL operation).
 - ``GET /projects``: ``limit`` defaults to 20 (toloka-kit's docstring; DOCS says 50), at most 300; ids compare

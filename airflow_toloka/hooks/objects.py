@@ -8,18 +8,24 @@ repeated POST makes a second object. So, given an ``idempotency_key``, the hook 
 (``metadata["airflow_toloka_key"]``), looks for a tagged object before creating, and after an ambiguous failure
 (5xx or no answer, Toloka may have created it) looks again before sending anything twice. The transport never
 retries these POSTs by itself once they may have reached Toloka.
+
+A tagged object is found whatever its status: an archived pool is what the first run of a finished date made,
+and making another would pay the crowd again. ``create_or_update_*`` also compare the object found with the spec
+given now (:func:`~airflow_toloka.specs.changed_fields`) and update it where Toloka allows, or refuse naming the
+fields, so that an edited spec is never silently ignored.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from airflow_toloka.exceptions import (
     TolokaError,
+    TolokaInputError,
     TolokaOperationFailedError,
     TolokaRemoteUnavailableError,
     json_body,
@@ -35,6 +41,7 @@ from airflow_toloka.models import (
     Training,
     parse_body,
 )
+from airflow_toloka.specs import changed_fields
 
 __all__ = [
     "KEY_TAG",
@@ -140,7 +147,29 @@ class TolokaObjectsHook(TolokaOperationsHook):
         :return: the project as Toloka stored it.
         :raises TolokaValidationError: when Toloka rejects the spec (the message names the fields).
         """
-        return self._create(PROJECTS, create_body(project, Project), idempotency_key, {"status": "ACTIVE"})
+        return self._create(PROJECTS, create_body(project, Project), idempotency_key, {})
+
+    def create_or_update_project(
+        self, project: Project | Mapping[str, Any], *, idempotency_key: str
+    ) -> Project:
+        """Create a project, or bring the one created earlier under the key in line with ``project``.
+
+        The project found is compared with the given one, field by field as given (see
+        :func:`~airflow_toloka.specs.changed_fields`); where they differ it is replaced (``PUT``) by the found
+        project with the given fields on top, and the changed fields are logged. Pools that exist keep the
+        project version they were made with when the change is a breaking one (Toloka's rule).
+
+        :param project: the project as it should be.
+        :param idempotency_key: what identifies it.
+        :return: the project created, found unchanged, or updated; an ARCHIVED one is returned as it is when
+            nothing differs.
+        :raises TolokaInputError: when the project found is ARCHIVED and differs (nothing is changed).
+        :raises TolokaValidationError: when Toloka rejects the spec.
+        """
+        body = create_body(project, Project)
+        return self._create_or_update(  # type: ignore[return-value]
+            PROJECTS, body, idempotency_key, {}, update=self.update_project, editable=("ACTIVE",)
+        )
 
     def get_project(self, project_id: str) -> Project:
         """Read a project.
@@ -259,21 +288,22 @@ class TolokaObjectsHook(TolokaOperationsHook):
     # ------------------------------------------------------------------ shared machinery
 
     def _create(self, kind: Container, body: M, key: str | None, scope: Mapping[str, Any]) -> M:
-        """POST a new object once: find it by its key first, and never send it twice within one call.
+        """POST a new object once: find it by its key first, and never send it twice within one call."""
+        if key is not None:
+            found = self._find_tagged(kind, key, scope)
+            if found is not None:
+                self._log_found(kind, found, key)
+                return found  # type: ignore[return-value]
+        return self._post(kind, body, key, scope)
+
+    def _post(self, kind: Container, body: M, key: str | None, scope: Mapping[str, Any]) -> M:
+        """POST a new object tagged with its key, once.
 
         After an ambiguous failure (a 5xx or a lost answer: Toloka may have created it) the object is looked for
         once more; when it is not (yet) listed, the error is raised rather than the POST repeated, because a
         second POST seconds later could make a twin that a list lagging behind had hidden. The next try (an
         Airflow retry, minutes later) looks again first.
         """
-        if key is not None:
-            found = self._find_tagged(kind, key, scope)
-            if found is not None:
-                found_id = getattr(found, "id", None)
-                self.log.info(
-                    "Toloka %s %s was created earlier under key %r; reusing it", kind.name, found_id, key
-                )
-                return found  # type: ignore[return-value]
         sent = json_bytes(with_tag(body, key).to_json_dict())
         try:
             return self._send(Request("POST", kind.path, body=sent, idempotent=False, model=kind.model))  # type: ignore[no-any-return]
@@ -291,15 +321,82 @@ class TolokaObjectsHook(TolokaOperationsHook):
                 code=exc.code,
             ) from exc
 
+    def _create_or_update(
+        self,
+        kind: Container,
+        body: M,
+        key: str,
+        scope: Mapping[str, Any],
+        *,
+        update: Callable[[str, Any], TolokaModel],
+        editable: Collection[str],
+        keep: Collection[str] = (),
+    ) -> TolokaModel:
+        """Find the object made under the key and apply the given spec to it, or create it.
+
+        :param kind: what it is.
+        :param body: the spec given now.
+        :param key: the idempotency key.
+        :param scope: the search that lists it.
+        :param update: ``PUT`` (object id, new object).
+        :param editable: the statuses in which Toloka lets it be replaced.
+        :param keep: top-level fields not compared, and kept as found in an update (a relative ``will_expire``).
+        :return: the object created, found unchanged, or updated.
+        :raises TolokaInputError: when it differs and its status forbids an update; nothing is changed.
+        """
+        found = self._find_tagged(kind, key, scope)
+        if found is None:
+            return self._post(kind, body, key, scope)
+        given, held = body.to_json_dict(), found.to_json_dict()
+        changed = changed_fields(given, held, ignore={f"metadata.{KEY_TAG}", *keep})
+        found_id, status = str(getattr(found, "id", "")), getattr(found, "status", None)
+        if not changed:
+            self._log_found(kind, found, key)
+            return found
+        fields = ", ".join(changed)
+        if status not in editable:
+            raise TolokaInputError(
+                f"Toloka {kind.name} {found_id} (idempotency key {key!r}) is {status} and differs from the given "
+                f"spec in: {fields}. Toloka changes a {kind.name} only while it is {' or '.join(editable)}, so "
+                f"nothing was changed. {_what_to_do(kind, str(status), key)}"
+            )
+        merged = {**held, **given}
+        for name in keep:
+            if name in held:
+                merged[name] = held[name]
+            else:
+                merged.pop(name, None)
+        updated = update(found_id, with_tag(create_body(merged, kind.model), key))
+        self.log.info(
+            "Toloka %s %s (idempotency key %r) was made by an earlier run and differed from the given spec in: "
+            "%s; updated it",
+            kind.name,
+            found_id,
+            key,
+            fields,
+        )
+        return updated
+
+    def _log_found(self, kind: Container, found: TolokaModel, key: str) -> None:
+        status = getattr(found, "status", None)
+        self.log.info(
+            "Toloka %s %s (%s) was created earlier under key %r; reusing it",
+            kind.name,
+            getattr(found, "id", None),
+            status,
+            key,
+        )
+
     def _find(self, kind: Container, filters: Mapping[str, Any]) -> Iterator[TolokaModel]:
         """Every object of a kind matching a search, paged by id."""
         for page in self._pages(kind.path, {**filters, "limit": _PAGE}):
             yield from (kind.model.model_validate(raw) for raw in page)
 
     def _find_tagged(self, kind: Container, key: str, scope: Mapping[str, Any]) -> TolokaModel | None:
-        """The object created with this key, if any (Toloka cannot search metadata, so the scope is listed)."""
+        """The object created with this key, whatever its status; the first in id order is what the first try
+        made (Toloka cannot search metadata, so the scope is listed)."""
         for obj in self._find(kind, scope):
-            if tag_of(obj) == key and getattr(obj, "status", None) != "ARCHIVED":
+            if tag_of(obj) == key:
                 return obj
         return None
 
@@ -347,6 +444,21 @@ class TolokaObjectsHook(TolokaOperationsHook):
                 details=done.details,
             )
         return done
+
+
+def _what_to_do(kind: Container, status: str, key: str) -> str:
+    """The way out of a spec that differs from the object a re-run found."""
+    if status == "ARCHIVED":
+        return (
+            f"An archived {kind.name} cannot be changed: restore the spec to reuse it as it is, or give a new "
+            f"idempotency_key (e.g. {key + '/2'!r}) to make a new {kind.name}."
+        )
+    if kind is POOLS:
+        return (
+            "Close it (ClosePoolOperator, or close_pool_for_update) and run again to update it, restore the spec, "
+            "or give a new idempotency_key to make a new pool."
+        )
+    return f"Restore the spec, or give a new idempotency_key to make a new {kind.name}."
 
 
 def _operation_or_none(status: int, content: bytes) -> Operation | None:

@@ -17,12 +17,14 @@ from airflow_toloka.exceptions import (
     TRANSIENT_ERRORS,
     TolokaDoesNotExistError,
     TolokaError,
+    TolokaInputError,
     TolokaTimeoutError,
 )
 from airflow_toloka.hooks.base import seg
-from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, json_bytes
+from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, json_bytes, tag_of
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import Operation, Pool
+from airflow_toloka.models import Operation, Pool, TolokaModel, Training
+from airflow_toloka.specs import resolve_will_expire
 
 __all__ = ["TolokaPoolsHook"]
 
@@ -51,6 +53,38 @@ class TolokaPoolsHook(TolokaObjectsHook):
         """
         body = create_body(pool, Pool)
         return self._create(POOLS, body, idempotency_key, {"project_id": body.project_id})
+
+    def create_or_update_pool(self, pool: Pool | Mapping[str, Any], *, idempotency_key: str) -> Pool:
+        """Create a pool (CLOSED), or bring the one made earlier under the key in line with ``pool``.
+
+        The pool found (whatever its status: an ARCHIVED one is a finished run's) is compared with the given one,
+        field by field as given (see :func:`~airflow_toloka.specs.changed_fields`). Unchanged, it is returned as
+        it is. Changed and CLOSED, it is replaced (``PUT``) by the found pool with the given fields on top, and
+        the changed fields are logged. Changed and OPEN or ARCHIVED, where Toloka allows no ``PUT``, nothing is
+        changed and the error names the pool, its status and the fields. A ``will_expire`` given as a
+        ``timedelta`` ("that long from now") is set on a new pool only: it would differ on every run, so it is
+        neither compared with nor changed on a pool found again.
+
+        :param pool: the pool as it should be (``project_id``, ``private_name``, ``reward_per_assignment`` …).
+        :param idempotency_key: what identifies it (a run, a date).
+        :return: the pool created, found unchanged, or updated.
+        :raises TolokaInputError: when the pool found differs and is not CLOSED.
+        :raises TolokaValidationError: when Toloka rejects the spec.
+        """
+        data = pool.to_json_dict() if isinstance(pool, TolokaModel) else dict(pool)
+        relative = isinstance(data.get("will_expire"), timedelta)
+        if "will_expire" in data:
+            data["will_expire"] = resolve_will_expire(data["will_expire"])
+        body = create_body(data, Pool)
+        return self._create_or_update(  # type: ignore[return-value]
+            POOLS,
+            body,
+            idempotency_key,
+            {"project_id": body.project_id},
+            update=self.update_pool,
+            editable=("CLOSED",),
+            keep=("will_expire",) if relative else (),
+        )
 
     def get_pool(self, pool_id: str) -> Pool:
         """Read a pool.
@@ -213,10 +247,42 @@ class TolokaPoolsHook(TolokaObjectsHook):
         :return: field name -> field spec, or None when the project declares none.
         :raises TolokaDoesNotExistError: when there is no such pool or training.
         """
+        return self._input_spec_of(self._pool_or_training(pool_id))
+
+    def get_upload_spec(self, pool_id: str) -> dict[str, Any] | None:
+        """:meth:`get_input_spec` for an upload: a pool Toloka adds nothing to is refused here, before sending.
+
+        :param pool_id: a pool or training id.
+        :return: field name -> field spec, or None when the project declares none.
+        :raises TolokaInputError: when the pool is ARCHIVED (see :meth:`get_upload_target`).
+        :raises TolokaDoesNotExistError: when there is no such pool or training.
+        """
+        return self._input_spec_of(self.get_upload_target(pool_id))
+
+    def get_upload_target(self, pool_id: str) -> Pool | Training:
+        """The pool (or training) an upload goes to, refused when ARCHIVED: Toloka adds no tasks to it.
+
+        An archived pool tagged with an idempotency key is a finished run's pool found again (a re-run of its
+        date); the error says so, and how to start a new run instead of paying the crowd twice.
+
+        :param pool_id: a pool or training id.
+        :return: the pool or training.
+        :raises TolokaInputError: when it is ARCHIVED, naming it, its key and what to do.
+        :raises TolokaDoesNotExistError: when there is no such pool or training.
+        """
+        target = self._pool_or_training(pool_id)
+        if target.status == "ARCHIVED":
+            raise TolokaInputError(_archived_upload(target))
+        return target
+
+    def _pool_or_training(self, pool_id: str) -> Pool | Training:
         try:
-            project_id = self.get_pool(pool_id).project_id
+            return self.get_pool(pool_id)
         except TolokaDoesNotExistError:
-            project_id = self.get_training(pool_id).project_id
+            return self.get_training(pool_id)
+
+    def _input_spec_of(self, target: Pool | Training) -> dict[str, Any] | None:
+        project_id, pool_id = target.project_id, target.id
         try:
             return self.get_project(project_id).input_spec
         except TolokaDoesNotExistError as exc:
@@ -294,6 +360,20 @@ class TolokaPoolsHook(TolokaObjectsHook):
                 if deadline is None
                 else max(0.0, min(poll_interval, deadline - time.monotonic()))
             )
+
+
+def _archived_upload(target: Pool | Training) -> str:
+    """Why nothing is uploaded to an archived pool, and, for one a run made, how to start a new run."""
+    kind = "training" if isinstance(target, Training) else "pool"
+    text = f"Toloka {kind} {target.id} ({target.private_name}) is ARCHIVED and takes no new tasks; nothing was sent."
+    key = tag_of(target)
+    if key is None:
+        return f"{text} Upload to an OPEN or CLOSED {kind}."
+    return (
+        f"{text} It was made under idempotency key {key!r}: this is a re-run of a run that finished, and its "
+        f"{kind} is reused, not made again, so the crowd is not paid twice. To label again, start a new {kind}: "
+        f"give CreatePoolOperator a new idempotency_key (e.g. {key + '/2'!r})."
+    )
 
 
 def _active(pool_id: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ sends with :mod:`airflow_toloka.batching` (pure functions).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -39,6 +40,7 @@ from airflow_toloka.batching import (
 )
 from airflow_toloka.exceptions import (
     TolokaConflictError,
+    TolokaDoesNotExistError,
     TolokaError,
     TolokaInputError,
     TolokaValidationError,
@@ -204,18 +206,27 @@ class TolokaHook(TolokaResultsHook):
         options, rest = _options(kwargs)
         return self._submit_one(TASK_SUITES, task_suites, options, **rest)
 
-    def input_checker(self, options: CreateOptions) -> ItemCheck | None:
-        """The check of each item against its pool's input spec, made before anything is sent.
+    def input_checker(self, options: CreateOptions) -> ItemCheck:
+        """The check of each item made before anything is sent: its pool takes tasks, and its values fit.
 
-        Without ``skip_invalid_items`` one bad item fails the whole upload, so every rejection Toloka would make
-        of a malformed item is caught here first; with it, Toloka's per-item report is what the caller asked for.
+        Each pool is read once. An ARCHIVED pool is refused whatever the flags: Toloka adds nothing to it, and
+        a tagged one is a finished run's pool (see :meth:`get_upload_target`). Without ``skip_invalid_items``
+        one bad item fails the whole upload, so every rejection Toloka would make of a malformed item is caught
+        here first (the pool's project is read for its input spec); with it, Toloka's per-item report is what
+        the caller asked for, also for a pool that does not exist.
 
         :param options: the upload flags.
-        :return: the check (specs read once per pool), or None with ``skip_invalid_items``.
+        :return: the check.
         """
         if options.skip_invalid_items:
-            return None
-        return InputSpecChecker(self.get_input_spec).check
+            return InputSpecChecker(self._refuse_archived).check
+        return InputSpecChecker(self.get_upload_spec).check
+
+    def _refuse_archived(self, pool_id: str) -> None:
+        """No input spec to check against, only a pool that takes nothing to refuse."""
+        # A pool that does not exist is Toloka's to report, item by item, as skip_invalid_items asks.
+        with contextlib.suppress(TolokaDoesNotExistError):
+            self.get_upload_target(pool_id)
 
     # ------------------------------------------------------------------ creating (any kind)
 

@@ -2,9 +2,10 @@
 archiving it.
 
 Creating is find-or-create under an idempotency key (Toloka has none for these endpoints, see
-:mod:`airflow_toloka.hooks.pools`), so an Airflow retry, a cleared task or a re-run of the same date reuses what
-the first try made. Open, close and archive are idempotent in Toloka (204 = already there) and wait for their
-operation, on the worker or deferred.
+:mod:`airflow_toloka.hooks.objects`), so an Airflow retry, a cleared task or a re-run of the same date reuses what
+the first try made, even once it is finished (archived), and a spec changed since is applied where Toloka allows
+or refused naming the fields. Open, close and archive are idempotent in Toloka (204 = already there) and wait for
+their operation, on the worker or deferred.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class CreateProjectOperator(TolokaBaseOperator):
     Give the project inline (``project``), as a JSON file (``project_path``, any ``ObjectStoragePath``), or
     pass an existing one through (``project_id``: it is only checked to exist). Created projects are tagged
     with ``idempotency_key`` (default ``dag_id/task_id``, the same for every run), so every run after the first
-    finds the project the first one made.
+    finds the project the first one made; where the given spec has changed since (instructions, output fields
+    …), the project found is updated and the changed fields are logged.
 
     :param project: the project (``public_name``, ``public_description``, ``task_spec`` …).
     :param project_path: a JSON file holding it.
@@ -89,7 +91,8 @@ class CreateProjectOperator(TolokaBaseOperator):
 
         :param context: the task context.
         :return: ``{"project_id": …}``.
-        :raises TolokaInputError: for a missing or unreadable spec.
+        :raises TolokaInputError: for a missing or unreadable spec, or when the project made under the key is
+            ARCHIVED (no pool can be made in it).
         :raises TolokaDoesNotExistError: for a ``project_id`` Toloka does not have.
         :raises TolokaValidationError: when Toloka rejects the spec (the message names the fields).
         """
@@ -98,7 +101,13 @@ class CreateProjectOperator(TolokaBaseOperator):
         else:
             spec = _spec(self.project, self.project_path, "project")
             key = self.idempotency_key or f"{self.dag_id}/{self.task_id}"
-            project = self.hook.create_project(spec, idempotency_key=key)
+            project = self.hook.create_or_update_project(spec, idempotency_key=key)
+            if project.status == "ARCHIVED":
+                raise TolokaInputError(
+                    f"Toloka project {project.id} (idempotency key {key!r}) is ARCHIVED: no pool can be made in "
+                    f"it. Give CreateProjectOperator a new idempotency_key (e.g. {key + '/2'!r}) to create a new "
+                    "project, or project_id= to use another"
+                )
         self.log.info("Toloka project %s (%s)", project.id, project.public_name)
         context["ti"].xcom_push(key="project_id", value=project.id)
         return {"project_id": project.id}
@@ -115,6 +124,13 @@ class CreatePoolOperator(TolokaBaseOperator):
     from the template's settings rather than Toloka's clone endpoint, whose result could only be tagged after it
     exists). ``training`` links a training: an existing training id, or a training spec created with the pool.
     The pool id is pushed (XCom ``pool_id`` and the "Toloka pool" link) as soon as it is known.
+
+    A pool found again is returned whatever its status: once a run has finished it (CLOSED, ARCHIVED), a re-run
+    of its date gets that pool, not a second one paid again (an upload to an ARCHIVED pool then fails, saying
+    so). Where the spec given now differs from the pool found, a CLOSED pool is updated and the changed fields
+    logged; an OPEN or ARCHIVED one, which Toloka does not let change, fails the task naming the fields (see
+    :meth:`~airflow_toloka.hooks.pools.TolokaPoolsHook.create_or_update_pool`; a ``timedelta`` ``will_expire``
+    is not compared).
 
     :param pool: the Toloka pool spec, a dict (a string is Airflow's own ``pool`` of worker slots, as in
         ``default_args``).
@@ -177,7 +193,8 @@ class CreatePoolOperator(TolokaBaseOperator):
 
         :param context: the task context.
         :return: ``{"pool_id", "project_id"}`` and ``training_id`` when linked.
-        :raises TolokaInputError: naming the field of a bad spec, before anything is created.
+        :raises TolokaInputError: naming the field of a bad spec, before anything is created; or naming the
+            fields that differ from a pool found OPEN or ARCHIVED.
         :raises TolokaValidationError: when Toloka still rejects it.
         """
         hook, ti = self.hook, context["ti"]
@@ -190,16 +207,25 @@ class CreatePoolOperator(TolokaBaseOperator):
             if self.project_id is not None:
                 spec.setdefault("project_id", str(self.project_id))
         spec.update(self.overrides or {})
-        spec["will_expire"] = resolve_will_expire(spec.get("will_expire"))
-        check_pool_spec(spec)  # before anything is created, the training included
+        # Before anything is created, the training included; a timedelta stays one for the hook, which does not
+        # compare it with a pool found again.
+        check_pool_spec({**spec, "will_expire": resolve_will_expire(spec.get("will_expire"))})
         training_id = self._training(spec["project_id"], key)
         if training_id is not None:
             spec["quality_control"] = self._linked(spec.get("quality_control"), training_id)
-        pool = hook.create_pool(spec, idempotency_key=key)
+        pool = hook.create_or_update_pool(spec, idempotency_key=key)
         push_link_values(self, ti, {XCOM_POOL_IDS: [pool.id], "pool_id": pool.id})
         self.log.info(
             "Toloka pool %s (%s) in project %s, %s", pool.id, pool.private_name, pool.project_id, pool.status
         )
+        if pool.status == "ARCHIVED":
+            self.log.warning(
+                "Toloka pool %s is the pool an earlier run of this date made under idempotency key %r, and it is "
+                "ARCHIVED: this run reuses it rather than paying the crowd again, and uploads to it will fail. To "
+                "label again, give CreatePoolOperator a new idempotency_key",
+                pool.id,
+                key,
+            )
         result = {"pool_id": pool.id, "project_id": pool.project_id}
         training = ((pool.quality_control or {}).get("training_requirement") or {}).get("training_pool_id")
         if training is not None:

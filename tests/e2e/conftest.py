@@ -71,10 +71,12 @@ class AirflowHome:
         conn: dict[str, Any],
         timeout: float = 300,
         conf: dict[str, Any] | None = None,
+        logical_date: str | None = None,
     ) -> DagRun:
         extra = ["--conf", json.dumps(conf)] if conf else []
+        date = [logical_date] if logical_date else []
         proc = subprocess.run(
-            [AIRFLOW, "dags", "test", dag_id, *extra],
+            [AIRFLOW, "dags", "test", dag_id, *date, *extra],
             env=self.env(dags_folder, conn),
             capture_output=True,
             text=True,

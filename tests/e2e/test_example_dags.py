@@ -129,3 +129,44 @@ def test_retry_after_a_crash_midway_creates_each_task_once(
     # Only counters were read (10 ids wanted, 5,000 created), so the pools come from the XCom pushed before deferral.
     assert summary["pool_ids"] == ["4001"] and summary["ids"] is None
     assert stats["requests"].get("GET /api/v1/operations/{id}/log", 0) == 0
+
+
+def test_a_finished_date_run_again_makes_no_second_pool(
+    airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any], tmp_path: Path
+) -> None:
+    # The README's pipeline, ending in an archived pool, run twice for one logical date.
+    fresh_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=100_000, seed=7)
+    out, date = tmp_path / "out", "2026-11-30"
+    kwargs: dict[str, Any] = {"dags_folder": TEST_DAGS, "conn": conn, "conf": {"out_dir": str(out)}}
+    first = airflow_home.dags_test("toloka_rerun_pipeline", logical_date=date, **kwargs)
+    assert_ok(first)
+    assert set(first.task_states().values()) == {"success#1"}, first.task_states()
+    (made,) = first.xcom("pool")
+    pool_id, answers = made["pool_id"], out / date / "answers.jsonl"
+    exported, stamp = answers.read_bytes(), answers.stat().st_mtime_ns
+    before = fresh_emulator.stats()
+    assert before["pools"][pool_id] == "ARCHIVED" and before["tasks_by_pool"] == {pool_id: 66}
+
+    second = airflow_home.dags_test("toloka_rerun_pipeline", logical_date=date, **kwargs)
+    assert second.returncode != 0 and TOKEN not in second.output
+    states = {task: state.split("#")[0] for task, state in second.task_states().items()}
+    assert states == {
+        "project": "success",
+        "pool": "success",  # the first run's pool, found again
+        "upload_control_tasks": "failed",
+        "upload_reviews": "failed",
+        **dict.fromkeys(
+            ("open", "wait_for_crowd", "export_answers", "review", "labels", "archive"), "upstream_failed"
+        ),
+    }
+    assert second.xcom("pool") == [made]
+    assert f"Toloka pool {pool_id} (reviews {date}) is ARCHIVED and takes no new tasks; nothing was sent" in (
+        second.output
+    )
+    assert f"toloka_rerun_pipeline/{date}T00:00:00+00:00/pool/-1" in second.output  # the key, named
+    after = fresh_emulator.stats()
+    assert after["requests"]["POST /api/v1/pools"] == 1  # no second pool
+    assert after["requests"]["POST /api/v1/tasks"] == before["requests"]["POST /api/v1/tasks"]
+    assert after["tasks_by_pool"] == before["tasks_by_pool"]
+    assert after["assignments_by_pool"] == before["assignments_by_pool"]  # nobody paid twice
+    assert answers.read_bytes() == exported and answers.stat().st_mtime_ns == stamp

@@ -238,12 +238,13 @@ def test_a_generator_is_validated_whole_before_the_first_request(
 
 @pytest.mark.parametrize("fault", ["fault_500", "fault_drop"])
 def test_a_post_processed_but_unanswered_is_not_created_twice(
-    fresh_emulator: Any, toloka_conn_env: None, fault: str
+    fresh_emulator: Any, toloka_conn_env: None, fault: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Toloka creates the batch, then the answer is a 500 or a dropped connection: the next try re-attaches.
-    # skip_invalid_items leaves the input spec to Toloka: no pool lookup first, so the fault hits the POST.
+    # Without the pool lookup before sending (every request fails here), the fault hits the POST.
     fresh_emulator.configure(**{fault: 1.0})
     hook = TolokaHook(retry_limit=0, poll_interval=0.2)
+    monkeypatch.setattr(hook, "input_checker", lambda options: None)
     with pytest.raises(TolokaRemoteUnavailableError):
         hook.create_tasks(list(tasks(50)), idempotency_key="lost-answer", skip_invalid_items=True)
     fresh_emulator.configure(**{fault: 0.0})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,15 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow_toloka.exceptions import TolokaConflictError, TolokaError, TolokaInputError, TolokaTimeoutError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.operators import (
+    AggregateResultsOperator,
     ArchivePoolOperator,
     ClosePoolOperator,
     CreatePoolOperator,
     CreateProjectOperator,
     CreateTasksOperator,
+    ExportAssignmentsOperator,
     OpenPoolOperator,
+    ReviewAssignmentsOperator,
 )
 from airflow_toloka.sensors import TolokaPoolSensor
 from airflow_toloka.triggers import TolokaOperationTrigger, TolokaPoolTrigger
@@ -101,6 +105,8 @@ def test_clone_with_overrides_once_per_run(fresh_emulator: Any, project_id: str)
     first = clone.execute(context("pool"))
     assert first["pool_id"] != template["pool_id"] and first["project_id"] == project_id
     assert clone.execute(context("pool")) == first
+    # Found again unchanged, though the template's settings carry the template's own key.
+    assert fresh_emulator.stats()["requests"].get("PUT /api/v1/pools/{id}", 0) == 0
     with TolokaHook() as hook:
         made = hook.get_pool(first["pool_id"])
         assert made.private_name == "run 2026-11-30" and made.status == "CLOSED"
@@ -249,3 +255,174 @@ def test_a_deferred_open_resumes_from_the_event(fresh_emulator: Any, project_id:
     assert resumed.execute_complete(context("open"), event) == {"pool_id": pool_id, "status": "OPEN"}
     with pytest.raises(TolokaError, match="malformed"):
         resumed.execute_complete(context("open"), {"nothing": 1})
+
+
+# ---------------------------------------------------------------------- a date run again
+
+
+def run_the_readme_pipeline(emulator: Any, project_id: str, out: Path) -> dict[str, Any]:
+    """project -> pool -> upload -> open -> wait -> export -> review -> labels -> archive, as one run of one date."""
+    pool_id = str(
+        CreatePoolOperator(
+            task_id="pool",
+            project_id=project_id,
+            pool={k: v for k, v in pool_spec().items() if k != "will_expire"},
+            overrides={"will_expire": timedelta(days=7)},
+        ).execute(context("pool"))["pool_id"]
+    )
+    tasks = [{"input_values": {"text": f"review {i}"}} for i in range(6)]
+    CreateTasksOperator(
+        task_id="up", pool_id=pool_id, tasks=tasks, allow_defaults=True, poll_interval=0.1
+    ).execute(context("up"))
+    OpenPoolOperator(task_id="open", pool_id=pool_id, poll_interval=0.1).execute(context("open"))
+    advance(emulator, 24 * 3600)
+    assert TolokaPoolSensor(task_id="wait", pool_id=pool_id, deferrable=False).poke(context("wait"))
+    outlets = {"outlet_events": MagicMock()}
+    ExportAssignmentsOperator(task_id="export", pool_id=pool_id, results_path=str(out)).execute(
+        {**context("export"), **outlets}
+    )
+    ReviewAssignmentsOperator(task_id="review", pool_id=pool_id, rule={"min_golden_accuracy": 0.5}).execute(
+        context("review")
+    )
+    AggregateResultsOperator(
+        task_id="labels",
+        pool_id=pool_id,
+        fields=["label"],
+        results_path=str(out.with_suffix(".labels.jsonl")),
+    ).execute({**context("labels"), **outlets})
+    ArchivePoolOperator(task_id="archive", pool_id=pool_id, poll_interval=0.1).execute(context("archive"))
+    return {"pool_id": pool_id, "tasks": tasks}
+
+
+def test_a_finished_date_run_again_reuses_its_pool_and_pays_nobody_twice(
+    fresh_emulator: Any, project_id: str, tmp_path: Path
+) -> None:
+    fresh_emulator.configure(crowd=5, time_scale=0, seed=3)
+    answers = tmp_path / "answers.jsonl"
+    first = run_the_readme_pipeline(fresh_emulator, project_id, answers)
+    pool_id, exported = first["pool_id"], answers.read_bytes()
+    before = fresh_emulator.stats()
+    assert before["pools"][pool_id] == "ARCHIVED" and before["tasks_by_pool"] == {pool_id: 6}
+    assert before["assignments_by_pool"][pool_id] and exported.count(b"\n") == 6 * 2  # 6 tasks, overlap 2
+
+    # The same date again: the pool operator returns the finished pool, and the upload refuses it up front.
+    again = CreatePoolOperator(
+        task_id="pool",
+        project_id=project_id,
+        pool={k: v for k, v in pool_spec().items() if k != "will_expire"},
+        overrides={"will_expire": timedelta(days=7)},
+    ).execute(context("pool"))
+    assert again["pool_id"] == pool_id
+    upload = CreateTasksOperator(
+        task_id="up", pool_id=pool_id, tasks=first["tasks"], allow_defaults=True, poll_interval=0.1
+    )
+    with pytest.raises(TolokaInputError) as err:
+        upload.execute(context("up"))
+    message = str(err.value)
+    assert f"Toloka pool {pool_id} (run) is ARCHIVED and takes no new tasks; nothing was sent" in message
+    assert "idempotency key 'd/r1/pool/-1'" in message and "a new idempotency_key" in message
+
+    after = fresh_emulator.stats()
+    assert after["requests"]["POST /api/v1/tasks"] == before["requests"]["POST /api/v1/tasks"]
+    assert after["tasks_by_pool"] == before["tasks_by_pool"]
+    assert after["assignments_by_pool"] == before["assignments_by_pool"]
+    assert (
+        after["requests"].get("POST /api/v1/pools", 0) == before["requests"].get("POST /api/v1/pools", 0) == 1
+    )
+    assert answers.read_bytes() == exported
+
+
+def test_a_completed_date_run_again_creates_nothing_and_leaves_the_crowd_nothing_to_do(
+    fresh_emulator: Any, project_id: str
+) -> None:
+    fresh_emulator.configure(crowd=5, time_scale=0, seed=3)
+    spec, tasks = pool_spec(), [{"input_values": {"text": f"review {i}"}} for i in range(4)]
+
+    def run() -> tuple[str, dict[str, Any]]:
+        pool_id = str(
+            CreatePoolOperator(task_id="pool", project_id=project_id, pool=spec).execute(context("pool"))[
+                "pool_id"
+            ]
+        )
+        uploaded = CreateTasksOperator(
+            task_id="up", pool_id=pool_id, tasks=tasks, allow_defaults=True, poll_interval=0.1
+        ).execute(context("up"))
+        OpenPoolOperator(task_id="open", pool_id=pool_id, poll_interval=0.1).execute(context("open"))
+        advance(fresh_emulator, 24 * 3600)
+        return pool_id, uploaded
+
+    pool_id, first = run()
+    before = fresh_emulator.stats()
+    assert before["pools"] == {pool_id: "CLOSED"} and before["assignments_by_pool"][pool_id]
+    again, second = (
+        run()
+    )  # the pool is CLOSED (COMPLETED): found, the upload re-attaches, opening finds no work
+    after = fresh_emulator.stats()
+    assert again == pool_id and second["operation_ids"] == first["operation_ids"]
+    assert after["tasks_by_pool"] == before["tasks_by_pool"] == {pool_id: 4}
+    assert after["assignments_by_pool"] == before["assignments_by_pool"]
+    with TolokaHook() as hook:
+        pool = hook.get_pool(pool_id)
+        assert (pool.status, pool.last_close_reason) == ("CLOSED", "COMPLETED")
+
+
+def test_a_changed_pool_spec_updates_a_closed_pool_and_is_refused_for_an_open_one(
+    fresh_emulator: Any, project_id: str
+) -> None:
+    spec = pool_spec()
+    first = CreatePoolOperator(task_id="pool", project_id=project_id, pool=spec).execute(context("pool"))
+    edited = {**spec, "private_name": "run, renamed", "reward_per_assignment": 0.02}
+    again = CreatePoolOperator(task_id="pool", project_id=project_id, pool=edited).execute(context("pool"))
+    assert again == first
+    with TolokaHook() as hook:
+        pool = hook.get_pool(first["pool_id"])
+        assert (pool.private_name, pool.reward_per_assignment, pool.status) == (
+            "run, renamed",
+            0.02,
+            "CLOSED",
+        )
+        assert len(list(hook.get_pools(project_id=project_id))) == 1
+
+    tasks = [{"input_values": {"text": "review"}}]
+    CreateTasksOperator(
+        task_id="up", pool_id=first["pool_id"], tasks=tasks, allow_defaults=True, poll_interval=0.1
+    ).execute(context("up"))
+    OpenPoolOperator(task_id="open", pool_id=first["pool_id"], poll_interval=0.1).execute(context("open"))
+    dearer = {**edited, "reward_per_assignment": 0.03}
+    with pytest.raises(TolokaInputError) as err:
+        CreatePoolOperator(task_id="pool", project_id=project_id, pool=dearer).execute(context("pool"))
+    assert f"pool {first['pool_id']} (idempotency key 'd/r1/pool/-1') is OPEN" in str(err.value)
+    assert "differs from the given spec in: reward_per_assignment" in str(err.value)
+    with TolokaHook() as hook:
+        assert hook.get_pool(first["pool_id"]).reward_per_assignment == 0.02
+    # Unchanged, the open pool is simply found again (an Airflow retry of a running date).
+    assert (
+        CreatePoolOperator(task_id="pool", project_id=project_id, pool=edited).execute(context("pool"))
+        == first
+    )
+
+
+def test_a_changed_project_spec_updates_the_project(fresh_emulator: Any, project_id: str) -> None:
+    spec = json.loads(json.dumps(PROJECT))
+    spec["public_instructions"] = "<p>Sarcasm counts as neg.</p>"
+    spec["task_spec"]["output_spec"]["label"]["allowed_values"] = ["pos", "neg", "mixed"]
+    again = CreateProjectOperator(task_id="project", project=spec).execute(context("project", run_id="r2"))
+    assert again == {"project_id": project_id}
+    with TolokaHook() as hook:
+        project = hook.get_project(project_id)
+        assert (
+            project.model_extra and project.model_extra["public_instructions"] == spec["public_instructions"]
+        )
+        assert project.task_spec == spec["task_spec"]
+        assert len(list(hook.get_projects())) == 1
+
+
+def test_an_archived_project_is_named_not_made_again(fresh_emulator: Any, project_id: str) -> None:
+    with TolokaHook() as hook:
+        hook.archive_project(project_id)
+    with pytest.raises(
+        TolokaInputError, match=f"project {project_id} .* is ARCHIVED: no pool can be made in it"
+    ):
+        CreateProjectOperator(task_id="project", project=PROJECT).execute(context("project", run_id="r2"))
+    with TolokaHook() as hook:
+        assert [p.id for p in hook.get_projects()] == [project_id]

@@ -9,7 +9,13 @@ import pytest
 
 from airflow_toloka.exceptions import TolokaDoesNotExistError, TolokaInputError
 from airflow_toloka.models import Task, TaskSuite
-from airflow_toloka.specs import InputSpecChecker, check_pool_spec, field_problem, resolve_will_expire
+from airflow_toloka.specs import (
+    InputSpecChecker,
+    changed_fields,
+    check_pool_spec,
+    field_problem,
+    resolve_will_expire,
+)
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 POOL: dict[str, Any] = {
@@ -153,3 +159,99 @@ def test_field_problem_accepts_what_toloka_accepts() -> None:
     assert field_problem({"a": [1]}, {"type": "json"}) is None
     assert field_problem("x", {"type": "FILE"}) is None  # upper case, as the docs sometimes write it
     assert field_problem(0, {"type": "integer", "min_value": 0}) is None
+
+
+# ---------------------------------------------------------------------- changed_fields
+
+FOUND: dict[str, Any] = {  # as Toloka returns a pool: the given fields, and what the server added
+    **POOL,
+    "id": "1002",
+    "status": "CLOSED",
+    "created": "2026-11-30T12:00:00.000",
+    "defaults": {**POOL["defaults"], "server_default": 1},
+    "mixer_config": {"real_tasks_count": 4, "golden_tasks_count": 1, "force_last_assignment": True},
+    "quality_control": {"configs": [{"collector_config": {"type": "GOLDEN_SET", "uuid": "u-1"}}]},
+    "metadata": {"airflow_toloka_key": ["d/2026-11-30/pool/-1"], "team": ["nlp"]},
+}
+
+
+def test_the_same_spec_has_no_changes_whatever_the_server_added() -> None:
+    given = {
+        **POOL,
+        "mixer_config": {"real_tasks_count": 4, "golden_tasks_count": 1},
+        "quality_control": {
+            "configs": [{"collector_config": {"type": "GOLDEN_SET"}}]
+        },  # no uuid: the server's
+        "metadata": {"team": ["nlp"]},
+    }
+    assert changed_fields(given, FOUND) == []
+    assert changed_fields({"reward_per_assignment": 1}, {"reward_per_assignment": 1.0}) == []
+    assert changed_fields({"quality_control": {"configs": []}, "metadata": {}}, {}) == []
+
+
+def test_changed_fields_are_named_by_their_dotted_paths() -> None:
+    given = {
+        **POOL,
+        "private_name": "run 2026-11-30 again",
+        "reward_per_assignment": 0.05,
+        "defaults": {"default_overlap_for_new_task_suites": 5, "default_overlap_for_new_tasks": 3},
+        "auto_accept_solutions": False,  # a field the found pool does not have
+        "quality_control": {"configs": [{"collector_config": {"type": "CAPTCHA"}}]},
+    }
+    assert changed_fields(given, FOUND) == [
+        "private_name",
+        "reward_per_assignment",
+        "defaults.default_overlap_for_new_task_suites",
+        "auto_accept_solutions",
+        "quality_control.configs.0.collector_config.type",
+    ]
+
+
+def test_lists_must_match_in_length_and_order() -> None:
+    found = {"filter": {"and": [{"a": 1}, {"b": 2}]}, "tags": ["x", "y"]}
+    assert changed_fields({"filter": {"and": [{"a": 1}]}}, found) == ["filter.and"]
+    assert changed_fields({"tags": ["y", "x"]}, found) == ["tags"]
+    assert changed_fields({"filter": {"and": [{"b": 2}, {"a": 1}]}}, found) == [
+        "filter.and.0.b",
+        "filter.and.1.a",
+    ]
+    assert changed_fields({"tags": ["x", "y", "z"]}, found) == ["tags"]
+    assert changed_fields({"tags": "x"}, found) == ["tags"]
+
+
+def test_a_boolean_only_equals_a_boolean() -> None:
+    assert changed_fields({"auto_accept_solutions": True}, {"auto_accept_solutions": 1}) == [
+        "auto_accept_solutions"
+    ]
+    assert changed_fields({"priority": 0}, {"priority": False}) == ["priority"]
+
+
+def test_ignored_paths_are_not_compared() -> None:
+    given = {**POOL, "will_expire": "2027-01-01T00:00:00", "metadata": {"airflow_toloka_key": ["other"]}}
+    ignore = {"will_expire", "metadata.airflow_toloka_key"}
+    assert changed_fields(given, FOUND, ignore=ignore) == []
+    assert changed_fields(given, FOUND) == ["will_expire", "metadata.airflow_toloka_key"]
+
+
+def test_a_removed_input_or_output_field_is_a_change() -> None:
+    found = {
+        "task_spec": {
+            "input_spec": {"text": {"type": "string", "required": True, "hidden": False}},
+            "output_spec": {
+                "label": {"type": "string", "required": True},
+                "comment": {"type": "string", "required": False},
+            },
+            "view_spec": {"type": "tb", "config": "{}", "server": "added"},
+        }
+    }
+    given = {
+        "task_spec": {
+            "input_spec": {"text": {"type": "string"}},  # the server's defaults are no change
+            "output_spec": {"label": {"type": "string"}},  # "comment" removed
+            "view_spec": {"type": "tb", "config": "{}"},
+        }
+    }
+    assert changed_fields(given, found) == ["task_spec.output_spec.comment"]
+    given["task_spec"]["input_spec"]["text"]["type"] = "url"
+    assert changed_fields(given, found) == ["task_spec.input_spec.text.type", "task_spec.output_spec.comment"]
+    assert changed_fields(given, found, exact_keys=()) == ["task_spec.input_spec.text.type"]

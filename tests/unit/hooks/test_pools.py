@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from airflow_toloka.exceptions import (
     TolokaConflictError,
+    TolokaInputError,
     TolokaOperationFailedError,
     TolokaRemoteUnavailableError,
 )
@@ -157,3 +159,109 @@ def test_input_spec_comes_from_the_pools_project(server: ScriptedServer) -> None
     with fast_hook() as hook:
         assert hook.get_input_spec("5") == spec
         assert hook.get_input_spec("8") == spec  # trainings share the pools' id space
+
+
+def put_bodies(server: ScriptedServer, path: str) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in server.requests if r.method == "PUT" and r.path == path]
+
+
+def test_a_tagged_pool_is_found_whatever_its_status(server: ScriptedServer) -> None:
+    # A re-run of a finished date: its pool is ARCHIVED, and reusing it is what keeps the crowd from being paid twice.
+    server.script("GET /api/v1/pools", page(stored("1", "k", status="ARCHIVED"), stored("2", "k")))
+    with fast_hook() as hook:
+        assert hook.create_pool(POOL, idempotency_key="k").id == "1"  # the first in id order
+        again = hook.create_or_update_pool(POOL, idempotency_key="k")
+    assert (again.id, again.status) == ("1", "ARCHIVED")
+    assert server.count("POST /api/v1/pools") == 0 and server.count("PUT /api/v1/pools/1") == 0
+
+
+def test_a_changed_spec_updates_a_closed_pool_and_logs_the_fields(
+    server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = stored("4", "k", private_name="run", auto_accept_solutions=False, extra_server_field=1)
+    server.script("GET /api/v1/pools", page(found))
+    server.script(
+        "PUT /api/v1/pools/4", Reply(body={**found, "private_name": "run 2", "reward_per_assignment": 0.05})
+    )
+    with fast_hook() as hook:
+        hook.create_or_update_pool(POOL, idempotency_key="k")  # unchanged: no PUT
+        assert server.count("PUT /api/v1/pools/4") == 0
+        updated = hook.create_or_update_pool(
+            {**POOL, "private_name": "run 2", "reward_per_assignment": 0.05, "metadata": {"team": ["nlp"]}},
+            idempotency_key="k",
+        )
+    assert updated.private_name == "run 2"
+    (body,) = put_bodies(server, "/api/v1/pools/4")
+    # The whole pool: the found one with the given fields on top, read-only fields out, the tag kept.
+    assert body["private_name"] == "run 2" and body["reward_per_assignment"] == 0.05
+    assert body["auto_accept_solutions"] is False and body["extra_server_field"] == 1
+    assert body["metadata"] == {"team": ["nlp"], KEY_TAG: ["k"]} and "id" not in body and "status" not in body
+    logged = capsys.readouterr().out  # the hook logs through structlog, to stdout
+    assert "in: private_name, metadata.team, reward_per_assignment; updated it" in logged
+
+
+@pytest.mark.parametrize("status", ["OPEN", "ARCHIVED"])
+def test_a_changed_spec_of_a_pool_toloka_cannot_change_fails_naming_the_fields(
+    server: ScriptedServer, status: str
+) -> None:
+    server.script("GET /api/v1/pools", page(stored("4", "k", status=status)))
+    with fast_hook() as hook, pytest.raises(TolokaInputError) as err:
+        hook.create_or_update_pool({**POOL, "reward_per_assignment": 0.05}, idempotency_key="k")
+    message = str(err.value)
+    assert f"pool 4 (idempotency key 'k') is {status}" in message
+    assert (
+        "differs from the given spec in: reward_per_assignment" in message
+        and "nothing was changed" in message
+    )
+    assert ("Close it" if status == "OPEN" else "new idempotency_key") in message
+    assert server.count("PUT /api/v1/pools/4") == 0
+
+
+def test_a_relative_will_expire_is_set_on_creation_only(server: ScriptedServer) -> None:
+    found = stored("4", "k", status="OPEN", will_expire="2030-01-01T00:00:00")
+    server.script("GET /api/v1/pools", page(), page(found))
+    server.script("POST /api/v1/pools", Reply(201, found))
+    spec = {**POOL, "will_expire": timedelta(days=2)}
+    with fast_hook() as hook:
+        hook.create_or_update_pool(spec, idempotency_key="k")
+        assert hook.create_or_update_pool(spec, idempotency_key="k").id == "4"  # an OPEN pool: not "changed"
+        with pytest.raises(TolokaInputError, match="in: will_expire"):  # an absolute one is compared
+            hook.create_or_update_pool({**POOL, "will_expire": "2031-01-01T00:00:00"}, idempotency_key="k")
+    (body,) = posted(server, "/api/v1/pools")
+    sent = datetime.fromisoformat(body["will_expire"]).replace(tzinfo=timezone.utc)
+    assert timedelta(days=2) - timedelta(minutes=1) < sent - datetime.now(timezone.utc) <= timedelta(days=2)
+
+
+def test_an_update_keeps_the_found_will_expire_when_the_given_one_is_relative(server: ScriptedServer) -> None:
+    found = stored("4", "k", will_expire="2030-01-01T00:00:00")
+    server.script("GET /api/v1/pools", page(found))
+    server.script("PUT /api/v1/pools/4", Reply(body=found))
+    with fast_hook() as hook:
+        hook.create_or_update_pool(
+            {**POOL, "will_expire": timedelta(days=2), "private_name": "run 2"}, idempotency_key="k"
+        )
+    (body,) = put_bodies(server, "/api/v1/pools/4")
+    assert body["will_expire"].startswith("2030-01-01T00:00:00") and body["private_name"] == "run 2"
+
+
+@pytest.mark.parametrize("skip_invalid_items", [False, True])
+def test_an_upload_to_an_archived_pool_is_refused_before_sending(
+    server: ScriptedServer, skip_invalid_items: bool
+) -> None:
+    server.script("GET /api/v1/pools/5", Reply(body=stored("5", "dag/2026-11-30/pool/-1", status="ARCHIVED")))
+    server.script("GET /api/v1/pools/6", Reply(body=stored("6", status="ARCHIVED")))
+    tasks = [{"pool_id": "5", "input_values": {"text": "a"}}]
+    with fast_hook() as hook:
+        with pytest.raises(TolokaInputError) as err:
+            hook.create_tasks(tasks, skip_invalid_items=skip_invalid_items, idempotency_key="u")
+        with pytest.raises(
+            TolokaInputError, match=r"pool 6 .* is ARCHIVED .* Upload to an OPEN or CLOSED pool"
+        ):
+            hook.create_tasks([{**tasks[0], "pool_id": "6"}], skip_invalid_items=skip_invalid_items)
+    message = str(err.value)
+    assert "pool 5 (run) is ARCHIVED and takes no new tasks; nothing was sent" in message
+    assert "idempotency key 'dag/2026-11-30/pool/-1'" in message
+    assert "give CreatePoolOperator a new idempotency_key" in message
+    assert server.count("POST /api/v1/tasks") == 0
+    # The pool is read once, for its input spec too: the refusal costs no request of its own.
+    assert server.count("GET /api/v1/pools/5") == 1
