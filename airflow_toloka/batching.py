@@ -30,7 +30,14 @@ from airflow_toloka.exceptions import (
     TolokaUnexpectedResponseError,
     json_body,
 )
-from airflow_toloka.models import BatchCreateResult, FieldValidationError, Operation, Task, TaskSuite
+from airflow_toloka.models import (
+    BatchCreateResult,
+    FieldValidationError,
+    Operation,
+    Task,
+    TaskSuite,
+    compact_json,
+)
 
 __all__ = [
     "ASYNC_BATCH_LIMIT",
@@ -783,4 +790,4 @@ class Progress:
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return compact_json(obj).encode()

@@ -7,6 +7,7 @@ millisecond precision, no zone suffix.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, TypeVar
@@ -42,6 +43,7 @@ __all__ = [
     "TaskSuite",
     "TolokaApiErrorBody",
     "Training",
+    "compact_json",
     "format_datetime",
     "parse_body",
 ]
@@ -68,6 +70,15 @@ def parse_body(model: type[M], data: Any, what: str) -> M:
         raise TolokaUnexpectedResponseError(
             what, f"{article} {model.__name__}", data, f"{where}: {first['msg']}"
         ) from None
+
+
+def compact_json(data: Any) -> str:
+    """JSON as this provider writes it everywhere (request bodies, JSONL lines): compact, non-ASCII kept.
+
+    :param data: JSON-able data.
+    :return: the text, on one line.
+    """
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def format_datetime(value: datetime) -> str:

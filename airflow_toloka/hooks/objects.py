@@ -17,7 +17,6 @@ fields, so that an edited spec is never silently ignored.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,6 +38,7 @@ from airflow_toloka.models import (
     Project,
     TolokaModel,
     Training,
+    compact_json,
     parse_body,
 )
 from airflow_toloka.specs import changed_fields
@@ -51,7 +51,6 @@ __all__ = [
     "Container",
     "TolokaObjectsHook",
     "create_body",
-    "json_bytes",
     "tag_of",
     "with_tag",
 ]
@@ -198,7 +197,7 @@ class TolokaObjectsHook(TolokaOperationsHook):
         """
         body = create_body(project, Project).to_json_dict()
         return self._request(
-            "PUT", f"{PROJECTS.path}/{seg(project_id)}", body=json_bytes(body), model=Project
+            "PUT", f"{PROJECTS.path}/{seg(project_id)}", body=compact_json(body).encode(), model=Project
         )
 
     def archive_project(self, project_id: str, timeout: Timeout = timedelta(minutes=10)) -> Project:
@@ -304,7 +303,7 @@ class TolokaObjectsHook(TolokaOperationsHook):
         second POST seconds later could make a twin that a list lagging behind had hidden. The next try (an
         Airflow retry, minutes later) looks again first.
         """
-        sent = json_bytes(with_tag(body, key).to_json_dict())
+        sent = compact_json(with_tag(body, key).to_json_dict()).encode()
         try:
             return self._send(Request("POST", kind.path, body=sent, idempotent=False, model=kind.model))  # type: ignore[no-any-return]
         except TolokaRemoteUnavailableError as exc:
@@ -466,12 +465,3 @@ def _operation_or_none(status: int, content: bytes) -> Operation | None:
     if status == 204 or not content.strip():
         return None
     return parse_body(Operation, json_body(status, content), "operation")
-
-
-def json_bytes(data: Any) -> bytes:
-    """Compact UTF-8 JSON, as request bodies are sent.
-
-    :param data: JSON-able data.
-    :return: the bytes.
-    """
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

@@ -21,9 +21,9 @@ from airflow_toloka.exceptions import (
     TolokaTimeoutError,
 )
 from airflow_toloka.hooks.base import seg
-from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, json_bytes, tag_of
+from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, tag_of
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import Operation, Pool, TolokaModel, Training
+from airflow_toloka.models import Operation, Pool, TolokaModel, Training, compact_json
 from airflow_toloka.specs import resolve_will_expire
 
 __all__ = ["TolokaPoolsHook"]
@@ -122,7 +122,9 @@ class TolokaPoolsHook(TolokaObjectsHook):
         :raises TolokaValidationError: when Toloka rejects it.
         """
         body = create_body(pool, Pool).to_json_dict()
-        return self._request("PUT", f"{POOLS.path}/{seg(pool_id)}", body=json_bytes(body), model=Pool)
+        return self._request(
+            "PUT", f"{POOLS.path}/{seg(pool_id)}", body=compact_json(body).encode(), model=Pool
+        )
 
     def clone_pool(self, pool_id: str, timeout: Timeout = timedelta(minutes=10)) -> Pool:
         """Clone a pool with Toloka's endpoint (an empty, CLOSED copy in the same project) and wait for it.

@@ -14,9 +14,8 @@ from typing import Any
 
 from airflow_toloka.exceptions import TolokaConflictError, TolokaInputError, TolokaRemoteUnavailableError
 from airflow_toloka.hooks.base import Request, seg
-from airflow_toloka.hooks.objects import json_bytes
 from airflow_toloka.hooks.pools import TolokaPoolsHook
-from airflow_toloka.models import AggregatedSolution, Assignment, Operation
+from airflow_toloka.models import AggregatedSolution, Assignment, Operation, compact_json
 
 __all__ = ["AGGREGATION_TYPES", "TolokaResultsHook"]
 
@@ -107,7 +106,7 @@ class TolokaResultsHook(TolokaPoolsHook):
         :raises TolokaConflictError: naming the assignment and its status for any other conflict (e.g. it is
             ACCEPTED and cannot be rejected, or its pool is archived).
         """
-        body = json_bytes({"status": status, "public_comment": public_comment})
+        body = compact_json({"status": status, "public_comment": public_comment}).encode()
         path = f"{ASSIGNMENTS}/{seg(assignment_id)}"
         try:
             # The same PATCH twice lands in the same state, so it may be retried like a GET.
@@ -170,7 +169,9 @@ class TolokaResultsHook(TolokaPoolsHook):
         started = datetime.now(timezone.utc)
         path = f"{AGGREGATED}/aggregate-by-pool"
         try:
-            return self._send(Request("POST", path, body=json_bytes(body), idempotent=False, model=Operation))  # type: ignore[no-any-return]
+            return self._send(
+                Request("POST", path, body=compact_json(body).encode(), idempotent=False, model=Operation)
+            )  # type: ignore[no-any-return]
         except TolokaRemoteUnavailableError:
             found = self._earlier_aggregation(str(pool_id), type, names, answer_weight_skill_id, started)
             if found is None:

@@ -88,7 +88,7 @@ def names_of(value: Any, what: str, allowed: Iterable[str] | None = None) -> lis
 def write_owner(context: Context) -> str:
     """Who writes a task's files: the same for every try of one task instance, different across instances.
 
-    Temporary files are named after it (:func:`airflow_toloka.io.atomic_file`), so a retry takes over what a killed
+    Temporary files are named after it (:func:`airflow_toloka.files.atomic_file`), so a retry takes over what a killed
     try left instead of adding to it.
 
     :param context: the task context.

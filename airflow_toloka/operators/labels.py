@@ -1,7 +1,7 @@
 """Operators that get the labels back: export the crowd's answers, review them, aggregate one label per task.
 
 Export and aggregation write to any ``ObjectStoragePath`` (JSONL, CSV, TSV, Parquet; see
-:mod:`airflow_toloka.tables`) and announce the file as an Airflow Asset: a ``results_path`` without templates is
+:mod:`airflow_toloka.files`) and announce the file as an Airflow Asset: a ``results_path`` without templates is
 declared as the task's outlet by default, and every declared Asset outlet gets an event whose ``extra`` holds the
 path and the counts, so a downstream DAG scheduled on it runs when fresh labels land.
 """
@@ -19,6 +19,7 @@ from airflow.sdk import Asset, AssetAlias, conf
 from airflow_toloka.batching import bounded_map
 from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TolokaError, TolokaInputError
+from airflow_toloka.files import WRITE_FORMATS, format_of, read_records, write_rows
 from airflow_toloka.labels import (
     Decision,
     Label,
@@ -33,7 +34,6 @@ from airflow_toloka.labels import (
 )
 from airflow_toloka.operators.base import TolokaBaseOperator, is_templated, names_of, write_owner
 from airflow_toloka.operators.links import TolokaPoolLink
-from airflow_toloka.tables import read_records, table_format, write_rows
 from airflow_toloka.triggers.operation import defer_until_done
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class ExportAssignmentsOperator(_ResultsOperator):
             _statuses(status)  # a wrong status fails when the DAG is parsed, not at run time
         self.pool_id, self.results_path, self.status = pool_id, results_path, status
         self.file_format = (
-            file_format if is_templated(results_path) else table_format(results_path, file_format)
+            file_format if is_templated(results_path) else format_of(results_path, file_format, WRITE_FORMATS)
         )
 
     def run(self, context: Context) -> dict[str, Any]:
@@ -132,7 +132,7 @@ class ExportAssignmentsOperator(_ResultsOperator):
         """
         hook, pool_id = self.hook, str(self.pool_id)
         self.push_pool_link(context, pool_id)
-        fmt = table_format(self.results_path, self.file_format)
+        fmt = format_of(self.results_path, self.file_format, WRITE_FORMATS)
         statuses = _statuses(self.status)
         inputs, outputs = self._fields()
         by_status: Counter[str] = Counter()
@@ -503,7 +503,7 @@ class AggregateResultsOperator(_ResultsOperator):
         self, context: Context, inputs: Sequence[str], labelled: tuple[list[Label], dict[str, dict[str, Any]]]
     ) -> dict[str, Any]:
         labels, values = labelled
-        fmt = table_format(self.results_path, self.file_format)
+        fmt = format_of(self.results_path, self.file_format, WRITE_FORMATS)
         if not labels and not self.allow_empty:
             by_status = Counter(
                 str(a.get("status"))

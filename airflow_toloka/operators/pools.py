@@ -18,7 +18,7 @@ from airflow.sdk import conf
 
 from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TolokaInputError
-from airflow_toloka.io import read_json_object
+from airflow_toloka.files import read_json_object
 from airflow_toloka.models import Operation
 from airflow_toloka.operators.base import TolokaBaseOperator, run_key
 from airflow_toloka.operators.links import (

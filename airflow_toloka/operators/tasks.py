@@ -27,8 +27,8 @@ from airflow_toloka.batching import (
 )
 from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TolokaInputError
+from airflow_toloka.files import read_items, write_results_jsonl
 from airflow_toloka.hooks.toloka import TolokaHook
-from airflow_toloka.io import read_items, write_results_jsonl
 from airflow_toloka.models import BatchCreateResult, Operation
 from airflow_toloka.operators.base import run_key, write_owner
 from airflow_toloka.operators.links import (
@@ -59,7 +59,7 @@ class _CreateObjectsOperator(BaseOperator):
 
     :param pool_id: pool for items that do not name one.
     :param file_format: ``tsv``, ``csv``, ``json`` or ``jsonl``; guessed from the file name when omitted.
-    :param column_map: renames of file columns before mapping (see :mod:`airflow_toloka.io`).
+    :param column_map: renames of file columns before mapping (see :mod:`airflow_toloka.files`).
     :param encoding: text encoding of the file; the default reads UTF-8 with or without a byte-order mark.
     :param allow_defaults: take overlap from the pool defaults for items without one.
     :param open_pool: open the pool once the upload succeeded.

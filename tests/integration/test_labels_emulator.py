@@ -136,7 +136,7 @@ def test_export_writes_one_row_per_answer_and_announces_the_file(
 def test_an_exported_file_uploads_again_with_every_value_intact(
     fresh_emulator: Any, tmp_path: Path, fmt: str
 ) -> None:
-    from tests.unit.test_tables import AWKWARD
+    from tests.unit.test_files import AWKWARD
 
     pool_id = labeled_pool(fresh_emulator, texts=AWKWARD)
     path = tmp_path / f"answers.{fmt}"

@@ -1,22 +1,25 @@
-r"""Reading task files and writing per-item results, streaming, on any ``ObjectStoragePath``.
+r"""Files on any ``ObjectStoragePath``, both ways: task files read as items, row files (exports, labels, per-item
+results) written atomically, decision files read back; one format registry, one cell rule, one atomic writer.
 
-Text is read as UTF-8 by default, a byte-order mark (what Excel writes) skipped; pass ``encoding=`` for others.
-Every problem with a file is a :class:`~airflow_toloka.exceptions.TolokaInputError` naming the file and the
-1-based line.
+Formats (:data:`FORMATS`, guessed from the name or given as ``file_format``): TSV, CSV, JSON (an array of
+objects) and JSONL (one object per line) are read as tasks or suites; JSONL, CSV, TSV and Parquet (the ``parquet``
+extra: pyarrow) are written; JSONL, CSV and TSV are read back as records (review decisions). Text is read as UTF-8
+by default, a byte-order mark (what Excel writes) skipped; pass ``encoding=`` for others. Every problem with a file
+is a :class:`~airflow_toloka.exceptions.TolokaInputError` naming the file and the 1-based line.
 
-Cells follow one rule, whoever wrote the file, so that a file this provider writes (an export, labels) reads back
-exactly (see :func:`tsv_cell`, :func:`csv_cell`, :func:`table_rows`):
+Cells follow one rule, whoever wrote the file, so that a file this provider writes reads back exactly, as records
+or as tasks (:func:`tsv_cell`, :func:`csv_cell`, :func:`table_rows`):
 
 - TSV has no quoting: every line is one row. A backslash, tab, line feed or carriage return inside a cell is
   written ``\\``, ``\t``, ``\n``, ``\r`` (the escapes of PostgreSQL's text format) and read back; any other
   backslash is kept as it is, and quotes are literal.
 - CSV follows RFC 4180: a cell holding a comma, quote, line feed or carriage return is quoted, quotes doubled;
-  a malformed quote, or a carriage return outside quotes, is an error.
+  a malformed quote, or a carriage return outside quotes, is an error. Records are written with CRLF.
 - An empty cell is a missing field (so control and general rows can share one file); an empty string is the
   cell ``""`` (in CSV, RFC 4180's quoted empty cell; in TSV the same two characters, and a value that really is
-  two quotes is written ``\"\"``).
+  two quotes is written ``\"\"``). Values that are not strings are written as JSON (``true``, ``3``, ``["a"]``).
 
-Column mapping for TSV/CSV (case-insensitive prefixes, the convention of Toloka's own TSV upload):
+Column mapping of task files in TSV/CSV (case-insensitive prefixes, the convention of Toloka's own TSV upload):
 
 - ``input:<field>`` (or ``INPUT:<field>``) → ``input_values[field]``
 - ``known_solution:<field>`` / ``golden:<field>`` → ``known_solutions[0].output_values[field]``
@@ -27,8 +30,11 @@ Column mapping for TSV/CSV (case-insensitive prefixes, the convention of Toloka'
 
 Two columns that land in the same field (``INPUT:url`` and ``url``) are an error, not a silent merge.
 ``column_map`` renames columns first, e.g. ``{"url": "input:image", "label": "known_solution:result"}``.
-Empty cells are left out, so one file can mix control rows (with a known solution) and general rows.
-JSON files hold an array of objects; JSONL files one object per line. Both take task/suite dicts as is.
+JSON and JSONL task files take task/suite dicts as they are.
+
+Writes are atomic where the store allows it (:func:`atomic_file`): readers see the old file or the whole new one.
+Parquet stores ``golden`` as a boolean, ``confidence`` as a double, ``answers`` as an integer and every other column
+as a string (JSON for non-strings), written in row groups of 10,000 so memory stays flat.
 """
 
 from __future__ import annotations
@@ -37,13 +43,47 @@ import codecs
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import IO, Any, Literal
 
 from airflow_toloka.exceptions import TolokaInputError
+from airflow_toloka.models import compact_json
 
-FileFormat = Literal["tsv", "csv", "json", "jsonl"]
+__all__ = [
+    "FORMATS",
+    "MAX_CELL_CHARS",
+    "RECORD_FORMATS",
+    "TASK_FORMATS",
+    "WRITE_FORMATS",
+    "atomic_file",
+    "csv_cell",
+    "format_of",
+    "read_items",
+    "read_json_object",
+    "read_records",
+    "storage_path",
+    "table_rows",
+    "tsv_cell",
+    "write_results_jsonl",
+    "write_rows",
+]
+
+FileFormat = Literal["tsv", "csv", "json", "jsonl", "parquet"]
+FORMATS: dict[str, FileFormat] = {
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
+"""File name endings and the format each means."""
+TASK_FORMATS: tuple[FileFormat, ...] = ("tsv", "csv", "json", "jsonl")
+WRITE_FORMATS: tuple[FileFormat, ...] = ("jsonl", "csv", "tsv", "parquet")
+RECORD_FORMATS: tuple[FileFormat, ...] = ("jsonl", "csv", "tsv")
 
 _LIST_FIELDS = {"reserved_for", "unavailable_for", "traits_all_of", "traits_any_of", "traits_none_of_any"}
 _INT_FIELDS = {"overlap"}
@@ -51,34 +91,33 @@ _BOOL_FIELDS = {"infinite_overlap"}
 _TOP_LEVEL = {"pool_id"} | _LIST_FIELDS | _INT_FIELDS | _BOOL_FIELDS
 # The largest cell worth reading: Toloka takes at most 1 MiB of input data per request (see batching.py).
 MAX_CELL_CHARS = 1_048_576
-_SUFFIXES: dict[str, FileFormat] = {
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".csv": "csv",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-}
+_TYPED = {"golden": "bool_", "confidence": "float64", "answers": "int64"}  # pyarrow type factories
+_ROW_GROUP = 10_000
 
 
-def detect_format(path: str, file_format: str | None = None) -> FileFormat:
-    """The format given explicitly, or guessed from the file name.
+def format_of(
+    path: Any, given: str | None = None, allowed: Sequence[FileFormat] = TASK_FORMATS
+) -> FileFormat:
+    """The format given, or guessed from the file name, among those a use allows.
 
     :param path: the file.
-    :param file_format: ``tsv``, ``csv``, ``json`` or ``jsonl``, or None to guess.
+    :param given: ``tsv``, ``csv``, ``json``, ``jsonl`` or ``parquet``, or None to guess from the name.
+    :param allowed: the formats this use reads or writes.
     :return: the format.
-    :raises TolokaInputError: for an unknown format, or a name it cannot be guessed from.
+    :raises TolokaInputError: naming the file, for a format not allowed or a name it cannot be guessed from.
     """
-    if file_format:
-        fmt = file_format.lower().lstrip(".")
-        if fmt not in ("tsv", "csv", "json", "jsonl"):
-            raise TolokaInputError(f"file_format must be one of tsv, csv, json, jsonl; got {file_format!r}")
+    if given:
+        fmt = given.lower().lstrip(".")
+        if fmt not in allowed:
+            raise TolokaInputError(f"{path}: file_format must be one of {', '.join(allowed)}; got {given!r}")
         return fmt  # type: ignore[return-value]
     name = str(path).lower()
-    for suffix, fmt in _SUFFIXES.items():
-        if name.endswith(suffix):
-            return fmt
-    raise TolokaInputError(f"cannot tell the format of {path!r} from its name; pass file_format=")
+    guessed = next((f for suffix, f in FORMATS.items() if name.endswith(suffix)), None)
+    if guessed not in allowed:
+        raise TolokaInputError(
+            f"{path}: cannot tell the format from the name; pass file_format= (one of {', '.join(allowed)})"
+        )
+    return guessed  # type: ignore[return-value]
 
 
 def storage_path(path: Any) -> Any:
@@ -111,7 +150,7 @@ def read_items(
     :return: the items.
     :raises TolokaInputError: for a file, row or line that cannot be read.
     """
-    fmt = detect_format(str(path), file_format)
+    fmt = format_of(path, file_format)
     try:
         codecs.lookup(encoding)
     except LookupError:
@@ -417,6 +456,71 @@ def _row_to_task(
     return task
 
 
+def read_records(
+    path: Any, file_format: str | None = None, encoding: str = "utf-8-sig"
+) -> Iterator[dict[str, Any]]:
+    """Read a small table of records (review decisions): JSONL, CSV or TSV with a header row, streaming.
+
+    :param path: a local path or any ``ObjectStoragePath``.
+    :param file_format: ``jsonl``, ``csv`` or ``tsv``, or None to guess from the name.
+    :param encoding: the text encoding.
+    :return: one dict per record, in file order; in CSV and TSV an empty cell is a missing key.
+    :raises TolokaInputError: naming the file and line of anything unreadable.
+    """
+    fmt = format_of(path, file_format, RECORD_FORMATS)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise TolokaInputError(f"unknown encoding {encoding!r}") from None
+    where = str(path)
+    try:
+        raw = storage_path(path).open("rb")
+    except OSError as exc:
+        raise TolokaInputError(f"{where}: cannot be read ({exc})") from None
+    with raw:
+        lines = read_text_lines(raw, encoding, where)
+        if fmt == "jsonl":
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise TolokaInputError(f"{where}, line {number}: not valid JSON ({exc})") from None
+                if not isinstance(record, dict):
+                    raise TolokaInputError(f"{where}, line {number}: expected a JSON object")
+                yield record
+            return
+        rows = table_rows(lines, fmt, where)
+        first = next(rows, None)
+        if first is None:
+            return
+        header = header_names(first[1])
+        for _, cells in rows:
+            yield {name: cell for name, cell in zip(header, cells, strict=False) if cell is not None}
+
+
+def read_json_object(path: Any) -> dict[str, Any]:
+    """Read a whole JSON file holding one object (a project or pool spec).
+
+    :param path: a local path or any ``ObjectStoragePath``.
+    :return: the object.
+    :raises TolokaInputError: naming the file (and line) when it cannot be read or is not one JSON object.
+    """
+    where = str(path)
+    try:
+        text = storage_path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TolokaInputError(f"{where}: cannot be read ({exc})") from None
+    obj = _loads(text, where, whole_file=True)
+    if not isinstance(obj, dict):
+        raise TolokaInputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+# ---------------------------------------------------------------------- writing
+
+
 @contextmanager
 def atomic_file(path: Any, owner: str | None = None) -> Iterator[Any]:
     """A temporary file next to ``path``, swapped in when the block ends and removed when it raises.
@@ -444,15 +548,6 @@ def atomic_file(path: Any, owner: str | None = None) -> Iterator[Any]:
         raise
 
 
-def json_line(obj: Any) -> str:
-    """Compact JSON on one line, non-ASCII kept (a line of a JSONL file, without its line break).
-
-    :param obj: JSON-able data.
-    :return: the text.
-    """
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
-
 def write_results_jsonl(path: Any, rows: Iterator[dict[str, Any]], owner: str | None = None) -> str:
     """Write one JSON object per input item, atomically: readers see the old file or the whole new one.
 
@@ -463,24 +558,76 @@ def write_results_jsonl(path: Any, rows: Iterator[dict[str, Any]], owner: str | 
     """
     with atomic_file(path, owner) as partial, partial.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json_line(row))
+            fh.write(compact_json(row))
             fh.write("\n")
     return str(path)
 
 
-def read_json_object(path: Any) -> dict[str, Any]:
-    """Read a whole JSON file holding one object (a project or pool spec).
+def _text(value: Any) -> str | None:
+    """A value as cell text: strings as they are, None missing, anything else its JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def write_rows(
+    path: Any,
+    rows: Iterable[Mapping[str, Any]],
+    file_format: FileFormat,
+    columns: Sequence[str],
+    owner: str | None = None,
+) -> int:
+    """Write rows, streaming, and swap the file in at the end.
 
     :param path: a local path or any ``ObjectStoragePath``.
-    :return: the object.
-    :raises TolokaInputError: naming the file (and line) when it cannot be read or is not one JSON object.
+    :param rows: the rows; keys outside ``columns`` are kept in JSONL only.
+    :param file_format: ``jsonl``, ``csv``, ``tsv`` or ``parquet``.
+    :param columns: the columns, in order (the header of CSV/TSV, the schema of Parquet).
+    :param owner: the writer, so that a killed earlier try's temporary file is reused
+        (:func:`atomic_file`).
+    :return: how many rows were written.
+    :raises TolokaInputError: for Parquet without pyarrow installed.
     """
-    where = str(path)
+    with atomic_file(path, owner) as partial:
+        if file_format == "parquet":
+            return _write_parquet(partial, rows, columns)
+        with partial.open("w", encoding="utf-8", newline="") as fh:
+            return _write_text(fh, rows, file_format, columns)
+
+
+def _write_text(
+    fh: IO[str], rows: Iterable[Mapping[str, Any]], fmt: FileFormat, columns: Sequence[str]
+) -> int:
+    count = 0
+    if fmt == "jsonl":
+        for row in rows:
+            fh.write(compact_json(row))
+            fh.write("\n")
+            count += 1
+        return count
+    # RFC 4180 ends CSV records with CRLF; TSV lines end with LF alone.
+    cell, sep, end = (csv_cell, ",", "\r\n") if fmt == "csv" else (tsv_cell, "\t", "\n")
+    fh.write(sep.join(cell(c) for c in columns) + end)
+    for row in rows:
+        fh.write(sep.join(cell(_text(row.get(c))) for c in columns) + end)
+        count += 1
+    return count
+
+
+def _write_parquet(partial: Any, rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> int:
     try:
-        text = storage_path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TolokaInputError(f"{where}: cannot be read ({exc})") from None
-    obj = _loads(text, where, whole_file=True)
-    if not isinstance(obj, dict):
-        raise TolokaInputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    return obj
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise TolokaInputError(
+            "writing Parquet needs pyarrow: pip install 'airflow-toloka[parquet]'"
+        ) from None
+    schema = pa.schema([(c, getattr(pa, _TYPED.get(c, "string"))()) for c in columns])
+    source = iter(rows)
+    count = 0
+    with partial.open("wb") as fh, pq.ParquetWriter(fh, schema) as writer:
+        while chunk := list(islice(source, _ROW_GROUP)):
+            data = {c: [row.get(c) if c in _TYPED else _text(row.get(c)) for row in chunk] for c in columns}
+            writer.write_table(pa.Table.from_pydict(data, schema=schema))
+            count += len(chunk)
+    return count
