@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 
 from airflow_toloka.batching import (
     ObjectKind,
-    bounded_map,
     kind_of,
-    log_decoder,
-    result_from_counters,
-    result_from_log,
+)
+from airflow_toloka.concurrency import (
+    bounded_map,
 )
 from airflow_toloka.exceptions import (
     GOES_ON,
@@ -28,6 +27,11 @@ from airflow_toloka.exceptions import (
 )
 from airflow_toloka.hooks.base import BaseTolokaHook, TransportKwargs, seg
 from airflow_toloka.models import BatchCreateResult, Operation, OperationLogItem, parse_body
+from airflow_toloka.upload_results import (
+    log_decoder,
+    result_from_counters,
+    result_from_log,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -27,16 +27,17 @@ from airflow_toloka.batching import (
     CreateOptions,
     ItemCheck,
     ObjectKind,
-    Progress,
-    bounded_map,
     count_batches,
     encode_one,
     iter_batches,
     kind_of,
     operation_id,
     resolve_batch_size,
-    result_from_sync_response,
     successor_id,
+)
+from airflow_toloka.concurrency import (
+    Progress,
+    bounded_map,
 )
 from airflow_toloka.exceptions import (
     TolokaConflictError,
@@ -50,6 +51,9 @@ from airflow_toloka.hooks.operations import Timeout
 from airflow_toloka.hooks.results import TolokaResultsHook
 from airflow_toloka.models import BatchCreateResult, Operation, Task, TaskSuite
 from airflow_toloka.specs import InputSpecChecker
+from airflow_toloka.upload_results import (
+    result_from_sync_response,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, conf
 
-from airflow_toloka.batching import bounded_map
+from airflow_toloka.concurrency import (
+    bounded_map,
+)
 from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TolokaError, TolokaInputError
 from airflow_toloka.files import WRITE_FORMATS, format_of, read_records, write_rows

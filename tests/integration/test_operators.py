@@ -213,7 +213,9 @@ def test_a_retry_reattaches_to_operations_still_running(fresh_emulator: Any) -> 
 def test_large_upload_counts_created_items_without_keeping_ids(
     fresh_emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_toloka.batching import BatchSpool
+    from airflow_toloka.batching import (
+        BatchSpool,
+    )
 
     closed: list[int] = []
     real_close = BatchSpool.close

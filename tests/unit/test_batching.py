@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -17,15 +16,12 @@ from airflow_toloka.batching import (
     Batch,
     BatchSpool,
     CreateOptions,
-    bounded_map,
     encode_batches,
     iter_batches,
     operation_id,
-    result_from_counters,
-    result_from_sync_response,
 )
 from airflow_toloka.exceptions import TolokaInputError
-from airflow_toloka.models import Operation, Task
+from airflow_toloka.models import Task
 
 
 def tasks(n: int, start: int = 0) -> Iterator[dict[str, Any]]:
@@ -175,64 +171,3 @@ def test_batches_are_cut_by_the_bytes_of_known_solutions() -> None:
     assert [b.count for b in batches] == [2, 2, 1]  # 4 MiB of output_values per request
     suites = [{"pool_id": "p", "tasks": [control(0), control(1)]} for _ in range(3)]
     assert [b.count for b in iter_batches(TASK_SUITES, suites, 10)] == [1, 1, 1]
-
-
-def test_counters_replace_the_logs_only_when_nothing_was_rejected() -> None:
-    def op(op_id: str, **details: Any) -> Operation:
-        counts = {"success_count": 600, "failed_count": 0, "not_valid_count": 0, **details}
-        return Operation(id=op_id, type="TASK.BATCH_CREATE", status="SUCCESS", details=counts)
-
-    result = result_from_counters([op("a"), op("b")], max_ids=1000)
-    assert result is not None and result.created_count == 1200 and result.items == {}
-    assert result.operation_ids == ["a", "b"]
-    assert result_from_counters([op("a")], max_ids=1000) is None  # the ids are wanted
-    assert result_from_counters([op("a"), op("b", failed_count=1)], max_ids=10) is None
-    assert result_from_counters([op("a"), op("b", not_valid_count=2)], max_ids=10) is None
-    assert result_from_counters([op("a"), op("b", success_count="600")], max_ids=10) is None
-    assert (
-        result_from_counters([Operation(id="c", status="SUCCESS", details={"items_count": 600})], 10) is None
-    )
-    assert result_from_counters([op("a").model_copy(update={"status": "FAIL"})], max_ids=10) is None
-
-
-def test_sync_answers_map_to_input_indexes() -> None:
-    (batch,) = iter_batches(TASKS, list(tasks(3)), 10)
-    batch.first_index = 10
-    answer = {
-        "items": {"0": {"id": "t0", "pool_id": "p"}, "2": {"id": "t2", "pool_id": "p"}},
-        "validation_errors": {"1": {"overlap": {"code": "VALUE_REQUIRED"}}},
-    }
-    result = result_from_sync_response(batch, answer)
-    assert result.items == {10: "t0", 12: "t2"} and result.pool_ids == ["p"]
-    assert result.validation_errors[11]["overlap"].code == "VALUE_REQUIRED"
-    rejected = result_from_sync_response(batch, {"0": {"pool_id": {"code": "DOES_NOT_EXIST"}}})
-    assert rejected.items == {} and rejected.validation_errors[10]["pool_id"].code == "DOES_NOT_EXIST"
-
-
-def test_bounded_map_never_runs_more_than_asked_nor_reads_ahead() -> None:
-    lock = threading.Lock()
-    running = peak = finished = 0
-    unfinished_when_pulled: list[int] = []
-    barrier = threading.Barrier(3, timeout=10)  # the first three calls must be running together
-
-    def work() -> Iterator[int]:
-        for i in range(40):
-            with lock:
-                unfinished_when_pulled.append(i - finished)
-            yield i
-
-    def fn(i: int) -> int:
-        nonlocal running, peak, finished
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        if i < 3:
-            barrier.wait()
-        with lock:
-            running -= 1
-            finished += 1
-        return i * i
-
-    assert sorted(bounded_map(work(), fn, 3)) == [i * i for i in range(40)]
-    assert peak == 3 and max(unfinished_when_pulled) <= 3  # pulled only when a slot is free
-    assert list(bounded_map(iter(range(4)), lambda i: i + 1, 1)) == [1, 2, 3, 4]

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.batching import TASKS, successor_id
+from airflow_toloka.batching import (
+    TASKS,
+    successor_id,
+)
 from airflow_toloka.exceptions import (
     TolokaDoesNotExistError,
     TolokaError,
