@@ -111,11 +111,18 @@ class TolokaBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> TolokaHook:
-        """The hook of this execution.
+        """The hook of this execution (:meth:`hook_options` tune it).
 
         :return: the hook.
         """
-        return TolokaHook(self.toloka_conn_id)
+        return TolokaHook(self.toloka_conn_id, **self.hook_options())
+
+    def hook_options(self) -> dict[str, Any]:
+        """What this operator sets on its hook beyond the connection (``max_in_flight``, ``poll_interval`` …).
+
+        :return: keyword arguments of :class:`~airflow_toloka.hooks.toloka.TolokaHook`.
+        """
+        return {}
 
     def execute(self, context: Context) -> Any:
         """Run :meth:`run` and close the hook's connections whatever happens.

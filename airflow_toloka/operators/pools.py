@@ -262,7 +262,7 @@ class _PoolActionOperator(TolokaBaseOperator):
     :param timeout: how long to wait for the operation, seconds.
     """
 
-    action: ClassVar[str]
+    target_state: ClassVar[str]  # what the pool is once the action is done: "open", "closed", "archived"
     template_fields: Sequence[str] = ("pool_id",)
     operator_extra_links = (TolokaPoolLink(),)
     ui_color = "#f3d34a"
@@ -295,7 +295,7 @@ class _PoolActionOperator(TolokaBaseOperator):
         self.push_pool_link(context, pool_id)
         op = self._start(pool_id)
         if op is None:
-            self.log.info("Toloka pool %s: already %s", pool_id, self.action)
+            self.log.info("Toloka pool %s: already %s", pool_id, self.target_state)
             return self._result(pool_id)
         self.log.info("Toloka pool %s: %s started (operation %s)", pool_id, op.type, op.id)
         if self.deferrable and not op.is_completed:
@@ -331,7 +331,7 @@ class OpenPoolOperator(_PoolActionOperator):
     :return: ``{"pool_id", "status"}``.
     """
 
-    action = "open"
+    target_state = "open"
 
     def _start(self, pool_id: str) -> Operation | None:
         return self.hook.open_pool_async(pool_id)
@@ -344,7 +344,7 @@ class ClosePoolOperator(_PoolActionOperator):
     :return: ``{"pool_id", "status"}``.
     """
 
-    action = "closed"
+    target_state = "closed"
 
     def _start(self, pool_id: str) -> Operation | None:
         return self.hook.close_pool_async(pool_id)
@@ -357,7 +357,7 @@ class ArchivePoolOperator(_PoolActionOperator):
     :return: ``{"pool_id", "status"}``.
     """
 
-    action = "archived"
+    target_state = "archived"
 
     def _start(self, pool_id: str) -> Operation | None:
         return self.hook.archive_pool_async(pool_id)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 
 from airflow_toloka.batching import (
     TASK_SUITES,
@@ -30,7 +29,7 @@ from airflow_toloka.exceptions import TolokaInputError
 from airflow_toloka.files import read_items, write_results_jsonl
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import BatchCreateResult, Operation
-from airflow_toloka.operators.base import run_key, write_owner
+from airflow_toloka.operators.base import TolokaBaseOperator, run_key, write_owner
 from airflow_toloka.operators.links import (
     XCOM_OPERATION_IDS,
     XCOM_POOL_IDS,
@@ -38,7 +37,6 @@ from airflow_toloka.operators.links import (
     TolokaOperationLink,
     TolokaPoolLink,
     push_link_values,
-    start_links,
 )
 from airflow_toloka.triggers.operation import defer_until_done
 
@@ -54,7 +52,7 @@ _STATE_TOTAL = "toloka_total"
 _STATE_INPUT = "toloka_input_ids"
 
 
-class _CreateObjectsOperator(BaseOperator):
+class _CreateObjectsOperator(TolokaBaseOperator):
     """Shared flow of :class:`CreateTasksOperator` and :class:`CreateTaskSuitesOperator`.
 
     :param pool_id: pool for items that do not name one.
@@ -97,7 +95,6 @@ class _CreateObjectsOperator(BaseOperator):
         skip_invalid_items: bool | None = None,
         async_mode: bool = True,
         batch_size: int | None = None,
-        toloka_conn_id: str = TolokaHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
         timeout: timedelta | float = timedelta(hours=1),
@@ -130,11 +127,7 @@ class _CreateObjectsOperator(BaseOperator):
         # how it is sent
         self.allow_defaults, self.open_pool = allow_defaults, open_pool
         self.skip_invalid_items, self.async_mode, self.batch_size = skip_invalid_items, async_mode, batch_size
-        self.toloka_conn_id, self.max_in_flight, self.idempotency_key = (
-            toloka_conn_id,
-            max_in_flight,
-            idempotency_key,
-        )
+        self.max_in_flight, self.idempotency_key = max_in_flight, idempotency_key
         # how it is awaited and reported
         self.deferrable, self.poll_interval, self.wait_for_completion = (
             deferrable,
@@ -148,12 +141,12 @@ class _CreateObjectsOperator(BaseOperator):
         """The in-memory items and the file path, one of them None (``tasks``/``tasks_path`` and the like)."""
         return getattr(self, self.kind.name), getattr(self, f"{self.kind.name}_path")
 
-    @cached_property
-    def hook(self) -> TolokaHook:
-        """The task's hook; its pooled connections are closed when ``execute`` or ``execute_complete`` ends."""
-        return TolokaHook(
-            self.toloka_conn_id, max_in_flight=self.max_in_flight, poll_interval=self.poll_interval
-        )
+    def hook_options(self) -> dict[str, Any]:
+        """The upload's concurrency and polling pace, set on the hook.
+
+        :return: ``max_in_flight`` and ``poll_interval``.
+        """
+        return {"max_in_flight": self.max_in_flight, "poll_interval": self.poll_interval}
 
     @property
     def options(self) -> CreateOptions:
@@ -209,8 +202,8 @@ class _CreateObjectsOperator(BaseOperator):
 
     # ------------------------------------------------------------------ execution
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        """Validate all input, upload it in batches, and wait (on the worker, or deferred).
+    def run(self, context: Context) -> dict[str, Any]:
+        """Validate all input, upload it in batches (or re-attach to an earlier try's), and wait.
 
         :param context: the task context.
         :return: the upload summary (see the class docstring), or ``status: SUBMITTED`` without waiting.
@@ -218,49 +211,49 @@ class _CreateObjectsOperator(BaseOperator):
         :raises TolokaValidationError: when Toloka rejects items and ``skip_invalid_items`` is not set.
         :raises TolokaTimeoutError: when Toloka is still processing at ``timeout``.
         """
-        start_links(self)
-        try:
-            return self._execute(context)
-        finally:
-            self.hook.close()
-
-    def _execute(self, context: Context) -> dict[str, Any]:
-        hook = self.hook
-        size = resolve_batch_size(self.batch_size, self.async_mode)
         ti = context["ti"]
-        push_link_values(self, ti, {XCOM_TOLOKA_URL: hook.base_url})
-        state = context.get("task_state_store")
-        ops = self._resume(hook, state)
-        if ops is None:
-            with self._validated_input(size) as spool:
-                key = self.idempotency_key or run_key(context)
-                if state is not None:
-                    self._check_unchanged(state, spool, key)
-                ops = hook.submit_batches(
-                    self.kind, spool, idempotency_key=key, options=self.options, batch_size=self.batch_size
-                )
-            pools: list[Any] = list(spool.pool_ids)
-            total: int | None = spool.count
-            if state is not None:
-                state.set(_STATE_KEY, [op.id for op in ops])
-                state.set(_STATE_POOLS, pools)
-                state.set(_STATE_TOTAL, total)
-            self.log.info("Submitted %d %s in %d Toloka operation(s)", spool.count, self.kind.name, len(ops))
-        else:
-            # The earlier try's pools, so the pool link and the summary of a re-attached upload are not empty.
-            saved = state.get(_STATE_POOLS) if state is not None else None
-            pools = [str(p) for p in saved] if isinstance(saved, list) else []
-            counted = state.get(_STATE_TOTAL) if state is not None else None
-            total = counted if isinstance(counted, int) else None
+        push_link_values(self, ti, {XCOM_TOLOKA_URL: self.hook.base_url})
+        ops, pools, total = self._submit_or_resume(context)
         ids = [op.id for op in ops]
         push_link_values(self, ti, {XCOM_OPERATION_IDS: ids, XCOM_POOL_IDS: pools})
-
         if not self.wait_for_completion:
             return {"kind": self.kind.name, "status": "SUBMITTED", "operation_ids": ids, "pool_ids": pools}
+        return self._wait_or_defer(context, ops, total, pools)
+
+    def _submit_or_resume(self, context: Context) -> tuple[list[Operation], list[Any], int | None]:
+        """The upload's operations, its pools and its item count: re-attached to what an earlier try of this
+        task instance left running (Airflow 3.3's ``task_state_store``), else validated and submitted now."""
+        state = context.get("task_state_store")
+        ops = self._resume(self.hook, state)
+        if ops is not None:
+            # The earlier try's pools, so the pool link and the summary of a re-attached upload are not empty.
+            saved = state.get(_STATE_POOLS) if state is not None else None
+            counted = state.get(_STATE_TOTAL) if state is not None else None
+            pools = [str(p) for p in saved] if isinstance(saved, list) else []
+            return ops, pools, counted if isinstance(counted, int) else None
+        with self._validated_input(resolve_batch_size(self.batch_size, self.async_mode)) as spool:
+            key = self.idempotency_key or run_key(context)
+            if state is not None:
+                self._check_unchanged(state, spool, key)
+            ops = self.hook.submit_batches(
+                self.kind, spool, idempotency_key=key, options=self.options, batch_size=self.batch_size
+            )
+        if state is not None:
+            state.set(_STATE_KEY, [op.id for op in ops])
+            state.set(_STATE_POOLS, list(spool.pool_ids))
+            state.set(_STATE_TOTAL, spool.count)
+        self.log.info("Submitted %d %s in %d Toloka operation(s)", spool.count, self.kind.name, len(ops))
+        return ops, list(spool.pool_ids), spool.count
+
+    def _wait_or_defer(
+        self, context: Context, ops: list[Operation], total: int | None, pools: list[Any]
+    ) -> dict[str, Any]:
+        """Defer to the triggerer while Toloka works (``deferrable``), else wait here; then the summary."""
+        ids = [op.id for op in ops]
         if self.deferrable and not all(op.is_completed for op in ops):
             defer_until_done(self, ids, timeout=self.timeout, kwargs={"total": total})
-        ops = hook.wait_operations(ops, timeout=self.timeout)
-        return self._finish(context, self._results(ops), total, pools)
+        done = self.hook.wait_operations(ops, timeout=self.timeout)
+        return self._finish(context, self._results(done), total, pools)
 
     def _check_unchanged(self, state: Any, spool: BatchSpool, key: str) -> None:
         """Refuse an input that changed since an earlier try of this task instance; remember this one first.
