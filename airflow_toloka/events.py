@@ -19,8 +19,8 @@ if TYPE_CHECKING:  # the triggerer imports this module on its event loop: keep i
     from airflow_toloka.models import Operation, Pool
 
 __all__ = [
+    "CLOSE_REASON_HINTS",
     "EVENT_STATUSES",
-    "FAILURE_REASONS",
     "FailedOperation",
     "OperationEvent",
     "PoolEvent",
@@ -224,10 +224,17 @@ def _strings(value: Any) -> tuple[str, ...] | None:
 
 # ---------------------------------------------------------------------- pools
 
-FAILURE_REASONS = frozenset({"EXPIRED", "NOT_ENOUGH_BALANCE", "BLOCKED", "ASSIGNMENTS_LIMIT_EXCEEDED"})
-"""Close reasons that mean the crowd will not finish the pool by itself."""
-
 PoolState = Literal["waiting", "closed", "failed"]
+
+CLOSE_REASON_HINTS = {
+    "EXPIRED": ": will_expire passed before the crowd finished (extend it and reopen the pool)",
+    "NOT_ENOUGH_BALANCE": ": the account ran out of money (top it up and reopen the pool)",
+    "BLOCKED": ": the requester account is blocked",
+    "ASSIGNMENTS_LIMIT_EXCEEDED": ": the pool hit Toloka's limit of assigned task suites",
+    "MANUAL": ": someone closed it (pass success_reasons including MANUAL to accept that)",
+}
+"""What each close reason that ends a wait as a failure means, and what to do (a pool closed for a reason
+not listed here, and not a success reason, fails without a hint)."""
 
 
 def success_reasons_of(reasons: Iterable[str] | str) -> tuple[str, ...]:
@@ -296,7 +303,7 @@ class PoolEvent:
         if state == "closed":
             return cls("success", pool_id, f"Toloka pool {pool_id} is {pool.status} ({reason})", reason)
         if state == "failed":
-            hint = _REASON_HINTS.get(reason or "", "")
+            hint = CLOSE_REASON_HINTS.get(reason or "", "")
             message = (
                 f"Toloka pool {pool_id} is {pool.status}, closed for {reason or 'no stated reason'}{hint}"
             )
@@ -368,12 +375,3 @@ class PoolEvent:
         if self.status == "timeout":
             return TolokaTimeoutError(message, operation_ids=[])
         return TolokaError(message)
-
-
-_REASON_HINTS = {
-    "EXPIRED": ": will_expire passed before the crowd finished (extend it and reopen the pool)",
-    "NOT_ENOUGH_BALANCE": ": the account ran out of money (top it up and reopen the pool)",
-    "BLOCKED": ": the requester account is blocked",
-    "ASSIGNMENTS_LIMIT_EXCEEDED": ": the pool hit Toloka's limit of assigned task suites",
-    "MANUAL": ": someone closed it (pass success_reasons including MANUAL to accept that)",
-}

@@ -313,6 +313,41 @@ class TolokaPoolsHook(TolokaObjectsHook):
         page = await self._arequest("GET", "/api/v1/assignments", params=_active(pool_id))
         return bool(page.get("items")) if isinstance(page, Mapping) else False
 
+    def observe_pool(self, pool_id: str, success_reasons: Iterable[str]) -> tuple[Pool, PoolEvent | None]:
+        """Read a pool once and say whether the wait for it is over: the one rule every pool wait follows.
+
+        Done is CLOSED (or ARCHIVED) for a success reason with no assignment still ACTIVE (a Toloker may submit
+        what they took before the close); a failure reason ends the wait too (:func:`~airflow_toloka.events.
+        pool_state`).
+
+        :param pool_id: the pool id.
+        :param success_reasons: close reasons that count as done (upper case, :func:`~airflow_toloka.events.
+            success_reasons_of`).
+        :return: the pool, and its ``success`` or ``failed`` event, or None while the crowd works on.
+        :raises TolokaError: for a pool that does not exist, or a read that failed.
+        """
+        pool = self.get_pool(pool_id)
+        state = pool_state(pool, success_reasons)
+        if state == "closed" and self.has_active_assignments(pool_id):
+            state = "waiting"
+        return pool, PoolEvent.observed(pool_id, pool, state)
+
+    async def aobserve_pool(
+        self, pool_id: str, success_reasons: Iterable[str]
+    ) -> tuple[Pool, PoolEvent | None]:
+        """Async twin of :meth:`observe_pool`, for triggers.
+
+        :param pool_id: the pool id.
+        :param success_reasons: close reasons that count as done.
+        :return: the pool, and its event or None while the crowd works on.
+        :raises TolokaError: for a pool that does not exist, or a read that failed.
+        """
+        pool = await self.aget_pool(pool_id)
+        state = pool_state(pool, success_reasons)
+        if state == "closed" and await self.ahas_active_assignments(pool_id):
+            state = "waiting"
+        return pool, PoolEvent.observed(pool_id, pool, state)
+
     def wait_pool(
         self,
         pool_id: str,
@@ -340,11 +375,7 @@ class TolokaPoolsHook(TolokaObjectsHook):
         deadline = None if seconds is None else time.monotonic() + seconds
         while True:
             try:
-                pool = self.get_pool(pool_id)
-                state = pool_state(pool, reasons)
-                if state == "closed" and self.has_active_assignments(pool_id):
-                    state = "waiting"
-                event = PoolEvent.observed(pool_id, pool, state)
+                pool, event = self.observe_pool(pool_id, reasons)
                 if event is not None:
                     error = event.error()
                     if error is not None:

@@ -14,6 +14,8 @@ from airflow.sdk.exceptions import (
     TaskDeferralTimeout,
 )
 
+from airflow_toloka.exceptions import TolokaTimeoutError
+
 __all__ = ["TolokaBaseSensor"]
 
 # What a sensor with soft_fail=True turns into a skip while poking (BaseSensorOperator.execute in 3.3.2).
@@ -64,6 +66,22 @@ class TolokaBaseSensor(BaseSensorOperator):
             self._skip_or_raise(AirflowSensorTimeout(*exc.args), timed_out=True)
         except TaskDeferralError as exc:
             self._skip_or_raise(exc, timed_out=False)
+
+    def raise_for_event(self, error: Exception | None) -> None:
+        """What a trigger's event means for the sensor, as its ``execute_complete`` reads it: nothing for success,
+        a timeout as ``AirflowSensorTimeout`` (a skip with ``soft_fail``), any other failure as it is (a skip with
+        ``never_fail``).
+
+        :param error: the event's ``error()``.
+        :raises AirflowSensorTimeout: for a timeout.
+        :raises AirflowSkipException: where ``soft_fail`` or ``never_fail`` turn the failure into a skip.
+        :raises Exception: ``error`` itself otherwise.
+        """
+        if error is None:
+            return
+        if isinstance(error, TolokaTimeoutError):
+            self._skip_or_raise(AirflowSensorTimeout(f"Sensor has timed out: {error}"), timed_out=True)
+        self._skip_or_raise(error, timed_out=False)
 
     def _skip_or_raise(self, exc: BaseException, *, timed_out: bool) -> NoReturn:
         """Raise ``exc``, or a skip where ``soft_fail`` (timeouts) or ``never_fail`` (anything) asks for one.

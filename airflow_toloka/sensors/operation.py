@@ -8,10 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import Context, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_toloka.events import FailedOperation, OperationEvent, describe_failed
-from airflow_toloka.exceptions import TolokaError, TolokaTimeoutError
+from airflow_toloka.exceptions import TolokaError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
 from airflow_toloka.sensors.base import TolokaBaseSensor
@@ -152,13 +151,9 @@ class TolokaOperationSensor(TolokaBaseSensor):
         :raises AirflowSensorTimeout: at the deadline (a skip with ``soft_fail``).
         """
         parsed = OperationEvent.parse(event)
-        error = parsed.error()
-        if error is None:
-            self.log.info("All %d Toloka operation(s) succeeded", len(parsed.operation_ids))
-            return list(parsed.operation_ids)
-        if isinstance(error, TolokaTimeoutError):
-            self._skip_or_raise(AirflowSensorTimeout(f"Sensor has timed out: {error}"), timed_out=True)
-        self._skip_or_raise(error, timed_out=False)
+        self.raise_for_event(parsed.error())
+        self.log.info("All %d Toloka operation(s) succeeded", len(parsed.operation_ids))
+        return list(parsed.operation_ids)
 
 
 def _raise_for_failed(ops: dict[str, Operation], total: int) -> None:

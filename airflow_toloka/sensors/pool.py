@@ -6,10 +6,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from airflow.sdk import Context, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_toloka.events import PoolEvent, pool_state, success_reasons_of
-from airflow_toloka.exceptions import TRANSIENT_ERRORS, TolokaTimeoutError
+from airflow_toloka.events import PoolEvent, success_reasons_of
+from airflow_toloka.exceptions import TRANSIENT_ERRORS
 from airflow_toloka.hooks.pools import TolokaPoolsHook
 from airflow_toloka.sensors.base import TolokaBaseSensor
 from airflow_toloka.triggers.pool import DEFAULT_POOL_POLL_INTERVAL, defer_until_pool_done
@@ -76,15 +75,11 @@ class TolokaPoolSensor(TolokaBaseSensor):
         pool_id = str(self.pool_id)
         try:
             with TolokaPoolsHook(self.toloka_conn_id) as hook:
-                pool = hook.get_pool(pool_id)
-                state = pool_state(pool, self.success_reasons)
-                if state == "closed" and hook.has_active_assignments(pool_id):
-                    state = "waiting"
+                pool, event = hook.observe_pool(pool_id, self.success_reasons)
         except TRANSIENT_ERRORS as exc:
             # An outage says nothing about the crowd: look again at the next poke, as the trigger does.
             self.log.warning("Reading Toloka pool %s failed (%s); trying again next poke", pool_id, exc)
             return PokeReturnValue(is_done=False)
-        event = PoolEvent.observed(pool_id, pool, state)
         if event is None:
             self.log.info("Toloka pool %s: %s (%s); waiting", pool_id, pool.status, pool.last_close_reason)
             return PokeReturnValue(is_done=False)
@@ -120,10 +115,6 @@ class TolokaPoolSensor(TolokaBaseSensor):
         :raises AirflowSensorTimeout: at the deadline (a skip with ``soft_fail``).
         """
         parsed = PoolEvent.parse(event)
-        error = parsed.error()
-        if error is None:
-            self.log.info("%s", parsed.message)
-            return parsed.pool_id
-        if isinstance(error, TolokaTimeoutError):
-            self._skip_or_raise(AirflowSensorTimeout(f"Sensor has timed out: {error}"), timed_out=True)
-        self._skip_or_raise(error, timed_out=False)
+        self.raise_for_event(parsed.error())
+        self.log.info("%s", parsed.message)
+        return parsed.pool_id

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_toloka.events import PoolEvent, pool_state, success_reasons_of
+from airflow_toloka.events import PoolEvent, success_reasons_of
 from airflow_toloka.exceptions import TRANSIENT_ERRORS
 from airflow_toloka.hooks.connection import DEFAULT_CONN_ID
 from airflow_toloka.triggers.base import TolokaBaseTrigger, import_off_loop
@@ -158,12 +158,9 @@ class TolokaPoolTrigger(TolokaBaseTrigger):
             "airflow_toloka.hooks.pools", "TolokaPoolsHook"
         )
         async with hook_class(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
-            pool = await hook.aget_pool(self.pool_id)
-            state = pool_state(pool, self.success_reasons)
-            if state == "closed" and await hook.ahas_active_assignments(self.pool_id):
-                state = "waiting"  # a Toloker may still submit what they took before the close
+            pool, event = await hook.aobserve_pool(self.pool_id, self.success_reasons)
             status = f"{pool.status} ({pool.last_close_reason})" if pool.status != "OPEN" else "OPEN"
-            return PoolEvent.observed(self.pool_id, pool, state), status
+            return event, status
 
     def _progress(self, status: str, logged: tuple[str | None, float]) -> tuple[str | None, float]:
         """Log a status change at once, the same status at most once a minute."""
