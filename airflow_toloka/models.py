@@ -41,7 +41,6 @@ __all__ = [
     "Project",
     "Task",
     "TaskSuite",
-    "TolokaApiErrorBody",
     "Training",
     "compact_json",
     "format_datetime",
@@ -338,15 +337,6 @@ class FieldValidationError(TolokaModel):
     code: str
     message: str | None = None
     params: list[Any] | None = None
-
-
-class TolokaApiErrorBody(TolokaModel):
-    """The JSON body of every Toloka error response."""
-
-    code: str
-    message: str | None = None
-    request_id: str | None = None
-    payload: Any = None
 
 
 class BatchCreateResult(BaseModel):

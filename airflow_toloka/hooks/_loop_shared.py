@@ -114,10 +114,6 @@ class LoopShared:
             del self._clients[lease.key]
         await entry.client.aclose()
 
-    def clients(self) -> list[httpx.AsyncClient]:
-        """Open shared clients (for tests and diagnostics)."""
-        return [e.client for e in self._clients.values()]
-
 
 async def _single_flight(
     pending: dict[Hashable, asyncio.Task[Any]], key: Hashable, make: Callable[[], Awaitable[V]]
