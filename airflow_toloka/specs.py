@@ -16,10 +16,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_toloka.exceptions import TolokaDoesNotExistError, TolokaInputError
+from airflow_toloka.models import TaskSuite
 
 __all__ = [
     "EXACT_KEYS",
@@ -27,6 +29,7 @@ __all__ = [
     "SpecProblem",
     "changed_fields",
     "check_pool_spec",
+    "compile_field",
     "field_problem",
     "resolve_will_expire",
 ]
@@ -207,90 +210,135 @@ def _same(given: Any, found: Any) -> bool:
 # ---------------------------------------------------------------------- input values
 
 
-def _type_check(kind: str) -> Callable[[Any], SpecProblem | None]:
-    def scalar(value: Any) -> SpecProblem | None:
-        if kind in ("string", "file"):
-            return None if isinstance(value, str) else ("STRING_EXPECTED", "must be a string")
-        if kind == "integer":
-            ok = isinstance(value, int) and not isinstance(value, bool)
-            return None if ok else ("INTEGER_EXPECTED", "must be an integer")
-        if kind == "float":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            return None if ok else ("FLOAT_EXPECTED", "must be a number")
-        if kind == "boolean":
-            return None if isinstance(value, bool) else ("BOOLEAN_EXPECTED", "must be true or false")
-        if kind == "url":
-            ok = isinstance(value, str) and _URL.match(value) is not None
-            return None if ok else ("INVALID_URL_SYNTAX", "must be an http(s) URL")
-        if kind == "coordinates":
-            ok = isinstance(value, str) and _COORDINATES.match(value) is not None
-            return None if ok else ("INVALID_COORDINATES_SYNTAX", "must be 'latitude,longitude'")
-        return None  # json, and types Toloka adds later: Toloka decides
+FieldCheck = Callable[[Any], "SpecProblem | None"]
+"""A field's spec compiled into one call: what is wrong with a non-null value, or None."""
 
-    if not kind.startswith("array_"):
-        return scalar
-    element = _type_check(kind[len("array_") :])
+# Each type's test and Toloka's code when it fails; json, and types Toloka adds later, take anything.
+_TYPES: dict[str, tuple[Callable[[Any], bool], SpecProblem]] = {
+    "string": (lambda v: isinstance(v, str), ("STRING_EXPECTED", "must be a string")),
+    "file": (lambda v: isinstance(v, str), ("STRING_EXPECTED", "must be a string")),
+    "integer": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool),
+        ("INTEGER_EXPECTED", "must be an integer"),
+    ),
+    "float": (
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        ("FLOAT_EXPECTED", "must be a number"),
+    ),
+    "boolean": (lambda v: isinstance(v, bool), ("BOOLEAN_EXPECTED", "must be true or false")),
+    "url": (
+        lambda v: isinstance(v, str) and _URL.match(v) is not None,
+        ("INVALID_URL_SYNTAX", "must be an http(s) URL"),
+    ),
+    "coordinates": (
+        lambda v: isinstance(v, str) and _COORDINATES.match(v) is not None,
+        ("INVALID_COORDINATES_SYNTAX", "must be 'latitude,longitude'"),
+    ),
+}
+
+
+def compile_field(fspec: Mapping[str, Any]) -> FieldCheck:
+    """A field spec as one check, built once per pool and run for every item (the upload's hot path).
+
+    For ``array_*`` fields every element's type is checked first, then the array's length against
+    ``min_size`` / ``max_size``, then each element against the rest (``allowed_values``, lengths, ranges).
+
+    :param fspec: ``{"type", "allowed_values", "min_length", "max_length", "min_value", "max_value", …}``.
+    :return: the check.
+    """
+    kind = str(fspec.get("type", "json")).lower()
+    is_array = kind.startswith("array_")
+    typed = _TYPES.get(kind[len("array_") :] if is_array else kind)
+    bounds = _compile_bounds(fspec)
+    if not is_array:
+        return _scalar_check(typed, bounds)
+    low, high = fspec.get("min_size"), fspec.get("max_size")
+    low = low if isinstance(low, int) else None
+    high = high if isinstance(high, int) else None
 
     def array(value: Any) -> SpecProblem | None:
         if not isinstance(value, list):
             return ("ARRAY_EXPECTED", "must be an array")
-        for item in value:
-            problem = element(item)
-            if problem is not None:
-                return problem
+        if typed is not None and not all(typed[0](item) for item in value):
+            return typed[1]
+        if low is not None and len(value) < low:
+            return ("VALUE_TOO_SHORT", f"must have at least {low} elements, has {len(value)}")
+        if high is not None and len(value) > high:
+            return ("VALUE_TOO_LONG", f"must have at most {high} elements, has {len(value)}")
+        if bounds is not None:
+            return next((p for p in map(bounds, value) if p is not None), None)
         return None
 
     return array
 
 
-def field_problem(value: Any, fspec: Mapping[str, Any]) -> SpecProblem | None:
-    """What is wrong with one non-null value against its field spec.
+def _scalar_check(
+    typed: tuple[Callable[[Any], bool], SpecProblem] | None, bounds: FieldCheck | None
+) -> FieldCheck:
+    if typed is None:
+        return bounds or (lambda value: None)
+    test, problem = typed
+    if bounds is None:
+        return lambda value: None if test(value) else problem
+    return lambda value: bounds(value) if test(value) else problem
 
-    For ``array_*`` fields the array's length is held to ``min_size`` / ``max_size`` and each element to the
-    rest (type, ``allowed_values``, lengths, ranges).
+
+def _compile_bounds(fspec: Mapping[str, Any]) -> FieldCheck | None:
+    """``allowed_values``, string lengths and number ranges of one scalar; None when the spec has none."""
+    allowed = list(fspec.get("allowed_values") or [])
+    short, long = (
+        v if isinstance(v, int) else None for v in (fspec.get("min_length"), fspec.get("max_length"))
+    )
+    least, most = (
+        v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+        for v in (fspec.get("min_value"), fspec.get("max_value"))
+    )
+    if not allowed and short is None and long is None and least is None and most is None:
+        return None
+
+    def bounds(value: Any) -> SpecProblem | None:
+        if allowed and value not in allowed:
+            return ("VALUE_NOT_ALLOWED", f"must be one of {allowed[:10]}")
+        if isinstance(value, str):
+            if short is not None and len(value) < short:
+                return ("VALUE_TOO_SHORT", f"must have at least {short} characters, has {len(value)}")
+            if long is not None and len(value) > long:
+                return ("VALUE_TOO_LONG", f"must have at most {long} characters, has {len(value)}")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if least is not None and value < least:
+                return ("VALUE_LESS_THAN_MIN", f"must be at least {least}")
+            if most is not None and value > most:
+                return ("VALUE_GREATER_THAN_MAX", f"must be at most {most}")
+        return None
+
+    return bounds
+
+
+def field_problem(value: Any, fspec: Mapping[str, Any]) -> SpecProblem | None:
+    """What is wrong with one non-null value against its field spec (:func:`compile_field`, used once).
 
     :param value: the value.
-    :param fspec: ``{"type", "allowed_values", "min_length", "max_length", "min_value", "max_value", …}``.
+    :param fspec: the field spec.
     :return: ``(code, message)``, or None when the value is acceptable.
     """
-    kind = str(fspec.get("type", "json")).lower()
-    problem = _type_check(kind)(value)
-    if problem is not None or not kind.startswith("array_"):
-        return problem or _bounds(value, fspec)
-    low, high = fspec.get("min_size"), fspec.get("max_size")
-    if isinstance(low, int) and len(value) < low:
-        return ("VALUE_TOO_SHORT", f"must have at least {low} elements, has {len(value)}")
-    if isinstance(high, int) and len(value) > high:
-        return ("VALUE_TOO_LONG", f"must have at most {high} elements, has {len(value)}")
-    for element in value:
-        problem = _bounds(element, fspec)
-        if problem is not None:
-            return problem
-    return None
+    return compile_field(fspec)(value)
 
 
-def _bounds(value: Any, fspec: Mapping[str, Any]) -> SpecProblem | None:
-    """``allowed_values``, string lengths and number ranges of one scalar."""
-    allowed = fspec.get("allowed_values")
-    if allowed and value not in allowed:
-        return ("VALUE_NOT_ALLOWED", f"must be one of {list(allowed)[:10]}")
-    if isinstance(value, str):
-        low, high = fspec.get("min_length"), fspec.get("max_length")
-        if isinstance(low, int) and len(value) < low:
-            return ("VALUE_TOO_SHORT", f"must have at least {low} characters, has {len(value)}")
-        if isinstance(high, int) and len(value) > high:
-            return ("VALUE_TOO_LONG", f"must have at most {high} characters, has {len(value)}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        low, high = fspec.get("min_value"), fspec.get("max_value")
-        if isinstance(low, (int, float)) and value < low:
-            return ("VALUE_LESS_THAN_MIN", f"must be at least {low}")
-        if isinstance(high, (int, float)) and value > high:
-            return ("VALUE_GREATER_THAN_MAX", f"must be at most {high}")
-    return None
+@dataclass(frozen=True)
+class _PoolSpec:
+    """A pool's input spec compiled: the required fields and one check per known field."""
+
+    required: tuple[str, ...]
+    checks: dict[str, FieldCheck]
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Mapping[str, Any]]) -> _PoolSpec:
+        required = tuple(name for name, fspec in spec.items() if fspec.get("required", True))
+        return cls(required, {name: compile_field(fspec) for name, fspec in spec.items()})
 
 
 class InputSpecChecker:
-    """Check items against their pools' input specs, read once per pool through ``fetch``.
+    """Check items against their pools' input specs, read and compiled once per pool through ``fetch``.
 
     :param fetch: pool id -> its input spec (field name -> field spec), or None when the pool declares none
         (nothing can be checked then).
@@ -298,7 +346,7 @@ class InputSpecChecker:
 
     def __init__(self, fetch: Callable[[str], Mapping[str, Mapping[str, Any]] | None]) -> None:
         self._fetch = fetch
-        self._specs: dict[str, Mapping[str, Mapping[str, Any]] | None] = {}
+        self._specs: dict[str, _PoolSpec | None] = {}
 
     def check(self, obj: Any, index: int) -> None:
         """Check one validated task or task suite.
@@ -309,48 +357,49 @@ class InputSpecChecker:
             does not exist.
         """
         pool_id = str(obj.pool_id)
-        if pool_id not in self._specs:
-            try:
-                self._specs[pool_id] = self._fetch(pool_id)
-            except TolokaDoesNotExistError:
-                raise TolokaInputError(
-                    f"Toloka has no pool {pool_id}", index=index, field="pool_id"
-                ) from None
-        spec = self._specs[pool_id]
+        try:
+            spec = self._specs[pool_id]
+        except KeyError:
+            spec = self._specs[pool_id] = self._compiled(pool_id, index)
         if spec is None:
             return
-        tasks = getattr(obj, "tasks", None)
-        if tasks is None:
-            self._check_values(obj.input_values, spec, index, "input_values")
-            return
-        for n, task in enumerate(tasks):
-            self._check_values(task.input_values, spec, index, f"tasks.{n}.input_values")
+        if isinstance(obj, TaskSuite):
+            for n, task in enumerate(obj.tasks):
+                _check_values(task.input_values, spec, index, f"tasks.{n}.input_values")
+        else:
+            _check_values(obj.input_values, spec, index, "input_values")
 
-    @staticmethod
-    def _check_values(
-        values: Mapping[str, Any], spec: Mapping[str, Mapping[str, Any]], index: int, prefix: str
-    ) -> None:
-        for name, fspec in spec.items():
-            if fspec.get("required", True) and values.get(name) is None:
-                raise TolokaInputError(
-                    "VALUE_REQUIRED: the pool's input spec requires it", index=index, field=f"{prefix}.{name}"
-                )
-        for name, value in values.items():
-            field_spec = spec.get(name)
-            if field_spec is None:
-                known = ", ".join(sorted(spec)) or "none"
-                raise TolokaInputError(
-                    f"VALUE_NOT_ALLOWED: the pool's input spec has no such field (fields: {known})",
-                    index=index,
-                    field=f"{prefix}.{name}",
-                )
-            if value is None:
-                continue
-            problem = field_problem(value, field_spec)
-            if problem is not None:
-                raise TolokaInputError(
-                    f"{problem[0]}: {problem[1]}, got {_short(value)}", index=index, field=f"{prefix}.{name}"
-                )
+    def _compiled(self, pool_id: str, index: int) -> _PoolSpec | None:
+        try:
+            spec = self._fetch(pool_id)
+        except TolokaDoesNotExistError:
+            raise TolokaInputError(f"Toloka has no pool {pool_id}", index=index, field="pool_id") from None
+        return None if spec is None else _PoolSpec.of(spec)
+
+
+def _check_values(values: Mapping[str, Any], spec: _PoolSpec, index: int, prefix: str) -> None:
+    for name in spec.required:
+        if values.get(name) is None:
+            raise TolokaInputError(
+                "VALUE_REQUIRED: the pool's input spec requires it", index=index, field=f"{prefix}.{name}"
+            )
+    checks = spec.checks
+    for name, value in values.items():
+        check = checks.get(name)
+        if check is None:
+            known = ", ".join(sorted(checks)) or "none"
+            raise TolokaInputError(
+                f"VALUE_NOT_ALLOWED: the pool's input spec has no such field (fields: {known})",
+                index=index,
+                field=f"{prefix}.{name}",
+            )
+        if value is None:
+            continue
+        problem = check(value)
+        if problem is not None:
+            raise TolokaInputError(
+                f"{problem[0]}: {problem[1]}, got {_short(value)}", index=index, field=f"{prefix}.{name}"
+            )
 
 
 def _short(value: Any) -> str:
