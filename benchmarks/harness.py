@@ -169,6 +169,20 @@ def child_env(emulator_url: str, out: Path) -> dict[str, str]:
 # ---------------------------------------------------------------------- emulator
 
 
+def _upload_pool_file(out: Path) -> Path:
+    """The pool every upload run fills, with an input spec as a real project has, so the client's spec check
+    (and the emulator's) is part of what is measured."""
+    path = out / "pools-upload.json"
+    pool = {
+        "id": POOL_ID,
+        "status": "OPEN",
+        "input_spec": {"image": {"type": "url", "required": True}},
+        "defaults": {"default_overlap_for_new_tasks": 1, "default_overlap_for_new_task_suites": 1},
+    }
+    path.write_text(json.dumps({"auto_create": False, "pools": [pool]}))
+    return path
+
+
 @contextmanager
 def emulator(
     args: argparse.Namespace, tag: str, rate: float | None = None, more: list[str] | None = None
@@ -266,7 +280,7 @@ def upload_run(args: argparse.Namespace, client: str, n: int, kit_problem: str |
     if args.profile and client != "kit":
         cmd += ["--profile", str(args.out / "profiles" / f"{tag}.txt")]
     record["load_avg_before"] = os.getloadavg()
-    with emulator(args, tag) as emu:
+    with emulator(args, tag, more=["--pools", str(_upload_pool_file(args.out))]) as emu:
         if client == "kit":
             cmd += ["--url", emu.url]
         before, cpu0 = emu.stats(), _emulator_cpu(emu)
