@@ -19,18 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from airflow_toloka.exceptions import (
     TolokaError,
     TolokaInputError,
-    TolokaOperationFailedError,
     TolokaRemoteUnavailableError,
     json_body,
 )
 from airflow_toloka.hooks.base import Request, seg
-from airflow_toloka.hooks.operations import Timeout, TolokaOperationsHook
+from airflow_toloka.hooks.operations import OperationsMixin, Timeout
 from airflow_toloka.models import (
     READ_ONLY_FIELDS,
     Operation,
@@ -49,7 +47,7 @@ __all__ = [
     "PROJECTS",
     "TRAININGS",
     "Container",
-    "TolokaObjectsHook",
+    "ObjectsMixin",
     "create_body",
     "tag_of",
     "with_tag",
@@ -123,168 +121,16 @@ def with_tag(obj: M, key: str | None) -> M:
     return obj.model_copy(update={"metadata": metadata})
 
 
-class TolokaObjectsHook(TolokaOperationsHook):
-    """Projects and trainings with toloka-kit's method names, and the find-or-create machinery pools share.
-
-    Methods named ``*_async`` start an operation and return it without waiting (toloka-kit's meaning).
+class ObjectsMixin(OperationsMixin):
+    """The machinery of projects, pools and trainings: find-or-create by a metadata tag, id-paged search, actions
+    (204 = already there) and clones. Not an area of the API: :class:`~airflow_toloka.hooks.projects.
+    ProjectsMixin` and :class:`~airflow_toloka.hooks.pools.PoolsMixin` build on it.
 
     :param toloka_conn_id: Airflow connection id.
     :param max_in_flight: requests of one call run concurrently.
     :param poll_interval: longest pause between two status polls of an operation, seconds.
     :param transport: ``timeout``, ``retry_limit``, ``retry_delay``, ``retry_budget``.
     """
-
-    # ------------------------------------------------------------------ projects
-
-    def create_project(
-        self, project: Project | Mapping[str, Any], *, idempotency_key: str | None = None
-    ) -> Project:
-        """Create a project, or return the one an earlier try created with the same key.
-
-        :param project: the project (``public_name``, ``public_description``, ``task_spec`` …).
-        :param idempotency_key: tags the project so that a retry finds it instead of creating a second one.
-        :return: the project as Toloka stored it.
-        :raises TolokaValidationError: when Toloka rejects the spec (the message names the fields).
-        """
-        return self._create(PROJECTS, create_body(project, Project), idempotency_key, {})
-
-    def create_or_update_project(
-        self, project: Project | Mapping[str, Any], *, idempotency_key: str
-    ) -> Project:
-        """Create a project, or bring the one created earlier under the key in line with ``project``.
-
-        The project found is compared with the given one, field by field as given (see
-        :func:`~airflow_toloka.specs.changed_fields`); where they differ it is replaced (``PUT``) by the found
-        project with the given fields on top, and the changed fields are logged. Pools that exist keep the
-        project version they were made with when the change is a breaking one (Toloka's rule).
-
-        :param project: the project as it should be.
-        :param idempotency_key: what identifies it.
-        :return: the project created, found unchanged, or updated; an ARCHIVED one is returned as it is when
-            nothing differs.
-        :raises TolokaInputError: when the project found is ARCHIVED and differs (nothing is changed).
-        :raises TolokaValidationError: when Toloka rejects the spec.
-        """
-        body = create_body(project, Project)
-        return self._create_or_update(  # type: ignore[return-value]
-            PROJECTS, body, idempotency_key, {}, update=self.update_project, editable=("ACTIVE",)
-        )
-
-    def get_project(self, project_id: str) -> Project:
-        """Read a project.
-
-        :param project_id: the project id.
-        :return: the project.
-        :raises TolokaDoesNotExistError: when there is no such project.
-        """
-        return self._request("GET", f"{PROJECTS.path}/{seg(project_id)}", model=Project)
-
-    def get_projects(self, **filters: Any) -> Iterator[Project]:
-        """Every project matching Toloka's search filters (``status``, ``id_gt``, ``created_gte`` …), lazily.
-
-        :param filters: query parameters of ``GET /projects``.
-        :return: the projects in id order, one page in memory at a time.
-        """
-        return self._find(PROJECTS, filters)  # type: ignore[return-value]
-
-    def update_project(self, project_id: str, project: Project | Mapping[str, Any]) -> Project:
-        """Replace a project's editable fields (``PUT``: send the whole project).
-
-        :param project_id: the project id.
-        :param project: the new project.
-        :return: the project as Toloka stored it.
-        :raises TolokaValidationError: when Toloka rejects it.
-        """
-        body = create_body(project, Project).to_json_dict()
-        return self._request(
-            "PUT", f"{PROJECTS.path}/{seg(project_id)}", body=compact_json(body).encode(), model=Project
-        )
-
-    def archive_project(self, project_id: str, timeout: Timeout = timedelta(minutes=10)) -> Project:
-        """Archive a project (all its pools must be archived first) and wait for it.
-
-        :param project_id: the project id.
-        :param timeout: how long to wait for the operation.
-        :return: the archived project.
-        :raises TolokaConflictError: ``UNARCHIVED_POOLS_CONFLICT`` when a pool of it is not archived.
-        :raises TolokaOperationFailedError: when the operation fails.
-        """
-        return self._act(PROJECTS, project_id, "archive", timeout)  # type: ignore[return-value]
-
-    def archive_project_async(self, project_id: str) -> Operation | None:
-        """Start archiving a project.
-
-        :param project_id: the project id.
-        :return: the ``PROJECT.ARCHIVE`` operation, or None when the project is archived already.
-        :raises TolokaConflictError: ``UNARCHIVED_POOLS_CONFLICT`` when a pool of it is not archived.
-        """
-        return self._action(PROJECTS, project_id, "archive")
-
-    # ------------------------------------------------------------------ trainings
-
-    def create_training(
-        self, training: Training | Mapping[str, Any], *, idempotency_key: str | None = None
-    ) -> Training:
-        """Create a training pool, or return the one an earlier try created with the same key.
-
-        :param training: the training (``project_id``, ``private_name``, ``inherited_instructions`` …).
-        :param idempotency_key: tags the training so that a retry finds it.
-        :return: the training as Toloka stored it.
-        :raises TolokaValidationError: when Toloka rejects the spec.
-        """
-        body = create_body(training, Training)
-        return self._create(TRAININGS, body, idempotency_key, {"project_id": body.project_id})
-
-    def get_training(self, training_id: str) -> Training:
-        """Read a training.
-
-        :param training_id: the training id.
-        :return: the training.
-        :raises TolokaDoesNotExistError: when there is no such training.
-        """
-        return self._request("GET", f"{TRAININGS.path}/{seg(training_id)}", model=Training)
-
-    def open_training(self, training_id: str, timeout: Timeout = timedelta(minutes=10)) -> Training:
-        """Open a training and wait; an open one stays as it is.
-
-        :param training_id: the training id.
-        :param timeout: how long to wait for the operation.
-        :return: the training.
-        :raises TolokaConflictError: when it cannot be opened (``EMPTY_POOL`` …).
-        """
-        return self._act(TRAININGS, training_id, "open", timeout)  # type: ignore[return-value]
-
-    def close_training(self, training_id: str, timeout: Timeout = timedelta(minutes=10)) -> Training:
-        """Close a training and wait; a closed one stays as it is.
-
-        :param training_id: the training id.
-        :param timeout: how long to wait for the operation.
-        :return: the training.
-        :raises TolokaOperationFailedError: when the operation fails.
-        """
-        return self._act(TRAININGS, training_id, "close", timeout)  # type: ignore[return-value]
-
-    def archive_training(self, training_id: str, timeout: Timeout = timedelta(minutes=10)) -> Training:
-        """Archive a closed training (its linked pools archived first) and wait.
-
-        :param training_id: the training id.
-        :param timeout: how long to wait for the operation.
-        :return: the training.
-        :raises TolokaConflictError: when it is not closed or a linked pool is not archived.
-        """
-        return self._act(TRAININGS, training_id, "archive", timeout)  # type: ignore[return-value]
-
-    def clone_training(self, training_id: str, timeout: Timeout = timedelta(minutes=10)) -> Training:
-        """Clone a training (an empty copy) and wait; not idempotent, like Toloka's endpoint.
-
-        :param training_id: the training to copy.
-        :param timeout: how long to wait for the operation.
-        :return: the new training.
-        :raises TolokaOperationFailedError: when the operation fails.
-        """
-        return self._clone(TRAININGS, training_id, timeout)  # type: ignore[return-value]
-
-    # ------------------------------------------------------------------ shared machinery
 
     def _create(self, kind: Container, body: M, key: str | None, scope: Mapping[str, Any]) -> M:
         """POST a new object once: find it by its key first, and never send it twice within one call."""
@@ -386,6 +232,10 @@ class TolokaObjectsHook(TolokaOperationsHook):
             key,
         )
 
+    def _get(self, kind: Container, object_id: str) -> Any:
+        """Read one object of a kind (a 404 is :class:`~airflow_toloka.exceptions.TolokaDoesNotExistError`)."""
+        return self._request("GET", f"{kind.path}/{seg(object_id)}", model=kind.model)
+
     def _find(self, kind: Container, filters: Mapping[str, Any]) -> Iterator[TolokaModel]:
         """Every object of a kind matching a search, paged by id."""
         for page in self._pages(kind.path, {**filters, "limit": _PAGE}):
@@ -423,26 +273,6 @@ class TolokaObjectsHook(TolokaOperationsHook):
         """POST ``/{id}/{action}``: the operation (202), or None (204) when the object is there already."""
         path = f"{kind.path}/{seg(object_id)}/{action}"
         return self._send(Request("POST", path, idempotent=True, decode=_operation_or_none))  # type: ignore[no-any-return]
-
-    def finish_operation(self, op: Operation | None, timeout: Timeout) -> Operation | None:
-        """Wait for an operation of an action and fail with Toloka's details when it FAILs.
-
-        :param op: the operation, or None for an action Toloka found done already (204).
-        :param timeout: how long to wait.
-        :return: the finished operation, or None.
-        :raises TolokaOperationFailedError: when it FAILs.
-        :raises TolokaTimeoutError: when it is still running at the timeout.
-        """
-        if op is None:
-            return None
-        done = self.wait_operation(op, timeout=timeout)
-        if done.status == "FAIL":
-            raise TolokaOperationFailedError(
-                f"Toloka operation {done.id} ({done.type}) failed: {done.details}",
-                operation_ids=[done.id],
-                details=done.details,
-            )
-        return done
 
 
 def _what_to_do(kind: Container, status: str, key: str) -> str:

@@ -1,7 +1,7 @@
-"""Following Toloka operations: read them, wait for them, and turn finished uploads into results.
+"""Operations: reading them, waiting for them, and the failure a FAILed one means.
 
-:class:`TolokaOperationsHook` sits between the transport (:class:`~airflow_toloka.hooks.base.BaseTolokaHook`)
-and the full API (:class:`~airflow_toloka.hooks.toloka.TolokaHook`); triggers and sensors need only this part.
+:class:`OperationsMixin` is the layer every area of :class:`~airflow_toloka.hooks.toloka.TolokaHook` builds on,
+above the transport (:class:`~airflow_toloka.hooks.base.BaseTolokaHook`).
 """
 
 from __future__ import annotations
@@ -11,38 +11,28 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from airflow_toloka.batching import (
-    ObjectKind,
-    kind_of,
-)
-from airflow_toloka.concurrency import (
-    bounded_map,
-)
 from airflow_toloka.exceptions import (
     GOES_ON,
     TRANSIENT_ERRORS,
-    TolokaError,
+    TolokaOperationFailedError,
     TolokaTimeoutError,
     TolokaUnexpectedResponseError,
 )
 from airflow_toloka.hooks.base import BaseTolokaHook, TransportKwargs, seg
-from airflow_toloka.models import BatchCreateResult, Operation, OperationLogItem, parse_body
-from airflow_toloka.upload_results import (
-    log_decoder,
-    result_from_counters,
-    result_from_log,
-)
+from airflow_toloka.models import Operation, OperationLogItem, parse_body
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["Timeout", "TolokaOperationsHook"]
+__all__ = ["OperationsMixin", "Timeout"]
 
 Timeout = timedelta | float | None
 
 
-class TolokaOperationsHook(BaseTolokaHook):
-    """Read, wait for and collect the results of Toloka operations.
+class OperationsMixin(BaseTolokaHook):
+    """Operations: read them, wait for them, and fail with Toloka's details when one FAILs.
+
+    Every other part of the hook builds on this one: Toloka answers every long request with an operation.
 
     :param toloka_conn_id: Airflow connection id.
     :param max_in_flight: requests of one call run concurrently (batches, log reads).
@@ -155,46 +145,22 @@ class TolokaOperationsHook(BaseTolokaHook):
                 outage = exc
                 self.log.warning("Polling Toloka failed (%s); polling again until the timeout", exc)
 
-    def operation_results(
-        self, kind: ObjectKind | str, operations: Sequence[Operation | str], *, max_ids: int | None = None
-    ) -> BatchCreateResult:
-        """What finished upload operations created and rejected, by input index (nothing is re-fetched).
+    def finish_operation(self, op: Operation | None, timeout: Timeout) -> Operation | None:
+        """Wait for an operation of an action and fail with Toloka's details when it FAILs.
 
-        With ``max_ids``, past that many items created ids are only counted (``created_count``), not kept; and
-        when every operation's counters say it created more than that and rejected nothing, no log is read.
-
-        :param kind: ``tasks`` or ``task_suites``.
-        :param operations: finished operations or their ids.
-        :param max_ids: most created ids worth keeping; None keeps all.
-        :return: the merged result.
-        :raises TolokaError: when an operation is still running.
-        :raises TolokaOperationFailedError: when an operation failed without rejecting any item.
+        :param op: the operation, or None for an action Toloka found done already (204).
+        :param timeout: how long to wait.
+        :return: the finished operation, or None.
+        :raises TolokaOperationFailedError: when it FAILs.
+        :raises TolokaTimeoutError: when it is still running at the timeout.
         """
-        kind = kind_of(kind)
-        ops = [op if isinstance(op, Operation) else self.get_operation(op) for op in operations]
-        running = [op.id for op in ops if not op.is_completed]
-        if running:
-            raise TolokaError(f"Toloka operations still running, wait for them first: {', '.join(running)}")
-        counted = None if max_ids is None else result_from_counters(ops, max_ids)
-        if counted is not None:
-            return counted
-        result = BatchCreateResult()
-        keep_ids = True
-
-        def collect(op: Operation) -> BatchCreateResult:
-            return self._result_from_log(kind, op, keep_ids=keep_ids)
-
-        for partial in bounded_map(iter(ops), collect, self.max_in_flight):
-            result.merge(partial)
-            if max_ids is not None and (
-                not keep_ids or result.created_count + len(result.validation_errors) > max_ids
-            ):
-                keep_ids = False
-                result.forget_ids()
-        return result
-
-    def _result_from_log(
-        self, kind: ObjectKind, op: Operation, *, keep_ids: bool = True
-    ) -> BatchCreateResult:
-        log = self._request("GET", f"/api/v1/operations/{seg(op.id)}/log", decode=log_decoder(kind))
-        return result_from_log(kind, op, log, keep_ids=keep_ids, logger=self.log)
+        if op is None:
+            return None
+        done = self.wait_operation(op, timeout=timeout)
+        if done.status == "FAIL":
+            raise TolokaOperationFailedError(
+                f"Toloka operation {done.id} ({done.type}) failed: {done.details}",
+                operation_ids=[done.id],
+                details=done.details,
+            )
+        return done

@@ -7,11 +7,13 @@ cloning follow the find-or-create rules of :mod:`airflow_toloka.hooks.objects`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
+from airflow_toloka.batching import CreateOptions, ItemCheck
 from airflow_toloka.events import PoolEvent, pool_state, success_reasons_of
 from airflow_toloka.exceptions import (
     TRANSIENT_ERRORS,
@@ -21,16 +23,17 @@ from airflow_toloka.exceptions import (
     TolokaTimeoutError,
 )
 from airflow_toloka.hooks.base import seg
-from airflow_toloka.hooks.objects import POOLS, TolokaObjectsHook, create_body, tag_of
+from airflow_toloka.hooks.objects import POOLS, PROJECTS, TRAININGS, ObjectsMixin, create_body, tag_of
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import Operation, Pool, TolokaModel, Training, compact_json
-from airflow_toloka.specs import resolve_will_expire
+from airflow_toloka.models import Operation, Pool, Project, TolokaModel, Training, compact_json
+from airflow_toloka.specs import InputSpecChecker, resolve_will_expire
 
-__all__ = ["TolokaPoolsHook"]
+__all__ = ["PoolsMixin"]
 
 
-class TolokaPoolsHook(TolokaObjectsHook):
-    """Manage pools with toloka-kit's method names, and wait until the crowd has labeled one.
+class PoolsMixin(ObjectsMixin):
+    """Pools with toloka-kit's method names, what a pool (or training) takes in an upload, and waiting until the
+    crowd has labeled a pool.
 
     Methods named ``*_async`` start an operation and return it without waiting (toloka-kit's meaning); those
     named ``a*`` are coroutines for triggers.
@@ -40,8 +43,6 @@ class TolokaPoolsHook(TolokaObjectsHook):
     :param poll_interval: longest pause between two status polls of an operation, seconds.
     :param transport: ``timeout``, ``retry_limit``, ``retry_delay``, ``retry_budget``.
     """
-
-    # ------------------------------------------------------------------ pools
 
     def create_pool(self, pool: Pool | Mapping[str, Any], *, idempotency_key: str | None = None) -> Pool:
         """Create a pool (CLOSED), or return the one an earlier try created with the same key.
@@ -93,7 +94,7 @@ class TolokaPoolsHook(TolokaObjectsHook):
         :return: the pool.
         :raises TolokaDoesNotExistError: when there is no such pool.
         """
-        return self._request("GET", f"{POOLS.path}/{seg(pool_id)}", model=Pool)
+        return self._get(POOLS, pool_id)  # type: ignore[no-any-return]
 
     async def aget_pool(self, pool_id: str) -> Pool:
         """Async twin of :meth:`get_pool`, for triggers.
@@ -281,19 +282,40 @@ class TolokaPoolsHook(TolokaObjectsHook):
         try:
             return self.get_pool(pool_id)
         except TolokaDoesNotExistError:
-            return self.get_training(pool_id)
+            return self._get(TRAININGS, pool_id)  # type: ignore[no-any-return]
 
     def _input_spec_of(self, target: Pool | Training) -> dict[str, Any] | None:
         project_id, pool_id = target.project_id, target.id
         try:
-            return self.get_project(project_id).input_spec
+            project: Project = self._get(PROJECTS, str(project_id))
+            return project.input_spec
         except TolokaDoesNotExistError as exc:
             # Not "no such pool": the pool exists, the answer about its project is what is odd.
             raise TolokaError(
                 f"pool {pool_id} names project {project_id}, which Toloka does not find: {exc}"
             ) from None
 
-    # ------------------------------------------------------------------ waiting for the crowd
+    def input_checker(self, options: CreateOptions) -> ItemCheck:
+        """The check of each item made before anything is sent: its pool takes tasks, and its values fit.
+
+        Each pool is read once. An ARCHIVED pool is refused whatever the flags: Toloka adds nothing to it, and
+        a tagged one is a finished run's pool (see :meth:`get_upload_target`). Without ``skip_invalid_items``
+        one bad item fails the whole upload, so every rejection Toloka would make of a malformed item is caught
+        here first (the pool's project is read for its input spec); with it, Toloka's per-item report is what
+        the caller asked for, also for a pool that does not exist.
+
+        :param options: the upload flags.
+        :return: the check.
+        """
+        if options.skip_invalid_items:
+            return InputSpecChecker(self._refuse_archived).check
+        return InputSpecChecker(self.get_upload_spec).check
+
+    def _refuse_archived(self, pool_id: str) -> None:
+        """No input spec to check against, only a pool that takes nothing to refuse."""
+        # A pool that does not exist is Toloka's to report, item by item, as skip_invalid_items asks.
+        with contextlib.suppress(TolokaDoesNotExistError):
+            self.get_upload_target(pool_id)
 
     def has_active_assignments(self, pool_id: str) -> bool:
         """Whether a Toloker still holds an assignment of the pool (one may finish after the pool closed).

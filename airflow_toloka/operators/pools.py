@@ -129,7 +129,7 @@ class CreatePoolOperator(TolokaBaseOperator):
     of its date gets that pool, not a second one paid again (an upload to an ARCHIVED pool then fails, saying
     so). Where the spec given now differs from the pool found, a CLOSED pool is updated and the changed fields
     logged; an OPEN or ARCHIVED one, which Toloka does not let change, fails the task naming the fields (see
-    :meth:`~airflow_toloka.hooks.pools.TolokaPoolsHook.create_or_update_pool`; a ``timedelta`` ``will_expire``
+    :meth:`~airflow_toloka.hooks.toloka.TolokaHook.create_or_update_pool`; a ``timedelta`` ``will_expire``
     is not compared).
 
     :param pool: the Toloka pool spec, a dict (a string is Airflow's own ``pool`` of worker slots, as in

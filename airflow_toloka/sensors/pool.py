@@ -9,7 +9,7 @@ from airflow.sdk import Context, PokeReturnValue
 
 from airflow_toloka.events import PoolEvent, success_reasons_of
 from airflow_toloka.exceptions import TRANSIENT_ERRORS
-from airflow_toloka.hooks.pools import TolokaPoolsHook
+from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.sensors.base import TolokaBaseSensor
 from airflow_toloka.triggers.pool import DEFAULT_POOL_POLL_INTERVAL, defer_until_pool_done
 
@@ -46,7 +46,7 @@ class TolokaPoolSensor(TolokaBaseSensor):
         pool_id: str,
         until: str = "completed",
         success_reasons: Iterable[str] | None = None,
-        toloka_conn_id: str = TolokaPoolsHook.default_conn_name,
+        toloka_conn_id: str = TolokaHook.default_conn_name,
         deferrable: bool = True,
         poll_interval: float = DEFAULT_POOL_POLL_INTERVAL,
         **kwargs: Any,
@@ -74,7 +74,7 @@ class TolokaPoolSensor(TolokaBaseSensor):
         """
         pool_id = str(self.pool_id)
         try:
-            with TolokaPoolsHook(self.toloka_conn_id) as hook:
+            with TolokaHook(self.toloka_conn_id) as hook:
                 pool, event = hook.observe_pool(pool_id, self.success_reasons)
         except TRANSIENT_ERRORS as exc:
             # An outage says nothing about the crowd: look again at the next poke, as the trigger does.

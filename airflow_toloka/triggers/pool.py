@@ -22,7 +22,7 @@ from airflow_toloka.triggers.base import TolokaBaseTrigger, import_off_loop
 from airflow_toloka.triggers.operation import WaitingTask
 
 if TYPE_CHECKING:  # imported off the event loop on first use, see import_off_loop
-    from airflow_toloka.hooks.pools import TolokaPoolsHook
+    from airflow_toloka.hooks.toloka import TolokaHook
 
 __all__ = ["DEFAULT_POOL_POLL_INTERVAL", "TolokaPoolTrigger", "defer_until_pool_done"]
 
@@ -154,9 +154,7 @@ class TolokaPoolTrigger(TolokaBaseTrigger):
 
     async def _poll(self) -> tuple[PoolEvent | None, str]:
         """One poll; the hook (and its reads) is dropped before the trigger sleeps again."""
-        hook_class: type[TolokaPoolsHook] = await import_off_loop(
-            "airflow_toloka.hooks.pools", "TolokaPoolsHook"
-        )
+        hook_class: type[TolokaHook] = await import_off_loop("airflow_toloka.hooks.toloka", "TolokaHook")
         async with hook_class(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
             pool, event = await hook.aobserve_pool(self.pool_id, self.success_reasons)
             status = f"{pool.status} ({pool.last_close_reason})" if pool.status != "OPEN" else "OPEN"

@@ -30,6 +30,34 @@ def test_every_listed_module_and_class_imports() -> None:
         assert getattr(importlib.import_module(module), name)
 
 
+def test_every_hook_operator_sensor_and_trigger_module_is_listed() -> None:
+    import ast
+    from pathlib import Path
+
+    import airflow_toloka
+
+    root = Path(airflow_toloka.__file__).parent
+    info = get_provider_info()
+    for role, suffixes in [
+        ("hooks", ("Hook", "Mixin")),
+        ("operators", ("Operator",)),
+        ("sensors", ("Sensor",)),
+        ("triggers", ("Trigger",)),
+    ]:
+        listed = {m for entry in info[role] for m in entry["python-modules"]}
+        defining = {
+            f"airflow_toloka.{role}.{path.stem}"
+            for path in (root / role).glob("*.py")
+            if any(
+                isinstance(node, ast.ClassDef)
+                and node.name.endswith(suffixes)
+                and not node.name.startswith("_")
+                for node in ast.parse(path.read_text()).body
+            )
+        }
+        assert defining - {f"airflow_toloka.{role}.base"} <= listed, role
+
+
 def test_connection_form_as_the_airflow_ui_builds_it() -> None:
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
 

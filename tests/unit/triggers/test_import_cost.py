@@ -29,9 +29,9 @@ def test_trigger_modules_import_no_hook_and_no_http_stack() -> None:
 
 
 async def test_import_off_loop_returns_the_attribute_and_names_what_is_missing() -> None:
-    from airflow_toloka.hooks.pools import TolokaPoolsHook
+    from airflow_toloka.hooks.toloka import TolokaHook
 
-    assert await import_off_loop("airflow_toloka.hooks.pools", "TolokaPoolsHook") is TolokaPoolsHook
+    assert await import_off_loop("airflow_toloka.hooks.toloka", "TolokaHook") is TolokaHook
     with pytest.raises(AttributeError, match="NoSuchHook"):
         await import_off_loop("airflow_toloka.hooks.pools", "NoSuchHook")
     with pytest.raises(ImportError):

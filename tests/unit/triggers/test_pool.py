@@ -174,7 +174,7 @@ def test_the_sensor_reads_reasons_as_the_trigger_does_and_pokes_through_an_outag
     server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import airflow_toloka.sensors.pool as sensor_module
-    from airflow_toloka.hooks.pools import TolokaPoolsHook
+    from airflow_toloka.hooks.toloka import TolokaHook
     from airflow_toloka.sensors import TolokaPoolSensor
 
     assert TolokaPoolSensor(task_id="w", pool_id="41", success_reasons="manual").success_reasons == (
@@ -184,8 +184,8 @@ def test_the_sensor_reads_reasons_as_the_trigger_does_and_pokes_through_an_outag
     # The hook's own retries, made short: the outage outlasts them.
     monkeypatch.setattr(
         sensor_module,
-        "TolokaPoolsHook",
-        lambda conn_id: TolokaPoolsHook(conn_id, retry_limit=1, retry_delay=0.01),
+        "TolokaHook",
+        lambda conn_id: TolokaHook(conn_id, retry_limit=1, retry_delay=0.01),
     )
     sensor = TolokaPoolSensor(task_id="w", pool_id="41", deferrable=False)
     assert not sensor.poke({}).is_done  # type: ignore[arg-type]  # poke again later, as the trigger would

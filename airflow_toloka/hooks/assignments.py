@@ -1,9 +1,7 @@
 """What the crowd did: assignments (read, accept, reject) and aggregated answers.
 
-:class:`TolokaResultsHook` sits between :class:`~airflow_toloka.hooks.pools.TolokaPoolsHook` and the full
-:class:`~airflow_toloka.hooks.toloka.TolokaHook`. Every search pages with ``sort`` on a unique key and a ``*_gt``
-cursor, never offsets (objects keep appearing while a pool runs), and yields lazily: a million answers cost one
-page of memory.
+Every search pages with ``sort`` on a unique key and a ``*_gt`` cursor, never offsets (objects keep appearing
+while a pool runs), and yields lazily: a million answers cost one page of memory.
 """
 
 from __future__ import annotations
@@ -14,10 +12,10 @@ from typing import Any
 
 from airflow_toloka.exceptions import TolokaConflictError, TolokaInputError, TolokaRemoteUnavailableError
 from airflow_toloka.hooks.base import Request, seg
-from airflow_toloka.hooks.pools import TolokaPoolsHook
+from airflow_toloka.hooks.operations import OperationsMixin
 from airflow_toloka.models import AggregatedSolution, Assignment, Operation, compact_json
 
-__all__ = ["AGGREGATION_TYPES", "TolokaResultsHook"]
+__all__ = ["AGGREGATION_TYPES", "AssignmentsMixin"]
 
 ASSIGNMENTS = "/api/v1/assignments"
 AGGREGATED = "/api/v1/aggregated-solutions"
@@ -28,8 +26,8 @@ _ASSIGNMENT_PAGE = 1000
 _RESULT_PAGE = 100_000  # Toloka's largest: the results GET may be rate limited too
 
 
-class TolokaResultsHook(TolokaPoolsHook):
-    """Assignments and aggregation with toloka-kit's method names.
+class AssignmentsMixin(OperationsMixin):
+    """Assignments, review and aggregation with toloka-kit's method names.
 
     :param toloka_conn_id: Airflow connection id.
     :param max_in_flight: requests of one call run concurrently.
