@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
@@ -26,6 +26,9 @@ from airflow_toloka.exceptions import (
     TolokaInputError,
 )
 from airflow_toloka.models import (
+    TASK_SUITES,
+    TASKS,
+    ObjectKind,
     Task,
     TaskSuite,
     compact_json,
@@ -80,33 +83,6 @@ ItemCheck = Callable[[Any, int], None]
 """A check of one validated item and its input index that raises :class:`TolokaInputError`."""
 
 
-@dataclass(frozen=True)
-class ObjectKind:
-    """What is being created: tasks and task suites differ only in endpoint, model and log keys.
-
-    :param name: ``tasks`` or ``task_suites``.
-    :param path: the API path objects are POSTed to.
-    :param model: the pydantic model that validates one item.
-    :param operation_type: the type of the async operation Toloka starts for a batch.
-    :param id_key: the key holding the created id in an operation log entry's ``output``.
-    """
-
-    name: Literal["tasks", "task_suites"]
-    path: str
-    model: type[Task] | type[TaskSuite]
-    operation_type: str
-    id_key: str
-
-    @property
-    def label(self) -> str:
-        """The kind in words, for messages (``task suites``)."""
-        return self.name.replace("_", " ")
-
-
-TASKS = ObjectKind("tasks", "/api/v1/tasks", Task, "TASK.BATCH_CREATE", "task_id")
-TASK_SUITES = ObjectKind(
-    "task_suites", "/api/v1/task-suites", TaskSuite, "TASK_SUITE.BATCH_CREATE", "task_suite_id"
-)
 KINDS: dict[str, ObjectKind] = {k.name: k for k in (TASKS, TASK_SUITES)}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -26,8 +27,13 @@ from pydantic import (
 from airflow_toloka.exceptions import TolokaError, TolokaUnexpectedResponseError, TolokaValidationError
 
 __all__ = [
+    "POOLS",
+    "PROJECTS",
     "READ_ONLY_FIELDS",
+    "TASKS",
+    "TASK_SUITES",
     "TERMINAL_STATUSES",
+    "TRAININGS",
     "AggregatedSolution",
     "Assignment",
     "BaseTask",
@@ -35,6 +41,7 @@ __all__ = [
     "BatchCreateResult",
     "FieldValidationError",
     "KnownSolution",
+    "ObjectKind",
     "Operation",
     "OperationLogItem",
     "Pool",
@@ -238,8 +245,8 @@ class Project(TolokaModel):
         return spec if isinstance(spec, dict) else None
 
 
-class _Container(TolokaModel):
-    """What pools and trainings share: identity, project, status and the stamps of opening and closing."""
+class _PoolBase(TolokaModel):
+    """The fields pools and trainings share (a model base, not a kind: see :class:`ObjectKind`): identity, project, status and the stamps of opening and closing."""
 
     project_id: TolokaId
     private_name: str
@@ -276,7 +283,7 @@ READ_ONLY_FIELDS = (
 """Fields Toloka sets on projects, pools and trainings; a body sent back leaves them out."""
 
 
-class Pool(_Container):
+class Pool(_PoolBase):
     """A pool: tasks, price and rules of one labeling run (``/api/v1/pools``)."""
 
     reward_per_assignment: float | None = None
@@ -289,7 +296,7 @@ class Pool(_Container):
     quality_control: dict[str, Any] | None = None
 
 
-class Training(_Container):
+class Training(_PoolBase):
     """A training pool: an exam Tolokers pass before a linked pool (``/api/v1/trainings``)."""
 
     inherited_instructions: bool | None = None
@@ -436,3 +443,44 @@ class BatchCreateResult(BaseModel):
             code="VALIDATION_ERROR",
             payload=payload,
         )
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    """One kind of object the provider creates or manages: its API collection, its wire model and its names.
+
+    :param name: the collection: ``tasks``, ``task_suites``, ``projects``, ``pools`` or ``trainings`` (part of
+        every upload's operation ids: never change it).
+    :param item: one object: ``task``, ``task_suite``, ``project``, ``pool`` or ``training``.
+    :param path: the API collection path.
+    :param model: the wire model of one object.
+    :param op_prefix: the prefix of its operation types (``POOL`` in ``POOL.OPEN``).
+    """
+
+    name: str
+    item: str
+    path: str
+    model: type[TolokaModel]
+    op_prefix: str
+
+    @property
+    def label(self) -> str:
+        """The collection in words, for messages (``task suites``)."""
+        return self.name.replace("_", " ")
+
+    @property
+    def id_key(self) -> str:
+        """Where an operation's log entry or details hold the id of one object (``task_suite_id``)."""
+        return f"{self.item}_id"
+
+    @property
+    def operation_type(self) -> str:
+        """The type of the operation that creates a batch of them (``TASK.BATCH_CREATE``)."""
+        return f"{self.op_prefix}.BATCH_CREATE"
+
+
+TASKS = ObjectKind("tasks", "task", "/api/v1/tasks", Task, "TASK")
+TASK_SUITES = ObjectKind("task_suites", "task_suite", "/api/v1/task-suites", TaskSuite, "TASK_SUITE")
+PROJECTS = ObjectKind("projects", "project", "/api/v1/projects", Project, "PROJECT")
+POOLS = ObjectKind("pools", "pool", "/api/v1/pools", Pool, "POOL")
+TRAININGS = ObjectKind("trainings", "training", "/api/v1/trainings", Training, "TRAINING")

@@ -18,7 +18,6 @@ fields, so that an edited spec is never silently ignored.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from airflow_toloka.exceptions import (
@@ -30,12 +29,11 @@ from airflow_toloka.exceptions import (
 from airflow_toloka.hooks.base import Request, seg
 from airflow_toloka.hooks.operations import OperationsMixin, Timeout
 from airflow_toloka.models import (
+    POOLS,
     READ_ONLY_FIELDS,
+    ObjectKind,
     Operation,
-    Pool,
-    Project,
     TolokaModel,
-    Training,
     compact_json,
     parse_body,
 )
@@ -43,10 +41,6 @@ from airflow_toloka.specs import changed_fields
 
 __all__ = [
     "KEY_TAG",
-    "POOLS",
-    "PROJECTS",
-    "TRAININGS",
-    "Container",
     "ObjectsMixin",
     "create_body",
     "tag_of",
@@ -58,27 +52,6 @@ KEY_TAG = "airflow_toloka_key"
 
 _PAGE = 300  # Toloka's largest page for pools, projects and trainings
 M = TypeVar("M", bound=TolokaModel)
-
-
-@dataclass(frozen=True)
-class Container:
-    """One of Toloka's object kinds this hook manages.
-
-    :param name: ``project``, ``pool`` or ``training``.
-    :param path: the API collection path.
-    :param model: the wire model.
-    :param op_prefix: the prefix of its operation types (``POOL`` in ``POOL.OPEN``).
-    """
-
-    name: str
-    path: str
-    model: type[TolokaModel]
-    op_prefix: str
-
-
-PROJECTS = Container("project", "/api/v1/projects", Project, "PROJECT")
-POOLS = Container("pool", "/api/v1/pools", Pool, "POOL")
-TRAININGS = Container("training", "/api/v1/trainings", Training, "TRAINING")
 
 
 def create_body(obj: TolokaModel | Mapping[str, Any], model: type[M]) -> M:
@@ -132,7 +105,7 @@ class ObjectsMixin(OperationsMixin):
     :param transport: ``timeout``, ``retry_limit``, ``retry_delay``, ``retry_budget``.
     """
 
-    def _create(self, kind: Container, body: M, key: str | None, scope: Mapping[str, Any]) -> M:
+    def _create(self, kind: ObjectKind, body: M, key: str | None, scope: Mapping[str, Any]) -> M:
         """POST a new object once: find it by its key first, and never send it twice within one call."""
         if key is not None:
             found = self._find_tagged(kind, key, scope)
@@ -141,7 +114,7 @@ class ObjectsMixin(OperationsMixin):
                 return found  # type: ignore[return-value]
         return self._post(kind, body, key, scope)
 
-    def _post(self, kind: Container, body: M, key: str | None, scope: Mapping[str, Any]) -> M:
+    def _post(self, kind: ObjectKind, body: M, key: str | None, scope: Mapping[str, Any]) -> M:
         """POST a new object tagged with its key, once.
 
         After an ambiguous failure (a 5xx or a lost answer: Toloka may have created it) the object is looked for
@@ -160,7 +133,7 @@ class ObjectsMixin(OperationsMixin):
                 "a retry with the same key looks for it before creating" if key else "no key to look it up by"
             )
             raise TolokaRemoteUnavailableError(
-                f"creating a Toloka {kind.name} got no clear answer ({exc}); Toloka may or may not have created "
+                f"creating a Toloka {kind.item} got no clear answer ({exc}); Toloka may or may not have created "
                 f"it: {hint}",
                 http_status=exc.http_status,
                 code=exc.code,
@@ -168,7 +141,7 @@ class ObjectsMixin(OperationsMixin):
 
     def _create_or_update(
         self,
-        kind: Container,
+        kind: ObjectKind,
         body: M,
         key: str,
         scope: Mapping[str, Any],
@@ -201,8 +174,8 @@ class ObjectsMixin(OperationsMixin):
         fields = ", ".join(changed)
         if status not in editable:
             raise TolokaInputError(
-                f"Toloka {kind.name} {found_id} (idempotency key {key!r}) is {status} and differs from the given "
-                f"spec in: {fields}. Toloka changes a {kind.name} only while it is {' or '.join(editable)}, so "
+                f"Toloka {kind.item} {found_id} (idempotency key {key!r}) is {status} and differs from the given "
+                f"spec in: {fields}. Toloka changes a {kind.item} only while it is {' or '.join(editable)}, so "
                 f"nothing was changed. {_what_to_do(kind, str(status), key)}"
             )
         merged = {**held, **given}
@@ -215,33 +188,33 @@ class ObjectsMixin(OperationsMixin):
         self.log.info(
             "Toloka %s %s (idempotency key %r) was made by an earlier run and differed from the given spec in: "
             "%s; updated it",
-            kind.name,
+            kind.item,
             found_id,
             key,
             fields,
         )
         return updated
 
-    def _log_found(self, kind: Container, found: TolokaModel, key: str) -> None:
+    def _log_found(self, kind: ObjectKind, found: TolokaModel, key: str) -> None:
         status = getattr(found, "status", None)
         self.log.info(
             "Toloka %s %s (%s) was created earlier under key %r; reusing it",
-            kind.name,
+            kind.item,
             getattr(found, "id", None),
             status,
             key,
         )
 
-    def _get(self, kind: Container, object_id: str) -> Any:
+    def _get(self, kind: ObjectKind, object_id: str) -> Any:
         """Read one object of a kind (a 404 is :class:`~airflow_toloka.exceptions.TolokaDoesNotExistError`)."""
         return self._request("GET", f"{kind.path}/{seg(object_id)}", model=kind.model)
 
-    def _find(self, kind: Container, filters: Mapping[str, Any]) -> Iterator[TolokaModel]:
+    def _find(self, kind: ObjectKind, filters: Mapping[str, Any]) -> Iterator[TolokaModel]:
         """Every object of a kind matching a search, paged by id."""
         for page in self._pages(kind.path, {**filters, "limit": _PAGE}):
             yield from (kind.model.model_validate(raw) for raw in page)
 
-    def _find_tagged(self, kind: Container, key: str, scope: Mapping[str, Any]) -> TolokaModel | None:
+    def _find_tagged(self, kind: ObjectKind, key: str, scope: Mapping[str, Any]) -> TolokaModel | None:
         """The object created with this key, whatever its status; the first in id order is what the first try
         made (Toloka cannot search metadata, so the scope is listed)."""
         for obj in self._find(kind, scope):
@@ -249,45 +222,45 @@ class ObjectsMixin(OperationsMixin):
                 return obj
         return None
 
-    def _act(self, kind: Container, object_id: str, action: str, timeout: Timeout) -> TolokaModel:
+    def _act(self, kind: ObjectKind, object_id: str, action: str, timeout: Timeout) -> TolokaModel:
         """Run an action to its end and read the object after it."""
         self.finish_operation(self._action(kind, object_id, action), timeout)
         return self._request("GET", f"{kind.path}/{seg(object_id)}", model=kind.model)  # type: ignore[no-any-return]
 
-    def _start_clone(self, kind: Container, object_id: str) -> Operation:
+    def _start_clone(self, kind: ObjectKind, object_id: str) -> Operation:
         """POST ``/{id}/clone``, never repeated: Toloka may have started it even when no answer came."""
         path = f"{kind.path}/{seg(object_id)}/clone"
         return self._send(Request("POST", path, idempotent=False, model=Operation))  # type: ignore[no-any-return]
 
-    def _clone(self, kind: Container, object_id: str, timeout: Timeout) -> TolokaModel:
+    def _clone(self, kind: ObjectKind, object_id: str, timeout: Timeout) -> TolokaModel:
         """Clone with Toloka's endpoint, wait, and read the copy the operation names in ``details.<kind>_id``."""
         op = self.finish_operation(self._start_clone(kind, object_id), timeout)
         details = op.details if op is not None and isinstance(op.details, Mapping) else {}
-        new_id = details.get(f"{kind.name}_id")
+        new_id = details.get(kind.id_key)
         if not new_id:
             done = op.id if op is not None else ""
-            raise TolokaError(f"{kind.op_prefix}.CLONE {done} finished without details.{kind.name}_id")
+            raise TolokaError(f"{kind.op_prefix}.CLONE {done} finished without details.{kind.id_key}")
         return self._request("GET", f"{kind.path}/{seg(str(new_id))}", model=kind.model)  # type: ignore[no-any-return]
 
-    def _action(self, kind: Container, object_id: str, action: str) -> Operation | None:
+    def _action(self, kind: ObjectKind, object_id: str, action: str) -> Operation | None:
         """POST ``/{id}/{action}``: the operation (202), or None (204) when the object is there already."""
         path = f"{kind.path}/{seg(object_id)}/{action}"
         return self._send(Request("POST", path, idempotent=True, decode=_operation_or_none))  # type: ignore[no-any-return]
 
 
-def _what_to_do(kind: Container, status: str, key: str) -> str:
+def _what_to_do(kind: ObjectKind, status: str, key: str) -> str:
     """The way out of a spec that differs from the object a re-run found."""
     if status == "ARCHIVED":
         return (
-            f"An archived {kind.name} cannot be changed: restore the spec to reuse it as it is, or give a new "
-            f"idempotency_key (e.g. {key + '/2'!r}) to make a new {kind.name}."
+            f"An archived {kind.item} cannot be changed: restore the spec to reuse it as it is, or give a new "
+            f"idempotency_key (e.g. {key + '/2'!r}) to make a new {kind.item}."
         )
     if kind is POOLS:
         return (
             "Close it (ClosePoolOperator, or close_pool_for_update) and run again to update it, restore the spec, "
             "or give a new idempotency_key to make a new pool."
         )
-    return f"Restore the spec, or give a new idempotency_key to make a new {kind.name}."
+    return f"Restore the spec, or give a new idempotency_key to make a new {kind.item}."
 
 
 def _operation_or_none(status: int, content: bytes) -> Operation | None:

@@ -23,9 +23,19 @@ from airflow_toloka.exceptions import (
     TolokaTimeoutError,
 )
 from airflow_toloka.hooks.base import seg
-from airflow_toloka.hooks.objects import POOLS, PROJECTS, TRAININGS, ObjectsMixin, create_body, tag_of
+from airflow_toloka.hooks.objects import ObjectsMixin, create_body, tag_of
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import Operation, Pool, Project, TolokaModel, Training, compact_json
+from airflow_toloka.models import (
+    POOLS,
+    PROJECTS,
+    TRAININGS,
+    Operation,
+    Pool,
+    Project,
+    TolokaModel,
+    Training,
+    compact_json,
+)
 from airflow_toloka.specs import InputSpecChecker, resolve_will_expire
 
 __all__ = ["PoolsMixin"]

@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 from airflow_toloka.hooks.base import seg
-from airflow_toloka.hooks.objects import PROJECTS, ObjectsMixin, create_body
+from airflow_toloka.hooks.objects import ObjectsMixin, create_body
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import Operation, Project, compact_json
+from airflow_toloka.models import PROJECTS, Operation, Project, compact_json
 
 __all__ = ["ProjectsMixin"]
 

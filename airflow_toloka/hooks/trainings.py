@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow_toloka.hooks.objects import TRAININGS, ObjectsMixin, create_body
+from airflow_toloka.hooks.objects import ObjectsMixin, create_body
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import Training
+from airflow_toloka.models import TRAININGS, Training
 
 __all__ = ["TrainingsMixin"]
 
