@@ -252,7 +252,7 @@ def success_reasons_of(reasons: Iterable[str] | str) -> tuple[str, ...]:
 
 
 def pool_state(pool: Pool, success_reasons: Iterable[str]) -> PoolState:
-    """What a pool's status says about waiting for it (toloka-lifecycle §3.2).
+    """What a pool's status says about waiting for it (docs/toloka-api.md L3.2).
 
     ``closed`` still needs the caller to see that no assignment is ACTIVE: a Toloker who took a suite before the
     close may still submit it.

@@ -1,7 +1,7 @@
 """Checks of what Toloka would refuse, made locally before anything is sent (no I/O here).
 
 - :func:`check_pool_spec`: the fields and ranges Toloka's API reference requires of a pool, so a bad spec fails
-  naming its field instead of a half-built run (toloka-lifecycle §3.1, §14 item 3).
+  naming its field instead of a half-built run (docs/toloka-api.md L3.1, L14 item 3).
 - :func:`changed_fields`: where a project or pool found again (a re-run) differs from the spec given now, so a
   changed spec is applied or refused, never silently ignored.
 - :class:`InputSpecChecker`: each task's ``input_values`` against its pool's input spec (the project's

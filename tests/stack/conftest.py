@@ -282,7 +282,7 @@ class Stack:
         return env
 
     def celery_env(self) -> dict[str, str]:
-        """What differs on the distributed stack (../shared/airflow-provider-conventions.md §13.3, §13.4)."""
+        """What differs on the distributed stack: CeleryExecutor on the Redis broker, results in the metadata DB."""
         return {
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CELERY__BROKER_URL": self.broker or "",
