@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import json
-from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +14,7 @@ from airflow_toloka.operators.links import XCOM_POOL_IDS, XCOM_TOLOKA_URL, push_
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["TolokaBaseOperator", "is_templated", "names_of", "run_key", "write_owner"]
+__all__ = ["TolokaBaseOperator", "run_key", "write_owner"]
 
 
 def run_key(context: Context) -> str:
@@ -33,56 +30,6 @@ def run_key(context: Context) -> str:
     logical_date = context.get("logical_date")
     run = logical_date.isoformat() if logical_date is not None else ti.run_id
     return f"{ti.dag_id}/{run}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
-
-
-def is_templated(value: Any) -> bool:
-    """Whether a parameter is still a Jinja template (known only once rendered).
-
-    :param value: the parameter as given: a string, an ``ObjectStoragePath``, a list …
-    :return: True for a string holding ``{{``.
-    """
-    return isinstance(value, str) and "{{" in value
-
-
-def names_of(value: Any, what: str, allowed: Iterable[str] | None = None) -> list[str]:
-    """A parameter that names one thing or several, as a list: ``"ACCEPTED"``, ``"ACCEPTED,SUBMITTED"``,
-    ``["ACCEPTED"]``, or a list rendered as text (``"['a', 'b']"``, what Jinja makes of a list).
-
-    :param value: the parameter, rendered.
-    :param what: its name, for the error.
-    :param allowed: the names it may hold (compared as given), or None for any.
-    :return: the names, each once, in order.
-    :raises ValueError: naming the parameter when it names nothing, is not text or a list of text, or holds a
-        name not in ``allowed``.
-    """
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith(("[", "(")):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise ValueError(f"{what} looks like a list but cannot be read: {text!r}") from None
-        else:
-            value = text.split(",")
-    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
-        raise ValueError(f"{what} must be a name or a list of names, got {type(value).__name__}: {value!r}")
-    names: list[str] = []
-    for item in value:
-        if not isinstance(item, str):
-            raise ValueError(f"{what} must hold names, got {type(item).__name__}: {item!r}")
-        if item.strip() and item.strip() not in names:
-            names.append(item.strip())
-    if not names:
-        raise ValueError(f"{what} must name at least one, got {value!r}")
-    if allowed is not None:
-        known = tuple(allowed)
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ValueError(f"{what}: unknown {', '.join(unknown)} (one of {', '.join(known)})")
-    return names
 
 
 def write_owner(context: Context) -> str:

@@ -34,8 +34,9 @@ from airflow_toloka.labels import (
     rule_decision,
     vote_key,
 )
-from airflow_toloka.operators.base import TolokaBaseOperator, is_templated, names_of, write_owner
+from airflow_toloka.operators.base import TolokaBaseOperator, write_owner
 from airflow_toloka.operators.links import TolokaPoolLink
+from airflow_toloka.params import is_templated, names_of
 from airflow_toloka.triggers.operation import defer_until_done
 
 if TYPE_CHECKING:

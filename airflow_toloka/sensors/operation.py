@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -13,6 +11,7 @@ from airflow_toloka.events import FailedOperation, OperationEvent, describe_fail
 from airflow_toloka.exceptions import TolokaError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
+from airflow_toloka.params import rendered_list
 from airflow_toloka.sensors.base import TolokaBaseSensor
 from airflow_toloka.triggers.operation import defer_until_done, validate_operation_ids
 
@@ -31,20 +30,9 @@ def parse_operation_ids(value: Any) -> list[str]:
     :return: the ids, each once.
     :raises ValueError: for anything that is not an id or a list of ids.
     """
+    value = rendered_list(value, "operation_id")
     if isinstance(value, str):
-        text = value.strip()
-        if text.startswith(("[", "(")):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise ValueError(
-                        f"operation_id looks like a list but cannot be parsed: {text!r}"
-                    ) from None
-        else:
-            value = [text]
+        value = [value.strip()]
     if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
         # A mapped upload's ids come as one list per map index (a lazy sequence of lists): wait for them all.
         flat: list[Any] = []
