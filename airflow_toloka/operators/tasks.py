@@ -41,6 +41,7 @@ from airflow_toloka.operators.links import (
     start_links,
 )
 from airflow_toloka.triggers.operation import defer_until_done
+from airflow_toloka.version_compat import task_state_store
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -229,7 +230,7 @@ class _CreateObjectsOperator(BaseOperator):
         size = resolve_batch_size(self.batch_size, self.async_mode)
         ti = context["ti"]
         push_link_values(self, ti, {XCOM_TOLOKA_URL: hook.base_url})
-        state = context.get("task_state_store")
+        state = task_state_store(context)  # None on Airflow 3.2: retries rely on the operation ids alone
         ops = self._resume(hook, state)
         if ops is None:
             with self._validated_input(size) as spool:
