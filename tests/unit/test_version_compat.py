@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from typing import Any
 
@@ -97,6 +98,41 @@ async def test_nothing_to_mask_is_no_call(monkeypatch: pytest.MonkeyPatch) -> No
     await asyncio.wait_for(version_compat.amask_secret(None), LIMIT)
     await asyncio.wait_for(version_compat.amask_secret(""), LIMIT)
     assert calls.seen == []
+
+
+async def test_the_mask_reaches_the_triggerers_supervisor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The triggerer's supervisor redacts the triggers' logs: the token's mask must reach it, on 3.2 and 3.3.
+
+    The runner's end is a ``TriggerCommsDecoder`` as the triggerer builds it; the other end of the socket pair
+    records each request and answers it. (A sync ``mask_secret`` on the loop, as Airflow 3.2's own
+    ``aget_connection`` makes, is dropped there without a word: it needs a greenback portal.)
+    """
+    import msgspec
+    from airflow.jobs.triggerer_job_runner import TriggerCommsDecoder
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import _ResponseFrame
+
+    received: list[Any] = []
+    runner_end, supervisor_end = socket.socketpair()
+
+    def supervise() -> None:
+        decoder = msgspec.msgpack.Decoder()
+        while len(size := supervisor_end.recv(4, socket.MSG_WAITALL)) == 4:
+            frame = decoder.decode(supervisor_end.recv(int.from_bytes(size, "big"), socket.MSG_WAITALL))
+            received.append(frame[1])
+            supervisor_end.sendall(_ResponseFrame(id=frame[0]).as_bytes())
+
+    threading.Thread(target=supervise, daemon=True).start()
+    reader, writer = await asyncio.open_connection(sock=runner_end)
+    comms = TriggerCommsDecoder(async_writer=writer, async_reader=reader, socket=runner_end)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    await comms.start_reader()
+    try:
+        await asyncio.wait_for(version_compat.amask_secret(TOKEN), LIMIT)
+    finally:
+        writer.close()
+        supervisor_end.close()
+    assert {"type": "MaskSecret", "value": TOKEN, "name": None} in received
 
 
 def test_task_state_store_is_none_where_airflow_has_none() -> None:
