@@ -1,6 +1,7 @@
 """Everything that differs between the Airflow versions the provider supports (3.2 and 3.3), in one place.
 
-Checked against Airflow 3.2.2 (task-sdk 1.2.2) and 3.3.0 to 3.3.2 (task-sdk 1.3.x):
+The suite runs on Airflow 3.2.2 (task-sdk 1.2.2) and 3.3.2 (task-sdk 1.3.2); task-sdk 1.3.0 and 1.3.1 (Airflow
+3.3.0, 3.3.1) were read to have what 1.3.2 has here.
 
 - **Async secret masking.** ``airflow.sdk.log.amask_secret`` exists from 3.3.0. Airflow 3.2 has only the
   synchronous ``mask_secret``, which tells the supervisor with a blocking send; on the triggerer's event loop
