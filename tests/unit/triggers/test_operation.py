@@ -395,7 +395,8 @@ async def test_does_not_block_the_event_loop(
     """Asyncio debug mode reports any step that holds the loop; the trigger must cause none.
 
     The connection comes from ``aget_connection`` (the env-var backend runs in a thread) and the token is
-    masked with ``amask_secret``; a sync ``get_connection``/``mask_secret`` or ``time.sleep`` would show here.
+    masked with ``amask_secret`` (on Airflow 3.2, ``get_connection`` and ``mask_secret`` in a worker thread);
+    a sync ``get_connection``/``mask_secret`` on the loop or ``time.sleep`` would show here.
     """
     server.script(route("op-a"), Reply(body=op("op-a", "RUNNING", 10)), Reply(body=op("op-a", "SUCCESS")))
     server.script(route("op-b"), Reply(body=op("op-b", "SUCCESS", 100)))
