@@ -22,15 +22,22 @@ import pytest
 from airflow_toloka.emulator import EmulatorProcess
 
 LEVELS = ("unit", "emulator", "integration", "e2e", "stack", "toloka_kit")
+# Seconds before pytest-timeout fails a test of these levels (the slowest takes a few): a trigger that never
+# fires or a lookup that deadlocks, even one holding the event loop, fails the test instead of hanging the run.
+# The other levels drive Airflow processes, each under its own subprocess timeout.
+LEVEL_TIMEOUTS = {"unit": 60, "emulator": 60, "integration": 60}
 _TESTS = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test with its level, the first folder under ``tests/``."""
+    """Mark each test with its level, the first folder under ``tests/``, and its level's time limit."""
     for item in items:
         parts = Path(str(item.path)).resolve().relative_to(_TESTS).parts
         if parts and parts[0] in LEVELS:
             item.add_marker(getattr(pytest.mark, parts[0]))
+            limit = LEVEL_TIMEOUTS.get(parts[0])
+            if limit is not None and item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(limit))
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,7 @@ from airflow_toloka.exceptions import (
 from airflow_toloka.hooks._loop_shared import MAX_SHARED_REQUESTS, Lease, loop_shared
 from airflow_toloka.hooks.connection import DEFAULT_CONN_ID, ConnectionSettings, settings_from_connection
 from airflow_toloka.models import format_datetime, parse_body
+from airflow_toloka.version_compat import aget_connection, amask_secret
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -296,9 +297,8 @@ class BaseTolokaHook(BaseHook):
         return await loop_shared().settings((type(self), self.toloka_conn_id), self._alookup)
 
     async def _alookup(self) -> ConnectionSettings:
-        from airflow.sdk.log import amask_secret
-
-        conn = await self.aget_connection(self.toloka_conn_id)
+        # Airflow 3.2 has no async masking: version_compat keeps the blocking parts off the loop there.
+        conn = await aget_connection(self, self.toloka_conn_id)
         settings = settings_from_connection(conn)
         await amask_secret(conn.password)
         return settings

@@ -39,6 +39,7 @@ from airflow_toloka.operators.links import (
     push_link_values,
 )
 from airflow_toloka.triggers.operation import defer_until_done
+from airflow_toloka.version_compat import task_state_store
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -223,7 +224,7 @@ class _CreateObjectsOperator(TolokaBaseOperator):
     def _submit_or_resume(self, context: Context) -> tuple[list[Operation], list[Any], int | None]:
         """The upload's operations, its pools and its item count: re-attached to what an earlier try of this
         task instance left running (Airflow 3.3's ``task_state_store``), else validated and submitted now."""
-        state = context.get("task_state_store")
+        state = task_state_store(context)  # None on Airflow 3.2: retries rely on the operation ids alone
         ops = self._resume(self.hook, state)
         if ops is not None:
             # The earlier try's pools, so the pool link and the summary of a re-attached upload are not empty.

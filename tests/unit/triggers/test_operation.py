@@ -6,7 +6,9 @@ import asyncio
 import importlib
 import json
 import logging
+import threading
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import httpx
@@ -18,6 +20,7 @@ from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Operation
 from airflow_toloka.triggers import TolokaOperationTrigger
 from airflow_toloka.triggers import operation as trigger_module
+from airflow_toloka.version_compat import has_async_masking
 from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer, TrackingClient
 from tests.unit.scripted_server import operation_json as op
 from tests.unit.scripted_server import operation_route as route
@@ -49,6 +52,21 @@ async def events(trigger: TolokaOperationTrigger, timeout: float = 10) -> list[d
     payload = fired[0].payload
     assert json.loads(json.dumps(payload)) == payload  # JSON primitives only
     return [payload]
+
+
+async def until(condition: Callable[[], bool], watched: asyncio.Future[Any], timeout: float = 5) -> None:
+    """Wait until ``condition()`` holds; ``watched`` ending first (a failed trigger) or ``timeout`` fails.
+
+    A failure inside the trigger then surfaces at once, with what it ended with, not as a wait without end.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if watched.done():
+            outcome = "cancelled" if watched.cancelled() else watched.exception() or watched.result()
+            pytest.fail(f"ended before the condition held: {outcome!r}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.01)
 
 
 class Logs:
@@ -321,8 +339,7 @@ async def test_cancellation_closes_the_client(server: ScriptedServer) -> None:
     trigger = TolokaOperationTrigger(["op-1"], poll_interval=60)
     trigger.first_poll_delay = lambda: 0.0  # type: ignore[method-assign]  # poll at once, then sleep a minute
     task = asyncio.ensure_future(trigger.run().__anext__())
-    while server.count(route("op-1")) < 1:
-        await asyncio.sleep(0.01)
+    await until(lambda: server.count(route("op-1")) >= 1, task)
     task.cancel()  # asleep until the next poll, or still reading the answer: either way the client closes
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -378,7 +395,8 @@ async def test_does_not_block_the_event_loop(
     """Asyncio debug mode reports any step that holds the loop; the trigger must cause none.
 
     The connection comes from ``aget_connection`` (the env-var backend runs in a thread) and the token is
-    masked with ``amask_secret``; a sync ``get_connection``/``mask_secret`` or ``time.sleep`` would show here.
+    masked with ``amask_secret`` (on Airflow 3.2, ``get_connection`` and ``mask_secret`` in a worker thread);
+    a sync ``get_connection``/``mask_secret`` on the loop or ``time.sleep`` would show here.
     """
     server.script(route("op-a"), Reply(body=op("op-a", "RUNNING", 10)), Reply(body=op("op-a", "SUCCESS")))
     server.script(route("op-b"), Reply(body=op("op-b", "SUCCESS", 100)))
@@ -404,26 +422,45 @@ async def test_does_not_block_the_event_loop(
 async def test_uses_async_connection_and_masking(
     server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The triggerer path must never reach the blocking connection or masking calls."""
+    """The triggerer path never runs a blocking connection lookup or masking call on the loop's thread.
 
-    def forbidden(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("blocking call on the triggerer's event loop")
-
-    monkeypatch.setattr(TolokaHook, "get_connection", forbidden)
-    monkeypatch.setattr("airflow.sdk.log.mask_secret", forbidden)
-    masked: list[Any] = []
+    Airflow 3.3 has async ones (``aget_connection``, ``amask_secret``) and the sync ones must not be
+    reached at all; Airflow 3.2 has only the sync ones, which must run in a worker thread
+    (``airflow_toloka.version_compat``).
+    """
     import airflow.sdk.log as sdk_log
 
-    real_amask = sdk_log.amask_secret
+    loop_thread = threading.get_ident()
+    blocking: list[tuple[str, Any, bool]] = []  # (call, its argument, on the loop's thread)
+    real_get = TolokaHook.get_connection.__func__  # type: ignore[attr-defined]
+    real_mask = sdk_log.mask_secret
 
-    async def spy(secret: Any, name: str | None = None) -> None:
-        masked.append(secret)
-        await real_amask(secret, name)
+    def sync_get(cls: type[TolokaHook], conn_id: str) -> Any:
+        blocking.append(("get_connection", conn_id, threading.get_ident() == loop_thread))
+        return real_get(cls, conn_id)
 
-    monkeypatch.setattr(sdk_log, "amask_secret", spy)
+    def sync_mask(secret: Any, name: str | None = None) -> None:
+        blocking.append(("mask_secret", secret, threading.get_ident() == loop_thread))
+        real_mask(secret, name)
+
+    monkeypatch.setattr(TolokaHook, "get_connection", classmethod(sync_get))
+    monkeypatch.setattr(sdk_log, "mask_secret", sync_mask)
+    masked: list[Any] = []
+    if has_async_masking():
+        real_amask = sdk_log.amask_secret
+
+        async def spy(secret: Any, name: str | None = None) -> None:
+            masked.append(secret)
+            await real_amask(secret, name)
+
+        monkeypatch.setattr(sdk_log, "amask_secret", spy)
     server.script(route("op-1"), Reply(body=op("op-1", "SUCCESS", 100)))
     (payload,) = await events(TolokaOperationTrigger(["op-1"], poll_interval=0.1))
-    assert payload["status"] == "success" and masked == [TOKEN]
+    assert payload["status"] == "success"
+    if has_async_masking():  # Airflow 3.3
+        assert masked == [TOKEN] and blocking == []
+    else:  # Airflow 3.2
+        assert blocking == [("get_connection", "toloka_default", False), ("mask_secret", TOKEN, False)]
 
 
 # ---------------------------------------------------------------------- sharing within one event loop
@@ -432,21 +469,22 @@ async def test_uses_async_connection_and_masking(
 async def test_triggers_on_one_loop_share_one_lookup_and_one_client(
     server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from airflow_toloka.hooks import base as hook_base
+
     lookups: list[str] = []
-    real_lookup = TolokaHook.aget_connection.__func__  # type: ignore[attr-defined]
+    real_lookup = hook_base.aget_connection
 
-    async def counting(cls: type[TolokaHook], conn_id: str) -> Any:
+    async def counting(hook: Any, conn_id: str) -> Any:
         lookups.append(conn_id)
-        return await real_lookup(cls, conn_id)
+        return await real_lookup(hook, conn_id)
 
-    monkeypatch.setattr(TolokaHook, "aget_connection", classmethod(counting))
+    monkeypatch.setattr(hook_base, "aget_connection", counting)  # the lookup from Airflow, on 3.2 and 3.3
     server.script(route("op-a"), Reply(body=op("op-a", "RUNNING", 10)), Reply(body=op("op-a", "SUCCESS")))
     server.script(route("op-b"), Reply(body=op("op-b", "RUNNING", 10)), Reply(body=op("op-b", "SUCCESS")))
     fast = TolokaOperationTrigger(["op-a"], poll_interval=0.05)
     slow = TolokaOperationTrigger(["op-b"], poll_interval=1.0)
     slow_task = asyncio.ensure_future(events(slow))
-    while server.count(route("op-b")) < 1:  # `slow` holds the client now (its first poll is spread)
-        await asyncio.sleep(0.01)
+    await until(lambda: server.count(route("op-b")) >= 1, slow_task)  # `slow` holds the client now
     fast_task = asyncio.ensure_future(events(fast))
     (first,) = await fast_task
     assert first["status"] == "success"
