@@ -100,7 +100,10 @@ def test_labeling_pipeline(
     (reviewed,) = run.xcom("review")
     (labels,) = run.xcom("aggregate")
     assert report["labels"] == labels["labels"] == 60  # every review labeled, the 6 control tasks left out
-    assert report["accuracy"] >= 0.9, report
+    # 90%-accurate Tolokers, overlap 3: most tasks are right; where a rejection left two answers that disagree,
+    # the tie is broken by a hash (half right). The crowd moves with real time here, so the figure varies from run
+    # to run (0.88 to 1.0 seen); a floor of 0.8 still fails a vote that counts rejected or random answers (~0.5).
+    assert report["accuracy"] >= 0.8, report
     assert reviewed["accepted"] + reviewed["rejected"] == report["assignments"]
     assert Path(labels["path"]).parent.parent == out
     # The labels file is announced: one asset event, carrying the path, for the downstream DAG's schedule.
