@@ -8,15 +8,16 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# The dev extra names toloka-emulator, which is not on an index: ./emulator, in the same pip call, provides it.
+$(STAMP): pyproject.toml emulator/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e ./emulator -e '.[dev]'
 	touch $(STAMP)
 
 lint: setup
-	$(BIN)/ruff check airflow_toloka tests dags_examples scripts benchmarks
-	$(BIN)/ruff format --check airflow_toloka tests dags_examples scripts benchmarks
+	$(BIN)/ruff check airflow_toloka emulator tests dags_examples scripts benchmarks
+	$(BIN)/ruff format --check airflow_toloka emulator tests dags_examples scripts benchmarks
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 test: setup lint
@@ -37,7 +38,7 @@ e2e: setup
 # This provider against toloka-kit 1.2.3 (its own .venv-kit), same run; figures in .bench/ (see README).
 BENCH_ARGS ?= --sizes 10000,100000,1000000
 $(VENV)/.bench-installed: $(STAMP)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e ./emulator -e '.[dev,bench]'
 	touch $@
 
 bench: $(VENV)/.bench-installed

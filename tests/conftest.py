@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
+from toloka_emulator import EmulatorProcess
 
 LEVELS = ("unit", "emulator", "integration", "e2e", "stack", "toloka_kit")
 _TESTS = Path(__file__).resolve().parent

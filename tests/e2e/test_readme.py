@@ -36,7 +36,7 @@ COVERED = [
     ("bash", "make demo"),
     ("bash", "pip install airflow-toloka"),
     ("bash", "export AIRFLOW_CONN_TOLOKA_DEFAULT"),
-    ("bash", "-m airflow_toloka.emulator"),
+    ("bash", "-m toloka_emulator"),
     ("python", 'dag_id="label_images"'),
     ("python", '"kind": "tasks"'),
     ("python", "TolokaOperationSensor("),
@@ -165,7 +165,7 @@ def test_the_emulator_command_serves() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = block("bash", "-m airflow_toloka.emulator").strip().replace("8765", str(port))
+    command = block("bash", "-m toloka_emulator").strip().replace("8765", str(port))
     argv = [sys.executable, *command.split()[1:]]  # the venv's python, as `.venv/bin/python` is
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

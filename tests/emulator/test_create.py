@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
+from toloka_emulator import EmulatorProcess
 
 ID = re.compile(r"^[0-9a-f]{10}--[0-9a-f]{24}$")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$")

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
 from tests.emulator.lifecycle import all_assignments, make_pool, upload
+from toloka_emulator import EmulatorProcess
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import requests
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
+from toloka_emulator import EmulatorProcess
 
 AUTH = {"Authorization": "OAuth test-token"}
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
+from toloka_emulator import EmulatorProcess
 
 
 @pytest.fixture

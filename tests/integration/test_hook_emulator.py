@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from airflow_toloka.exceptions import (
     TolokaInputError,
     TolokaRemoteUnavailableError,
@@ -18,6 +17,7 @@ from airflow_toloka.exceptions import (
 )
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Task, TaskSuite
+from toloka_emulator import EmulatorProcess
 
 
 def tasks(n: int, pool: str = "11", start: int = 0) -> Iterator[dict[str, Any]]:

@@ -18,12 +18,12 @@ import pytest
 from airflow.sdk import Context, serde
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
-from airflow_toloka.emulator import EmulatorProcess
 from airflow_toloka.exceptions import TolokaOperationFailedError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.sensors import TolokaOperationSensor
 from airflow_toloka.triggers import TolokaOperationTrigger
 from tests.unit.scripted_server import TrackingClient
+from toloka_emulator import EmulatorProcess
 
 TOKEN = "test-token"  # what ``toloka_conn_env`` puts in the connection
 OPERATION_ROUTE = "GET /api/v1/operations/{id}"
