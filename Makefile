@@ -48,4 +48,4 @@ demo: setup
 	$(BIN)/python scripts/demo.py
 
 clean:
-	rm -rf $(VENV) .venv-kit .demo .bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-kit .venv-emulator emulator/build .demo .bench .pytest_cache .ruff_cache
