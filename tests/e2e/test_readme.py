@@ -19,7 +19,7 @@ import pytest
 
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.operators import CreateTasksOperator
-from tests.e2e.conftest import EXAMPLES, ROOT, AirflowHome
+from tests.e2e.conftest import AIRFLOW, EXAMPLES, ROOT, AirflowHome
 
 TOKEN = "readme-secret-token-77"
 README = (ROOT / "README.md").read_text()
@@ -43,6 +43,7 @@ COVERED = [
     ("python", 'dag_id="sentiment_daily"'),
     ("python", "ExportAssignmentsOperator("),
     ("python", "hook.create_tasks("),
+    ("python", "def test_each_image_is_uploaded_once"),
 ]
 
 
@@ -134,6 +135,29 @@ def test_the_hook_snippet_creates_its_tasks(toloka_emulator: Any, toloka_emulato
     exec(block("python", "hook.create_tasks("), namespace)
     assert len(namespace["result"].items) == 100 and not namespace["result"].validation_errors
     assert toloka_emulator.stats()["tasks_by_pool"] == {"1001": 100}
+
+
+def test_the_offline_dag_test_passes_in_a_users_pytest_session(tmp_path: Path) -> None:
+    # The user's layout: dags/ on pytest's pythonpath, tests/, and an Airflow home of their own (SQLite).
+    dags, tests, home = tmp_path / "dags", tmp_path / "tests", AirflowHome(tmp_path / "home")
+    for folder in (dags, tests, home.home):
+        folder.mkdir()
+    (dags / "label_images.py").write_text(block("python", 'dag_id="label_images"'))
+    (tests / "test_label_images.py").write_text(block("python", "def test_each_image_is_uploaded_once"))
+    (tmp_path / "pytest.ini").write_text("[pytest]\npythonpath = dags\n")
+    # A connection to nowhere: the test passes only if toloka_emulator_conn points Airflow at the emulator.
+    env = home.env(dags, {"conn_type": "toloka", "host": "http://127.0.0.1:9", "password": "nowhere"})
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert re.search(r"^1 passed", proc.stdout, flags=re.M), proc.stdout[-3000:]
 
 
 def test_make_targets_and_the_package_name_exist() -> None:
