@@ -66,7 +66,9 @@ def test_a_users_session_finds_the_fixtures_and_the_marker(pytester: pytest.Pyte
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=4, errors=1)
-    result.stdout.fnmatch_lines(["*@pytest.mark.toloka_emulator got crowds; the emulator's runtime fields are*"])
+    result.stdout.fnmatch_lines(
+        ["*@pytest.mark.toloka_emulator got crowds; the emulator's runtime fields are*"]
+    )
 
 
 def test_the_command_line_overrides_the_ini(pytester: pytest.Pytester) -> None:
