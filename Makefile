@@ -14,23 +14,24 @@ LOWEST_STAMP := $(LOWEST_VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# The dev extra names toloka-emulator, which is not on an index: ./emulator, in the same pip call, provides it.
+$(STAMP): pyproject.toml emulator/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e ./emulator -e '.[dev]'
 	touch $(STAMP)
 
 setup-lowest: $(LOWEST_STAMP)
 
-$(LOWEST_STAMP): pyproject.toml constraints-airflow-3.2.txt
+$(LOWEST_STAMP): pyproject.toml emulator/pyproject.toml constraints-airflow-3.2.txt
 	$(PYTHON) -m venv $(LOWEST_VENV)
 	$(LOWEST_BIN)/pip install --quiet --upgrade pip
-	$(LOWEST_BIN)/pip install --quiet -c constraints-airflow-3.2.txt -e '.[dev]'
+	$(LOWEST_BIN)/pip install --quiet -c constraints-airflow-3.2.txt -e ./emulator -e '.[dev]'
 	touch $(LOWEST_STAMP)
 
 lint: setup
-	$(BIN)/ruff check airflow_toloka tests dags_examples scripts benchmarks
-	$(BIN)/ruff format --check airflow_toloka tests dags_examples scripts benchmarks
+	$(BIN)/ruff check airflow_toloka emulator tests dags_examples scripts benchmarks
+	$(BIN)/ruff format --check airflow_toloka emulator tests dags_examples scripts benchmarks
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 test: setup lint
@@ -70,7 +71,7 @@ e2e-lowest: setup-lowest
 # This provider against toloka-kit 1.2.3 (its own .venv-kit), same run; figures in .bench/ (see README).
 BENCH_ARGS ?= --sizes 10000,100000,1000000
 $(VENV)/.bench-installed: $(STAMP)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e ./emulator -e '.[dev,bench]'
 	touch $@
 
 bench: $(VENV)/.bench-installed
@@ -80,4 +81,4 @@ demo: setup
 	$(BIN)/python scripts/demo.py
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) .venv-kit .demo .bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) .venv-kit .venv-emulator emulator/build .demo .bench .pytest_cache .ruff_cache

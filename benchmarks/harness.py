@@ -33,8 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_toloka.emulator import EmulatorProcess
 from benchmarks.common import POOL_ID, TOKEN, task_url
+from toloka_emulator import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT_PYTHON = ROOT / ".venv-kit" / "bin" / "python"

@@ -50,7 +50,7 @@ def run_streaming(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from airflow_toloka.emulator import EmulatorProcess
+    from toloka_emulator import EmulatorProcess
 
     bin_dir = Path(sys.executable).parent
     home = Path(tempfile.mkdtemp(prefix="airflow-toloka-demo-"))

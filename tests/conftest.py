@@ -1,10 +1,10 @@
-"""Shared fixtures: one emulator process for the whole session, reset per test by ``fresh_emulator``.
+"""Test levels, and CI's rule that nothing is skipped.
 
-- ``emulator``: the session's :class:`EmulatorProcess` (default config: any token, auto-created pools).
-- ``fresh_emulator``: the same process, emptied before the test; its runtime config (faults, rate, latency, tokens)
-  is put back afterwards, so a test may ``configure(...)`` freely.
-- ``emulator_url``: its base URL (``http://127.0.0.1:PORT``, clients add ``/api/v1``).
-- ``toloka_conn_env``: ``AIRFLOW_CONN_TOLOKA_DEFAULT`` pointing at the emulator with token ``test-token``.
+The emulator's fixtures come from the ``toloka-emulator`` distribution's pytest plugin (``make setup`` installs
+it), the same a user gets: ``toloka_emulator`` (one process for the session, emptied before each test, its
+config put back after; ``@pytest.mark.toloka_emulator(...)`` configures it), ``toloka_emulator_session`` (that
+process as it is) and ``toloka_emulator_conn`` (``AIRFLOW_CONN_TOLOKA_DEFAULT`` pointing at it with token
+``test-token``).
 
 Every test carries the marker of its level, taken from its top-level folder (``unit``, ``emulator``,
 ``integration``, ``e2e``, ``stack``, ``toloka_kit``), so ``pytest -m unit`` or ``-m "not e2e"`` selects by level
@@ -13,13 +13,12 @@ while the folders below mirror the package's modules.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
+# pytester runs a user's test session in a subprocess: how tests/emulator sees the emulator's pytest plugin.
+pytest_plugins = ["pytester"]
 
 LEVELS = ("unit", "emulator", "integration", "e2e", "stack", "toloka_kit")
 # Seconds before pytest-timeout fails a test of these levels (the slowest takes a few): a trigger that never
@@ -38,32 +37,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             limit = LEVEL_TIMEOUTS.get(parts[0])
             if limit is not None and item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(limit))
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess() as process:
-        yield process
-
-
-@pytest.fixture
-def fresh_emulator(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
-    emulator.reset()
-    try:
-        yield emulator
-    finally:
-        emulator.restore_config()
-
-
-@pytest.fixture
-def emulator_url(emulator: EmulatorProcess) -> str:
-    return emulator.url
-
-
-@pytest.fixture
-def toloka_conn_env(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorProcess) -> None:
-    conn = {"conn_type": "toloka", "host": emulator.url, "password": "test-token"}
-    monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps(conn))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -17,8 +17,8 @@ TOKEN = "e2e-secret-token-1234"
 
 
 @pytest.fixture
-def conn(fresh_emulator: Any) -> dict[str, Any]:
-    return {"conn_type": "toloka", "host": fresh_emulator.url, "password": TOKEN}
+def conn(toloka_emulator: Any) -> dict[str, Any]:
+    return {"conn_type": "toloka", "host": toloka_emulator.url, "password": TOKEN}
 
 
 def assert_ok(run: Any) -> None:
@@ -26,11 +26,11 @@ def assert_ok(run: Any) -> None:
     assert TOKEN not in run.output
 
 
-def test_image_classification(airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any]) -> None:
+def test_image_classification(airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any]) -> None:
     run = airflow_home.dags_test("toloka_image_classification", dags_folder=EXAMPLES, conn=conn)
     assert_ok(run)
     assert run.output.count("[DAG TEST] running trigger in line") == 2  # both uploads deferred
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"1001": 201}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"1001": 201}
     (control,) = run.xcom("upload_control_tasks")
     (general,) = run.xcom("upload_tasks")
     assert (control["created"], general["created"], general["failed"]) == (1, 200, 0)
@@ -38,38 +38,38 @@ def test_image_classification(airflow_home: AirflowHome, fresh_emulator: Any, co
     assert run.xcom("report") == [201]
     assert run.xcom("upload_tasks", "operation_ids") == [general["operation_ids"]]
     # extra links are computed on the worker from XCom pushed before deferral
-    assert run.xcom("upload_tasks", "_link_TolokaPoolLink") == [f"{fresh_emulator.url}/api/v1/pools/1001"]
+    assert run.xcom("upload_tasks", "_link_TolokaPoolLink") == [f"{toloka_emulator.url}/api/v1/pools/1001"]
     (op_link,) = run.xcom("upload_tasks", "_link_TolokaOperationLink")
-    assert op_link == f"{fresh_emulator.url}/api/v1/operations/{general['operation_ids'][0]}"
+    assert op_link == f"{toloka_emulator.url}/api/v1/operations/{general['operation_ids'][0]}"
 
 
-def test_nightly_task_suites(airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any]) -> None:
-    fresh_emulator.configure(rate=20)  # two seconds of processing: the sensor must really wait
+def test_nightly_task_suites(airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any]) -> None:
+    toloka_emulator.configure(rate=20)  # two seconds of processing: the sensor must really wait
     run = airflow_home.dags_test("toloka_nightly_task_suites", dags_folder=EXAMPLES, conn=conn)
     assert_ok(run)
     assert "[DAG TEST] running trigger in line" in run.output  # the sensor deferred
-    assert fresh_emulator.stats()["task_suites_by_pool"] == {"2001": 40}
+    assert toloka_emulator.stats()["task_suites_by_pool"] == {"2001": 40}
     (upload,) = run.xcom("upload_suites")
     assert upload["status"] == "SUBMITTED" and upload["pool_ids"] == ["2001"]
     assert run.xcom("consume") == [40]
 
 
-def test_multi_pool_mapping(airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any]) -> None:
+def test_multi_pool_mapping(airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any]) -> None:
     run = airflow_home.dags_test("toloka_multi_pool_mapping", dags_folder=EXAMPLES, conn=conn)
     assert_ok(run)
     assert run.output.count("[DAG TEST] running trigger in line") == 3  # every mapped upload deferred
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"3001": 5, "3002": 5, "3003": 5}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"3001": 5, "3002": 5, "3003": 5}
     assert run.xcom("summarize") == [{"3001": 5, "3002": 5, "3003": 5}]
 
 
 def test_pool_lifecycle(
-    airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps(conn))
     with TolokaHook() as hook:
         project = hook.create_project(IMAGES_PROJECT)
         template = hook.create_pool(pool_spec(project.id, overlap=1, suite=10, private_name="template"))
-    fresh_emulator.configure(crowd=10, time_scale=100_000)
+    toloka_emulator.configure(crowd=10, time_scale=100_000)
     run = airflow_home.dags_test(
         "toloka_pool_lifecycle", dags_folder=EXAMPLES, conn=conn, conf={"template_pool_id": template.id}
     )
@@ -79,16 +79,18 @@ def test_pool_lifecycle(
     (created,) = run.xcom("create_pool")
     pool_id = created["pool_id"]
     assert pool_id != template.id and run.xcom("wait_for_labels") == [pool_id]
-    stats = fresh_emulator.stats()
+    stats = toloka_emulator.stats()
     assert stats["tasks_by_pool"] == {pool_id: 200} and stats["pools"][pool_id] == "ARCHIVED"
     assert stats["pools"][template.id] == "CLOSED"
-    assert run.xcom("create_pool", "_link_TolokaPoolLink") == [f"{fresh_emulator.url}/api/v1/pools/{pool_id}"]
+    assert run.xcom("create_pool", "_link_TolokaPoolLink") == [
+        f"{toloka_emulator.url}/api/v1/pools/{pool_id}"
+    ]
 
 
 def test_labeling_pipeline(
-    airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any], tmp_path: Path
+    airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any], tmp_path: Path
 ) -> None:
-    fresh_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=100_000, seed=7)
+    toloka_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=100_000, seed=7)
     out = tmp_path / "labels"
     run = airflow_home.dags_test(
         "toloka_labeling_pipeline", dags_folder=EXAMPLES, conn=conn, conf={"out_dir": str(out)}
@@ -118,13 +120,13 @@ def test_labeling_pipeline(
 
 
 def test_retry_after_a_crash_midway_creates_each_task_once(
-    airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any]
+    airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any]
 ) -> None:
     run = airflow_home.dags_test("toloka_crash_midway", dags_folder=TEST_DAGS, conn=conn)
     assert_ok(run)
     assert "simulated worker crash" in run.output
     assert run.task_states() == {"upload": "success#2"}
-    stats = fresh_emulator.stats()
+    stats = toloka_emulator.stats()
     assert stats["tasks_by_pool"] == {"4001": 5_000}
     assert stats["requests"]["POST /api/v1/tasks"] == 2 + 5  # the retry resubmitted all five batches
     (summary,) = run.xcom("upload")
@@ -135,10 +137,10 @@ def test_retry_after_a_crash_midway_creates_each_task_once(
 
 
 def test_a_finished_date_run_again_makes_no_second_pool(
-    airflow_home: AirflowHome, fresh_emulator: Any, conn: dict[str, Any], tmp_path: Path
+    airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any], tmp_path: Path
 ) -> None:
     # The README's pipeline, ending in an archived pool, run twice for one logical date.
-    fresh_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=100_000, seed=7)
+    toloka_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=100_000, seed=7)
     out, date = tmp_path / "out", "2026-11-30"
     kwargs: dict[str, Any] = {"dags_folder": TEST_DAGS, "conn": conn, "conf": {"out_dir": str(out)}}
     first = airflow_home.dags_test("toloka_rerun_pipeline", logical_date=date, **kwargs)
@@ -147,7 +149,7 @@ def test_a_finished_date_run_again_makes_no_second_pool(
     (made,) = first.xcom("pool")
     pool_id, answers = made["pool_id"], out / date / "answers.jsonl"
     exported, stamp = answers.read_bytes(), answers.stat().st_mtime_ns
-    before = fresh_emulator.stats()
+    before = toloka_emulator.stats()
     assert before["pools"][pool_id] == "ARCHIVED" and before["tasks_by_pool"] == {pool_id: 66}
 
     second = airflow_home.dags_test("toloka_rerun_pipeline", logical_date=date, **kwargs)
@@ -167,7 +169,7 @@ def test_a_finished_date_run_again_makes_no_second_pool(
         second.output
     )
     assert f"toloka_rerun_pipeline/{date}T00:00:00+00:00/pool/-1" in second.output  # the key, named
-    after = fresh_emulator.stats()
+    after = toloka_emulator.stats()
     assert after["requests"]["POST /api/v1/pools"] == 1  # no second pool
     assert after["requests"]["POST /api/v1/tasks"] == before["requests"]["POST /api/v1/tasks"]
     assert after["tasks_by_pool"] == before["tasks_by_pool"]

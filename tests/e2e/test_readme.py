@@ -19,7 +19,7 @@ import pytest
 
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.operators import CreateTasksOperator
-from tests.e2e.conftest import EXAMPLES, ROOT, AirflowHome
+from tests.e2e.conftest import AIRFLOW, EXAMPLES, ROOT, AirflowHome
 
 TOKEN = "readme-secret-token-77"
 README = (ROOT / "README.md").read_text()
@@ -36,13 +36,14 @@ COVERED = [
     ("bash", "make demo"),
     ("bash", "pip install airflow-toloka"),
     ("bash", "export AIRFLOW_CONN_TOLOKA_DEFAULT"),
-    ("bash", "-m airflow_toloka.emulator"),
+    ("bash", "-m toloka_emulator"),
     ("python", 'dag_id="label_images"'),
     ("python", '"kind": "tasks"'),
     ("python", "TolokaOperationSensor("),
     ("python", 'dag_id="sentiment_daily"'),
     ("python", "ExportAssignmentsOperator("),
     ("python", "hook.create_tasks("),
+    ("python", "def test_each_image_is_uploaded_once"),
 ]
 
 
@@ -55,29 +56,29 @@ def block_of(lang: str, marker: str) -> tuple[str, str]:
 
 
 def test_the_dag_and_the_sensor_upload_and_wait(
-    airflow_home: AirflowHome, fresh_emulator: Any, tmp_path: Path
+    airflow_home: AirflowHome, toloka_emulator: Any, tmp_path: Path
 ) -> None:
     images = EXAMPLES / "data" / "images.tsv"
     dag = block("python", 'dag_id="label_images"').replace('"/data/images.tsv"', json.dumps(str(images)))
     sensor = textwrap.indent(block("python", "TolokaOperationSensor("), "    ")
     (tmp_path / "label_images.py").write_text(dag + sensor)
-    conn = {"conn_type": "toloka", "host": fresh_emulator.url, "password": TOKEN}
+    conn = {"conn_type": "toloka", "host": toloka_emulator.url, "password": TOKEN}
     run = airflow_home.dags_test("label_images", dags_folder=tmp_path, conn=conn)
     assert run.returncode == 0, run.output[-5000:]
     assert TOKEN not in run.output
     assert run.task_states() == {"upload": "success#1", "wait": "success#1"}
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"1001": 200}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"1001": 200}
     (submitted,) = run.xcom("upload")
     assert submitted["status"] == "SUBMITTED" and run.xcom("wait") == [submitted["operation_ids"]]
 
 
 def test_the_pool_lifecycle_dag_waits_for_the_crowd(
-    airflow_home: AirflowHome, fresh_emulator: Any, tmp_path: Path
+    airflow_home: AirflowHome, toloka_emulator: Any, tmp_path: Path
 ) -> None:
     # A quick crowd: a simulated day passes in a fraction of a second, so the pool completes within a poll.
-    fresh_emulator.configure(crowd=10, time_scale=100_000)
+    toloka_emulator.configure(crowd=10, time_scale=100_000)
     (tmp_path / "sentiment_daily.py").write_text(block("python", 'dag_id="sentiment_daily"'))
-    conn = {"conn_type": "toloka", "host": fresh_emulator.url, "password": TOKEN}
+    conn = {"conn_type": "toloka", "host": toloka_emulator.url, "password": TOKEN}
     run = airflow_home.dags_test("sentiment_daily", dags_folder=tmp_path, conn=conn)
     assert run.returncode == 0, run.output[-5000:]
     assert TOKEN not in run.output
@@ -86,7 +87,7 @@ def test_the_pool_lifecycle_dag_waits_for_the_crowd(
     }
     (pool,) = run.xcom("pool")
     assert run.xcom("labeled") == [pool["pool_id"]]
-    stats = fresh_emulator.stats()
+    stats = toloka_emulator.stats()
     assert stats["tasks_by_pool"] == {pool["pool_id"]: 3}
     assert stats["pools"][pool["pool_id"]] == "ARCHIVED"
     assert (
@@ -95,10 +96,10 @@ def test_the_pool_lifecycle_dag_waits_for_the_crowd(
 
 
 def test_the_labels_snippet_exports_reviews_and_aggregates(
-    airflow_home: AirflowHome, fresh_emulator: Any, tmp_path: Path
+    airflow_home: AirflowHome, toloka_emulator: Any, tmp_path: Path
 ) -> None:
     # The labels snippet inside the pool lifecycle DAG above, after the wait and before the archive.
-    fresh_emulator.configure(crowd=10, time_scale=100_000)
+    toloka_emulator.configure(crowd=10, time_scale=100_000)
     dags = tmp_path / "dags"
     dags.mkdir()
     labels = block("python", "ExportAssignmentsOperator(").replace(
@@ -106,7 +107,7 @@ def test_the_labels_snippet_exports_reviews_and_aggregates(
     )
     extra = textwrap.indent(labels + "labeled >> export\nlabels >> archived\n", "    ")
     (dags / "sentiment_daily.py").write_text(block("python", 'dag_id="sentiment_daily"') + extra)
-    conn = {"conn_type": "toloka", "host": fresh_emulator.url, "password": TOKEN}
+    conn = {"conn_type": "toloka", "host": toloka_emulator.url, "password": TOKEN}
     run = airflow_home.dags_test("sentiment_daily", dags_folder=dags, conn=conn)
     assert run.returncode == 0, run.output[-5000:]
     states = run.task_states()
@@ -121,7 +122,7 @@ def test_the_labels_snippet_exports_reviews_and_aggregates(
     assert labelled["labels"] == 3 and Path(labelled["path"]).exists() and Path(exported["path"]).exists()
 
 
-def test_the_result_shape_is_what_an_upload_returns(fresh_emulator: Any, toloka_conn_env: None) -> None:
+def test_the_result_shape_is_what_an_upload_returns(toloka_emulator: Any, toloka_emulator_conn: str) -> None:
     shown = eval(block("python", '"kind": "tasks"'))  # a literal dict, as the README prints it
     ti = MagicMock(dag_id="d", run_id="r", task_id="t", map_index=-1)
     tasks = [{"pool_id": "1001", "input_values": {"image": "https://e.com/1.jpg"}, "overlap": 1}]
@@ -129,11 +130,34 @@ def test_the_result_shape_is_what_an_upload_returns(fresh_emulator: Any, toloka_
     assert list(shown) == list(summary)
 
 
-def test_the_hook_snippet_creates_its_tasks(fresh_emulator: Any, toloka_conn_env: None) -> None:
+def test_the_hook_snippet_creates_its_tasks(toloka_emulator: Any, toloka_emulator_conn: str) -> None:
     namespace: dict[str, Any] = {}
     exec(block("python", "hook.create_tasks("), namespace)
     assert len(namespace["result"].items) == 100 and not namespace["result"].validation_errors
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"1001": 100}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"1001": 100}
+
+
+def test_the_offline_dag_test_passes_in_a_users_pytest_session(tmp_path: Path) -> None:
+    # The user's layout: dags/ on pytest's pythonpath, tests/, and an Airflow home of their own (SQLite).
+    dags, tests, home = tmp_path / "dags", tmp_path / "tests", AirflowHome(tmp_path / "home")
+    for folder in (dags, tests, home.home):
+        folder.mkdir()
+    (dags / "label_images.py").write_text(block("python", 'dag_id="label_images"'))
+    (tests / "test_label_images.py").write_text(block("python", "def test_each_image_is_uploaded_once"))
+    (tmp_path / "pytest.ini").write_text("[pytest]\npythonpath = dags\n")
+    # A connection to nowhere: the test passes only if toloka_emulator_conn points Airflow at the emulator.
+    env = home.env(dags, {"conn_type": "toloka", "host": "http://127.0.0.1:9", "password": "nowhere"})
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert re.search(r"^1 passed", proc.stdout, flags=re.M), proc.stdout[-3000:]
 
 
 def test_make_targets_and_the_package_name_exist() -> None:
@@ -165,7 +189,7 @@ def test_the_emulator_command_serves() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = block("bash", "-m airflow_toloka.emulator").strip().replace("8765", str(port))
+    command = block("bash", "-m toloka_emulator").strip().replace("8765", str(port))
     argv = [sys.executable, *command.split()[1:]]  # the venv's python, as `.venv/bin/python` is
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

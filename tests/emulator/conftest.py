@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
 from tests.emulator.lifecycle import CROWD_ARGS
+from toloka_emulator import EmulatorProcess
 
 
 @pytest.fixture(scope="module")

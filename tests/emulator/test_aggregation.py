@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
 from tests.emulator.lifecycle import (
     act,
@@ -18,6 +17,7 @@ from tests.emulator.lifecycle import (
     patch,
     upload,
 )
+from toloka_emulator import EmulatorProcess
 
 WDO = {"type": "WEIGHTED_DYNAMIC_OVERLAP", "answer_weight_skill_id": "42", "fields": [{"name": "label"}]}
 DS = {"type": "DAWID_SKENE", "fields": [{"name": "label"}]}

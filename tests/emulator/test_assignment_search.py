@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
 from tests.emulator.lifecycle import CROWD_ARGS, all_assignments, opened_pool, patch
+from toloka_emulator import EmulatorProcess
 
 TIMES = ("created", "submitted", "accepted", "rejected", "skipped", "expired")
 OPS = {

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
+from toloka_emulator import EmulatorProcess
 
 ID = re.compile(r"^[0-9a-f]{10}--[0-9a-f]{24}$")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$")
@@ -24,8 +24,8 @@ DETAIL_KEYS = {
 
 
 @pytest.fixture
-def api(fresh_emulator: EmulatorProcess) -> Api:
-    return Api(fresh_emulator.url)
+def api(toloka_emulator: EmulatorProcess) -> Api:
+    return Api(toloka_emulator.url)
 
 
 def task(i: int, pool: Any = "7", **extra: Any) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def suite(i: int, pool: Any = "8", n: int = 2) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- shapes
 
 
-def test_single_task_sync_returns_the_created_task(api: Api, fresh_emulator: EmulatorProcess) -> None:
+def test_single_task_sync_returns_the_created_task(api: Api, toloka_emulator: EmulatorProcess) -> None:
     resp = api.post("/tasks", task(0, pool=12, unknown_key={"kept": True}, __item_idx="0"))
     assert resp.status_code == 201
     obj = resp.json()
@@ -51,7 +51,7 @@ def test_single_task_sync_returns_the_created_task(api: Api, fresh_emulator: Emu
     assert obj["reserved_for"] == [] and obj["unavailable_for"] == []
     assert obj["unknown_key"] == {"kept": True} and "__item_idx" not in obj
     assert api.get(f"/tasks/{obj['id']}").json() == obj
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"12": 1}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"12": 1}
 
 
 def test_array_sync_returns_items_keyed_by_index(api: Api) -> None:
@@ -70,7 +70,7 @@ def test_array_sync_returns_items_keyed_by_index(api: Api) -> None:
 
 @pytest.mark.parametrize("single", [True, False])
 def test_async_returns_a_batch_create_operation(
-    api: Api, fresh_emulator: EmulatorProcess, single: bool
+    api: Api, toloka_emulator: EmulatorProcess, single: bool
 ) -> None:
     body: Any = task(0, __item_idx="0") if single else [task(i, __item_idx=str(i)) for i in range(4)]
     resp = api.post("/tasks", body, async_mode=True)
@@ -97,10 +97,10 @@ def test_async_returns_a_batch_create_operation(
     assert len(log) == n
     assert {e["input"]["__item_idx"] for e in log} == {str(i) for i in range(n)}
     assert all(e["type"] == "TASK_CREATE" and e["success"] for e in log)
-    assert fresh_emulator.stats()["objects"]["tasks"] == n
+    assert toloka_emulator.stats()["objects"]["tasks"] == n
 
 
-def test_task_suites_sync_async_and_single(api: Api, fresh_emulator: EmulatorProcess) -> None:
+def test_task_suites_sync_async_and_single(api: Api, toloka_emulator: EmulatorProcess) -> None:
     one = api.post("/task-suites", suite(0))
     assert one.status_code == 201
     obj = one.json()
@@ -119,7 +119,7 @@ def test_task_suites_sync_async_and_single(api: Api, fresh_emulator: EmulatorPro
     assert all(set(e["output"]) == {"task_suite_id"} for e in log)
     got = api.get(f"/task-suites/{log[0]['output']['task_suite_id']}").json()
     assert got["tasks"][1]["input_values"]["t"].endswith("-1")
-    assert fresh_emulator.stats()["task_suites_by_pool"] == {"8": 9}
+    assert toloka_emulator.stats()["task_suites_by_pool"] == {"8": 9}
 
 
 # ---------------------------------------------------------------------------------------------- invalid items
@@ -134,31 +134,31 @@ OVERLAP_REQUIRED = {
 }
 
 
-def test_sync_all_or_nothing_by_default(api: Api, fresh_emulator: EmulatorProcess) -> None:
+def test_sync_all_or_nothing_by_default(api: Api, toloka_emulator: EmulatorProcess) -> None:
     resp = api.post("/tasks", [task(0), bad(1), task(2)])
     assert resp.status_code == 400
     err = resp.json()
     assert err["code"] == "VALIDATION_ERROR" and uuid.UUID(err["request_id"])
     assert err["payload"] == {"1": OVERLAP_REQUIRED}
-    assert fresh_emulator.stats()["objects"]["tasks"] == 0
+    assert toloka_emulator.stats()["objects"]["tasks"] == 0
 
 
-def test_sync_skip_invalid_items_creates_the_valid_ones(api: Api, fresh_emulator: EmulatorProcess) -> None:
+def test_sync_skip_invalid_items_creates_the_valid_ones(api: Api, toloka_emulator: EmulatorProcess) -> None:
     resp = api.post("/tasks", [task(0), bad(1), task(2)], skip_invalid_items=True)
     assert resp.status_code == 201
     body = resp.json()
     assert list(body["items"]) == ["0", "2"]
     assert body["validation_errors"] == {"1": OVERLAP_REQUIRED}
-    assert fresh_emulator.stats()["objects"]["tasks"] == 2
+    assert toloka_emulator.stats()["objects"]["tasks"] == 2
 
 
 def test_sync_every_item_invalid_is_an_error_even_when_skipping(
-    api: Api, fresh_emulator: EmulatorProcess
+    api: Api, toloka_emulator: EmulatorProcess
 ) -> None:
     resp = api.post("/tasks", [bad(0), bad(1)], skip_invalid_items=True)
     assert resp.status_code == 400
     assert set(resp.json()["payload"]) == {"0", "1"}
-    assert fresh_emulator.stats()["objects"]["tasks"] == 0
+    assert toloka_emulator.stats()["objects"]["tasks"] == 0
 
 
 def test_single_invalid_object_gets_a_field_payload(api: Api) -> None:
@@ -167,7 +167,7 @@ def test_single_invalid_object_gets_a_field_payload(api: Api) -> None:
     assert resp.json()["payload"] == OVERLAP_REQUIRED
 
 
-def test_async_without_skip_fails_and_creates_nothing(api: Api, fresh_emulator: EmulatorProcess) -> None:
+def test_async_without_skip_fails_and_creates_nothing(api: Api, toloka_emulator: EmulatorProcess) -> None:
     items = [task(0, __item_idx="0"), {**bad(1), "__item_idx": "1"}, task(2, __item_idx="2")]
     op = api.post("/tasks", items, async_mode=True).json()
     done = api.wait(op["id"])
@@ -182,10 +182,10 @@ def test_async_without_skip_fails_and_creates_nothing(api: Api, fresh_emulator: 
     }
     log = api.get(f"/operations/{op['id']}/log").json()
     assert log == [{"type": "TASK_VALIDATE", "success": False, "input": items[1], "output": OVERLAP_REQUIRED}]
-    assert fresh_emulator.stats()["objects"]["tasks"] == 0
+    assert toloka_emulator.stats()["objects"]["tasks"] == 0
 
 
-def test_async_skip_invalid_items_is_a_partial_success(api: Api, fresh_emulator: EmulatorProcess) -> None:
+def test_async_skip_invalid_items_is_a_partial_success(api: Api, toloka_emulator: EmulatorProcess) -> None:
     items = [task(0, __item_idx="0"), {**bad(1), "__item_idx": "1"}, task(2, __item_idx="2")]
     op = api.post("/tasks", items, async_mode=True, skip_invalid_items=True).json()
     done = api.wait(op["id"])
@@ -197,10 +197,10 @@ def test_async_skip_invalid_items_is_a_partial_success(api: Api, fresh_emulator:
     assert (
         api.get(f"/tasks/{log['2']['output']['task_id']}").json()["input_values"] == items[2]["input_values"]
     )
-    assert fresh_emulator.stats()["objects"]["tasks"] == 2
+    assert toloka_emulator.stats()["objects"]["tasks"] == 2
 
 
-def test_sync_batches_over_5000_items_are_too_large(api: Api, fresh_emulator: EmulatorProcess) -> None:
+def test_sync_batches_over_5000_items_are_too_large(api: Api, toloka_emulator: EmulatorProcess) -> None:
     resp = api.post("/tasks", [task(i) for i in range(5001)])
     assert resp.status_code == 413 and resp.json()["code"] == "ENTITY_TOO_LARGE"
     assert api.post("/tasks", [task(i) for i in range(5000)]).status_code == 201
@@ -224,7 +224,7 @@ def test_query_booleans_must_be_lowercase(api: Api) -> None:
 # ---------------------------------------------------------------------------------------------- idempotency
 
 
-def test_a_known_operation_id_creates_nothing_and_409s(api: Api, fresh_emulator: EmulatorProcess) -> None:
+def test_a_known_operation_id_creates_nothing_and_409s(api: Api, toloka_emulator: EmulatorProcess) -> None:
     op_id = str(uuid.uuid4())
     first = api.post("/tasks", [task(i) for i in range(3)], async_mode=True, operation_id=op_id)
     assert first.status_code == 202 and first.json()["id"] == op_id
@@ -234,15 +234,15 @@ def test_a_known_operation_id_creates_nothing_and_409s(api: Api, fresh_emulator:
     # a suite upload under the same id is refused too, and the original keeps its type
     assert api.post("/task-suites", [suite(0)], async_mode=True, operation_id=op_id).status_code == 409
     assert api.wait(op_id)["type"] == "TASK.BATCH_CREATE"
-    assert fresh_emulator.stats()["objects"] == {"tasks": 3, "task_suites": 0, "operations": 1}
+    assert toloka_emulator.stats()["objects"] == {"tasks": 3, "task_suites": 0, "operations": 1}
 
 
-def test_operation_id_is_ignored_in_sync_mode(api: Api, fresh_emulator: EmulatorProcess) -> None:
+def test_operation_id_is_ignored_in_sync_mode(api: Api, toloka_emulator: EmulatorProcess) -> None:
     op_id = str(uuid.uuid4())
     for _ in range(2):
         assert api.post("/tasks", [task(0)], operation_id=op_id).status_code == 201
     assert api.get(f"/operations/{op_id}").status_code == 404
-    assert fresh_emulator.stats()["objects"]["tasks"] == 2
+    assert toloka_emulator.stats()["objects"]["tasks"] == 2
 
 
 # ---------------------------------------------------------------------------------------------- logs
@@ -279,7 +279,7 @@ def test_open_pool_on_an_auto_created_pool_is_a_no_op(api: Api) -> None:
 
 
 def test_a_request_over_tolokas_data_limits_is_refused_whole(
-    api: Api, fresh_emulator: EmulatorProcess
+    api: Api, toloka_emulator: EmulatorProcess
 ) -> None:
     big = "x" * 400_000
     tasks = [{"pool_id": "1", "input_values": {"text": big}, "overlap": 1} for _ in range(3)]
@@ -291,5 +291,5 @@ def test_a_request_over_tolokas_data_limits_is_refused_whole(
     controls = [{"pool_id": "1", "input_values": {"i": i}, "known_solutions": [solution]} for i in range(3)]
     resp = api.post("/tasks", controls, async_mode=False)
     assert resp.status_code == 413 and "4500036 bytes of output_values" in resp.json()["message"]
-    assert fresh_emulator.stats()["tasks_by_pool"] == {}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {}
     assert api.post("/tasks", tasks[:2], async_mode=False).status_code == 201  # 800 KB: within the limit

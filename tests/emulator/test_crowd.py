@@ -10,9 +10,9 @@ import re
 from collections import Counter
 from typing import Any
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
 from tests.emulator.lifecycle import act, all_assignments, make_pool, make_project, upload
+from toloka_emulator import EmulatorProcess
 
 ASSIGNMENT_ID = re.compile(r"^[0-9a-f]{10}--[0-9a-f]{24}$")
 

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
 from tests.emulator.lifecycle import all_assignments, make_pool, upload
+from toloka_emulator import EmulatorProcess
 
 
 @pytest.fixture
-def api(fresh_emulator: EmulatorProcess) -> Api:
-    return Api(fresh_emulator.url)
+def api(toloka_emulator: EmulatorProcess) -> Api:
+    return Api(toloka_emulator.url)
 
 
 def fill(api: Api, **params: Any) -> requests.Response:
@@ -87,7 +87,7 @@ def test_fill_refuses_bad_requests(api: Api) -> None:
     )
 
 
-def test_filled_pools_aggregate_and_page_cheaply(api: Api, fresh_emulator: EmulatorProcess) -> None:
+def test_filled_pools_aggregate_and_page_cheaply(api: Api, toloka_emulator: EmulatorProcess) -> None:
     pool = make_pool(api)
     assert fill(api, pool_id=pool["id"], assignments=3000, tasks_per_assignment=10).status_code == 200
     # paging by id with a status filter: each page costs the page (the whole pool would be 30,000 rows)
@@ -102,7 +102,7 @@ def test_filled_pools_aggregate_and_page_cheaply(api: Api, fresh_emulator: Emula
     assert pages == 3
     body = {"type": "DAWID_SKENE", "pool_id": pool["id"], "fields": [{"name": "label"}]}
     op = api.post("/aggregated-solutions/aggregate-by-pool", body).json()
-    fresh_emulator.advance(5)
+    toloka_emulator.advance(5)
     assert api.get_json(f"/operations/{op['id']}")["status"] == "SUCCESS"
     got = api.get_json(f"/aggregated-solutions/{op['id']}", limit=100_000)
     assert len(got["items"]) == 10_000 and got["has_more"] is False

@@ -6,8 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
-from airflow_toloka.emulator.pools import check_pools_spec
 from tests.emulator.api import Api
 from tests.emulator.lifecycle import (
     CROWD_ARGS,
@@ -22,6 +20,8 @@ from tests.emulator.lifecycle import (
     project_body,
     upload,
 )
+from toloka_emulator import EmulatorProcess
+from toloka_emulator.pools import check_pools_spec
 
 
 @pytest.fixture(scope="module")

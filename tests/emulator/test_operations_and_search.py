@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
+from toloka_emulator import EmulatorProcess
 
 
 @pytest.fixture
-def api(fresh_emulator: EmulatorProcess) -> Api:
-    return Api(fresh_emulator.url)
+def api(toloka_emulator: EmulatorProcess) -> Api:
+    return Api(toloka_emulator.url)
 
 
 def tasks(n: int, pool: str = "5", overlap: int = 1, start: int = 0) -> list[dict[str, Any]]:
@@ -28,9 +28,9 @@ def tasks(n: int, pool: str = "5", overlap: int = 1, start: int = 0) -> list[dic
 
 
 def test_operation_goes_pending_running_success_and_objects_appear_at_the_end(
-    api: Api, fresh_emulator: EmulatorProcess
+    api: Api, toloka_emulator: EmulatorProcess
 ) -> None:
-    fresh_emulator.configure(pending_seconds=0.5, rate=50)  # 50 items: 0.5 s pending + 1 s running
+    toloka_emulator.configure(pending_seconds=0.5, rate=50)  # 50 items: 0.5 s pending + 1 s running
     op = api.post("/tasks", tasks(50), async_mode=True).json()
     assert op["status"] == "PENDING" and op["progress"] == 0 and "started" not in op
     seen: dict[str, list[int]] = {}
@@ -41,7 +41,7 @@ def test_operation_goes_pending_running_success_and_objects_appear_at_the_end(
         seen.setdefault(now["status"], []).append(now["progress"])
         if now["status"] == "RUNNING":
             assert "started" in now and "finished" not in now
-            count = fresh_emulator.stats()["objects"]["tasks"]
+            count = toloka_emulator.stats()["objects"]["tasks"]
             log = api.get_json(f"/operations/{op['id']}/log")
             if (
                 api.get_json(f"/operations/{op['id']}")["status"] == "RUNNING"
@@ -57,31 +57,31 @@ def test_operation_goes_pending_running_success_and_objects_appear_at_the_end(
     assert running == sorted(running) and all(0 <= p < 100 for p in running)
     assert len(running) < 3 or running[-1] > running[0]
     assert counts_while_running == {0}
-    assert fresh_emulator.stats()["objects"]["tasks"] == 50
+    assert toloka_emulator.stats()["objects"]["tasks"] == 50
     assert len(api.get_json(f"/operations/{op['id']}/log")) == 50
 
 
-def test_a_higher_rate_speeds_up_running_operations(api: Api, fresh_emulator: EmulatorProcess) -> None:
-    fresh_emulator.configure(pending_seconds=0, rate=10)  # 100 items: 10 s
+def test_a_higher_rate_speeds_up_running_operations(api: Api, toloka_emulator: EmulatorProcess) -> None:
+    toloka_emulator.configure(pending_seconds=0, rate=10)  # 100 items: 10 s
     op = api.post("/tasks", tasks(100), async_mode=True).json()
     before = api.until(op["id"], lambda o: o["status"] == "RUNNING")
     assert before["progress"] < 50
-    fresh_emulator.configure(rate=1_000_000)
+    toloka_emulator.configure(rate=1_000_000)
     after = api.wait(op["id"], timeout=1)  # at 10 items/s the rest would take seconds
-    assert after["status"] == "SUCCESS" and fresh_emulator.stats()["objects"]["tasks"] == 100
+    assert after["status"] == "SUCCESS" and toloka_emulator.stats()["objects"]["tasks"] == 100
 
 
-def test_a_lower_rate_does_not_hold_back_accepted_work(api: Api, fresh_emulator: EmulatorProcess) -> None:
-    fresh_emulator.configure(pending_seconds=0.1, rate=1_000)
+def test_a_lower_rate_does_not_hold_back_accepted_work(api: Api, toloka_emulator: EmulatorProcess) -> None:
+    toloka_emulator.configure(pending_seconds=0.1, rate=1_000)
     fast = api.post("/tasks", tasks(10), async_mode=True).json()
-    fresh_emulator.configure(rate=1)
+    toloka_emulator.configure(rate=1)
     slow = api.post("/tasks", tasks(10, start=10), async_mode=True).json()
     assert api.wait(fast["id"])["status"] == "SUCCESS"  # accepted at 1,000 items/s, finished at that rate
     assert api.get_json(f"/operations/{slow['id']}")["status"] in ("PENDING", "RUNNING")  # 10 s at 1 item/s
 
 
-def test_zero_pending_and_high_rate_finish_almost_at_once(api: Api, fresh_emulator: EmulatorProcess) -> None:
-    fresh_emulator.configure(pending_seconds=0, rate=1_000_000)
+def test_zero_pending_and_high_rate_finish_almost_at_once(api: Api, toloka_emulator: EmulatorProcess) -> None:
+    toloka_emulator.configure(pending_seconds=0, rate=1_000_000)
     op = api.post("/tasks", tasks(10), async_mode=True).json()
     assert api.wait(op["id"], timeout=1)["status"] == "SUCCESS"
 

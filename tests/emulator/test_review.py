@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
 from tests.emulator.lifecycle import (
     act,
@@ -17,6 +16,7 @@ from tests.emulator.lifecycle import (
     patch,
     upload,
 )
+from toloka_emulator import EmulatorProcess
 
 MANUAL = {"auto_accept_solutions": False, "auto_accept_period_day": 3}
 ONE = {"defaults": {"default_overlap_for_new_tasks": 1, "default_overlap_for_new_task_suites": 1}}

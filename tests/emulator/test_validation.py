@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.emulator.api import Api
+from toloka_emulator import EmulatorProcess
 
 SPEC = {
     "image": {"type": "url", "required": True},

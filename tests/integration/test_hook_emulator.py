@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from airflow_toloka.exceptions import (
     TolokaInputError,
     TolokaRemoteUnavailableError,
@@ -18,6 +17,7 @@ from airflow_toloka.exceptions import (
 )
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.models import Task, TaskSuite
+from toloka_emulator import EmulatorProcess
 
 
 def tasks(n: int, pool: str = "11", start: int = 0) -> Iterator[dict[str, Any]]:
@@ -30,14 +30,14 @@ def posts(stats: dict[str, Any], route: str = "POST /api/v1/tasks") -> int:
 
 
 @pytest.fixture
-def hook(fresh_emulator: Any, toloka_conn_env: None) -> TolokaHook:
+def hook(toloka_emulator: Any, toloka_emulator_conn: str) -> TolokaHook:
     return TolokaHook(retry_delay=0.01, poll_interval=0.2)
 
 
-def test_25k_tasks_in_3_batches_map_back_to_input_order(hook: TolokaHook, fresh_emulator: Any) -> None:
+def test_25k_tasks_in_3_batches_map_back_to_input_order(hook: TolokaHook, toloka_emulator: Any) -> None:
     result = hook.create_tasks(list(tasks(25_000)), batch_size=10_000)
     assert len(result.items) == 25_000 and not result.validation_errors
-    stats = fresh_emulator.stats()
+    stats = toloka_emulator.stats()
     assert posts(stats) == 3
     assert (
         stats["requests"].get("GET /api/v1/operations/{operation_id}/log", 0)
@@ -51,18 +51,18 @@ def test_25k_tasks_in_3_batches_map_back_to_input_order(hook: TolokaHook, fresh_
 
 
 def test_100k_tasks_from_a_generator_in_at_most_11_posts_without_refetch(
-    hook: TolokaHook, fresh_emulator: Any
+    hook: TolokaHook, toloka_emulator: Any
 ) -> None:
     result = hook.create_tasks(tasks(100_000))
     assert len(result.items) == 100_000
-    stats = fresh_emulator.stats()
+    stats = toloka_emulator.stats()
     assert posts(stats) <= 11
     assert not any(route.startswith("GET /api/v1/tasks") for route in stats["requests"])  # no re-fetch
     assert stats["objects"]["tasks"] == 100_000
     assert len(set(result.items.values())) == 100_000
 
 
-def test_big_tasks_are_cut_into_requests_toloka_accepts(hook: TolokaHook, fresh_emulator: Any) -> None:
+def test_big_tasks_are_cut_into_requests_toloka_accepts(hook: TolokaHook, toloka_emulator: Any) -> None:
     # 300 KB of input each: three fit one request's 1 MiB, a fourth would be refused with 413
     big = (
         {"pool_id": "11", "input_values": {"text": f"{i}" + "x" * 300_000}, "overlap": 1} for i in range(7)
@@ -70,8 +70,8 @@ def test_big_tasks_are_cut_into_requests_toloka_accepts(hook: TolokaHook, fresh_
     for async_mode in (True, False):
         result = hook.create_tasks(big if async_mode else list(big_list()), async_mode=async_mode)
         assert len(result.items) == 7
-    assert posts(fresh_emulator.stats()) == 6  # 3 + 3 + 1 items, twice
-    assert fresh_emulator.stats()["responses"].get("413", 0) == 0
+    assert posts(toloka_emulator.stats()) == 6  # 3 + 3 + 1 items, twice
+    assert toloka_emulator.stats()["responses"].get("413", 0) == 0
 
 
 def big_list() -> Iterator[dict[str, Any]]:
@@ -80,36 +80,36 @@ def big_list() -> Iterator[dict[str, Any]]:
     )
 
 
-def test_resubmitting_the_same_work_creates_nothing_new(hook: TolokaHook, fresh_emulator: Any) -> None:
+def test_resubmitting_the_same_work_creates_nothing_new(hook: TolokaHook, toloka_emulator: Any) -> None:
     first = hook.create_tasks(list(tasks(12_000)), idempotency_key="nightly-1", batch_size=5_000)
     again = hook.create_tasks(list(tasks(12_000)), idempotency_key="nightly-1", batch_size=5_000)
     assert again.items == first.items
-    assert fresh_emulator.stats()["objects"]["tasks"] == 12_000
+    assert toloka_emulator.stats()["objects"]["tasks"] == 12_000
     other = hook.create_tasks(list(tasks(10, start=50_000)), idempotency_key="nightly-1", batch_size=5_000)
-    assert len(other.items) == 10 and fresh_emulator.stats()["objects"]["tasks"] == 12_010
+    assert len(other.items) == 10 and toloka_emulator.stats()["objects"]["tasks"] == 12_010
 
 
 def test_faults_on_a_fifth_of_requests_still_create_exactly_the_right_tasks(
-    hook: TolokaHook, fresh_emulator: Any
+    hook: TolokaHook, toloka_emulator: Any
 ) -> None:
-    fresh_emulator.configure(
+    toloka_emulator.configure(
         fault_429=0.05, fault_500=0.05, fault_503=0.05, fault_drop=0.05, retry_after=0.05
     )
     result = hook.create_tasks(tasks(30_000), batch_size=2_000)
     assert len(result.items) == 30_000
-    stats = fresh_emulator.stats()
+    stats = toloka_emulator.stats()
     assert sum(stats["faults"].values()) > 0  # faults really happened
     assert stats["objects"]["tasks"] == 30_000  # and none of them duplicated or lost a task
 
 
-def test_sync_mode_splits_at_the_sync_limit(hook: TolokaHook, fresh_emulator: Any) -> None:
+def test_sync_mode_splits_at_the_sync_limit(hook: TolokaHook, toloka_emulator: Any) -> None:
     result = hook.create_tasks(tasks(12_000), async_mode=False)
     assert len(result.items) == 12_000
-    stats = fresh_emulator.stats()
+    stats = toloka_emulator.stats()
     assert posts(stats) == 3 and stats["objects"]["tasks"] == 12_000
 
 
-def test_single_task_and_suites(hook: TolokaHook, fresh_emulator: Any) -> None:
+def test_single_task_and_suites(hook: TolokaHook, toloka_emulator: Any) -> None:
     task = hook.create_task({"pool_id": 12, "input_values": {"image": "x"}, "overlap": 2})
     assert task.id and task.pool_id == "12" and task.overlap == 2
     sync_task = hook.create_task(Task(pool_id="12", input_values={"image": "y"}, overlap=1), async_mode=False)
@@ -121,10 +121,10 @@ def test_single_task_and_suites(hook: TolokaHook, fresh_emulator: Any) -> None:
     result = hook.create_task_suites(suites)
     assert len(result.items) == 7
     assert hook.get_task_suite(result.items[6]).tasks[2].input_values == {"t": "6-2"}
-    assert fresh_emulator.stats()["objects"]["task_suites"] == 7
+    assert toloka_emulator.stats()["objects"]["task_suites"] == 7
 
 
-def test_async_operation_wait_and_log(hook: TolokaHook, fresh_emulator: Any) -> None:
+def test_async_operation_wait_and_log(hook: TolokaHook, toloka_emulator: Any) -> None:
     op = hook.create_tasks_async(list(tasks(5)), operation_id="3f0c2c8e-2f49-4a53-8c2e-0d3a2ad1e111")
     assert op.id == "3f0c2c8e-2f49-4a53-8c2e-0d3a2ad1e111"
     done = hook.wait_operation(op, timeout=timedelta(seconds=30))
@@ -133,8 +133,8 @@ def test_async_operation_wait_and_log(hook: TolokaHook, fresh_emulator: Any) -> 
     assert len(log) == 5 and all(item.success and item.output and "task_id" in item.output for item in log)
 
 
-def test_wait_operation_times_out_naming_the_operation(hook: TolokaHook, fresh_emulator: Any) -> None:
-    fresh_emulator.configure(rate=10)
+def test_wait_operation_times_out_naming_the_operation(hook: TolokaHook, toloka_emulator: Any) -> None:
+    toloka_emulator.configure(rate=10)
     op = hook.create_tasks_async(list(tasks(1_000)))
     with pytest.raises(TolokaTimeoutError, match=op.id) as info:
         hook.wait_operation(op, timeout=1)
@@ -210,7 +210,7 @@ def test_rejected_items_fail_with_their_index_and_field(
 
 def test_long_uploads_log_a_line_per_batch(
     hook: TolokaHook,
-    fresh_emulator: Any,
+    toloka_emulator: Any,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -225,7 +225,7 @@ def test_long_uploads_log_a_line_per_batch(
 
 
 def test_a_generator_is_validated_whole_before_the_first_request(
-    hook: TolokaHook, fresh_emulator: Any
+    hook: TolokaHook, toloka_emulator: Any
 ) -> None:
     def source() -> Iterator[dict[str, Any]]:
         yield from tasks(150)
@@ -233,23 +233,23 @@ def test_a_generator_is_validated_whole_before_the_first_request(
 
     with pytest.raises(TolokaInputError, match=r"^item 150, field 'overlap'"):
         hook.create_tasks(source(), batch_size=100)
-    assert posts(fresh_emulator.stats()) == 0  # batch 1 was not sent ahead of the bad item
+    assert posts(toloka_emulator.stats()) == 0  # batch 1 was not sent ahead of the bad item
 
 
 @pytest.mark.parametrize("fault", ["fault_500", "fault_drop"])
 def test_a_post_processed_but_unanswered_is_not_created_twice(
-    fresh_emulator: Any, toloka_conn_env: None, fault: str, monkeypatch: pytest.MonkeyPatch
+    toloka_emulator: Any, toloka_emulator_conn: str, fault: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Toloka creates the batch, then the answer is a 500 or a dropped connection: the next try re-attaches.
     # Without the pool lookup before sending (every request fails here), the fault hits the POST.
-    fresh_emulator.configure(**{fault: 1.0})
+    toloka_emulator.configure(**{fault: 1.0})
     hook = TolokaHook(retry_limit=0, poll_interval=0.2)
     monkeypatch.setattr(hook, "input_checker", lambda options: None)
     with pytest.raises(TolokaRemoteUnavailableError):
         hook.create_tasks(list(tasks(50)), idempotency_key="lost-answer", skip_invalid_items=True)
-    fresh_emulator.configure(**{fault: 0.0})
+    toloka_emulator.configure(**{fault: 0.0})
     result = hook.create_tasks(list(tasks(50)), idempotency_key="lost-answer", skip_invalid_items=True)
-    stats = fresh_emulator.stats()
+    stats = toloka_emulator.stats()
     assert len(result.items) == 50 and stats["objects"]["tasks"] == 50
     assert stats["responses"]["409"] == 1  # the second POST found the operation the first one started
 

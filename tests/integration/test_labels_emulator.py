@@ -98,15 +98,15 @@ def labeled_pool(
 
 
 @pytest.fixture(autouse=True)
-def _conn(toloka_conn_env: None, fresh_emulator: Any) -> None:
+def _conn(toloka_emulator_conn: str, toloka_emulator: Any) -> None:
     pass
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv", "parquet"])
 def test_export_writes_one_row_per_answer_and_announces_the_file(
-    fresh_emulator: Any, tmp_path: Path, fmt: str
+    toloka_emulator: Any, tmp_path: Path, fmt: str
 ) -> None:
-    pool_id = labeled_pool(fresh_emulator)
+    pool_id = labeled_pool(toloka_emulator)
     path = tmp_path / f"answers.{fmt}"
     export = ExportAssignmentsOperator(
         task_id="export", pool_id=pool_id, results_path=str(path), status=("ACCEPTED",)
@@ -134,11 +134,11 @@ def test_export_writes_one_row_per_answer_and_announces_the_file(
 
 @pytest.mark.parametrize("fmt", ["tsv", "csv"])
 def test_an_exported_file_uploads_again_with_every_value_intact(
-    fresh_emulator: Any, tmp_path: Path, fmt: str
+    toloka_emulator: Any, tmp_path: Path, fmt: str
 ) -> None:
     from tests.unit.test_files import AWKWARD
 
-    pool_id = labeled_pool(fresh_emulator, texts=AWKWARD)
+    pool_id = labeled_pool(toloka_emulator, texts=AWKWARD)
     path = tmp_path / f"answers.{fmt}"
     ExportAssignmentsOperator(
         task_id="export", pool_id=pool_id, results_path=str(path), status=("ACCEPTED",)
@@ -177,12 +177,12 @@ labels.ExportAssignmentsOperator(task_id="export", pool_id=sys.argv[1], results_
 
 
 def test_a_killed_export_leaves_nothing_behind_once_a_retry_succeeds(
-    fresh_emulator: Any, tmp_path: Path
+    toloka_emulator: Any, tmp_path: Path
 ) -> None:
     import subprocess
     import sys
 
-    pool_id = labeled_pool(fresh_emulator)
+    pool_id = labeled_pool(toloka_emulator)
     path = tmp_path / "answers.csv"
     for try_number in (1, 2):
         killed = subprocess.run([sys.executable, "-c", _KILLED_EXPORT, pool_id, str(path), str(try_number)])
@@ -194,8 +194,8 @@ def test_a_killed_export_leaves_nothing_behind_once_a_retry_succeeds(
     assert [p.name for p in tmp_path.iterdir()] == ["answers.csv"]
 
 
-def test_majority_labels_are_mostly_the_truth(fresh_emulator: Any, tmp_path: Path) -> None:
-    pool_id = labeled_pool(fresh_emulator, golden=2)
+def test_majority_labels_are_mostly_the_truth(toloka_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(toloka_emulator, golden=2)
     path = tmp_path / "labels.jsonl"
     summary = AggregateResultsOperator(
         task_id="agg", pool_id=pool_id, fields=["label"], results_path=str(path)
@@ -208,9 +208,9 @@ def test_majority_labels_are_mostly_the_truth(fresh_emulator: Any, tmp_path: Pat
 
 
 def test_dawid_skene_and_toloka_aggregation_agree_with_the_majority(
-    fresh_emulator: Any, tmp_path: Path
+    toloka_emulator: Any, tmp_path: Path
 ) -> None:
-    pool_id = labeled_pool(fresh_emulator)
+    pool_id = labeled_pool(toloka_emulator)
     labels: dict[str, dict[str, str]] = {}
     for method in ("majority", "dawid_skene", "toloka_ds"):
         path = tmp_path / f"{method}.jsonl"
@@ -231,9 +231,9 @@ def test_dawid_skene_and_toloka_aggregation_agree_with_the_majority(
     assert agree >= N_TASKS * 0.8
 
 
-def test_toloka_aggregation_defers_and_resumes(fresh_emulator: Any, tmp_path: Path) -> None:
-    pool_id = labeled_pool(fresh_emulator)
-    fresh_emulator.configure(pending_seconds=30)
+def test_toloka_aggregation_defers_and_resumes(toloka_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(toloka_emulator)
+    toloka_emulator.configure(pending_seconds=30)
     agg = AggregateResultsOperator(
         task_id="agg",
         pool_id=pool_id,
@@ -246,7 +246,7 @@ def test_toloka_aggregation_defers_and_resumes(fresh_emulator: Any, tmp_path: Pa
     )
     with pytest.raises(TaskDeferred) as info:
         agg.execute(context("agg"))
-    fresh_emulator.advance(60)
+    toloka_emulator.advance(60)
 
     async def first_event() -> dict[str, Any]:
         async for event in info.value.trigger.run():
@@ -258,8 +258,8 @@ def test_toloka_aggregation_defers_and_resumes(fresh_emulator: Any, tmp_path: Pa
     assert summary["labels"] == N_TASKS and summary["method"] == "toloka_wdo"
 
 
-def test_bad_aggregation_fields_are_named(fresh_emulator: Any, tmp_path: Path) -> None:
-    pool_id = labeled_pool(fresh_emulator)
+def test_bad_aggregation_fields_are_named(toloka_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(toloka_emulator)
     out = str(tmp_path / "x.jsonl")
     with pytest.raises(TolokaInputError, match=r"'colour' is not in pool .* output spec"):
         AggregateResultsOperator(task_id="a", pool_id=pool_id, fields=["colour"], results_path=out).execute(
@@ -272,8 +272,8 @@ def test_bad_aggregation_fields_are_named(fresh_emulator: Any, tmp_path: Path) -
     assert not Path(out).exists()
 
 
-def test_review_by_control_tasks_then_again_changes_nothing(fresh_emulator: Any) -> None:
-    pool_id = labeled_pool(fresh_emulator, manual_review=True, golden=2)
+def test_review_by_control_tasks_then_again_changes_nothing(toloka_emulator: Any) -> None:
+    pool_id = labeled_pool(toloka_emulator, manual_review=True, golden=2)
     review = ReviewAssignmentsOperator(task_id="review", pool_id=pool_id, rule={"min_golden_accuracy": 1.0})
     first = review.execute(context("review"))
     assert first["accepted"] > 0 and first["rejected"] > 0  # 70% accurate: some miss their control task
@@ -292,8 +292,8 @@ def test_review_by_control_tasks_then_again_changes_nothing(fresh_emulator: Any)
     }
 
 
-def test_review_from_a_decisions_file(fresh_emulator: Any, tmp_path: Path) -> None:
-    pool_id = labeled_pool(fresh_emulator, manual_review=True)
+def test_review_from_a_decisions_file(toloka_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(toloka_emulator, manual_review=True)
     with TolokaHook() as hook:
         ids = [a.id for a in hook.get_assignments(pool_id=pool_id, status="SUBMITTED")]
     decisions = tmp_path / "decisions.csv"
@@ -320,8 +320,8 @@ def test_review_from_a_decisions_file(fresh_emulator: Any, tmp_path: Path) -> No
         ReviewAssignmentsOperator(task_id="r", pool_id=pool_id, decisions_path=str(bad)).execute(context())
 
 
-def test_review_of_an_archived_pool_is_refused(fresh_emulator: Any) -> None:
-    pool_id = labeled_pool(fresh_emulator)
+def test_review_of_an_archived_pool_is_refused(toloka_emulator: Any) -> None:
+    pool_id = labeled_pool(toloka_emulator)
     with TolokaHook() as hook:
         hook.archive_pool(pool_id)
     with pytest.raises(TolokaError, match="ARCHIVED"):
@@ -330,8 +330,8 @@ def test_review_of_an_archived_pool_is_refused(fresh_emulator: Any) -> None:
         )
 
 
-def test_rejected_answers_are_no_votes(fresh_emulator: Any, tmp_path: Path) -> None:
-    pool_id = labeled_pool(fresh_emulator, manual_review=True, accuracy=0.6)
+def test_rejected_answers_are_no_votes(toloka_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(toloka_emulator, manual_review=True, accuracy=0.6)
     with TolokaHook() as hook:
         submitted = [a.to_json_dict() for a in hook.get_assignments(pool_id=pool_id, status="SUBMITTED")]
     answers: dict[str, list[tuple[str, str]]] = {}  # task -> (assignment, label)
@@ -363,8 +363,8 @@ def test_rejected_answers_are_no_votes(fresh_emulator: Any, tmp_path: Path) -> N
             assert rows[task_id]["OUTPUT:label"] == counts[0][1], task_id
 
 
-def test_export_leaves_rejected_answers_out_by_default(fresh_emulator: Any, tmp_path: Path) -> None:
-    pool_id = labeled_pool(fresh_emulator, manual_review=True)
+def test_export_leaves_rejected_answers_out_by_default(toloka_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(toloka_emulator, manual_review=True)
     with TolokaHook() as hook:
         submitted = list(hook.get_assignments(pool_id=pool_id, status="SUBMITTED"))
         bad = submitted[0]
@@ -380,8 +380,8 @@ def test_export_leaves_rejected_answers_out_by_default(fresh_emulator: Any, tmp_
     assert bad.id not in {r["assignment_id"] for r in rows}
 
 
-def test_review_refuses_to_accept_blindly(fresh_emulator: Any, tmp_path: Path) -> None:
-    pool_id = labeled_pool(fresh_emulator, manual_review=True)  # no control tasks
+def test_review_refuses_to_accept_blindly(toloka_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(toloka_emulator, manual_review=True)  # no control tasks
     review = ReviewAssignmentsOperator(task_id="review", pool_id=pool_id, rule={"min_golden_accuracy": 0.9})
     with pytest.raises(TolokaInputError, match=rf"pool {pool_id}: none of its \d+ SUBMITTED .* control task"):
         review.execute(context())
@@ -406,9 +406,9 @@ def test_review_refuses_to_accept_blindly(fresh_emulator: Any, tmp_path: Path) -
 
 @pytest.mark.parametrize("method", ["majority", "dawid_skene", "toloka_ds"])
 def test_no_accepted_answer_means_no_labels_file_and_no_event(
-    fresh_emulator: Any, tmp_path: Path, method: str
+    toloka_emulator: Any, tmp_path: Path, method: str
 ) -> None:
-    pool_id = labeled_pool(fresh_emulator, manual_review=True)  # answers SUBMITTED, not reviewed yet
+    pool_id = labeled_pool(toloka_emulator, manual_review=True)  # answers SUBMITTED, not reviewed yet
     path = tmp_path / "labels.jsonl"
     agg = AggregateResultsOperator(
         task_id="agg",
@@ -435,8 +435,8 @@ def test_no_accepted_answer_means_no_labels_file_and_no_event(
     assert ctx["outlet_events"][allowed.outlets[0]].extra["labels"] == 0
 
 
-def test_ties_are_counted(fresh_emulator: Any, tmp_path: Path) -> None:
-    pool_id = labeled_pool(fresh_emulator, accuracy=0.5)
+def test_ties_are_counted(toloka_emulator: Any, tmp_path: Path) -> None:
+    pool_id = labeled_pool(toloka_emulator, accuracy=0.5)
     path = tmp_path / "labels.jsonl"
     summary = AggregateResultsOperator(
         task_id="agg", pool_id=pool_id, fields=["label", "note"], results_path=str(path)
@@ -447,10 +447,10 @@ def test_ties_are_counted(fresh_emulator: Any, tmp_path: Path) -> None:
     assert summary["ties"] == len(tied) > 0
 
 
-def test_paths_lists_and_templates_are_taken_as_given(fresh_emulator: Any, tmp_path: Path) -> None:
+def test_paths_lists_and_templates_are_taken_as_given(toloka_emulator: Any, tmp_path: Path) -> None:
     from airflow.sdk import ObjectStoragePath
 
-    pool_id = labeled_pool(fresh_emulator)
+    pool_id = labeled_pool(toloka_emulator)
     path = ObjectStoragePath(f"file://{tmp_path}/answers.csv")
     export = ExportAssignmentsOperator(
         task_id="export", pool_id=pool_id, results_path=path, status="ACCEPTED"

@@ -34,12 +34,12 @@ def items(n: int, pool: str | None = None) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _conn(toloka_conn_env: None, fresh_emulator: Any) -> None:
+def _conn(toloka_emulator_conn: str, toloka_emulator: Any) -> None:
     pass
 
 
-def test_defers_after_pushing_operation_ids(fresh_emulator: Any) -> None:
-    fresh_emulator.configure(rate=50)
+def test_defers_after_pushing_operation_ids(toloka_emulator: Any) -> None:
+    toloka_emulator.configure(rate=50)
     op = CreateTasksOperator(
         task_id="t", tasks=items(120), pool_id=77, deferrable=True, batch_size=50, timeout=600
     )
@@ -51,21 +51,21 @@ def test_defers_after_pushing_operation_ids(fresh_emulator: Any) -> None:
     assert info.value.method_name == "execute_complete" and info.value.timeout is None
     xcoms = pushed(ctx)
     assert len(xcoms["operation_ids"]) == 3 and xcoms["pool_ids"] == ["77"]
-    assert xcoms["toloka_url"] == fresh_emulator.url
+    assert xcoms["toloka_url"] == toloka_emulator.url
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_toloka.triggers.operation.TolokaOperationTrigger"
     assert kwargs["operation_ids"] == xcoms["operation_ids"] and TOKEN not in json.dumps(kwargs)
     assert 590 < kwargs["end_time"] - time.time() <= 600
 
-    fresh_emulator.configure(rate=1_000_000)
+    toloka_emulator.configure(rate=1_000_000)
     op.hook.wait_operations(xcoms["operation_ids"], timeout=30)  # what the trigger does before it fires
     summary = op.execute_complete(context(), {"status": "success", "operation_ids": xcoms["operation_ids"]})
     assert (summary["created"], summary["failed"], summary["total"]) == (120, 0, 120)
     assert summary["pool_ids"] == ["77"] and len(summary["ids"]) == 120
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"77": 120}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"77": 120}
 
 
-def test_worker_side_wait_returns_summary_and_caps_ids(fresh_emulator: Any) -> None:
+def test_worker_side_wait_returns_summary_and_caps_ids(toloka_emulator: Any) -> None:
     op = CreateTasksOperator(
         task_id="t", tasks=items(30, "5"), deferrable=False, max_ids_in_xcom=10, poll_interval=0.2
     )
@@ -73,33 +73,33 @@ def test_worker_side_wait_returns_summary_and_caps_ids(fresh_emulator: Any) -> N
     assert summary["status"] == "SUCCESS" and summary["created"] == 30 and summary["ids"] is None
 
 
-def test_same_task_run_twice_creates_nothing_new(fresh_emulator: Any) -> None:
+def test_same_task_run_twice_creates_nothing_new(toloka_emulator: Any) -> None:
     op = CreateTasksOperator(task_id="t", tasks=items(25, "5"), batch_size=10, poll_interval=0.2)
     first = op.execute(context())
     second = op.execute(context())
-    assert first["ids"] == second["ids"] and fresh_emulator.stats()["tasks_by_pool"] == {"5": 25}
+    assert first["ids"] == second["ids"] and toloka_emulator.stats()["tasks_by_pool"] == {"5": 25}
     CreateTasksOperator(task_id="t", tasks=items(25, "5"), batch_size=10, poll_interval=0.2).execute(
         context(3)
     )
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 50}  # another map index is other work
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"5": 50}  # another map index is other work
 
 
-def test_wait_for_completion_false_only_submits(fresh_emulator: Any) -> None:
+def test_wait_for_completion_false_only_submits(toloka_emulator: Any) -> None:
     op = CreateTasksOperator(task_id="t", tasks=items(5, "6"), wait_for_completion=False)
     summary = op.execute(context())
     assert summary["status"] == "SUBMITTED" and len(summary["operation_ids"]) == 1
 
 
-def test_bad_item_fails_before_anything_is_sent(fresh_emulator: Any) -> None:
+def test_bad_item_fails_before_anything_is_sent(toloka_emulator: Any) -> None:
     bad = [*items(3, "5"), {"input_values": "not a dict", "pool_id": "5"}]
     with pytest.raises(TolokaInputError, match=r"item 3, field 'input_values'"):
         CreateTasksOperator(task_id="t", tasks=bad).execute(context())
     with pytest.raises(TolokaInputError, match=r"item 0, field 'pool_id'"):
         CreateTasksOperator(task_id="t", tasks=items(2)).execute(context())
-    assert not any(k.startswith("POST") for k in fresh_emulator.stats()["requests"])
+    assert not any(k.startswith("POST") for k in toloka_emulator.stats()["requests"])
 
 
-def test_bad_file_row_fails_before_anything_is_sent(fresh_emulator: Any, tmp_path: Path) -> None:
+def test_bad_file_row_fails_before_anything_is_sent(toloka_emulator: Any, tmp_path: Path) -> None:
     path = tmp_path / "t.tsv"
     path.write_text("INPUT:image\toverlap\n" + "".join(f"u{i}\t1\n" for i in range(20_000)) + "u\t0\n")
     with pytest.raises(TolokaInputError, match=r"t.tsv, data row 20001.*field 'overlap'"):
@@ -108,10 +108,10 @@ def test_bad_file_row_fails_before_anything_is_sent(fresh_emulator: Any, tmp_pat
     empty.write_text("")
     with pytest.raises(TolokaInputError, match="input is empty"):
         CreateTasksOperator(task_id="t", tasks_path=str(empty), pool_id="5").execute(context())
-    assert not any(k.startswith("POST") for k in fresh_emulator.stats()["requests"])
+    assert not any(k.startswith("POST") for k in toloka_emulator.stats()["requests"])
 
 
-def test_file_upload_writes_per_item_results(fresh_emulator: Any, tmp_path: Path) -> None:
+def test_file_upload_writes_per_item_results(toloka_emulator: Any, tmp_path: Path) -> None:
     path = tmp_path / "t.tsv"
     path.write_text("INPUT:image\toverlap\n" + "".join(f"https://e.com/{i}\t1\n" for i in range(2_500)))
     results = tmp_path / "out" / "results.jsonl"
@@ -131,7 +131,7 @@ def test_file_upload_writes_per_item_results(fresh_emulator: Any, tmp_path: Path
     assert rows[7]["id"] == summary["ids"][7]
 
 
-def test_task_suites_from_jsonl(fresh_emulator: Any, tmp_path: Path) -> None:
+def test_task_suites_from_jsonl(toloka_emulator: Any, tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_text(
         "".join(json.dumps({"tasks": [{"input_values": {"t": i}}], "overlap": 1}) + "\n" for i in range(9))
@@ -140,7 +140,7 @@ def test_task_suites_from_jsonl(fresh_emulator: Any, tmp_path: Path) -> None:
         task_id="t", task_suites_path=str(path), pool_id="9", poll_interval=0.2
     ).execute(context())
     assert summary["kind"] == "task_suites" and summary["created"] == 9
-    assert fresh_emulator.stats()["task_suites_by_pool"] == {"9": 9}
+    assert toloka_emulator.stats()["task_suites_by_pool"] == {"9": 9}
 
 
 def test_sync_mode_is_refused_because_a_retry_could_duplicate() -> None:
@@ -148,7 +148,7 @@ def test_sync_mode_is_refused_because_a_retry_could_duplicate() -> None:
         CreateTasksOperator(task_id="t", tasks=items(6_000, "10"), async_mode=False)
 
 
-def test_execute_complete_turns_events_into_results_or_errors(fresh_emulator: Any) -> None:
+def test_execute_complete_turns_events_into_results_or_errors(toloka_emulator: Any) -> None:
     op = CreateTasksOperator(task_id="t", tasks=items(1, "5"))
     with pytest.raises(TolokaTimeoutError, match="op-a") as info:
         op.execute_complete(
@@ -168,7 +168,7 @@ def test_constructor_rejects_contradictions() -> None:
         CreateTasksOperator(task_id="t", tasks=items(1, "1"), batch_size=20_000).execute(context())
 
 
-def test_rejected_items_fail_or_are_reported(fresh_emulator: Any) -> None:
+def test_rejected_items_fail_or_are_reported(toloka_emulator: Any) -> None:
     # a task with no overlap (and no allow_defaults) passes the local model but Toloka rejects it
     bad = [*items(4, "5"), {"pool_id": "5", "input_values": {"image": "x"}}]
     with pytest.raises(TolokaValidationError, match=r"item 4: overlap"):
@@ -192,8 +192,8 @@ class _StateStore:
         self.data[key] = value
 
 
-def test_a_retry_reattaches_to_operations_still_running(fresh_emulator: Any) -> None:
-    fresh_emulator.configure(rate=20)
+def test_a_retry_reattaches_to_operations_still_running(toloka_emulator: Any) -> None:
+    toloka_emulator.configure(rate=20)
     store = _StateStore()
     ctx = {**context(), "task_state_store": store}
     op = CreateTasksOperator(task_id="t", tasks=items(40, "5"), deferrable=True, batch_size=20)
@@ -201,17 +201,17 @@ def test_a_retry_reattaches_to_operations_still_running(fresh_emulator: Any) -> 
         op.execute(ctx)
     ids = store.data["toloka_operation_ids"]
     assert len(ids) == 2
-    posts_before = fresh_emulator.stats()["requests"]["POST /api/v1/tasks"]
+    posts_before = toloka_emulator.stats()["requests"]["POST /api/v1/tasks"]
     retry = {**context(), "task_state_store": store}
     with pytest.raises(TaskDeferred) as info:
         CreateTasksOperator(task_id="t", tasks=items(40, "5"), deferrable=True, batch_size=20).execute(retry)
     assert info.value.trigger.serialize()[1]["operation_ids"] == ids
-    assert fresh_emulator.stats()["requests"]["POST /api/v1/tasks"] == posts_before  # nothing resubmitted
+    assert toloka_emulator.stats()["requests"]["POST /api/v1/tasks"] == posts_before  # nothing resubmitted
     assert pushed(retry)["pool_ids"] == ["5"]  # the pool link of the re-attached upload still works
 
 
 def test_large_upload_counts_created_items_without_keeping_ids(
-    fresh_emulator: Any, monkeypatch: pytest.MonkeyPatch
+    toloka_emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_toloka.batching import (
         BatchSpool,
@@ -235,8 +235,8 @@ def test_large_upload_counts_created_items_without_keeping_ids(
         CreateTasksOperator(task_id="t", tasks=bad, batch_size=10, max_ids_in_xcom=3).execute(context())
 
 
-def test_deferred_large_upload_reads_counters_not_logs_and_keeps_its_pools(fresh_emulator: Any) -> None:
-    fresh_emulator.configure(rate=50)
+def test_deferred_large_upload_reads_counters_not_logs_and_keeps_its_pools(toloka_emulator: Any) -> None:
+    toloka_emulator.configure(rate=50)
     op = CreateTasksOperator(
         task_id="t", tasks=items(60), pool_id=77, deferrable=True, batch_size=20, max_ids_in_xcom=10
     )
@@ -244,7 +244,7 @@ def test_deferred_large_upload_reads_counters_not_logs_and_keeps_its_pools(fresh
     with pytest.raises(TaskDeferred):
         op.execute(ctx)
     ids = pushed(ctx)["operation_ids"]
-    fresh_emulator.configure(rate=1_000_000)
+    toloka_emulator.configure(rate=1_000_000)
     hook = op.hook
     hook.wait_operations(ids, timeout=30)
     resumed = context()
@@ -253,17 +253,17 @@ def test_deferred_large_upload_reads_counters_not_logs_and_keeps_its_pools(fresh
     assert (summary["created"], summary["total"], summary["ids"]) == (60, 60, None)
     assert summary["pool_ids"] == ["77"] and summary["operation_ids"] == ids
     assert resumed["ti"].xcom_pull.call_args.kwargs == {"task_ids": "t", "key": "pool_ids", "map_indexes": -1}
-    assert fresh_emulator.stats()["requests"].get("GET /api/v1/operations/{id}/log", 0) == 0
+    assert toloka_emulator.stats()["requests"].get("GET /api/v1/operations/{id}/log", 0) == 0
 
 
-def test_a_file_is_uploaded_exactly_as_written(fresh_emulator: Any, tmp_path: Path) -> None:
+def test_a_file_is_uploaded_exactly_as_written(toloka_emulator: Any, tmp_path: Path) -> None:
     rows = ["review one", '"Great" product, would buy', "São Paulo", '"bad quote start', "after", 'ends "']
     path = tmp_path / "reviews.tsv"
     path.write_bytes(("INPUT:text\toverlap\n" + "".join(f"{r}\t1\n" for r in rows)).encode("latin-1"))
     upload = CreateTasksOperator(task_id="t", tasks_path=str(path), pool_id="5", poll_interval=0.2)
     with pytest.raises(TolokaInputError, match=r"reviews\.tsv, line 4: not valid utf-8-sig text"):
         upload.execute(context())
-    assert fresh_emulator.stats()["tasks_by_pool"] == {}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {}
     upload = CreateTasksOperator(
         task_id="t", tasks_path=str(path), pool_id="5", poll_interval=0.2, encoding="latin-1"
     )
@@ -273,7 +273,7 @@ def test_a_file_is_uploaded_exactly_as_written(fresh_emulator: Any, tmp_path: Pa
     assert [hook.get_task(i).input_values["text"] for i in summary["ids"]] == rows
 
 
-def test_the_default_key_follows_the_logical_date(fresh_emulator: Any) -> None:
+def test_the_default_key_follows_the_logical_date(toloka_emulator: Any) -> None:
     def run(run_id: str, logical_date: datetime | None) -> dict[str, Any]:
         ctx = context()
         ctx["ti"].run_id = run_id
@@ -283,14 +283,14 @@ def test_the_default_key_follows_the_logical_date(fresh_emulator: Any) -> None:
     date = datetime(2026, 11, 30, tzinfo=timezone.utc)
     run("scheduled__2026-11-30", date)
     run("manual__2026-11-30T08:00", date)  # the same date triggered again: found, not uploaded twice
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 5}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"5": 5}
     run("manual__a", None)  # runs without a logical date are told apart by their run ids
     run("manual__b", None)
     run("manual__b", None)
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 15}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"5": 15}
 
 
-def test_counts_and_the_results_file_cover_every_input_item(fresh_emulator: Any, tmp_path: Path) -> None:
+def test_counts_and_the_results_file_cover_every_input_item(toloka_emulator: Any, tmp_path: Path) -> None:
     # 26 items in batches of 10; item 25 is rejected, so its batch (20-25) is refused whole
     bad = [*items(25, "5"), {"pool_id": "5", "input_values": {"image": "x"}}]
     results = tmp_path / "r.jsonl"
@@ -312,7 +312,7 @@ def test_counts_and_the_results_file_cover_every_input_item(fresh_emulator: Any,
         CreateTasksOperator(task_id="t", tasks=bad, results_path=str(results), wait_for_completion=False)
 
 
-def test_tolokas_rejections_of_file_rows_name_the_file_and_row(fresh_emulator: Any, tmp_path: Path) -> None:
+def test_tolokas_rejections_of_file_rows_name_the_file_and_row(toloka_emulator: Any, tmp_path: Path) -> None:
     path = tmp_path / "rows.tsv"
     path.write_text(
         "INPUT:image\toverlap\nhttps://e.com/1.jpg\t1\nhttps://e.com/2.jpg\t\nhttps://e.com/3.jpg\t1\n"
@@ -323,7 +323,7 @@ def test_tolokas_rejections_of_file_rows_name_the_file_and_row(fresh_emulator: A
     assert "item 1" not in str(info.value)
 
 
-def test_file_options_reach_the_reader_and_the_hook(fresh_emulator: Any, tmp_path: Path) -> None:
+def test_file_options_reach_the_reader_and_the_hook(toloka_emulator: Any, tmp_path: Path) -> None:
     path = tmp_path / "images.txt"  # a name the format cannot be guessed from
     path.write_text("url\tweight\nhttps://e.com/1.jpg\t1\nhttps://e.com/2.jpg\t2\n")
     upload = CreateTasksOperator(
@@ -344,7 +344,7 @@ def test_file_options_reach_the_reader_and_the_hook(fresh_emulator: Any, tmp_pat
     ]
 
 
-def test_a_retry_with_changed_input_sends_nothing(fresh_emulator: Any) -> None:
+def test_a_retry_with_changed_input_sends_nothing(toloka_emulator: Any) -> None:
     store = _StateStore()
 
     def attempt(n: int, key: str | None = None) -> dict[str, Any]:
@@ -354,15 +354,15 @@ def test_a_retry_with_changed_input_sends_nothing(fresh_emulator: Any) -> None:
         return upload.execute({**context(), "task_state_store": store})
 
     assert attempt(30)["created"] == 30
-    posts = fresh_emulator.stats()["requests"]["POST /api/v1/tasks"]
+    posts = toloka_emulator.stats()["requests"]["POST /api/v1/tasks"]
     # two rows appended between tries: the last batch would change, and 30 items would be created again
     with pytest.raises(TolokaInputError, match=r"the input changed since an earlier try .* in 3 batch"):
         attempt(32)
-    assert fresh_emulator.stats()["requests"]["POST /api/v1/tasks"] == posts  # nothing was sent
+    assert toloka_emulator.stats()["requests"]["POST /api/v1/tasks"] == posts  # nothing was sent
     assert attempt(30)["created"] == 30  # the same input again: re-attached, nothing new
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 30}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"5": 30}
     assert attempt(32, key="second-upload")["created"] == 32  # a new upload, on purpose
-    assert fresh_emulator.stats()["tasks_by_pool"] == {"5": 62}
+    assert toloka_emulator.stats()["tasks_by_pool"] == {"5": 62}
 
 
 def test_links_of_an_upload_that_failed_before_pushing_look_nothing_up(
@@ -385,7 +385,7 @@ def test_links_of_an_upload_that_failed_before_pushing_look_nothing_up(
     assert reads == []
 
 
-def test_paths_may_be_object_storage_paths(fresh_emulator: Any, tmp_path: Path) -> None:
+def test_paths_may_be_object_storage_paths(toloka_emulator: Any, tmp_path: Path) -> None:
     from airflow.sdk import ObjectStoragePath
 
     (tmp_path / "in.tsv").write_text("INPUT:text\none\ntwo\n")

@@ -48,7 +48,7 @@ def advance(emulator: Any, seconds: float) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _conn(toloka_conn_env: None, fresh_emulator: Any) -> None:
+def _conn(toloka_emulator_conn: str, toloka_emulator: Any) -> None:
     pass
 
 
@@ -58,7 +58,7 @@ def project_id() -> str:
     return str(op.execute(context("project"))["project_id"])
 
 
-def test_project_and_pool_are_found_again_on_a_retry(fresh_emulator: Any, project_id: str) -> None:
+def test_project_and_pool_are_found_again_on_a_retry(toloka_emulator: Any, project_id: str) -> None:
     again = CreateProjectOperator(task_id="project", project=PROJECT).execute(context("project", run_id="r2"))
     assert again == {"project_id": project_id}  # one project per DAG, whatever the run
 
@@ -75,7 +75,7 @@ def test_project_and_pool_are_found_again_on_a_retry(fresh_emulator: Any, projec
         assert {p.status for p in pools} == {"CLOSED"}
 
 
-def test_a_bad_pool_spec_names_its_field_and_creates_nothing(fresh_emulator: Any, project_id: str) -> None:
+def test_a_bad_pool_spec_names_its_field_and_creates_nothing(toloka_emulator: Any, project_id: str) -> None:
     bad = pool_spec()
     del bad["reward_per_assignment"]
     with pytest.raises(TolokaInputError, match="reward_per_assignment"):
@@ -88,12 +88,12 @@ def test_a_bad_pool_spec_names_its_field_and_creates_nothing(fresh_emulator: Any
         assert list(hook.get_pools(project_id=project_id)) == []
 
 
-def test_an_unknown_project_is_toloka_s_error(fresh_emulator: Any) -> None:
+def test_an_unknown_project_is_toloka_s_error(toloka_emulator: Any) -> None:
     with pytest.raises(TolokaError, match="project_id"):
         CreatePoolOperator(task_id="pool", project_id="999999", pool=pool_spec()).execute(context("pool"))
 
 
-def test_clone_with_overrides_once_per_run(fresh_emulator: Any, project_id: str) -> None:
+def test_clone_with_overrides_once_per_run(toloka_emulator: Any, project_id: str) -> None:
     template = CreatePoolOperator(task_id="tpl", project_id=project_id, pool=pool_spec()).execute(
         context("tpl")
     )
@@ -106,14 +106,14 @@ def test_clone_with_overrides_once_per_run(fresh_emulator: Any, project_id: str)
     assert first["pool_id"] != template["pool_id"] and first["project_id"] == project_id
     assert clone.execute(context("pool")) == first
     # Found again unchanged, though the template's settings carry the template's own key.
-    assert fresh_emulator.stats()["requests"].get("PUT /api/v1/pools/{id}", 0) == 0
+    assert toloka_emulator.stats()["requests"].get("PUT /api/v1/pools/{id}", 0) == 0
     with TolokaHook() as hook:
         made = hook.get_pool(first["pool_id"])
         assert made.private_name == "run 2026-11-30" and made.status == "CLOSED"
         assert len(list(hook.get_pools(project_id=project_id))) == 2
 
 
-def test_opening_an_empty_pool_fails_with_tolokas_code(fresh_emulator: Any, project_id: str) -> None:
+def test_opening_an_empty_pool_fails_with_tolokas_code(toloka_emulator: Any, project_id: str) -> None:
     pool = CreatePoolOperator(task_id="pool", project_id=project_id, pool=pool_spec()).execute(
         context("pool")
     )
@@ -122,7 +122,7 @@ def test_opening_an_empty_pool_fails_with_tolokas_code(fresh_emulator: Any, proj
 
 
 def test_items_breaking_the_pools_input_spec_send_nothing(
-    fresh_emulator: Any, project_id: str, tmp_path: Path
+    toloka_emulator: Any, project_id: str, tmp_path: Path
 ) -> None:
     pool = CreatePoolOperator(task_id="pool", project_id=project_id, pool=pool_spec()).execute(
         context("pool")
@@ -137,7 +137,7 @@ def test_items_breaking_the_pools_input_spec_send_nothing(
         upload.execute(context("up"))
     assert "reviews.tsv, data row 10" in str(err.value) and "input_values.url" in str(err.value)
     assert "INVALID_URL_SYNTAX" in str(err.value)
-    stats = fresh_emulator.stats()
+    stats = toloka_emulator.stats()
     assert stats["requests"].get("POST /api/v1/tasks", 0) == 0 and not stats["tasks_by_pool"]
 
 
@@ -159,11 +159,11 @@ def open_pool_of(emulator: Any, project_id: str, n: int) -> str:
     return pool_id
 
 
-def test_the_whole_run_with_the_crowd(fresh_emulator: Any, project_id: str) -> None:
-    pool_id = open_pool_of(fresh_emulator, project_id, 10)
+def test_the_whole_run_with_the_crowd(toloka_emulator: Any, project_id: str) -> None:
+    pool_id = open_pool_of(toloka_emulator, project_id, 10)
     sensor = TolokaPoolSensor(task_id="wait", pool_id=pool_id, deferrable=False)
     assert not sensor.poke(context("wait"))
-    advance(fresh_emulator, 24 * 3600)
+    advance(toloka_emulator, 24 * 3600)
     assert sensor.poke(context("wait"))
     with TolokaHook() as hook:
         done = hook.get_pool(pool_id)
@@ -181,12 +181,12 @@ def test_the_whole_run_with_the_crowd(fresh_emulator: Any, project_id: str) -> N
 
 
 def test_a_closed_pool_is_not_done_while_a_toloker_still_holds_work(
-    fresh_emulator: Any, project_id: str
+    toloka_emulator: Any, project_id: str
 ) -> None:
     """Toloka lets a Toloker submit a suite taken before the close: the sensor and wait_pool wait for it."""
-    fresh_emulator.configure(crowd=8, time_scale=0, seed=3)
-    pool_id = open_pool_of(fresh_emulator, project_id, 40)
-    advance(fresh_emulator, 1)  # every Toloker has taken a suite and is working on it
+    toloka_emulator.configure(crowd=8, time_scale=0, seed=3)
+    pool_id = open_pool_of(toloka_emulator, project_id, 40)
+    advance(toloka_emulator, 1)  # every Toloker has taken a suite and is working on it
     ClosePoolOperator(task_id="close", pool_id=pool_id, poll_interval=0.1).execute(context("close"))
     sensor = TolokaPoolSensor(task_id="wait", pool_id=pool_id, until="closed", deferrable=False)
     with TolokaHook() as hook:
@@ -194,22 +194,22 @@ def test_a_closed_pool_is_not_done_while_a_toloker_still_holds_work(
         assert not sensor.poke(context("wait"))
         with pytest.raises(TolokaTimeoutError, match="not finished"):
             hook.wait_pool(pool_id, success_reasons="MANUAL", poll_interval=0.05, timeout=0.3)
-        advance(fresh_emulator, 3600)  # they submit
+        advance(toloka_emulator, 3600)  # they submit
         assert not hook.has_active_assignments(pool_id)
         assert sensor.poke(context("wait"))
         assert hook.wait_pool(pool_id, success_reasons="MANUAL", timeout=5).id == pool_id
 
 
 def test_the_sensor_defers_and_the_trigger_sees_the_crowd_finish(
-    fresh_emulator: Any, project_id: str
+    toloka_emulator: Any, project_id: str
 ) -> None:
-    pool_id = open_pool_of(fresh_emulator, project_id, 4)
+    pool_id = open_pool_of(toloka_emulator, project_id, 4)
     sensor = TolokaPoolSensor(task_id="wait", pool_id=pool_id, poll_interval=0.2, timeout=600)
     with pytest.raises(TaskDeferred) as info:
         sensor.execute(context("wait"))
     trigger = info.value.trigger
     assert isinstance(trigger, TolokaPoolTrigger) and trigger.pool_id == pool_id
-    advance(fresh_emulator, 24 * 3600)
+    advance(toloka_emulator, 24 * 3600)
 
     async def first_event() -> dict[str, Any]:
         async for event in trigger.run():
@@ -221,8 +221,8 @@ def test_the_sensor_defers_and_the_trigger_sees_the_crowd_finish(
     assert sensor.execute_complete(context("wait"), event) == pool_id
 
 
-def test_a_deferred_open_resumes_from_the_event(fresh_emulator: Any, project_id: str) -> None:
-    fresh_emulator.configure(
+def test_a_deferred_open_resumes_from_the_event(toloka_emulator: Any, project_id: str) -> None:
+    toloka_emulator.configure(
         crowd=0, pending_seconds=30
     )  # the POOL.OPEN operation is still pending when it defers
     pool_id = str(
@@ -231,11 +231,11 @@ def test_a_deferred_open_resumes_from_the_event(fresh_emulator: Any, project_id:
         ]
     )
     tasks = [{"input_values": {"text": "review"}}]
-    fresh_emulator.configure(pending_seconds=0)
+    toloka_emulator.configure(pending_seconds=0)
     CreateTasksOperator(
         task_id="up", pool_id=pool_id, tasks=tasks, allow_defaults=True, poll_interval=0.1
     ).execute(context("up"))
-    fresh_emulator.configure(pending_seconds=30)
+    toloka_emulator.configure(pending_seconds=30)
     opener = OpenPoolOperator(task_id="open", pool_id=pool_id, deferrable=True, poll_interval=0.1)
     ctx = context("open")
     with pytest.raises(TaskDeferred) as info:
@@ -243,7 +243,7 @@ def test_a_deferred_open_resumes_from_the_event(fresh_emulator: Any, project_id:
     trigger = info.value.trigger
     assert isinstance(trigger, TolokaOperationTrigger) and info.value.method_name == "execute_complete"
     assert pushed(ctx)["pool_ids"] == [pool_id]
-    advance(fresh_emulator, 60)  # the operation finishes now, without waiting out the 30 s
+    advance(toloka_emulator, 60)  # the operation finishes now, without waiting out the 30 s
 
     async def first_event() -> dict[str, Any]:
         async for event in trigger.run():
@@ -295,13 +295,13 @@ def run_the_readme_pipeline(emulator: Any, project_id: str, out: Path) -> dict[s
 
 
 def test_a_finished_date_run_again_reuses_its_pool_and_pays_nobody_twice(
-    fresh_emulator: Any, project_id: str, tmp_path: Path
+    toloka_emulator: Any, project_id: str, tmp_path: Path
 ) -> None:
-    fresh_emulator.configure(crowd=5, time_scale=0, seed=3)
+    toloka_emulator.configure(crowd=5, time_scale=0, seed=3)
     answers = tmp_path / "answers.jsonl"
-    first = run_the_readme_pipeline(fresh_emulator, project_id, answers)
+    first = run_the_readme_pipeline(toloka_emulator, project_id, answers)
     pool_id, exported = first["pool_id"], answers.read_bytes()
-    before = fresh_emulator.stats()
+    before = toloka_emulator.stats()
     assert before["pools"][pool_id] == "ARCHIVED" and before["tasks_by_pool"] == {pool_id: 6}
     assert before["assignments_by_pool"][pool_id] and exported.count(b"\n") == 6 * 2  # 6 tasks, overlap 2
 
@@ -322,7 +322,7 @@ def test_a_finished_date_run_again_reuses_its_pool_and_pays_nobody_twice(
     assert f"Toloka pool {pool_id} (run) is ARCHIVED and takes no new tasks; nothing was sent" in message
     assert "idempotency key 'd/r1/pool/-1'" in message and "a new idempotency_key" in message
 
-    after = fresh_emulator.stats()
+    after = toloka_emulator.stats()
     assert after["requests"]["POST /api/v1/tasks"] == before["requests"]["POST /api/v1/tasks"]
     assert after["tasks_by_pool"] == before["tasks_by_pool"]
     assert after["assignments_by_pool"] == before["assignments_by_pool"]
@@ -333,9 +333,9 @@ def test_a_finished_date_run_again_reuses_its_pool_and_pays_nobody_twice(
 
 
 def test_a_completed_date_run_again_creates_nothing_and_leaves_the_crowd_nothing_to_do(
-    fresh_emulator: Any, project_id: str
+    toloka_emulator: Any, project_id: str
 ) -> None:
-    fresh_emulator.configure(crowd=5, time_scale=0, seed=3)
+    toloka_emulator.configure(crowd=5, time_scale=0, seed=3)
     spec, tasks = pool_spec(), [{"input_values": {"text": f"review {i}"}} for i in range(4)]
 
     def run() -> tuple[str, dict[str, Any]]:
@@ -348,16 +348,16 @@ def test_a_completed_date_run_again_creates_nothing_and_leaves_the_crowd_nothing
             task_id="up", pool_id=pool_id, tasks=tasks, allow_defaults=True, poll_interval=0.1
         ).execute(context("up"))
         OpenPoolOperator(task_id="open", pool_id=pool_id, poll_interval=0.1).execute(context("open"))
-        advance(fresh_emulator, 24 * 3600)
+        advance(toloka_emulator, 24 * 3600)
         return pool_id, uploaded
 
     pool_id, first = run()
-    before = fresh_emulator.stats()
+    before = toloka_emulator.stats()
     assert before["pools"] == {pool_id: "CLOSED"} and before["assignments_by_pool"][pool_id]
     again, second = (
         run()
     )  # the pool is CLOSED (COMPLETED): found, the upload re-attaches, opening finds no work
-    after = fresh_emulator.stats()
+    after = toloka_emulator.stats()
     assert again == pool_id and second["operation_ids"] == first["operation_ids"]
     assert after["tasks_by_pool"] == before["tasks_by_pool"] == {pool_id: 4}
     assert after["assignments_by_pool"] == before["assignments_by_pool"]
@@ -367,7 +367,7 @@ def test_a_completed_date_run_again_creates_nothing_and_leaves_the_crowd_nothing
 
 
 def test_a_changed_pool_spec_updates_a_closed_pool_and_is_refused_for_an_open_one(
-    fresh_emulator: Any, project_id: str
+    toloka_emulator: Any, project_id: str
 ) -> None:
     spec = pool_spec()
     first = CreatePoolOperator(task_id="pool", project_id=project_id, pool=spec).execute(context("pool"))
@@ -402,7 +402,7 @@ def test_a_changed_pool_spec_updates_a_closed_pool_and_is_refused_for_an_open_on
     )
 
 
-def test_a_changed_project_spec_updates_the_project(fresh_emulator: Any, project_id: str) -> None:
+def test_a_changed_project_spec_updates_the_project(toloka_emulator: Any, project_id: str) -> None:
     spec = json.loads(json.dumps(PROJECT))
     spec["public_instructions"] = "<p>Sarcasm counts as neg.</p>"
     spec["task_spec"]["output_spec"]["label"]["allowed_values"] = ["pos", "neg", "mixed"]
@@ -417,7 +417,7 @@ def test_a_changed_project_spec_updates_the_project(fresh_emulator: Any, project
         assert len(list(hook.get_projects())) == 1
 
 
-def test_an_archived_project_is_named_not_made_again(fresh_emulator: Any, project_id: str) -> None:
+def test_an_archived_project_is_named_not_made_again(toloka_emulator: Any, project_id: str) -> None:
     with TolokaHook() as hook:
         hook.archive_project(project_id)
     with pytest.raises(

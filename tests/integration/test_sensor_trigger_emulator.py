@@ -18,25 +18,25 @@ import pytest
 from airflow.sdk import Context, serde
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
-from airflow_toloka.emulator import EmulatorProcess
 from airflow_toloka.exceptions import TolokaOperationFailedError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.sensors import TolokaOperationSensor
 from airflow_toloka.triggers import TolokaOperationTrigger
 from tests.unit.scripted_server import TrackingClient
+from toloka_emulator import EmulatorProcess
 
-TOKEN = "test-token"  # what ``toloka_conn_env`` puts in the connection
+TOKEN = "test-token"  # what ``toloka_emulator_conn`` puts in the connection
 OPERATION_ROUTE = "GET /api/v1/operations/{id}"
 CONTEXT = cast(Context, {})  # poke mode and deferral read nothing from the context
 
 
 @pytest.fixture
 def emu(
-    fresh_emulator: EmulatorProcess, toloka_conn_env: None, monkeypatch: pytest.MonkeyPatch
+    toloka_emulator: EmulatorProcess, toloka_emulator_conn: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[EmulatorProcess]:
     TrackingClient.opened = []
     monkeypatch.setattr(httpx, "AsyncClient", TrackingClient)
-    yield fresh_emulator
+    yield toloka_emulator
     assert all(client.is_closed for client in TrackingClient.opened)
 
 

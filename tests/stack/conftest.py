@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
+from toloka_emulator import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "dags_examples"

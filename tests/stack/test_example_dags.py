@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.stack.conftest import STALE_EVENT_WINDOW, TOKEN, Stack
+from toloka_emulator import EmulatorProcess
 
 pytestmark = pytest.mark.stack
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.stack.conftest import STALE_EVENT_WINDOW, Stack, wait_for, write_tsv
+from toloka_emulator import EmulatorProcess
 
 pytestmark = pytest.mark.stack
 

@@ -8,10 +8,10 @@ import signal
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from airflow_toloka.hooks.toloka import TolokaHook
 from tests.specs import IMAGES_PROJECT, pool_spec
 from tests.stack.conftest import TOKEN, Stack, wait_for
+from toloka_emulator import EmulatorProcess
 
 pytestmark = pytest.mark.stack
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
+from toloka_emulator import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT_PYTHON = ROOT / ".venv-kit" / "bin" / "python"
@@ -95,10 +95,10 @@ def test_kit_talked_the_way_toloka_expects(kit_run: dict[str, Any], kit_emulator
 
 
 def test_kits_partial_upload_against_the_default_mode(
-    kit_python: Path, fresh_emulator: EmulatorProcess
+    kit_python: Path, toloka_emulator: EmulatorProcess
 ) -> None:
     # No pools file: a null input value is still VALUE_REQUIRED, as on every real pool.
-    emulator = fresh_emulator
+    emulator = toloka_emulator
     proc = subprocess.run(
         [str(kit_python), str(SCRIPT.with_name("kit_default_mode.py")), emulator.url],
         capture_output=True,

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from airflow_toloka.emulator import EmulatorProcess
 from tests.stack.conftest import Stack, wait_for, write_tsv
 
 # The labeling pipeline example, the pool sensor waiting on the simulated crowd, on this stack (scenario 4).
 from tests.stack.test_example_dags import (  # noqa: F401
     test_labeling_pipeline_and_the_dag_its_labels_queue as test_labeling_pipeline_on_celery,
 )
+from toloka_emulator import EmulatorProcess
 
 pytestmark = pytest.mark.stack
 

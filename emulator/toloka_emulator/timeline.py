@@ -1,6 +1,6 @@
 """Two coupled time axes and the events due on them: the clock clients see, and the simulated world's time.
 
-- **clock** (:class:`~airflow_toloka.emulator.clock.Clock`): real time plus what ``/_emulator/advance`` added.
+- **clock** (:class:`~toloka_emulator.clock.Clock`): real time plus what ``/_emulator/advance`` added.
   Operations, ``will_expire`` and every timestamp shown to clients live here.
 - **sim**: the simulated world's seconds, which run ``time_scale`` times faster than real time (default 60: a
   Toloker who needs 30 simulated seconds for a suite takes half a real second) and also grow by what
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from airflow_toloka.emulator.clock import Clock
+from toloka_emulator.clock import Clock
 
 __all__ = ["Event", "Timeline"]
 

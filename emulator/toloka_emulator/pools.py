@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_toloka.emulator.validation import FIELD_TYPES
+from toloka_emulator.validation import FIELD_TYPES
 
 OWNER = {"id": "emulator-requester", "myself": True, "company_id": "1"}
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_toloka.emulator.wire import ApiError
+from toloka_emulator.wire import ApiError
 
 __all__ = ["RUNTIME_FIELDS", "EmulatorConfig"]
 

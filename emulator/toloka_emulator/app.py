@@ -30,8 +30,8 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from starlette.routing import BaseRoute, Match
 
-from airflow_toloka.emulator.pool_api import POOLS, TRAININGS, Container
-from airflow_toloka.emulator.state import TASK_SUITES, TASKS, ApiError, EmulatorConfig, EmulatorState, Kind
+from toloka_emulator.pool_api import POOLS, TRAININGS, Container
+from toloka_emulator.state import TASK_SUITES, TASKS, ApiError, EmulatorConfig, EmulatorState, Kind
 
 __all__ = ["create_app"]
 

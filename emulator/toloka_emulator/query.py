@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow_toloka.emulator.wire import ApiError, field_error
-from airflow_toloka.models import format_datetime
+from toloka_emulator.clock import format_datetime
+from toloka_emulator.wire import ApiError, field_error
 
 __all__ = [
     "COMPARISONS",

@@ -1,4 +1,4 @@
-"""Run the emulator as a subprocess on a free loopback port, for tests, ``make demo`` and benchmarks.
+"""Run the emulator as a subprocess on a free loopback port, for tests, demos and benchmarks.
 
 A real process (not an in-process app) so that clients talk real HTTP over loopback and the emulator's CPU work
 does not share a GIL with the code under test.
@@ -6,6 +6,7 @@ does not share a GIL with the code under test.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -27,9 +28,15 @@ _READY = re.compile(r"Toloka emulator listening on (http://\S+:(\d+))")
 class EmulatorProcess:
     """``with EmulatorProcess(extra_args=[...]) as emu: ... emu.url ...``
 
-    Starts ``python -m airflow_toloka.emulator --host 127.0.0.1 --port 0 [extra args]``: the emulator binds a free
+    Starts ``python -m toloka_emulator --host 127.0.0.1 --port 0 [extra args]``: the emulator binds a free
     port itself and announces it, which avoids the race of picking a port here and binding it there. Output
-    goes to :attr:`log_path`, whose tail is shown if the emulator fails to come up.
+    goes to :attr:`log_path`, whose tail is shown if the emulator fails to come up. The emulator runs on the
+    same interpreter (``sys.executable``), so it must be installed where the caller runs.
+
+    :param extra_args: more options of ``python -m toloka_emulator`` (``--pools FILE``, ``--crowd 5`` ...).
+    :param port: the port to bind; 0 (the default) lets the emulator pick a free one.
+    :param log_path: where the emulator's output goes (default: a new temporary file).
+    :param startup_timeout: seconds to wait for it to answer.
     """
 
     def __init__(
@@ -57,10 +64,14 @@ class EmulatorProcess:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> EmulatorProcess:
-        """Start the subprocess and wait until ``/_emulator/health`` answers; raises RuntimeError with the log tail."""
+        """Start the subprocess and wait until ``/_emulator/health`` answers (nothing to do when started).
+
+        :return: this process, with :attr:`url` and :attr:`port` set.
+        :raises RuntimeError: when it exits or does not answer in time, with the tail of its log.
+        """
         if self._proc is not None:
             return self
-        cmd = [sys.executable, "-m", "airflow_toloka.emulator", "--host", "127.0.0.1"]
+        cmd = [sys.executable, "-m", "toloka_emulator", "--host", "127.0.0.1"]
         cmd += ["--port", str(self.requested_port), *self.extra_args]
         with open(self.log_path, "wb") as log:
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -123,23 +134,42 @@ class EmulatorProcess:
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         resp = self._session.request(method, f"{self.url}{path}", json=body, timeout=30)
-        resp.raise_for_status()
+        if resp.status_code >= 400:
+            # The emulator's body says what was wrong (e.g. which config field); raise_for_status would not.
+            raise requests.HTTPError(f"{method} {path}: {resp.status_code} {resp.text[:1000]}", response=resp)
         return resp.json()
 
     def stats(self) -> dict[str, Any]:
-        """``GET /_emulator/stats``: request/response/fault counters and object counts."""
+        """``GET /_emulator/stats``.
+
+        :return: request, response and fault counters, object counts (also per pool), pool statuses, assignment
+            counts per pool and status, and the time.
+        :raises requests.HTTPError: when the emulator answers with an error.
+        """
         return self._call("GET", "/_emulator/stats")  # type: ignore[no-any-return]
 
     def reset(self) -> None:
-        """Forget all objects, operations and counters (the config stays)."""
+        """``POST /_emulator/reset``: forget all objects, operations and counters (the config stays).
+
+        :raises requests.HTTPError: when the emulator answers with an error.
+        """
         self._call("POST", "/_emulator/reset")
 
     def config(self) -> dict[str, Any]:
-        """The runtime config (faults, latency, rate, tokens, ...)."""
+        """``GET /_emulator/config``.
+
+        :return: the runtime config (faults, latency, rate, tokens, the crowd, time scale, ...).
+        :raises requests.HTTPError: when the emulator answers with an error.
+        """
         return self._call("GET", "/_emulator/config")  # type: ignore[no-any-return]
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        """Change runtime config, e.g. ``configure(fault_500=0.1, rate=50)``; returns the new config."""
+        """``POST /_emulator/config``: change the runtime config, all of it or nothing.
+
+        :param changes: field -> value, e.g. ``configure(fault_500=0.1, rate=50)``.
+        :return: the config afterwards.
+        :raises requests.HTTPError: for an unknown field or a bad value, with the emulator's message.
+        """
         return self._call("POST", "/_emulator/config", changes)  # type: ignore[no-any-return]
 
     def advance(self, seconds: float) -> dict[str, Any]:
@@ -147,9 +177,30 @@ class EmulatorProcess:
 
         :param seconds: simulated seconds.
         :return: the time afterwards (``now``, ``advanced_seconds``, ``simulated_seconds``, ``time_scale``).
+        :raises requests.HTTPError: for a negative or absurd amount.
         """
         return self._call("POST", f"/_emulator/advance?seconds={seconds}")  # type: ignore[no-any-return]
 
     def restore_config(self) -> dict[str, Any]:
-        """Back to the config the process started with."""
+        """Put back the config the process started with.
+
+        :return: the config afterwards.
+        """
         return self.configure(**self.initial_config)
+
+    # ------------------------------------------------------------------ clients
+
+    def airflow_conn(self, token: str = "test-token") -> str:
+        """An Airflow connection to this emulator in JSON form, the value of ``AIRFLOW_CONN_TOLOKA_DEFAULT``.
+
+        It is built here rather than by the provider so that the emulator needs no Airflow: the provider reads
+        ``host`` as the full URL that overrides Toloka's environments.
+
+        :param token: the API token the connection carries; any non-empty token works unless the emulator was
+            started with ``--token``.
+        :return: ``{"conn_type": "toloka", "host": "http://127.0.0.1:PORT", "password": token}`` as JSON.
+        :raises RuntimeError: when the emulator has not been started.
+        """
+        if not self.url:
+            raise RuntimeError("the Toloka emulator is not started: no URL to connect to yet")
+        return json.dumps({"conn_type": "toloka", "host": self.url, "password": token})

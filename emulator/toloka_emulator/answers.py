@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from airflow_toloka.emulator.validation import compile_input_spec
+from toloka_emulator.validation import compile_input_spec
 
 __all__ = ["answer", "generated", "truths"]
 

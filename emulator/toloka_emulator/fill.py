@@ -28,13 +28,13 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from airflow_toloka.emulator.answers import generated, truths
-from airflow_toloka.emulator.assignments import Assignments
-from airflow_toloka.emulator.clock import Clock
-from airflow_toloka.emulator.pools import OWNER, Pool
-from airflow_toloka.emulator.projects import Projects
-from airflow_toloka.emulator.query import int_param
-from airflow_toloka.emulator.wire import ApiError
+from toloka_emulator.answers import generated, truths
+from toloka_emulator.assignments import Assignments
+from toloka_emulator.clock import Clock
+from toloka_emulator.pools import OWNER, Pool
+from toloka_emulator.projects import Projects
+from toloka_emulator.query import int_param
+from toloka_emulator.wire import ApiError
 
 __all__ = ["FillSettings", "Filler"]
 

@@ -1,4 +1,4 @@
-"""``python -m airflow_toloka.emulator``: serve the Toloka emulator with uvicorn (one worker, no access log).
+"""``python -m toloka_emulator``: serve the Toloka emulator with uvicorn (one worker, no access log).
 
 Prints ``Toloka emulator listening on http://HOST:PORT`` once it accepts connections; ``--port 0`` picks a free
 port and the line tells which one.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from airflow_toloka.emulator.app import create_app
-from airflow_toloka.emulator.state import EmulatorConfig, load_pools_spec
+from toloka_emulator.app import create_app
+from toloka_emulator.state import EmulatorConfig, load_pools_spec
 
 
 def _probability(text: str) -> float:
@@ -45,12 +45,12 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
     :param argv: the CLI arguments (default: ``sys.argv[1:]``).
     :return: the config.
     """
-    p = argparse.ArgumentParser(prog="python -m airflow_toloka.emulator", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m toloka_emulator", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     p.add_argument("--token", help="accept only this token (default: any non-empty token)")
     p.add_argument("--denied-token", help="this token gets 403 ACCESS_DENIED on every /api request")
-    p.add_argument("--pools", dest="pools_file", help="JSON pools file (see airflow_toloka.emulator.pools)")
+    p.add_argument("--pools", dest="pools_file", help="JSON pools file (see toloka_emulator.pools)")
     p.add_argument(
         "--rate", type=_positive, default=100_000.0, help="items per second an operation processes"
     )

@@ -47,13 +47,13 @@ from collections import Counter, deque
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Protocol
 
-from airflow_toloka.emulator.aggregate import accuracy, dawid_skene, weighted_dynamic_overlap
-from airflow_toloka.emulator.assignments import Assignments
-from airflow_toloka.emulator.operations import Operation, Operations
-from airflow_toloka.emulator.pools import OWNER, Pool
-from airflow_toloka.emulator.projects import Projects
-from airflow_toloka.emulator.query import id_range, int_param, sort_param
-from airflow_toloka.emulator.wire import VALUE_REQUIRED, ApiError, field_error
+from toloka_emulator.aggregate import accuracy, dawid_skene, weighted_dynamic_overlap
+from toloka_emulator.assignments import Assignments
+from toloka_emulator.operations import Operation, Operations
+from toloka_emulator.pools import OWNER, Pool
+from toloka_emulator.projects import Projects
+from toloka_emulator.query import id_range, int_param, sort_param
+from toloka_emulator.wire import VALUE_REQUIRED, ApiError, field_error
 
 __all__ = ["AggregationSettings", "Aggregations", "RateLimit"]
 

@@ -34,15 +34,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_toloka.emulator.answers import answer
-from airflow_toloka.emulator.pools import OWNER, Pool
-from airflow_toloka.emulator.query import id_number
-from airflow_toloka.emulator.work import PoolWork, Taken
+from toloka_emulator.answers import answer
+from toloka_emulator.pools import OWNER, Pool
+from toloka_emulator.query import id_number
+from toloka_emulator.work import PoolWork, Taken
 
 if TYPE_CHECKING:
-    from airflow_toloka.emulator.assignments import Assignments
-    from airflow_toloka.emulator.projects import Projects
-    from airflow_toloka.emulator.timeline import Event, Timeline
+    from toloka_emulator.assignments import Assignments
+    from toloka_emulator.projects import Projects
+    from toloka_emulator.timeline import Event, Timeline
 
 __all__ = ["Crowd", "CrowdSettings"]
 

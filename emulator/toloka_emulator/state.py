@@ -40,16 +40,16 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_toloka.emulator.aggregation import Aggregations
-from airflow_toloka.emulator.assignments import Assignments
-from airflow_toloka.emulator.clock import Clock
-from airflow_toloka.emulator.config import RUNTIME_FIELDS, EmulatorConfig
-from airflow_toloka.emulator.crowd import Crowd
-from airflow_toloka.emulator.fill import Filler
-from airflow_toloka.emulator.ids import IdSource
-from airflow_toloka.emulator.operations import Entry, Operations
-from airflow_toloka.emulator.pool_api import POOLS, PoolApi
-from airflow_toloka.emulator.pools import (
+from toloka_emulator.aggregation import Aggregations
+from toloka_emulator.assignments import Assignments
+from toloka_emulator.clock import Clock, format_datetime
+from toloka_emulator.config import RUNTIME_FIELDS, EmulatorConfig
+from toloka_emulator.crowd import Crowd
+from toloka_emulator.fill import Filler
+from toloka_emulator.ids import IdSource
+from toloka_emulator.operations import Entry, Operations
+from toloka_emulator.pool_api import POOLS, PoolApi
+from toloka_emulator.pools import (
     Pool,
     auto_create_enabled,
     check_pools_spec,
@@ -59,8 +59,8 @@ from airflow_toloka.emulator.pools import (
     pools_from_spec,
     pools_of,
 )
-from airflow_toloka.emulator.projects import Projects, implicit_task_spec
-from airflow_toloka.emulator.query import (
+from toloka_emulator.projects import Projects, implicit_task_spec
+from toloka_emulator.query import (
     COMPARISONS,
     bool_param,
     datetime_param,
@@ -68,16 +68,15 @@ from airflow_toloka.emulator.query import (
     int_param,
     sort_param,
 )
-from airflow_toloka.emulator.review import Review
-from airflow_toloka.emulator.timeline import Timeline
-from airflow_toloka.emulator.validation import (
+from toloka_emulator.review import Review
+from toloka_emulator.timeline import Timeline
+from toloka_emulator.validation import (
     MAX_INPUT_BYTES,
     MAX_OUTPUT_BYTES,
     ItemValidator,
     request_data_sizes,
 )
-from airflow_toloka.emulator.wire import MAX_OVERLAP, TASK_SUITES, TASKS, ApiError, Kind
-from airflow_toloka.models import format_datetime
+from toloka_emulator.wire import MAX_OVERLAP, TASK_SUITES, TASKS, ApiError, Kind
 
 __all__ = [
     "RUNTIME_FIELDS",

@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_toloka.emulator.forms import READ_ONLY, Form, validation_error
-from airflow_toloka.emulator.query import id_number, int_param, numeric_id_filters, sort_param, stamp_filters
-from airflow_toloka.emulator.validation import FIELD_TYPES
-from airflow_toloka.emulator.wire import ApiError
+from toloka_emulator.forms import READ_ONLY, Form, validation_error
+from toloka_emulator.query import id_number, int_param, numeric_id_filters, sort_param, stamp_filters
+from toloka_emulator.validation import FIELD_TYPES
+from toloka_emulator.wire import ApiError
 
 __all__ = ["OWNER", "Project", "Projects", "implicit_task_spec"]
 

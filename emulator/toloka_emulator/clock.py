@@ -11,9 +11,21 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from airflow_toloka.models import format_datetime
+__all__ = ["Clock", "format_datetime"]
 
-__all__ = ["Clock"]
+
+def format_datetime(value: datetime) -> str:
+    """Render a datetime as Toloka's wire format does: naive UTC with milliseconds.
+
+    Toloka's Java SDK refuses other shapes (an offset, microseconds), so every stamp the emulator shows goes
+    through here.
+
+    :param value: naive (taken as UTC) or aware.
+    :return: e.g. ``2024-01-02T03:04:05.678``.
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
 
 
 class Clock:

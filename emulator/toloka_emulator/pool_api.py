@@ -1,7 +1,7 @@
 """``/api/v1/pools`` and ``/api/v1/trainings``: create, get, list, replace, patch, and the actions that start
 operations (open, close, close-for-update, archive, clone), plus the status changes the clock causes.
 
-Pools and trainings are one :class:`~airflow_toloka.emulator.pools.Pool` type in one dict, because tasks address
+Pools and trainings are one :class:`~toloka_emulator.pools.Pool` type in one dict, because tasks address
 both by ``pool_id``; ids come from one increasing decimal counter that starts above 1000 and above every declared
 pool id, and skips ids that auto-created pools took. A pool or training created here keeps the body the client
 sent (unknown fields too, read-only ones dropped) and snapshots its project's ``task_spec.input_spec``, which
@@ -33,16 +33,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_toloka.emulator.forms import READ_ONLY, Form, check_pool, check_training, parse_stamp
-from airflow_toloka.emulator.operations import Operation, Operations
-from airflow_toloka.emulator.pools import Pool, new_pool
-from airflow_toloka.emulator.query import id_number, int_param, numeric_id_filters, sort_param, stamp_filters
-from airflow_toloka.emulator.wire import ApiError
+from toloka_emulator.forms import READ_ONLY, Form, check_pool, check_training, parse_stamp
+from toloka_emulator.operations import Operation, Operations
+from toloka_emulator.pools import Pool, new_pool
+from toloka_emulator.query import id_number, int_param, numeric_id_filters, sort_param, stamp_filters
+from toloka_emulator.wire import ApiError
 
 if TYPE_CHECKING:
-    from airflow_toloka.emulator.crowd import Crowd
-    from airflow_toloka.emulator.projects import Projects
-    from airflow_toloka.emulator.timeline import Timeline
+    from toloka_emulator.crowd import Crowd
+    from toloka_emulator.projects import Projects
+    from toloka_emulator.timeline import Timeline
 
 __all__ = ["POOLS", "TRAININGS", "Container", "PoolApi"]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_toloka.emulator.wire import MAX_OVERLAP, VALUE_REQUIRED, ApiError, field_error
+from toloka_emulator.wire import MAX_OVERLAP, VALUE_REQUIRED, ApiError, field_error
 
 __all__ = ["READ_ONLY", "Form", "check_pool", "check_training", "parse_stamp", "validation_error"]
 

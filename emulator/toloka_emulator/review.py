@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from airflow_toloka.emulator.assignments import Assignments
-from airflow_toloka.emulator.pools import Pool
-from airflow_toloka.emulator.wire import VALUE_REQUIRED, ApiError, field_error
+from toloka_emulator.assignments import Assignments
+from toloka_emulator.pools import Pool
+from toloka_emulator.wire import VALUE_REQUIRED, ApiError, field_error
 
 __all__ = ["Review", "ReviewSettings"]
 

@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_toloka.emulator.clock import Clock
-from airflow_toloka.emulator.pools import pools_of
-from airflow_toloka.emulator.query import COMPARISONS, datetime_param, int_param, sort_param
-from airflow_toloka.emulator.wire import ApiError, Kind
+from toloka_emulator.clock import Clock
+from toloka_emulator.pools import pools_of
+from toloka_emulator.query import COMPARISONS, datetime_param, int_param, sort_param
+from toloka_emulator.wire import ApiError, Kind
 
 __all__ = ["Entry", "ObjectSink", "Operation", "Operations", "Pace"]
 

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 
-from airflow_toloka.emulator.wire import MAX_OVERLAP, TASK_SUITES, TASKS, VALUE_REQUIRED, Kind, field_error
+from toloka_emulator.wire import MAX_OVERLAP, TASK_SUITES, TASKS, VALUE_REQUIRED, Kind, field_error
 
 if TYPE_CHECKING:  # pools.py imports FIELD_TYPES from here; the pool is only read
-    from airflow_toloka.emulator.pools import Pool
+    from toloka_emulator.pools import Pool
 
 __all__ = [
     "FIELD_TYPES",
@@ -169,7 +169,7 @@ class ItemValidator:
     def validate(self, kind: Kind, item: Any, allow_defaults: bool) -> Checked:
         """Check one item of an upload.
 
-        :param kind: :data:`~airflow_toloka.emulator.wire.TASKS` or ``TASK_SUITES``.
+        :param kind: :data:`~toloka_emulator.wire.TASKS` or ``TASK_SUITES``.
         :param item: the item as the client sent it (any JSON value).
         :param allow_defaults: the upload's ``allow_defaults``: a missing overlap takes the pool's default.
         :return: ``(normalised item, None)`` when valid, else ``(None, field path -> error)``.

@@ -24,8 +24,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from airflow_toloka.emulator.query import id_range, int_param, sort_param, stamp_filters
-from airflow_toloka.emulator.wire import VALUE_REQUIRED, ApiError, field_error
+from toloka_emulator.query import id_range, int_param, sort_param, stamp_filters
+from toloka_emulator.wire import VALUE_REQUIRED, ApiError, field_error
 
 __all__ = ["MAX_LIMIT", "STATUSES", "Assignments"]
 
