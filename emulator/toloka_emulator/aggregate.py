@@ -3,7 +3,7 @@
 Both take the votes of one pool, ``task id -> [(worker, label), ...]``, where a label is the tuple of the
 aggregated fields' values, and give ``task id -> (label, confidence)`` for every task with at least one vote.
 
-- :func:`weighted_dynamic_overlap` follows lifecycle §7.5: the answer with the largest sum of the voters'
+- :func:`weighted_dynamic_overlap` follows docs/toloka-api.md L7.5: the answer with the largest sum of the voters'
   accuracies ``q_i`` wins, and its confidence is its posterior under a uniform prior over the ``Y`` possible
   answers, ``P(answers | z) = prod_i (q_i if a_i == z else (1 - q_i) / (Y - 1))``.
 - :func:`dawid_skene` is the classic EM: one confusion matrix per worker and class priors, started from the
@@ -27,7 +27,7 @@ Votes = Mapping[str, Sequence[tuple[str, Hashable]]]
 Result = dict[str, tuple[Hashable, float]]
 
 _sum = sum
-K_SMOOTHING = 0.5  # Toloka's K in q_i = (K + correct) / (2K + total), lifecycle §7.5
+K_SMOOTHING = 0.5  # Toloka's K in q_i = (K + correct) / (2K + total), docs/toloka-api.md L7.5
 _EPS = 1e-6
 
 
@@ -55,7 +55,7 @@ def majority(votes: Votes) -> dict[str, Hashable]:
 
 
 def weighted_dynamic_overlap(votes: Votes, q: Mapping[str, float], n_labels: int) -> Result:
-    """WDO as lifecycle §7.5 describes it.
+    """WDO as docs/toloka-api.md L7.5 describes it.
 
     :param votes: task id -> (worker, label) pairs.
     :param q: worker -> accuracy in (0, 1); a worker missing here counts 0.5.

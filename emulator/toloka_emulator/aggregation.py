@@ -1,4 +1,4 @@
-"""Aggregation endpoints (lifecycle §7): ``POST /aggregated-solutions/aggregate-by-pool`` (a
+"""Aggregation endpoints (docs/toloka-api.md L7): ``POST /aggregated-solutions/aggregate-by-pool`` (a
 ``SOLUTION.AGGREGATE`` operation), ``GET /aggregated-solutions/{operation_id}`` (its results) and
 ``POST .../aggregate-by-task``.
 
@@ -9,9 +9,9 @@ one accepted answer gets a result ``{"pool_id", "task_id", "confidence", "output
 
 The operation is PENDING for ``pending_seconds`` and RUNNING for ``aggregation_seconds`` (default 1) on the
 clock; its results are computed when it finishes, from the answers accepted by then, and kept compactly (one
-tuple per task) until a reset. ``parameters`` are those DOCS shows (lifecycle §7.2), ``details`` is ``{}``.
+tuple per task) until a reset. ``parameters`` are those DOCS shows (docs/toloka-api.md L7.2), ``details`` is ``{}``.
 
-Choices where Toloka's real behaviour is unconfirmed (lifecycle §7, §13, §15):
+Choices where Toloka's real behaviour is unconfirmed (docs/toloka-api.md L7, L13, L15):
 
 - aggregate-by-pool answers 202, aggregate-by-task 200.
 - an unknown pool (or a training) is 400 with ``pool_id`` ``DOES_NOT_EXIST``; a field missing from the

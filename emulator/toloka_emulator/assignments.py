@@ -7,7 +7,7 @@ also kept apart, so ``status=ACTIVE&limit=1`` (how a "results are final" trigger
 many finished assignments the pool holds. Paging a pool with ``sort=id&id_gt=...&limit=1000`` therefore costs the
 page, not the pool, even with a million answer rows in it.
 
-Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api-lifecycle.md §6.2):
+Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md L6.2):
 
 - none of ``pool_id``/``task_suite_id``/``task_id`` -> 400 ``VALIDATION_ERROR`` with a ``pool_id``
   ``VALUE_REQUIRED`` payload.
@@ -131,7 +131,7 @@ class Assignments:
         return {pool: {s: n for s, n in counts.items() if n} for pool, counts in self.counts.items()}
 
     def find(self, query: Mapping[str, str]) -> dict[str, Any]:
-        """``GET /assignments``: the filters, ``sort`` and ``limit`` of lifecycle §6.2.
+        """``GET /assignments``: the filters, ``sort`` and ``limit`` of docs/toloka-api.md L6.2.
 
         :param query: the request's query parameters.
         :return: ``{"items", "has_more"}``.

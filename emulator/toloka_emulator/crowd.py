@@ -17,7 +17,7 @@ ran out of overlap, with nothing ACTIVE, closes COMPLETED ``auto_close_after_com
 later unless new tasks arrived meanwhile. Given a ``seed``, the same requests and advances give the same
 assignments when ``time_scale`` is 0 (otherwise real time between requests moves the crowd too).
 
-Choices (emulator-only, or where Toloka is unconfirmed; lifecycle §14 items 8, 11-14):
+Choices (emulator-only, or where Toloka is unconfirmed; docs/toloka-api.md L14 items 8, 11-14):
 
 - the crowd works only on pools (not trainings) whose project has a non-empty ``output_spec``: pools created
   through the API always do; pools-file pools do when they declare one; auto-created permissive pools never do,

@@ -5,7 +5,7 @@ A bad body is a 400 ``VALIDATION_ERROR`` whose payload maps each bad field's dot
 ``{"defaults.default_overlap_for_new_task_suites": {"code": "VALUE_REQUIRED", ...}}``. Every problem is
 reported at once, in the order the fields are checked. Read-only fields in a body are dropped, unknown ones kept.
 
-Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api-lifecycle.md §3.3, §4):
+Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md L3.3, L4):
 
 - a ``project_id`` that does not exist or is ARCHIVED, and a ``training_requirement.training_pool_id`` that is
   not an existing training, are ``DOES_NOT_EXIST`` at that field's path.

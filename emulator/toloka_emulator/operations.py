@@ -4,7 +4,7 @@ Operations advance lazily: every request first advances the timeline, which call
 to complete the operations whose scheduled finish time has passed (PENDING for ``pending_seconds``, then RUNNING at ``rate`` items/s). Objects
 of an async upload are created, and become visible to ``GET /tasks``, only when their operation completes.
 
-Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
+Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md):
 
 - async, ``skip_invalid_items=true`` with every item invalid -> FAIL (like the sync error); a FAIL log holds only
   the ``*_VALIDATE`` entries of the invalid items (valid ones were not created, so they have no entry).

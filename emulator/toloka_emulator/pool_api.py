@@ -7,7 +7,7 @@ pool id, and skips ids that auto-created pools took. A pool or training created 
 sent (unknown fields too, read-only ones dropped) and snapshots its project's ``task_spec.input_spec``, which
 then validates its uploads. ``/pools/{id}`` on a training id (and the reverse) is a 404.
 
-Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api-lifecycle.md §3, §4, §15):
+Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md L3, L4, L15):
 
 - ``PUT`` on an OPEN (or ARCHIVED) pool or training: 409 ``INAPPROPRIATE_STATUS`` with
   ``payload.appropriate_statuses = ["CLOSED"]``.

@@ -7,7 +7,7 @@ auto-created pools share one implicit project whose ``task_spec`` has **no** ``i
 permissive mode: any input field of any type is accepted, so a client cannot check anything against it) and no
 ``output_spec`` (so the simulated crowd leaves those pools alone).
 
-Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api-lifecycle.md §2, §15):
+Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md L2, L15):
 
 - ``public_description`` is required (400 ``VALUE_REQUIRED``), as toloka-kit's test fixture shows the server doing.
 - field types are accepted in either case and echoed as sent; an unknown one is ``UNKNOWN_ENUM_VALUE`` at

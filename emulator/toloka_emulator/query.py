@@ -1,6 +1,6 @@
 """Query-string parameters of the emulated endpoints, parsed strictly: a malformed one is a 400, as in Toloka.
 
-Choice where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
+Choice where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md):
 
 - query booleans other than lowercase ``true``/``false`` are a 400 ``VALIDATION_ERROR``.
 """

@@ -1,11 +1,11 @@
 """Reviewing assignments: ``PATCH /api/v1/assignments/{id}`` with ``{"status", "public_comment"}``.
 
-Allowed transitions (lifecycle §6.5): SUBMITTED -> ACCEPTED, SUBMITTED -> REJECTED, REJECTED -> ACCEPTED. The
+Allowed transitions (docs/toloka-api.md L6.5): SUBMITTED -> ACCEPTED, SUBMITTED -> REJECTED, REJECTED -> ACCEPTED. The
 review sets ``status``, the stamp of the new status (``accepted``/``rejected``, on the clock) and
 ``public_comment``, and answers 200 with the full assignment. A pool with ``auto_accept_solutions: false`` keeps
 SUBMITTED work until it is reviewed or ``auto_accept_period_day`` (simulated) passes (see ``crowd``).
 
-Choices where Toloka's real behaviour is unconfirmed (lifecycle §6.5, §13.2, §15):
+Choices where Toloka's real behaviour is unconfirmed (docs/toloka-api.md L6.5, L13.2, L15):
 
 - any other transition, including a PATCH to the status the assignment already has, is 409
   ``INAPPROPRIATE_STATUS`` with ``payload: {"status": <current>, "appropriate_statuses": [...]}`` (the statuses

@@ -5,8 +5,7 @@ couple of seconds, so no pydantic model is built per item. The state is only tou
 single uvicorn worker, hence no locks.
 
 :class:`EmulatorState` is the facade ``app.py`` talks to; the concerns live next door, each module documenting
-the choices it makes where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md and
-shared/toloka-api-lifecycle.md):
+the choices it makes where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md):
 
 - ``config``: the CLI and runtime config; ``pools``: the pool model and the pools file (``--pools FILE``).
 - ``projects``: projects, and the implicit projects of pools-file and auto-created pools.
@@ -21,7 +20,7 @@ shared/toloka-api-lifecycle.md):
   item is invalid, log order, empty log until done).
 - ``query``: strict query parameters; ``wire``: error responses and the two object kinds.
 
-Choices made here where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
+Choices made here where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md):
 
 - sync error payloads: ``{"<idx>": {field: error}}`` for arrays, ``{field: error}`` for a single object.
 - ``operation_id`` is keyed on alone (the body is not compared) and is ignored in sync mode; any non-empty string

@@ -3,7 +3,7 @@
 Plain dict code on purpose: 100k tasks in 10 async batches must cost the emulator well under a couple of seconds,
 so no pydantic model is built per item, and an item is read once and copied once (into its normalised form).
 
-Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
+Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md):
 
 - unknown pool -> per-item ``pool_id`` ``ENTITY_DOES_NOT_EXIST``; ARCHIVED pool -> per-item ``pool_id``
   ``INAPPROPRIATE_STATUS`` (params ``["OPEN", "CLOSED"]``); a non-object item -> ``{"": OBJECT_EXPECTED}``.
@@ -11,7 +11,7 @@ Choices where Toloka's real behaviour is unconfirmed (see shared/toloka-api.md):
   object has ``overlap: null`` and no ``remaining_overlap``.
 - suite tasks get no ids (a client-sent ``id`` is dropped), so ``GET /task-suites?task_id=`` finds nothing.
 - a task uploaded into a training without an ``overlap`` gets infinite overlap, with or without
-  ``allow_defaults`` (trainings have no ``defaults``; lifecycle §4 and §15 recommend infinite).
+  ``allow_defaults`` (trainings have no ``defaults``; docs/toloka-api.md L4 and L15 recommend infinite).
 - a pool's input spec is its project's ``task_spec.input_spec`` as it was when the pool was created (see
   ``projects``); field types are matched case-insensitively.
 """
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 ITEM_IDX = "__item_idx"
-# Toloka's limits on one request's data (toloka-api.md §2.6): all input_values, all solutions' output_values.
+# Toloka's limits on one request's data (docs/toloka-api.md U2.6): all input_values, all solutions' output_values.
 MAX_INPUT_BYTES = 1_048_576
 MAX_OUTPUT_BYTES = 4_194_304
 

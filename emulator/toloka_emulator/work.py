@@ -5,9 +5,9 @@ task suites, each kept in creation order. Each worker has a cursor per list: eve
 taken by that worker or had no overlap left when the worker passed it, so every unit is passed at most once per
 worker over the pool's life. Overlap that comes back (a SKIPPED or EXPIRED assignment) puts the unit in a
 ``returned`` queue that is looked at first. ``remaining_overlap`` goes down when a unit is issued and back up
-when it is given back (lifecycle §15: "on issue, restore on skip/expire").
+when it is given back (docs/toloka-api.md L15: "on issue, restore on skip/expire").
 
-Choices (see shared/toloka-api-lifecycle.md §14 item 13):
+Choices (see docs/toloka-api.md L14 item 13):
 
 - general tasks with infinite overlap are issued to each worker once and never hold up completion.
 - control tasks are reused across suites, but a worker never sees one twice: once it has seen them all, its

@@ -1,4 +1,4 @@
-"""Server-side aggregation (lifecycle §7): validation, WDO and Dawid-Skene on a pool the crowd finished, result
+"""Server-side aggregation (docs/toloka-api.md L7): validation, WDO and Dawid-Skene on a pool the crowd finished, result
 paging, aggregate-by-task and the optional rate limit. Operations finish when a test advances the clock."""
 
 from __future__ import annotations

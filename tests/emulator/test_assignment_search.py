@@ -1,4 +1,4 @@
-"""``GET /assignments``: every filter and sort of lifecycle §6.2, checked against the pool's full list."""
+"""``GET /assignments``: every filter and sort of docs/toloka-api.md L6.2, checked against the pool's full list."""
 
 from __future__ import annotations
 

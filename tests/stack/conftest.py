@@ -70,7 +70,6 @@ STRICT_POOL = {
     "input_spec": {"image": {"type": "url", "required": True}},
     "output_spec": {"result": {"type": "string"}},
 }
-ARCHIVED_POOL = {**STRICT_POOL, "id": "6002", "status": "ARCHIVED"}  # uploads to it FAIL on Toloka's side
 
 
 # ---------------------------------------------------------------------------------------------- collection
@@ -482,7 +481,7 @@ def running_stack(stack_base: Path, postgres: Postgres, broker: str | None = Non
     """Emulators, AIRFLOW_HOME and every process of the configuration, up and with the DAGs parsed."""
     home = stack_base / "airflow"
     pools = stack_base / "pools.json"
-    pools.write_text(json.dumps({"pools": [STRICT_POOL, ARCHIVED_POOL]}))
+    pools.write_text(json.dumps({"pools": [STRICT_POOL]}))
     strict_args = ["--pools", str(pools), "--token", TOKEN, "--denied-token", DENIED_TOKEN]
     with (
         EmulatorProcess(log_path=stack_base / "emulator.log") as emulator,

@@ -120,7 +120,7 @@ def test_operation_fail(stack: Stack) -> None:
     log = stack.logs_text(dag_id, run_id, "upload")
     # Toloka's code and message for each rejected item, from the operation's log
     assert "TolokaValidationError" in log, log[-3000:]
-    assert "item 0: pool_id INAPPROPRIATE_STATUS (Pool 6002 is ARCHIVED" in log, log[-3000:]
+    assert "item 0: input_values.image INVALID_URL_SYNTAX" in log, log[-3000:]
 
 
 def test_emulator_down_at_submit(stack: Stack) -> None:

@@ -1,8 +1,8 @@
 """Test-only DAGs for the real-stack fault scenarios (copied into the stack's dags folder).
 
 - ``stack_bulk_upload``: tasks from the TSV at ``params.path`` into ``params.pool_id``, deferrable, retried.
-- ``stack_operation_fail``: an upload to an ARCHIVED pool of ``toloka_strict``: valid items (the local checks
-  pass), but Toloka refuses them, so the operation FAILs.
+- ``stack_operation_fail``: an upload to ``toloka_strict``'s pool with ``skip_invalid_items`` (the spec check is
+  left to Toloka) whose every item breaks the pool's input spec, so the operation FAILs.
 - ``stack_emulator_down``: an upload through ``toloka_down``, a connection to a port nobody listens on; the hook
   retries with a short backoff so the test stays quick.
 """
@@ -44,12 +44,13 @@ with DAG(dag_id="stack_operation_fail", schedule=None, tags=["toloka", "test"]) 
     CreateTasksOperator(
         task_id="upload",
         toloka_conn_id="toloka_strict",
-        pool_id="6002",
+        pool_id="6001",
         tasks=[
-            {"input_values": {"image": "https://example.com/a.jpg"}, "overlap": 1},
-            {"input_values": {"image": "https://example.com/b.jpg"}, "overlap": 1},
-            {"input_values": {"image": "https://example.com/c.jpg"}, "overlap": 1},
+            {"input_values": {"image": "not a URL a"}, "overlap": 1},
+            {"input_values": {"image": "not a URL b"}, "overlap": 1},
+            {"input_values": {"image": "not a URL c"}, "overlap": 1},
         ],
+        skip_invalid_items=True,
         deferrable=True,
         poll_interval=1,
         retries=1,
