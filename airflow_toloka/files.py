@@ -268,7 +268,8 @@ EMPTY_STRING_CELL = '""'
 """How TSV and CSV hold an empty string, since an empty cell means a missing field."""
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _TSV_UNESCAPE = re.compile(r"\\(.)", re.S)
-_TSV_UNESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", '"': '"'}
+_TSV_UNESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
+_TWO_QUOTES_CELL = '\\"\\"'  # a value that is two quotes, told apart from the empty string's ""
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 _CSV_CELL = re.compile(r'"((?:[^"]|"")*)"(?=,|\Z)|([^",\r]*)(?=,|\Z)', re.S)
 
@@ -282,7 +283,7 @@ def tsv_cell(value: str | None) -> str:
     if value is None:
         return ""
     if value == "" or value == EMPTY_STRING_CELL:
-        return '\\"\\"' if value else EMPTY_STRING_CELL
+        return _TWO_QUOTES_CELL if value else EMPTY_STRING_CELL
     return value.translate(_TSV_ESCAPES)
 
 
@@ -291,6 +292,8 @@ def _tsv_value(cell: str) -> str | None:
         return None
     if cell == EMPTY_STRING_CELL:
         return ""
+    if cell == _TWO_QUOTES_CELL:
+        return EMPTY_STRING_CELL
     if "\\" not in cell:
         return cell
     return _TSV_UNESCAPE.sub(lambda m: _TSV_UNESCAPES.get(m.group(1), m.group(0)), cell)
@@ -371,7 +374,10 @@ def table_rows(lines: Iterable[str], fmt: str, where: str) -> Iterator[tuple[int
             yield start, cells
     if pending:
         start = line_no - len(pending) + 1
-        raise TolokaInputError(f"{where}, line {start}: not valid CSV (a quote is never closed)")
+        raise TolokaInputError(
+            f"{where}, line {start}: not valid CSV (a quote is never closed, or stands inside an unquoted "
+            "cell: RFC 4180 quotes the whole cell and doubles the quotes inside it)"
+        )
 
 
 def _check_cell_sizes(record: str, sep: str, where: str, line_no: int) -> None:

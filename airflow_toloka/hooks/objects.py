@@ -1,7 +1,7 @@
-"""The machinery of Toloka's objects, and projects and trainings: find-or-create, search, actions.
+"""The machinery of projects, pools and trainings: find-or-create, search, actions, clones.
 
-:class:`TolokaObjectsHook` sits between :class:`~airflow_toloka.hooks.operations.TolokaOperationsHook` and
-:class:`~airflow_toloka.hooks.pools.TolokaPoolsHook`.
+:class:`ObjectsMixin` builds on :class:`~airflow_toloka.hooks.operations.OperationsMixin`; the projects, pools and
+trainings mixins build on it.
 
 Creating a project, a pool or a training and cloning a pool are not idempotent in Toloka (no operation id): a
 repeated POST makes a second object. So, given an ``idempotency_key``, the hook tags what it creates

@@ -1,8 +1,7 @@
 """Pools: create, find again, clone, open, close, archive; their input specs; and waiting for the crowd.
 
-:class:`TolokaPoolsHook` sits between :class:`~airflow_toloka.hooks.objects.TolokaObjectsHook` and the full
-:class:`~airflow_toloka.hooks.toloka.TolokaHook`; the pool trigger and sensor need only this part. Creating and
-cloning follow the find-or-create rules of :mod:`airflow_toloka.hooks.objects`.
+:class:`PoolsMixin` is one area of :class:`~airflow_toloka.hooks.toloka.TolokaHook`, on the machinery of
+:class:`~airflow_toloka.hooks.objects.ObjectsMixin`: creating and cloning follow its find-or-create rules.
 """
 
 from __future__ import annotations

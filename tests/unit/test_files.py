@@ -213,7 +213,7 @@ def test_every_column_kind_in_tsv_and_csv(tmp_path: Path, sep: str) -> None:
         ("INPUT:a,INPUT:b\nok,1\nbare\rreturn,2\n", r"line 3: not valid CSV"),
         (
             'INPUT:a,INPUT:b\nok,1\n"never closed,2\nmore\n',
-            r"line 3: not valid CSV \(a quote is never closed\)",
+            r"line 3: not valid CSV \(a quote is never closed",
         ),
         ('INPUT:a\n5" screen\n', r"line 2: not valid CSV"),
     ],
@@ -407,3 +407,11 @@ def test_a_killed_write_leaves_one_temporary_file_that_the_next_write_takes_over
     write_rows(target, [{"a": "y"}], "csv", ["a"], owner="task-1")
     assert [p.name for p in tmp_path.iterdir()] == ["answers.csv"]
     assert target.read_bytes() == b"a\r\ny\r\n"
+
+
+def test_a_backslash_before_a_quote_stays_in_tsv(tmp_path: Path) -> None:
+    # JSON in a hand-written TSV cell keeps its escaped quotes; only the whole cell \"\" means two quotes.
+    path = tmp_path / "json.tsv"
+    path.write_text('INPUT:meta\tINPUT:q\n{"q": "say \\"hi\\""}\t\\"\\"\n')
+    (item,) = read_items(path)
+    assert item["input_values"] == {"meta": '{"q": "say \\"hi\\""}', "q": '""'}
