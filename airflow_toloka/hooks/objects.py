@@ -209,6 +209,11 @@ class ObjectsMixin(OperationsMixin):
         """Read one object of a kind (a 404 is :class:`~airflow_toloka.exceptions.TolokaDoesNotExistError`)."""
         return self._request("GET", f"{kind.path}/{seg(object_id)}", model=kind.model)
 
+    def _put(self, kind: ObjectKind, object_id: str, obj: TolokaModel | Mapping[str, Any]) -> Any:
+        """Replace one object (``PUT`` sends the whole object, read-only fields left out)."""
+        body = compact_json(create_body(obj, kind.model).to_json_dict()).encode()
+        return self._request("PUT", f"{kind.path}/{seg(object_id)}", body=body, model=kind.model)
+
     def _find(self, kind: ObjectKind, filters: Mapping[str, Any]) -> Iterator[TolokaModel]:
         """Every object of a kind matching a search, paged by id."""
         for page in self._pages(kind.path, {**filters, "limit": _PAGE}):
@@ -225,7 +230,7 @@ class ObjectsMixin(OperationsMixin):
     def _act(self, kind: ObjectKind, object_id: str, action: str, timeout: Timeout) -> TolokaModel:
         """Run an action to its end and read the object after it."""
         self.finish_operation(self._action(kind, object_id, action), timeout)
-        return self._request("GET", f"{kind.path}/{seg(object_id)}", model=kind.model)  # type: ignore[no-any-return]
+        return self._get(kind, object_id)  # type: ignore[no-any-return]
 
     def _start_clone(self, kind: ObjectKind, object_id: str) -> Operation:
         """POST ``/{id}/clone``, never repeated: Toloka may have started it even when no answer came."""
@@ -240,7 +245,7 @@ class ObjectsMixin(OperationsMixin):
         if not new_id:
             done = op.id if op is not None else ""
             raise TolokaError(f"{kind.op_prefix}.CLONE {done} finished without details.{kind.id_key}")
-        return self._request("GET", f"{kind.path}/{seg(str(new_id))}", model=kind.model)  # type: ignore[no-any-return]
+        return self._get(kind, str(new_id))  # type: ignore[no-any-return]
 
     def _action(self, kind: ObjectKind, object_id: str, action: str) -> Operation | None:
         """POST ``/{id}/{action}``: the operation (202), or None (204) when the object is there already."""

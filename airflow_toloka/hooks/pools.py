@@ -33,7 +33,6 @@ from airflow_toloka.models import (
     Project,
     TolokaModel,
     Training,
-    compact_json,
 )
 from airflow_toloka.specs import InputSpecChecker, resolve_will_expire
 
@@ -131,10 +130,7 @@ class PoolsMixin(ObjectsMixin):
         :raises TolokaConflictError: when the pool is OPEN.
         :raises TolokaValidationError: when Toloka rejects it.
         """
-        body = create_body(pool, Pool).to_json_dict()
-        return self._request(
-            "PUT", f"{POOLS.path}/{seg(pool_id)}", body=compact_json(body).encode(), model=Pool
-        )
+        return self._put(POOLS, pool_id, pool)  # type: ignore[no-any-return]
 
     def clone_pool(self, pool_id: str, timeout: Timeout = timedelta(minutes=10)) -> Pool:
         """Clone a pool with Toloka's endpoint (an empty, CLOSED copy in the same project) and wait for it.

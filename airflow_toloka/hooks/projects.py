@@ -10,10 +10,9 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow_toloka.hooks.base import seg
 from airflow_toloka.hooks.objects import ObjectsMixin, create_body
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import PROJECTS, Operation, Project, compact_json
+from airflow_toloka.models import PROJECTS, Operation, Project
 
 __all__ = ["ProjectsMixin"]
 
@@ -86,10 +85,7 @@ class ProjectsMixin(ObjectsMixin):
         :return: the project as Toloka stored it.
         :raises TolokaValidationError: when Toloka rejects it.
         """
-        body = create_body(project, Project).to_json_dict()
-        return self._request(
-            "PUT", f"{PROJECTS.path}/{seg(project_id)}", body=compact_json(body).encode(), model=Project
-        )
+        return self._put(PROJECTS, project_id, project)  # type: ignore[no-any-return]
 
     def archive_project(self, project_id: str, timeout: Timeout = timedelta(minutes=10)) -> Project:
         """Archive a project (all its pools must be archived first) and wait for it.
