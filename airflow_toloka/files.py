@@ -151,17 +151,12 @@ def read_items(
     :raises TolokaInputError: for a file, row or line that cannot be read.
     """
     fmt = format_of(path, file_format)
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise TolokaInputError(f"unknown encoding {encoding!r}") from None
+    _check_encoding(encoding)
     where = str(path)
     with storage_path(path).open("rb") as raw:
         lines = read_text_lines(raw, encoding, where)
         if fmt == "jsonl":
-            for line_no, line in enumerate(lines, 1):
-                if line.strip():
-                    yield _json_object(line, f"{where}, line {line_no}")
+            yield from _jsonl_objects(lines, where)
         elif fmt == "json":
             yield from _json_array("".join(lines), where)
         else:
@@ -197,6 +192,20 @@ def read_text_lines(raw: IO[bytes], encoding: str, where: str) -> Iterator[str]:
             yield line + "\n"
     if pending:
         yield pending
+
+
+def _check_encoding(encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise TolokaInputError(f"unknown encoding {encoding!r}") from None
+
+
+def _jsonl_objects(lines: Iterable[str], where: str) -> Iterator[dict[str, Any]]:
+    """One JSON object per non-blank line; a problem names the file and the 1-based line."""
+    for line_no, line in enumerate(lines, 1):
+        if line.strip():
+            yield _json_object(line, f"{where}, line {line_no}")
 
 
 def _chunks(raw: IO[bytes]) -> Iterator[bytes]:
@@ -474,10 +483,7 @@ def read_records(
     :raises TolokaInputError: naming the file and line of anything unreadable.
     """
     fmt = format_of(path, file_format, RECORD_FORMATS)
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise TolokaInputError(f"unknown encoding {encoding!r}") from None
+    _check_encoding(encoding)
     where = str(path)
     try:
         raw = storage_path(path).open("rb")
@@ -486,16 +492,7 @@ def read_records(
     with raw:
         lines = read_text_lines(raw, encoding, where)
         if fmt == "jsonl":
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError as exc:
-                    raise TolokaInputError(f"{where}, line {number}: not valid JSON ({exc})") from None
-                if not isinstance(record, dict):
-                    raise TolokaInputError(f"{where}, line {number}: expected a JSON object")
-                yield record
+            yield from _jsonl_objects(lines, where)
             return
         rows = table_rows(lines, fmt, where)
         first = next(rows, None)
