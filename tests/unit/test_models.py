@@ -161,17 +161,22 @@ def test_requester_and_user_bonus_read_toloka_answers() -> None:
         "created": "2025-03-04T09:12:44.120",
         "new": 1,
     }
-    with pytest.raises(ValidationError, match="greater than or equal to 0.005"):
+    with pytest.raises(ValidationError, match=r"greater than or equal to 0\.005"):
         UserBonus(user_id="u", amount=Decimal("0.001"))
 
 
 def test_duplicate_bonus_conflict_is_one_error_in_both_shapes() -> None:
     from airflow_toloka.exceptions import TolokaEntityConflictError
 
-    field = {"code": "ENTITY_CONFLICT", "message": "not allowed to apply multiple bonuses with the same amount"}
+    field = {
+        "code": "ENTITY_CONFLICT",
+        "message": "not allowed to apply multiple bonuses with the same amount",
+    }
     bare = error_from_response(409, json.dumps({"user_id": field}), {})
     wrapped = error_from_response(
-        409, json.dumps({"code": "VALIDATION_ERROR", "message": "conflict", "payload": {"user_id": field}}), {}
+        409,
+        json.dumps({"code": "VALIDATION_ERROR", "message": "conflict", "payload": {"user_id": field}}),
+        {},
     )
     for error in (bare, wrapped):
         assert isinstance(error, TolokaEntityConflictError) and isinstance(error, TolokaConflictError)

@@ -84,7 +84,10 @@ def test_a_retried_call_with_the_same_key_reattaches_instead_of_paying_again(ser
     server.script(f"GET /api/v1/operations/{op_id}/log", Reply(200, [created(0, "b0")]))
     again = fast_hook().create_user_bonuses(bonuses(1), idempotency_key="run-1")
     assert again.items == first.items == {0: "b0"}
-    assert [q["operation_id"] for q, _ in posts(server)] == [op_id, op_id]  # the same operation, not a new one
+    assert [q["operation_id"] for q, _ in posts(server)] == [
+        op_id,
+        op_id,
+    ]  # the same operation, not a new one
 
 
 def test_another_key_is_another_payment(server: ScriptedServer) -> None:
@@ -125,7 +128,13 @@ def test_rejected_bonuses_are_named_by_input_index(server: ScriptedServer) -> No
     server.script(ROUTE, Reply(202, bonus_op("op-a", "FAIL")))
     server.script(
         "GET /api/v1/operations/op-a/log",
-        Reply(200, [rejected(2, "user_id", "ENTITY_DOES_NOT_EXIST"), rejected(0, "amount", "VALUE_GREATER_THAN_MAX")]),
+        Reply(
+            200,
+            [
+                rejected(2, "user_id", "ENTITY_DOES_NOT_EXIST"),
+                rejected(0, "amount", "VALUE_GREATER_THAN_MAX"),
+            ],
+        ),
     )
     with pytest.raises(TolokaValidationError, match=r"2 item\(s\) rejected by Toloka, 0 created") as info:
         fast_hook().create_user_bonuses(bonuses(3), idempotency_key="k")
@@ -153,7 +162,9 @@ def test_skip_invalid_items_pays_the_valid_and_reports_the_rest(server: Scripted
         {
             "code": "VALIDATION_ERROR",
             "message": "conflict",
-            "payload": {"user_id": {"code": "ENTITY_CONFLICT", "message": "multiple bonuses with the same amount"}},
+            "payload": {
+                "user_id": {"code": "ENTITY_CONFLICT", "message": "multiple bonuses with the same amount"}
+            },
         },
     ],
     ids=["bare", "wrapped"],
@@ -197,7 +208,9 @@ def test_one_operation_takes_at_most_1000_bonuses(server: ScriptedServer) -> Non
 def test_a_failed_operation_that_paid_some_is_read_not_sent_again(server: ScriptedServer) -> None:
     server.script(ROUTE, Reply(409, {"code": "OPERATION_ALREADY_EXISTS", "message": "exists"}))
     server.script("GET /api/v1/operations/op-1", Reply(200, bonus_op("op-1", "FAIL")))
-    server.script("GET /api/v1/operations/op-1/log", Reply(200, [created(0, "b0"), rejected(1, "amount", "X")]))
+    server.script(
+        "GET /api/v1/operations/op-1/log", Reply(200, [created(0, "b0"), rejected(1, "amount", "X")])
+    )
     op = fast_hook().create_user_bonuses_async(bonuses(2), operation_id="op-1")
     assert op.id == "op-1" and server.count(ROUTE) == 1
 
