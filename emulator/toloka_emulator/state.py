@@ -47,6 +47,7 @@ from toloka_emulator.crowd import Crowd
 from toloka_emulator.faults import Faults
 from toloka_emulator.fill import Filler
 from toloka_emulator.ids import IdSource
+from toloka_emulator.money import Account
 from toloka_emulator.operations import Entry, Operations
 from toloka_emulator.pool_api import POOLS, PoolApi
 from toloka_emulator.pools import (
@@ -125,6 +126,7 @@ class EmulatorState:
         self.requests: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
         self.faults = Faults(config)
+        self.account = Account(config.balance, lambda: self.config.fee_rate, lambda: self.config.fee_min)
         spec = config.pools_spec
         self.auto_create = auto_create_enabled(spec)
         self.pools: dict[str, Pool] = pools_from_spec(spec, self.clock.now_stamp)
@@ -189,6 +191,7 @@ class EmulatorState:
             "task_suites_by_pool": {p: len(ids) for p, ids in self.by_pool[TASK_SUITES.name].items() if ids},
             "pools": {pid: pool.status for pid, pool in self.pools.items()},
             "assignments_by_pool": self.assignments.stats(),
+            "money": self.account.stats(),
             "time": self.time(),
         }
 
@@ -244,6 +247,8 @@ class EmulatorState:
             self.timeline.set_time_scale(self.config.time_scale)
         if "crowd" in changes:
             self.crowd.resize()
+        if "balance" in changes:
+            self.account.set_balance(self.config.balance)
         return self.config.runtime()
 
     # ------------------------------------------------------------------ pools
