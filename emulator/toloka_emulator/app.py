@@ -4,7 +4,7 @@ Handlers take the raw :class:`Request` and return a prebuilt JSON :class:`Respon
 validation would be far too slow for 10k-item bodies, and Toloka's error shapes are not FastAPI's.
 
 Routes: tasks, task suites, operations (and logs), requester; projects, pools, trainings and their actions,
-assignments (search, review), aggregated solutions (see ``state`` for the modules behind them);
+assignments (search, review), aggregated solutions, user bonuses (see ``state`` for the modules behind them);
 ``/_emulator/{health,stats,reset,config,advance,fill}``.
 ``POST /_emulator/advance?seconds=S`` moves the clock and the simulated time forward by S seconds, handling
 everything due on the way (operations, the crowd's work, pool timers, ``will_expire``), and returns the time.
@@ -227,7 +227,7 @@ def _op_response(op: dict[str, Any] | None) -> Response:
 
 
 def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
-    """Projects, pools, trainings and assignments."""
+    """Projects, pools, trainings, assignments, aggregation and user bonuses."""
     Handler = Callable[[Request], Awaitable[Response]]
 
     async def create_project(request: Request) -> Response:
@@ -307,6 +307,16 @@ def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
     async def aggregated_solutions(request: Request) -> Response:
         return json_response(state.aggregations.results(request.path_params["id"], request.query_params))
 
+    async def create_bonuses(request: Request) -> Response:
+        status, data = state.bonuses.create(await request.body(), request.query_params)
+        return json_response(data, status)
+
+    async def find_bonuses(request: Request) -> Response:
+        return json_response(state.bonuses.find(request.query_params))
+
+    async def get_bonus(request: Request) -> Response:
+        return json_response(state.bonuses.get(request.path_params["id"]))
+
     routes += [
         ("/api/v1/pools/{id}", "PATCH", patch_pool),
         ("/api/v1/assignments", "GET", find_assignments),
@@ -315,6 +325,9 @@ def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
         ("/api/v1/aggregated-solutions/aggregate-by-pool", "POST", aggregate_by_pool),
         ("/api/v1/aggregated-solutions/aggregate-by-task", "POST", aggregate_by_task),
         ("/api/v1/aggregated-solutions/{id}", "GET", aggregated_solutions),
+        ("/api/v1/user-bonuses", "POST", create_bonuses),
+        ("/api/v1/user-bonuses", "GET", find_bonuses),
+        ("/api/v1/user-bonuses/{id}", "GET", get_bonus),
     ]
     for path, method, handler in routes:
         app.add_api_route(path, handler, methods=[method], include_in_schema=False)

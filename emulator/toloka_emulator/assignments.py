@@ -48,6 +48,9 @@ class Assignments:
         self._by_task: dict[str, list[str]] = {}
         self._active: dict[str, set[str]] = {}
         self.counts: dict[str, Counter[str]] = {}
+        self.user_ids: set[str] = (
+            set()
+        )  # every Toloker who has an assignment: they exist, bonuses may reach them
 
     def add(self, assignment: dict[str, Any]) -> None:
         """Store a new assignment (the crowd's are ACTIVE; filled ones may be finished already).
@@ -64,9 +67,11 @@ class Assignments:
         :param assignments: the assignments, as for :meth:`add`.
         """
         by_id, by_pool, by_suite, by_task = self.by_id, self._by_pool, self._by_suite, self._by_task
+        user_ids = self.user_ids
         for assignment in assignments:
             aid, pool_id = assignment["id"], assignment["pool_id"]
             by_id[aid] = assignment
+            user_ids.add(assignment["user_id"])
             ids = by_pool.get(pool_id)
             if ids is None:
                 ids = by_pool[pool_id] = []

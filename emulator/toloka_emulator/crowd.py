@@ -127,6 +127,21 @@ class Crowd:
             worker.retired = worker.index >= wanted
         self._wake()
 
+    def user_ids(self) -> list[str]:
+        """The Tolokers working now (retired ones left out), in the order they joined.
+
+        :return: their 32-hex ``user_id`` values.
+        """
+        return [worker.user_id for worker in self._workers if not worker.retired]
+
+    def knows(self, user_id: str) -> bool:
+        """Whether a Toloker of this crowd has the id; a retired worker is still a Toloker (bonuses may reach them).
+
+        :param user_id: the id.
+        :return: True when some worker, retired or not, has it.
+        """
+        return any(worker.user_id == user_id for worker in self._workers)
+
     # ------------------------------------------------------------------ what the rest of the account tells us
 
     def pool_opened(self, pool: Pool) -> None:

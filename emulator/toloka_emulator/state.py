@@ -18,7 +18,9 @@ the choices it makes where Toloka's real behaviour is unconfirmed (see docs/tolo
   suite task ids).
 - ``operations``: async uploads and pool actions as lazily advancing operations, their logs (FAIL when every
   item is invalid, log order, empty log until done).
-- ``query``: strict query parameters; ``wire``: error responses and the two object kinds.
+- ``query``: strict query parameters; ``wire``: error responses, the two object kinds and batch bodies.
+- ``money``: the requester's balance and what it pays; ``bonuses``: user bonuses, paid from it.
+- ``faults``: which requests the ``/api`` gate injects faults into.
 
 Choices made here where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md):
 
@@ -32,7 +34,6 @@ Choices made here where Toloka's real behaviour is unconfirmed (see docs/toloka-
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from collections import Counter
@@ -41,6 +42,7 @@ from typing import Any
 
 from toloka_emulator.aggregation import Aggregations
 from toloka_emulator.assignments import Assignments
+from toloka_emulator.bonuses import UserBonuses
 from toloka_emulator.clock import Clock, format_datetime
 from toloka_emulator.config import RUNTIME_FIELDS, EmulatorConfig
 from toloka_emulator.crowd import Crowd
@@ -77,7 +79,7 @@ from toloka_emulator.validation import (
     ItemValidator,
     request_data_sizes,
 )
-from toloka_emulator.wire import MAX_OVERLAP, TASK_SUITES, TASKS, ApiError, Kind
+from toloka_emulator.wire import MAX_OVERLAP, TASK_SUITES, TASKS, ApiError, Kind, parse_items
 
 __all__ = [
     "RUNTIME_FIELDS",
@@ -164,6 +166,9 @@ class EmulatorState:
             lambda: self.config.for_update_seconds,
         )
         self.crowd.close_pool = self.pool_api.close
+        self.bonuses = UserBonuses(
+            self.operations, self.clock, self.account, self._known_user, self.ids.decimal
+        )
         for pool in self.pools.values():
             if pool.status == "OPEN":
                 self.crowd.pool_opened(pool)
@@ -173,7 +178,8 @@ class EmulatorState:
         """``GET /_emulator/stats``.
 
         :return: request, response and fault counters, object counts (also per pool), pool statuses, assignment
-            counts per pool and status, and the time.
+            counts per pool and status, the money, the user bonuses (count, amount, by user), the crowd's user ids
+            and the time.
         """
         self.advance()
         return {
@@ -192,6 +198,8 @@ class EmulatorState:
             "pools": {pid: pool.status for pid, pool in self.pools.items()},
             "assignments_by_pool": self.assignments.stats(),
             "money": self.account.stats(),
+            "user_bonuses": self.bonuses.stats(),
+            "crowd": {"user_ids": self.crowd.user_ids()},
             "time": self.time(),
         }
 
@@ -309,6 +317,9 @@ class EmulatorState:
         )
         return self.operations.to_json(op)
 
+    def _known_user(self, user_id: str) -> bool:
+        return self.crowd.knows(user_id) or user_id in self.assignments.user_ids
+
     def _units_of(self, pool_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         tasks, suites = self.objects[TASKS.name], self.objects[TASK_SUITES.name]
         return (
@@ -377,7 +388,7 @@ class EmulatorState:
                 f"Operation with id {operation_id} already exists",
                 {"operation_id": operation_id},
             )
-        single, items = _parse_items(body)
+        single, items = parse_items(body)
         if not async_mode and len(items) > self.config.sync_limit:
             raise ApiError(
                 413,
@@ -517,21 +528,6 @@ def search_objects(
         for key, desc in reversed(sort_keys):
             found.sort(key=lambda o, k=key: o[k], reverse=desc)  # type: ignore[misc]
     return {"items": found[:limit], "has_more": len(found) > limit}
-
-
-def _parse_items(body: bytes) -> tuple[bool, list[Any]]:
-    """An upload body: (whether it is a single object, its items)."""
-    if not body.strip():
-        raise ApiError(400, "VALIDATION_ERROR", "Request body is required")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ApiError(400, "VALIDATION_ERROR", "Request body is not valid JSON") from None
-    if isinstance(data, dict):
-        return True, [data]
-    if isinstance(data, list):
-        return False, data
-    raise ApiError(400, "VALIDATION_ERROR", "Request body must be a JSON object or array")
 
 
 def _object_filters(kind: Kind, query: Mapping[str, str]) -> list[Callable[[dict[str, Any]], bool]]:
