@@ -11,6 +11,8 @@ the choices it makes where Toloka's real behaviour is unconfirmed (see docs/tolo
 - ``projects``: projects, and the implicit projects of pools-file and auto-created pools.
 - ``pool_api``: pools and trainings (create, list, replace, open/close/archive/clone); ``forms``: their checks.
 - ``crowd`` (with ``work`` and ``answers``): the simulated Tolokers; ``assignments``: what they produce;
+  ``money``: the requester's account (balance, reserve, fees), which pays for their work;
+  ``tally``: per-pool counters kept as work happens, which ``analytics`` (pool metrics) reads;
   ``review``: accepting and rejecting it; ``aggregation`` (with ``aggregate``): WDO and Dawid-Skene;
   ``fill``: finished assignments made instantly for benchmarks (``/_emulator/fill``).
 - ``timeline`` and ``clock``: the clock clients see and the accelerated simulated time; ``ids``: object ids.
@@ -41,6 +43,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from toloka_emulator.aggregation import Aggregations
+from toloka_emulator.analytics import Analytics
 from toloka_emulator.assignments import Assignments
 from toloka_emulator.bonuses import UserBonuses
 from toloka_emulator.clock import Clock, format_datetime
@@ -72,6 +75,7 @@ from toloka_emulator.query import (
     sort_param,
 )
 from toloka_emulator.review import Review
+from toloka_emulator.tally import Tallies
 from toloka_emulator.timeline import Timeline
 from toloka_emulator.validation import (
     MAX_INPUT_BYTES,
@@ -115,6 +119,8 @@ class EmulatorState:
     def reset(self) -> None:
         """Forget every object, operation and counter; pools go back to what the config says. Config stays.
 
+        The account starts again from the configured ``balance``, nothing reserved or spent.
+
         The clock drops what ``advance`` added, so a test after a reset sees the real wall clock again; ids keep
         growing regardless.
         """
@@ -137,8 +143,10 @@ class EmulatorState:
             self.projects.add_implicit(
                 project_id, implicit_task_spec(specs["input_spec"], specs["output_spec"])
             )
-        self.assignments = Assignments(lambda: self.config.assignments_max_limit)
-        self.review = Review(self.assignments, self.pools, self.clock.now_stamp, config)
+        self.tallies = Tallies(self.objects[TASK_SUITES.name].get)
+        self.assignments = Assignments(lambda: self.config.assignments_max_limit, self.tallies)
+        self.review = Review(self.assignments, self.pools, self.clock.now_stamp, config, self.account)
+        self.analytics = Analytics(self.pools, self.tallies, self.assignments, self.operations, self.clock)
         self.aggregations = Aggregations(
             self.pools, self.projects, self.assignments, self.operations, self.clock.now, config
         )
@@ -153,7 +161,14 @@ class EmulatorState:
             config,
         )
         self.crowd = Crowd(
-            config, self.timeline, self.pools, self.projects, self.assignments, self._units_of, self._new_id
+            config,
+            self.timeline,
+            self.pools,
+            self.projects,
+            self.assignments,
+            self._units_of,
+            self._new_id,
+            self.account,
         )
         self.pool_api = PoolApi(
             self.pools,
@@ -178,7 +193,8 @@ class EmulatorState:
         """``GET /_emulator/stats``.
 
         :return: request, response and fault counters, object counts (also per pool), pool statuses, assignment
-            counts per pool and status, the money, the user bonuses (count, amount, by user), the crowd's user ids
+            counts per pool and status, ``money`` (see :meth:`Account.stats <toloka_emulator.money.Account.stats>`),
+            ``user_bonuses`` (count, amount, by user), the crowd's user ids
             and the time.
         """
         self.advance()
@@ -462,6 +478,7 @@ class EmulatorState:
             ids.append(object_id)
             out.append(obj)
         self.ids.counter = counter
+        self.tallies.stored(out, kind is TASK_SUITES)
         if self.crowd.tracking:  # only pools the crowd has looked at; uploads elsewhere pay nothing
             for pool_id in pools_of(out):
                 if self.crowd.tracks(pool_id):
