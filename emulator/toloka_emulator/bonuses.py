@@ -61,6 +61,10 @@ _TEXT_FIELDS = ("private_comment", "assignment_id")
 _LANG_FIELDS = ("public_title", "public_message")
 _DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 
+# the rounding slack of money.Account's own check: a balance that covers a request to within it pays it, so the
+# replay below refuses exactly what pay_bonus would refuse
+_TOLERANCE = 1e-9
+
 # one item of a request: (raw item, normalised bonus or None, errors or None)
 Entry = tuple[Any, dict[str, Any] | None, dict[str, Any] | None]
 
@@ -331,13 +335,14 @@ class UserBonuses:
         wallet, left = self._wallet, self._wallet.balance
         for bonus in bonuses:
             cost = wallet.cost(bonus["amount"])
-            if left < cost:
+            if left + _TOLERANCE < cost:
                 total = sum(wallet.cost(b["amount"]) for b in bonuses)
                 raise ApiError(
                     409,
                     "NOT_ENOUGH_BALANCE",
                     f"Not enough money for {len(bonuses)} bonus(es): {total:.6f} needed with fees, "
                     f"{wallet.balance:.6f} available",
+                    {"needed": round(total, 6), "balance": round(wallet.balance, 6)},
                 )
             left -= cost
 
