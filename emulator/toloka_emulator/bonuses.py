@@ -1,5 +1,5 @@
 """User bonuses: ``POST /user-bonuses`` (sync, or async as ``USER_BONUS.BATCH_CREATE``), ``GET /user-bonuses``
-and ``GET /user-bonuses/{id}`` (docs/toloka-api.md M).
+and ``GET /user-bonuses/{id}`` (docs/toloka-api.md M2).
 
 A request is one UserBonus object or an array of them. Each item is checked on arrival (:func:`check_bonus`):
 ``user_id`` must name a Toloker the emulator knows (a worker of the simulated crowd, retired or not, or anyone who
@@ -13,7 +13,7 @@ balance pays none of them (sync: 409 ``NOT_ENOUGH_BALANCE``; async: the operatio
 checked and paid when its operation completes, so the balance it sees is the one at that moment (an earlier
 operation that completed first has been paid).
 
-Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md M):
+Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md M2, M11):
 
 - two identical bonuses in one request (same ``user_id``, ``amount``, titles, messages and ``private_comment``)
   are a 409 with code ``CONFLICT_STATE`` and ``payload: {"user_id": {"code": "ENTITY_CONFLICT", ...}}``, in either
