@@ -21,7 +21,7 @@ ONE = {"default_overlap_for_new_tasks": 1, "default_overlap_for_new_task_suites"
 DEFAULT_BALANCE = 1_000_000.0
 REWARD, FEE = 0.02, 0.006
 COST = REWARD + FEE
-MANUAL = {"auto_accept_solutions": False, "auto_accept_period_day": 2}
+MANUAL: dict[str, Any] = {"auto_accept_solutions": False, "auto_accept_period_day": 2}
 
 
 def money(emu: EmulatorProcess) -> dict[str, Any]:
