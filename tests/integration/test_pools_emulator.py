@@ -155,7 +155,8 @@ def open_pool_of(emulator: Any, project_id: str, n: int) -> str:
     )
     upload.execute(context("up"))
     opened = OpenPoolOperator(task_id="open", pool_id=pool_id, poll_interval=0.1).execute(context("open"))
-    assert opened == {"pool_id": pool_id, "status": "OPEN"}
+    assert opened["pool_id"] == pool_id and opened["status"] == "OPEN"
+    assert opened["estimated_cost"]["assignments"] >= 1  # checked against the balance before opening
     return pool_id
 
 
