@@ -131,7 +131,8 @@ class BonusesMixin(UploadsMixin):
         :return: the bonus.
         :raises TolokaDoesNotExistError: when Toloka has no such bonus.
         """
-        return self._request("GET", f"{USER_BONUSES.path}/{seg(user_bonus_id)}", model=UserBonus)  # type: ignore[no-any-return]
+        bonus: UserBonus = self._request("GET", f"{USER_BONUSES.path}/{seg(user_bonus_id)}", model=UserBonus)
+        return bonus
 
     def get_user_bonuses(self, **filters: Any) -> Iterator[UserBonus]:
         """Every bonus matching Toloka's search, lazily, paged by id (300 a page).
