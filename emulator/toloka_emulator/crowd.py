@@ -148,12 +148,13 @@ class Crowd:
         return [worker.user_id for worker in self._workers if not worker.retired]
 
     def knows(self, user_id: str) -> bool:
-        """Whether a Toloker of this crowd has the id; a retired worker is still a Toloker (bonuses may reach them).
+        """Whether a Toloker has the id: a worker of this crowd, retired or not (bonuses may still reach them), or
+        anyone who has an assignment (``/_emulator/fill`` invents its workers).
 
         :param user_id: the id.
-        :return: True when some worker, retired or not, has it.
+        :return: True when such a Toloker exists.
         """
-        return user_id in self._user_ids
+        return user_id in self._user_ids or user_id in self._assignments.user_ids
 
     # ------------------------------------------------------------------ what the rest of the account tells us
 
