@@ -342,6 +342,7 @@ class Crowd:
 
     def _auto_accept(self, assignment: dict[str, Any]) -> None:
         if assignment["status"] == "SUBMITTED":
+            self._account.accept(assignment["id"], assignment["pool_id"], float(assignment["reward"]))
             self._assignments.move(assignment, "ACCEPTED", self._timeline.clock.stamp(self._timeline.c))
 
     # ------------------------------------------------------------------ completion
