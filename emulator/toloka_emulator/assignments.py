@@ -73,8 +73,8 @@ class Assignments:
         """
         by_id, by_pool, by_suite, by_task = self.by_id, self._by_pool, self._by_suite, self._by_task
         user_ids = self.user_ids
-        tallies = self._tallies
-        for assignment in assignments:
+        added = assignments if isinstance(assignments, list) else list(assignments)
+        for assignment in added:
             aid, pool_id = assignment["id"], assignment["pool_id"]
             by_id[aid] = assignment
             user_ids.add(assignment["user_id"])
@@ -94,8 +94,8 @@ class Assignments:
             if assignment["status"] == "ACTIVE":
                 self._active.setdefault(pool_id, set()).add(aid)
             self.counts.setdefault(pool_id, Counter())[assignment["status"]] += 1
-            if tallies is not None:
-                tallies.added(assignment)
+        if self._tallies is not None:
+            self._tallies.added(added)
 
     def of_pool(self, pool_id: str) -> Iterator[dict[str, Any]]:
         """A pool's assignments in id order.

@@ -9,7 +9,11 @@ Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md M):
 - the fee is ``max(amount * fee_rate, fee_min)`` per reward and per bonus, with the numbers Toloka's guide once
   published (30 %, at least $0.001), both configurable; today's rate is not public.
 - ``balance`` is the available money: what is reserved is not part of it.
-- a payment the available balance cannot cover is a 409 ``NOT_ENOUGH_BALANCE`` and debits nothing.
+- a bonus, or accepting work nothing is reserved for, that the available balance cannot cover is a 409
+  ``NOT_ENOUGH_BALANCE`` and debits nothing. Submitted work is always paid (or reserved): issuing checks the
+  balance against the suites in progress first, so it goes below zero only when the balance was lowered (config,
+  bonuses) while suites were being worked on.
+- ``/_emulator/fill`` moves no money.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ What is counted (the choices of ``analytics``; docs/toloka-api.md M):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -104,18 +105,29 @@ class Tallies:
             else:
                 tally.overlap += (obj.get("overlap") or 0) * general
 
-    def added(self, assignment: dict[str, Any]) -> None:
-        """An assignment was stored: ACTIVE from the crowd, or already finished from ``/_emulator/fill``.
+    def added(self, assignments: Sequence[dict[str, Any]]) -> None:
+        """Assignments were stored: ACTIVE from the crowd, or already finished from ``/_emulator/fill``.
 
-        :param assignment: the stored assignment.
+        A batch is counted in bulk: ``/_emulator/fill`` adds a million answer rows in one call.
+
+        :param assignments: the stored assignments.
         """
-        tally = self.of(assignment["pool_id"])
-        tally.workers.add(assignment["user_id"])
-        status = assignment["status"]
-        if status in DONE:
-            self._submitted(tally, assignment)
-            if status == "ACCEPTED":
-                tally.accepted_rewards += assignment.get("reward") or 0.0
+        by_pool: dict[str, list[dict[str, Any]]] = {}
+        for assignment in assignments:
+            group = by_pool.get(assignment["pool_id"])
+            if group is None:
+                by_pool[assignment["pool_id"]] = [assignment]
+            else:
+                group.append(assignment)
+        for pool_id, group in by_pool.items():
+            tally = self.of(pool_id)
+            tally.workers.update([a["user_id"] for a in group])
+            done = [a for a in group if a["status"] in DONE]
+            if done:
+                self._submitted(tally, done)
+                tally.accepted_rewards += sum(
+                    a.get("reward") or 0.0 for a in done if a["status"] == "ACCEPTED"
+                )
 
     def moved(self, assignment: dict[str, Any], old: str) -> None:
         """An assignment changed status.
@@ -125,38 +137,51 @@ class Tallies:
         """
         status = assignment["status"]
         if status in DONE and old not in DONE:
-            self._submitted(self.of(assignment["pool_id"]), assignment)
+            self._submitted(self.of(assignment["pool_id"]), [assignment])
         if status == "ACCEPTED":
             self.of(assignment["pool_id"]).accepted_rewards += assignment.get("reward") or 0.0
 
-    def _submitted(self, tally: PoolTally, assignment: dict[str, Any]) -> None:
-        tally.submitters.add(assignment["user_id"])
-        tally.submits += 1
-        created, submitted = assignment["created"], assignment.get("submitted")
-        if submitted and submitted != created:  # filled work is stamped once: no parsing for it
-            delta = datetime.fromisoformat(submitted) - datetime.fromisoformat(created)
-            tally.submit_millis += delta.total_seconds() * 1000.0
+    def _submitted(self, tally: PoolTally, assignments: list[dict[str, Any]]) -> None:
+        """Count newly submitted assignments of one pool."""
+        tally.submits += len(assignments)
+        tally.submitters.update([a["user_id"] for a in assignments])
+        mixed: list[dict[str, Any]] = []
+        for assignment in assignments:
+            created, submitted = assignment["created"], assignment.get("submitted")
+            if submitted and submitted != created:  # filled work is stamped once: no parsing for it
+                delta = datetime.fromisoformat(submitted) - datetime.fromisoformat(created)
+                tally.submit_millis += delta.total_seconds() * 1000.0
+            if assignment.get("mixed", True):
+                mixed.extend(assignment["tasks"])
+            else:
+                self._answer_suite(tally, assignment["task_suite_id"])
+        if mixed:
+            self._answer_tasks(tally, mixed)
+
+    def _answer_tasks(self, tally: PoolTally, tasks: list[dict[str, Any]]) -> None:
+        """One answer per entry of ``tasks`` (stored tasks or their snapshots, with ids), counted per task."""
+        ids = [task["id"] for task in tasks]
+        counts = Counter(ids)
         answers = self._answers
-        if assignment.get("mixed", True):
-            for task in assignment["tasks"]:
-                if task.get("known_solutions") or task.get("infinite_overlap"):
-                    continue
-                task_id = task.get("id")
-                if task_id is None:
-                    continue
-                seen = answers.get(task_id, 0)
-                if seen < (task.get("overlap") or 0):
-                    tally.answered += 1
-                answers[task_id] = seen + 1
-            return
-        suite = self._suite_of(assignment["task_suite_id"])
+        for task_id, task in dict(zip(ids, tasks, strict=True)).items():
+            if task.get("known_solutions") or task.get("infinite_overlap"):
+                continue
+            overlap = task.get("overlap") or 0
+            seen = answers.get(task_id, 0)
+            now = seen + counts[task_id]
+            if seen < overlap:
+                tally.answered += min(now, overlap) - seen
+            answers[task_id] = now
+
+    def _answer_suite(self, tally: PoolTally, suite_id: str) -> None:
+        """One answer to an uploaded suite issued whole: each of its general tasks is answered once."""
+        suite = self._suite_of(suite_id)
         if suite is None or suite.get("infinite_overlap"):
             return
-        suite_id = suite["id"]
-        seen = answers.get(suite_id, 0)
+        seen = self._answers.get(suite_id, 0)
         if seen < (suite.get("overlap") or 0):
             tally.answered += _general_count(suite)
-        answers[suite_id] = seen + 1
+        self._answers[suite_id] = seen + 1
 
 
 def _general_count(suite: dict[str, Any]) -> int:
