@@ -3,8 +3,9 @@
 Handlers take the raw :class:`Request` and return a prebuilt JSON :class:`Response`: FastAPI's per-item
 validation would be far too slow for 10k-item bodies, and Toloka's error shapes are not FastAPI's.
 
-Routes: tasks, task suites, operations (and logs), requester; projects, pools, trainings and their actions,
-assignments (search, review), aggregated solutions (see ``state`` for the modules behind them);
+Routes: tasks, task suites, operations (and logs), requester (its balance); projects, pools, trainings and their
+actions, assignments (search, review), aggregated solutions, user bonuses, and ``POST /api/staging/analytics-2``
+(pool metrics, outside ``/api/v1`` as in Toloka, behind the same gate); see ``state`` for the modules behind them;
 ``/_emulator/{health,stats,reset,config,advance,fill}``.
 ``POST /_emulator/advance?seconds=S`` moves the clock and the simulated time forward by S seconds, handling
 everything due on the way (operations, the crowd's work, pool timers, ``will_expire``), and returns the time.
@@ -12,7 +13,8 @@ everything due on the way (operations, the crowd's work, pool timers, ``will_exp
 A pure-ASGI gate in front of the ``/api`` routes does what every Toloka request goes through, in this order:
 count the request by route template, optional latency, injected 429/503 (before any work), auth (401/403),
 unknown route (404/405), 415 for bodies that are not JSON, the handler itself, then injected 500 or a dropped
-connection (after the work is done, to exercise clients' idempotency).
+connection (after the work is done, to exercise clients' idempotency). Which requests may get a fault is
+``faults``' decision (``fault_routes`` scopes them to route templates, ``fault_limit`` caps their number).
 
 A "drop" sends the real status line and headers but with a ``Content-Length`` larger than the body, writes half
 of the body and returns without completing the response, so uvicorn closes the connection. ``requests``
@@ -119,9 +121,8 @@ class _ApiGate:
         state.requests[key] += 1
         if config.latency_ms > 0:
             await asyncio.sleep(config.latency_ms / 1000)
-        rng = state.rng
-        if config.fault_429 > 0 and rng.random() < config.fault_429:
-            state.faults["429"] += 1
+        rng, faults = state.rng, state.faults
+        if faults.roll("429", key, rng):
             headers = {}
             if config.retry_after is not None:
                 ra = config.retry_after
@@ -129,8 +130,7 @@ class _ApiGate:
             exc = ApiError(429, "TOO_MANY_REQUESTS", "Too many requests", {"interval": "MIN"}, headers)
             await self._send_error(send, exc)
             return
-        if config.fault_503 > 0 and rng.random() < config.fault_503:
-            state.faults["503"] += 1
+        if faults.roll("503", key, rng):
             exc = ApiError(503, "REMOTE_SERVICE_UNAVAILABLE", "Remote service is temporarily unavailable")
             await self._send_error(send, exc)
             return
@@ -150,8 +150,8 @@ class _ApiGate:
         if problem is not None:
             await self._send_error(send, problem)
             return
-        fail = config.fault_500 > 0 and rng.random() < config.fault_500
-        drop = not fail and config.fault_drop > 0 and rng.random() < config.fault_drop
+        fail = faults.roll("500", key, rng)
+        drop = not fail and faults.roll("drop", key, rng)
         if not (fail or drop):
             await self.app(scope, receive, self._counting(send))
             return
@@ -162,10 +162,8 @@ class _ApiGate:
 
         await self.app(scope, receive, capture)  # the work is done; the client just doesn't learn about it
         if fail:
-            state.faults["500"] += 1
             await self._send_error(send, ApiError(500, "INTERNAL_ERROR", "Internal error (injected)"))
             return
-        state.faults["drop"] += 1
         await self._drop(send, captured)
 
     def _counting(self, send: Send) -> Send:
@@ -230,7 +228,7 @@ def _op_response(op: dict[str, Any] | None) -> Response:
 
 
 def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
-    """Projects, pools, trainings and assignments."""
+    """Projects, pools, trainings, assignments and aggregation."""
     Handler = Callable[[Request], Awaitable[Response]]
 
     async def create_project(request: Request) -> Response:
@@ -323,6 +321,44 @@ def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
         app.add_api_route(path, handler, methods=[method], include_in_schema=False)
 
 
+def _add_money_routes(app: FastAPI, state: EmulatorState) -> None:
+    """The requester (its available balance) and pool analytics, which Toloka serves outside ``/api/v1``."""
+
+    async def requester(request: Request) -> Response:
+        return json_response(
+            {
+                "id": "emulator-requester",
+                "balance": round(state.account.balance, 6),
+                "public_name": {"EN": "Emulator requester"},
+                "company": {"id": "1", "superintendent_id": "emulator-requester"},
+            }
+        )
+
+    async def analytics(request: Request) -> Response:
+        return json_response(state.analytics.request(await _body(request)))
+
+    app.add_api_route("/api/v1/requester", requester, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/api/staging/analytics-2", analytics, methods=["POST"], include_in_schema=False)
+
+
+def _add_bonus_routes(app: FastAPI, state: EmulatorState) -> None:
+    """``/user-bonuses``: create (sync or async), search, get one (module ``bonuses``)."""
+
+    async def create(request: Request) -> Response:
+        status, data = state.bonuses.create(await request.body(), request.query_params)
+        return json_response(data, status)
+
+    async def find(request: Request) -> Response:
+        return json_response(state.bonuses.find(request.query_params))
+
+    async def get(request: Request) -> Response:
+        return json_response(state.bonuses.get(request.path_params["id"]))
+
+    app.add_api_route("/api/v1/user-bonuses", create, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/api/v1/user-bonuses", find, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/api/v1/user-bonuses/{id}", get, methods=["GET"], include_in_schema=False)
+
+
 def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     """Build the emulator app; its state lives in ``app.state.emulator`` (an :class:`EmulatorState`).
 
@@ -389,18 +425,9 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     async def get_operation_log(request: Request) -> Response:
         return Response(state.operation_log_json(request.path_params["id"]), media_type="application/json")
 
-    @app.get("/api/v1/requester", include_in_schema=False)
-    async def requester() -> Response:
-        return json_response(
-            {
-                "id": "emulator-requester",
-                "balance": 100.0,
-                "public_name": {"EN": "Emulator requester"},
-                "company": {"id": "1", "superintendent_id": "emulator-requester"},
-            }
-        )
-
     _add_lifecycle_routes(app, state)
+    _add_bonus_routes(app, state)
+    _add_money_routes(app, state)
 
     # ------------------------------------------------------------------ inspection and control (no auth, no faults)
 

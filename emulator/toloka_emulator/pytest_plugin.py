@@ -19,9 +19,10 @@ Fixtures:
 The marker ``@pytest.mark.toloka_emulator(**fields)`` sets runtime config fields for a test (on a module or a
 class too; the closest marker wins a field): ``crowd``, ``crowd_accuracy``, ``crowd_skip``, ``crowd_abandon``,
 ``time_scale`` (0: the crowd moves only with ``advance``), ``seed``, ``fault_429``, ``fault_500``,
-``fault_503``, ``fault_drop``, ``latency_ms``, ``rate``, ``pending_seconds``, ``token`` and the others of
-``POST /_emulator/config``. What cannot change at run time (``--pools FILE``) goes on the process's command
-line: the ``toloka_emulator_args`` ini option or ``--toloka-emulator-args``.
+``fault_503``, ``fault_drop`` (scoped by ``fault_routes``, capped by ``fault_limit``), ``latency_ms``, ``rate``,
+``pending_seconds``, ``token`` and the others of ``POST /_emulator/config``. What cannot change at run time
+(``--pools FILE``) goes on the process's command line: the ``toloka_emulator_args`` ini option or
+``--toloka-emulator-args``.
 
 Starting the process is what costs (about a second), so one process serves the session and each test gets it
 emptied. Importing this module imports neither the emulator's app nor ``requests``: it is loaded into every
