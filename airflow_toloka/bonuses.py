@@ -35,6 +35,7 @@ __all__ = [
     "CheckedBonuses",
     "RowProblem",
     "check_bonuses",
+    "check_total",
     "money",
     "parse_max_total",
     "parse_rule",
@@ -177,6 +178,11 @@ def pool_comment(pool_id: str) -> str:
 
 
 # ---------------------------------------------------------------------- fields
+
+
+def _plain(value: Any) -> Any:
+    """A value as given, for a results file: text, a number or None as they are, anything else as its text."""
+    return value if value is None or isinstance(value, (str, int, float)) else str(value)
 
 
 def _missing(value: Any) -> bool:
@@ -355,10 +361,8 @@ def check_bonuses(
         bonus, problems = _bonus(raw, row)
         if bonus is None:
             given = raw if isinstance(raw, Mapping) else {}
-            found = [
-                RowProblem(row, p.field or None, p.reason, given.get("user_id"), given.get("amount"))
-                for p in problems
-            ]
+            user, amount = (_plain(given.get(k)) for k in ("user_id", "amount"))
+            found = [RowProblem(row, p.field or None, p.reason, user, amount) for p in problems]
             (checked.refused if skip_invalid_items else fatal).extend(found)
             continue
         key = (bonus.user_id, bonus.private_comment)
@@ -377,8 +381,7 @@ def check_bonuses(
         checked.bonuses.append(bonus)
     if fatal:
         raise TolokaInputError(_listed(fatal, name))
-    if max_total is not None:
-        _check_total(checked.bonuses, max_total, name)
+    check_total(checked.bonuses, max_total, name)
     return checked
 
 
@@ -394,7 +397,16 @@ def _named(problem: RowProblem, name: Callable[[int], str]) -> str:
     return f"{name(problem.row)}{at}: {problem.reason}"
 
 
-def _check_total(bonuses: Sequence[Bonus], max_total: Decimal, name: Callable[[int], str]) -> None:
+def check_total(bonuses: Sequence[Bonus], max_total: Decimal | None, name: Callable[[int], str]) -> None:
+    """Refuse bonuses that add up to more than ``max_total``, naming the row where the running total passes it.
+
+    :param bonuses: the bonuses to pay.
+    :param max_total: the cap, USD; None for none.
+    :param name: how a 1-based row is named.
+    :raises TolokaInputError: above the cap, saying nothing was paid.
+    """
+    if max_total is None:
+        return
     running = Decimal(0)
     for bonus in bonuses:
         running += bonus.amount
