@@ -28,9 +28,11 @@ from airflow_toloka.exceptions import (
 from airflow_toloka.models import (
     TASK_SUITES,
     TASKS,
+    USER_BONUSES,
+    BaseTask,
     ObjectKind,
-    Task,
     TaskSuite,
+    TolokaModel,
     compact_json,
 )
 
@@ -44,14 +46,17 @@ __all__ = [
     "SYNC_BATCH_LIMIT",
     "TASKS",
     "TASK_SUITES",
+    "USER_BONUSES",
     "Batch",
     "BatchSpool",
     "CreateOptions",
     "ItemCheck",
     "ObjectKind",
+    "batch_limit",
     "count_batches",
     "encode_batches",
     "encode_one",
+    "goes_to_pools",
     "iter_batches",
     "kind_of",
     "operation_id",
@@ -63,6 +68,12 @@ __all__ = [
 
 ASYNC_BATCH_LIMIT = 10_000
 SYNC_BATCH_LIMIT = 5_000
+"""Toloka's most tasks or suites per request, async and sync; other kinds have their own (:func:`batch_limit`)."""
+# Bonuses: Toloka takes at most 100 per sync request. Its async limit is not documented, so an async batch is
+# kept at 1,000: well inside what the task endpoints take, small enough that one operation's log is read quickly
+# and a refused batch (a duplicate, a malformed item) holds back little, and large enough that Toloka's 10,000
+# bonus requests a day still pay ten million bonuses (docs/toloka-api.md M2).
+_LIMITS: dict[str, tuple[int, int]] = {USER_BONUSES.name: (1_000, 100)}
 # Toloka's limits on the data of one request: all ``input_values`` together, and all solutions' ``output_values``
 # (docs/performance.md, "Batching by bytes").
 MAX_INPUT_BYTES = 1_048_576
@@ -83,13 +94,15 @@ ItemCheck = Callable[[Any, int], None]
 """A check of one validated item and its input index that raises :class:`TolokaInputError`."""
 
 
-KINDS: dict[str, ObjectKind] = {k.name: k for k in (TASKS, TASK_SUITES)}
+KINDS: dict[str, ObjectKind] = {k.name: k for k in (TASKS, TASK_SUITES, USER_BONUSES)}
+"""What the batched, idempotent upload creates, by name."""
+_POOLED = frozenset({TASKS.name, TASK_SUITES.name})
 
 
 def kind_of(kind: ObjectKind | str) -> ObjectKind:
     """The :class:`ObjectKind` for a kind or its name.
 
-    :param kind: an :class:`ObjectKind`, ``"tasks"`` or ``"task_suites"``.
+    :param kind: an :class:`ObjectKind`, ``"tasks"``, ``"task_suites"`` or ``"user_bonuses"``.
     :return: the kind.
     :raises ValueError: for an unknown name.
     """
@@ -164,15 +177,36 @@ class Batch:
         return self.count
 
 
-def resolve_batch_size(requested: int | None, async_mode: bool) -> int:
+def goes_to_pools(kind: ObjectKind) -> bool:
+    """Whether items of ``kind`` name a pool they go to (tasks, suites), so the pool's input check applies.
+
+    :param kind: what is uploaded.
+    :return: True for tasks and task suites.
+    """
+    return kind.name in _POOLED
+
+
+def batch_limit(kind: ObjectKind, async_mode: bool) -> int:
+    """The most items of ``kind`` one request may carry.
+
+    :param kind: what is uploaded.
+    :param async_mode: async operation or sync request.
+    :return: tasks and suites 10,000 async, 5,000 sync; bonuses 1,000 async (Toloka documents no limit), 100 sync.
+    """
+    async_limit, sync_limit = _LIMITS.get(kind.name, (ASYNC_BATCH_LIMIT, SYNC_BATCH_LIMIT))
+    return async_limit if async_mode else sync_limit
+
+
+def resolve_batch_size(requested: int | None, async_mode: bool, kind: ObjectKind = TASKS) -> int:
     """The batch size to use: Toloka's per-request limit unless a smaller one was asked for.
 
     :param requested: the caller's batch size, or None for the limit.
-    :param async_mode: async operations take up to 10,000 items, sync requests 5,000.
+    :param async_mode: async operations take more items than sync requests (:func:`batch_limit`).
+    :param kind: what is uploaded.
     :return: the batch size.
     :raises ValueError: when ``requested`` is outside 1..limit.
     """
-    limit = ASYNC_BATCH_LIMIT if async_mode else SYNC_BATCH_LIMIT
+    limit = batch_limit(kind, async_mode)
     if requested is None:
         return limit
     if not 1 <= requested <= limit:
@@ -182,7 +216,7 @@ def resolve_batch_size(requested: int | None, async_mode: bool) -> int:
 
 
 @functools.cache
-def _list_adapter(model: type[Task] | type[TaskSuite]) -> TypeAdapter[list[Any]]:
+def _list_adapter(model: type[TolokaModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
@@ -246,9 +280,10 @@ def _item_json(kind: ObjectKind, obj: Any, index: int) -> bytes:
 
 
 def _data_sizes(obj: Any) -> tuple[int, int]:
-    """The JSON bytes of one item's ``input_values`` and of its solutions' ``output_values``."""
+    """The JSON bytes of one item's ``input_values`` and of its solutions' ``output_values`` (none for a bonus)."""
     inputs = outputs = 0
-    for task in obj.tasks if isinstance(obj, TaskSuite) else (obj,):
+    tasks = obj.tasks if isinstance(obj, TaskSuite) else (obj,) if isinstance(obj, BaseTask) else ()
+    for task in tasks:
         inputs += len(to_json(task.input_values))
         for solution in task.known_solutions or ():
             outputs += len(to_json(solution.output_values))
@@ -305,7 +340,9 @@ def encode_batches(
             if parts and (inputs + item_in > max_input_bytes or outputs + item_out > max_output_bytes):
                 yield cut()
             parts.append(raw)
-            pools[str(obj.pool_id)] = None
+            pool_id = getattr(obj, "pool_id", None)
+            if pool_id is not None:
+                pools[str(pool_id)] = None
             inputs, outputs = inputs + item_in, outputs + item_out
         if parts and (len(parts) >= batch_size or not chunk):
             yield cut()

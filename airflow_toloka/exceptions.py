@@ -20,7 +20,9 @@ __all__ = [
     "TolokaApiError",
     "TolokaAuthenticationError",
     "TolokaConflictError",
+    "TolokaCostError",
     "TolokaDoesNotExistError",
+    "TolokaEntityConflictError",
     "TolokaError",
     "TolokaInputError",
     "TolokaOperationFailedError",
@@ -111,6 +113,20 @@ class TolokaConflictError(TolokaApiError):
     """The object is in a state that forbids the action, or the operation id is taken (HTTP 409)."""
 
 
+class TolokaEntityConflictError(TolokaConflictError):
+    """Toloka refused a request because an item conflicts with another (a field-level ``ENTITY_CONFLICT``, HTTP
+    409), e.g. two bonuses for one Toloker with the same amount, title, message and comment in one request; the
+    request created nothing. ``payload`` maps the field to Toloka's code and message, whether Toloka sent the map
+    bare or wrapped in ``{code, message, payload}``."""
+
+    def _describe(self) -> str:
+        return (
+            f"{super()._describe()}. Toloka refused the whole request (nothing of it was created or paid): an item "
+            "conflicts with another of the same request, e.g. two identical bonuses (amount, title, message, "
+            "comment) for one Toloker; make them differ, or send them in separate calls"
+        )
+
+
 class TolokaTooManyRequestsError(TolokaApiError):
     """Rate or quota limit hit (HTTP 429). ``retry_after`` is in seconds when Toloka said how long to wait."""
 
@@ -135,6 +151,11 @@ class TolokaUnexpectedResponseError(TolokaError):
         self.body = text if len(text) <= 300 else text[:300] + "…"
         because = f" ({problem})" if problem else ""
         super().__init__(f"Toloka answered {what} with {self.body} where {expected} was expected{because}")
+
+
+class TolokaCostError(TolokaError):
+    """Money: what an action would cost is over the limit given or the account's balance, or cannot be bounded
+    (a task with infinite overlap); nothing was done."""
 
 
 class TolokaOperationFailedError(TolokaError):
@@ -205,6 +226,19 @@ def _retry_after(headers: Mapping[str, str], payload: Any) -> float | None:
     return None
 
 
+def _field_map(data: Any) -> bool:
+    """Whether a body is a bare map of fields to Toloka errors (``{"user_id": {"code": …, "message": …}}``)."""
+    return (
+        isinstance(data, dict)
+        and bool(data)
+        and all(isinstance(err, Mapping) and isinstance(err.get("code"), str) for err in data.values())
+    )
+
+
+def _field_codes(payload: Any) -> set[str]:
+    return {err["code"] for err in payload.values()} if _field_map(payload) else set()
+
+
 def error_from_response(status_code: int, body: bytes | str, headers: Mapping[str, str]) -> TolokaApiError:
     """Map an HTTP error response to the matching exception; shared by the sync and async clients.
 
@@ -223,10 +257,16 @@ def error_from_response(status_code: int, body: bytes | str, headers: Mapping[st
         message = parsed.get("message")
         payload = parsed.get("payload")
         request_id = parsed.get("request_id")
+    elif _field_map(parsed):
+        # Toloka documents some errors (a duplicate bonus) as the bare field map, without the usual wrapper.
+        code, payload, request_id = None, parsed, None
+        message = "; ".join(f"{field}: {err['code']}" for field, err in parsed.items())
     else:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
         code, message, payload, request_id = None, (text[:500] or f"HTTP {status_code}"), None, None
     cls = _BY_CODE.get(code or "") or _BY_STATUS.get(status_code)
+    if status_code == 409 and "ENTITY_CONFLICT" in _field_codes(payload):
+        cls = TolokaEntityConflictError
     if cls is None:
         cls = (
             TolokaRemoteUnavailableError

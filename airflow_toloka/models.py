@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -27,6 +28,7 @@ from pydantic import (
 from airflow_toloka.exceptions import TolokaError, TolokaUnexpectedResponseError, TolokaValidationError
 
 __all__ = [
+    "MIN_BONUS",
     "POOLS",
     "PROJECTS",
     "READ_ONLY_FIELDS",
@@ -34,6 +36,7 @@ __all__ = [
     "TASK_SUITES",
     "TERMINAL_STATUSES",
     "TRAININGS",
+    "USER_BONUSES",
     "AggregatedSolution",
     "Assignment",
     "BaseTask",
@@ -46,9 +49,11 @@ __all__ = [
     "OperationLogItem",
     "Pool",
     "Project",
+    "Requester",
     "Task",
     "TaskSuite",
     "Training",
+    "UserBonus",
     "compact_json",
     "format_datetime",
     "parse_body",
@@ -119,6 +124,11 @@ TolokaDatetime = Annotated[
     PlainSerializer(format_datetime, return_type=str, when_used="json"),
 ]
 TolokaId = Annotated[str, BeforeValidator(_id_to_str)]
+# Money in USD: exact in Python (Decimal, as toloka-kit insists), a JSON number on the wire (Toloka reads numbers;
+# pydantic would write a Decimal as a string).
+TolokaMoney = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+MIN_BONUS = Decimal("0.005")
+"""Toloka's smallest bonus, USD (docs/toloka-api.md M2; it was $0.01 until December 2022)."""
 
 
 class TolokaModel(BaseModel):
@@ -338,6 +348,37 @@ class AggregatedSolution(TolokaModel):
     output_values: dict[str, Any] = Field(default_factory=dict)
 
 
+class Requester(TolokaModel):
+    """The account the token belongs to (``GET /api/v1/requester``).
+
+    ``balance`` is in USD, what is available to spend (docs/toloka-api.md M1).
+    """
+
+    id: str
+    balance: float
+    public_name: dict[str, str] | None = None
+    company: dict[str, Any] | None = None
+
+
+class UserBonus(TolokaModel):
+    """A bonus paid to one Toloker on top of their rewards (``/api/v1/user-bonuses``).
+
+    ``amount`` is in USD, at least $0.005 (checked before sending), and a JSON number on the wire. Set
+    ``public_title`` and ``public_message`` (``{"EN": "…"}``) to tell the Toloker why, or ``without_message=True``.
+    ``id`` and ``created`` are Toloka's.
+    """
+
+    user_id: str
+    amount: Annotated[TolokaMoney, Field(ge=MIN_BONUS)]
+    private_comment: str | None = None
+    public_title: dict[str, str] | None = None
+    public_message: dict[str, str] | None = None
+    without_message: bool | None = None
+    assignment_id: str | None = None
+    id: str | None = None
+    created: TolokaDatetime | None = None
+
+
 class FieldValidationError(TolokaModel):
     """Why one field of one item was rejected."""
 
@@ -449,9 +490,9 @@ class BatchCreateResult(BaseModel):
 class ObjectKind:
     """One kind of object the provider creates or manages: its API collection, its wire model and its names.
 
-    :param name: the collection: ``tasks``, ``task_suites``, ``projects``, ``pools`` or ``trainings`` (part of
-        every upload's operation ids: never change it).
-    :param item: one object: ``task``, ``task_suite``, ``project``, ``pool`` or ``training``.
+    :param name: the collection: ``tasks``, ``task_suites``, ``user_bonuses``, ``projects``, ``pools`` or
+        ``trainings`` (part of every upload's operation ids: never change it).
+    :param item: one object: ``task``, ``task_suite``, ``user_bonus``, ``project``, ``pool`` or ``training``.
     :param path: the API collection path.
     :param model: the wire model of one object.
     :param op_prefix: the prefix of its operation types (``POOL`` in ``POOL.OPEN``).
@@ -481,6 +522,7 @@ class ObjectKind:
 
 TASKS = ObjectKind("tasks", "task", "/api/v1/tasks", Task, "TASK")
 TASK_SUITES = ObjectKind("task_suites", "task_suite", "/api/v1/task-suites", TaskSuite, "TASK_SUITE")
+USER_BONUSES = ObjectKind("user_bonuses", "user_bonus", "/api/v1/user-bonuses", UserBonus, "USER_BONUS")
 PROJECTS = ObjectKind("projects", "project", "/api/v1/projects", Project, "PROJECT")
 POOLS = ObjectKind("pools", "pool", "/api/v1/pools", Pool, "POOL")
 TRAININGS = ObjectKind("trainings", "training", "/api/v1/trainings", Training, "TRAINING")

@@ -4,27 +4,40 @@
 found by the area it belongs to: :class:`~airflow_toloka.hooks.projects.ProjectsMixin` (projects),
 :class:`~airflow_toloka.hooks.pools.PoolsMixin` (pools, what they take, waiting for the crowd),
 :class:`~airflow_toloka.hooks.trainings.TrainingsMixin` (training pools),
-:class:`~airflow_toloka.hooks.tasks.TasksMixin` (tasks and suites, uploads and their results) and
+:class:`~airflow_toloka.hooks.tasks.TasksMixin` (tasks and suites, uploads and their results),
+:class:`~airflow_toloka.hooks.bonuses.BonusesMixin` (user bonuses, paid at most once per idempotency key),
+:class:`~airflow_toloka.hooks.requester.RequesterMixin` (the account's balance, what opening a pool costs) and
 :class:`~airflow_toloka.hooks.assignments.AssignmentsMixin` (assignments, review, aggregation). They build on
-:class:`~airflow_toloka.hooks.operations.OperationsMixin` (operations) and, for projects and pools, on the
-find-or-create machinery of :class:`~airflow_toloka.hooks.objects.ObjectsMixin`, all above the transport
+:class:`~airflow_toloka.hooks.operations.OperationsMixin` (operations); projects and pools on the find-or-create
+machinery of :class:`~airflow_toloka.hooks.objects.ObjectsMixin`, tasks and bonuses on the batched, idempotent
+uploads of :class:`~airflow_toloka.hooks.uploads.UploadsMixin`, all above the transport
 (:class:`~airflow_toloka.hooks.base.BaseTolokaHook`); no area calls another's private helper.
 """
 
 from __future__ import annotations
 
 from airflow_toloka.hooks.assignments import AssignmentsMixin
+from airflow_toloka.hooks.bonuses import BonusesMixin
 from airflow_toloka.hooks.pools import PoolsMixin
 from airflow_toloka.hooks.projects import ProjectsMixin
+from airflow_toloka.hooks.requester import RequesterMixin
 from airflow_toloka.hooks.tasks import TasksMixin
 from airflow_toloka.hooks.trainings import TrainingsMixin
 
 __all__ = ["TolokaHook"]
 
 
-class TolokaHook(ProjectsMixin, PoolsMixin, TrainingsMixin, TasksMixin, AssignmentsMixin):
+class TolokaHook(
+    ProjectsMixin,
+    PoolsMixin,
+    TrainingsMixin,
+    TasksMixin,
+    BonusesMixin,
+    RequesterMixin,
+    AssignmentsMixin,
+):
     """Talk to the Toloka REST API: projects, pools, trainings, tasks and suites, operations, assignments,
-    review and aggregation. Operators, sensors and triggers all use this one hook.
+    review and aggregation, bonuses and the account's balance. Operators, sensors and triggers all use this one hook.
 
     The connection (``conn_type`` ``toloka``) keeps the token in ``password``; ``extra.environment`` picks
     ``PRODUCTION`` or ``SANDBOX``, and a ``host`` holding a full URL (e.g. the local emulator) overrides both.
