@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from toloka_emulator.app import create_app
+from toloka_emulator.config import ROUTE_PATTERN
 from toloka_emulator.state import EmulatorConfig, load_pools_spec
 
 
@@ -61,6 +62,17 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
     p.add_argument("--fault-500", type=_probability, default=0.0, help="probability of 500 after processing")
     p.add_argument("--fault-503", type=_probability, default=0.0, help="probability of 503 before processing")
     p.add_argument("--fault-drop", type=_probability, default=0.0, help="probability of a dropped response")
+    p.add_argument(
+        "--fault-route",
+        dest="fault_routes",
+        action="append",
+        metavar="ROUTE",
+        help='inject faults only on this route template, e.g. "POST /api/v1/user-bonuses" (repeatable; '
+        "default: every route)",
+    )
+    p.add_argument(
+        "--fault-limit", type=int, help="inject at most this many faults in all (default: no limit)"
+    )
     p.add_argument("--retry-after", type=_non_negative, help="Retry-After seconds sent with injected 429s")
     p.add_argument("--latency-ms", type=_non_negative, default=0.0, help="delay added to every /api request")
     p.add_argument("--seed", type=int, help="seed of the fault RNG and of the crowd (default: random)")
@@ -119,6 +131,11 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
     args = p.parse_args(argv)
     if args.crowd < 0:
         p.error("--crowd must be >= 0")
+    if args.fault_limit is not None and args.fault_limit < 0:
+        p.error("--fault-limit must be >= 0")
+    bad_routes = [r for r in args.fault_routes or () if not ROUTE_PATTERN.fullmatch(r)]
+    if bad_routes:
+        p.error(f"--fault-route takes 'METHOD /api/...', not {bad_routes[0]!r}")
     if args.assignments_max_limit < 1 or args.aggregation_max_limit < 1:
         p.error("--assignments-max-limit and --aggregation-max-limit must be >= 1")
     config = EmulatorConfig(**vars(args))

@@ -12,7 +12,8 @@ everything due on the way (operations, the crowd's work, pool timers, ``will_exp
 A pure-ASGI gate in front of the ``/api`` routes does what every Toloka request goes through, in this order:
 count the request by route template, optional latency, injected 429/503 (before any work), auth (401/403),
 unknown route (404/405), 415 for bodies that are not JSON, the handler itself, then injected 500 or a dropped
-connection (after the work is done, to exercise clients' idempotency).
+connection (after the work is done, to exercise clients' idempotency). Which requests may get a fault is
+``faults``' decision (``fault_routes`` scopes them to route templates, ``fault_limit`` caps their number).
 
 A "drop" sends the real status line and headers but with a ``Content-Length`` larger than the body, writes half
 of the body and returns without completing the response, so uvicorn closes the connection. ``requests``
@@ -119,9 +120,8 @@ class _ApiGate:
         state.requests[key] += 1
         if config.latency_ms > 0:
             await asyncio.sleep(config.latency_ms / 1000)
-        rng = state.rng
-        if config.fault_429 > 0 and rng.random() < config.fault_429:
-            state.faults["429"] += 1
+        rng, faults = state.rng, state.faults
+        if faults.roll("429", key, rng):
             headers = {}
             if config.retry_after is not None:
                 ra = config.retry_after
@@ -129,8 +129,7 @@ class _ApiGate:
             exc = ApiError(429, "TOO_MANY_REQUESTS", "Too many requests", {"interval": "MIN"}, headers)
             await self._send_error(send, exc)
             return
-        if config.fault_503 > 0 and rng.random() < config.fault_503:
-            state.faults["503"] += 1
+        if faults.roll("503", key, rng):
             exc = ApiError(503, "REMOTE_SERVICE_UNAVAILABLE", "Remote service is temporarily unavailable")
             await self._send_error(send, exc)
             return
@@ -150,8 +149,8 @@ class _ApiGate:
         if problem is not None:
             await self._send_error(send, problem)
             return
-        fail = config.fault_500 > 0 and rng.random() < config.fault_500
-        drop = not fail and config.fault_drop > 0 and rng.random() < config.fault_drop
+        fail = faults.roll("500", key, rng)
+        drop = not fail and faults.roll("drop", key, rng)
         if not (fail or drop):
             await self.app(scope, receive, self._counting(send))
             return
@@ -162,10 +161,8 @@ class _ApiGate:
 
         await self.app(scope, receive, capture)  # the work is done; the client just doesn't learn about it
         if fail:
-            state.faults["500"] += 1
             await self._send_error(send, ApiError(500, "INTERNAL_ERROR", "Internal error (injected)"))
             return
-        state.faults["drop"] += 1
         await self._drop(send, captured)
 
     def _counting(self, send: Send) -> Send:

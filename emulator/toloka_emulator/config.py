@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from toloka_emulator.wire import ApiError
 
-__all__ = ["RUNTIME_FIELDS", "EmulatorConfig"]
+__all__ = ["ROUTE_PATTERN", "RUNTIME_FIELDS", "EmulatorConfig"]
 
 
 @dataclass
@@ -25,6 +26,14 @@ class EmulatorConfig:
     without a non-empty ``public_comment`` is a 400), ``aggregation_seconds`` (how long a ``SOLUTION.AGGREGATE``
     runs after ``pending_seconds``, on the clock) and ``aggregation_rate_limit`` (Toloka's 5/min, 30/h, 200/day on
     the aggregation POSTs).
+
+    Faults: ``fault_429``/``fault_500``/``fault_503``/``fault_drop`` are per-request probabilities;
+    ``fault_routes`` (route templates such as ``"POST /api/v1/user-bonuses"``; ``None`` = every route) and
+    ``fault_limit`` (at most this many faults from when it was set; ``None`` = no cap) narrow them (see ``faults``).
+
+    The money part (docs/toloka-api.md M): the available ``balance`` a reset starts from (setting it at runtime
+    also sets the account's available balance), and the fee, ``max(amount * fee_rate, fee_min)`` per reward and
+    per bonus (the 30 % and $0.001 Toloka's guide once published).
     """
 
     host: str = "127.0.0.1"
@@ -39,6 +48,8 @@ class EmulatorConfig:
     fault_500: float = 0.0
     fault_503: float = 0.0
     fault_drop: float = 0.0
+    fault_routes: list[str] | None = None
+    fault_limit: int | None = None
     retry_after: float | None = None
     latency_ms: float = 0.0
     seed: int | None = None
@@ -56,6 +67,9 @@ class EmulatorConfig:
     reject_needs_comment: bool = True
     aggregation_seconds: float = 1.0
     aggregation_rate_limit: bool = False
+    balance: float = 1_000_000.0
+    fee_rate: float = 0.3
+    fee_min: float = 0.001
 
     def runtime(self) -> dict[str, Any]:
         """The runtime-changeable part.
@@ -83,6 +97,8 @@ RUNTIME_FIELDS = (
     "fault_500",
     "fault_503",
     "fault_drop",
+    "fault_routes",
+    "fault_limit",
     "retry_after",
     "latency_ms",
     "rate",
@@ -103,6 +119,9 @@ RUNTIME_FIELDS = (
     "reject_needs_comment",
     "aggregation_seconds",
     "aggregation_rate_limit",
+    "balance",
+    "fee_rate",
+    "fee_min",
 )
 _BOOLEANS = {"reject_needs_comment", "aggregation_rate_limit"}
 _PROBABILITIES = {
@@ -113,13 +132,35 @@ _PROBABILITIES = {
     "crowd_accuracy",
     "crowd_skip",
     "crowd_abandon",
+    "fee_rate",
 }
 _INTEGERS = {"seed", "sync_limit", "crowd", "assignments_max_limit", "aggregation_max_limit"}
 _AT_LEAST_ONE = {"assignments_max_limit", "aggregation_max_limit"}
 
 
+# "POST /api/v1/user-bonuses": a method, one space, a path under /api/ (a template's {id} included)
+ROUTE_PATTERN = re.compile(r"[A-Z]+ /api/\S*")
+
+
+def _check_fault_routes(value: Any, bad: ApiError) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(r, str) and ROUTE_PATTERN.fullmatch(r) for r in value
+    ):
+        raise bad
+    return list(value) or None
+
+
 def _check_runtime_value(name: str, value: Any) -> Any:
     bad = ApiError(400, "VALIDATION_ERROR", f"Bad value for {name}: {value!r}")
+    if name == "fault_routes":
+        return _check_fault_routes(value, bad)
+    if name == "fault_limit":
+        # a count: 2.5 faults means a client bug, not 2
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise bad
+        return value
     if name in ("token", "denied_token"):
         if value is not None and not isinstance(value, str):
             raise bad

@@ -44,8 +44,10 @@ from toloka_emulator.assignments import Assignments
 from toloka_emulator.clock import Clock, format_datetime
 from toloka_emulator.config import RUNTIME_FIELDS, EmulatorConfig
 from toloka_emulator.crowd import Crowd
+from toloka_emulator.faults import Faults
 from toloka_emulator.fill import Filler
 from toloka_emulator.ids import IdSource
+from toloka_emulator.money import Account
 from toloka_emulator.operations import Entry, Operations
 from toloka_emulator.pool_api import POOLS, PoolApi
 from toloka_emulator.pools import (
@@ -123,7 +125,8 @@ class EmulatorState:
         self.timeline.operations = self.operations
         self.requests: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
-        self.faults: dict[str, int] = {"429": 0, "500": 0, "503": 0, "drop": 0}
+        self.faults = Faults(config)
+        self.account = Account(config.balance, lambda: self.config.fee_rate, lambda: self.config.fee_min)
         spec = config.pools_spec
         self.auto_create = auto_create_enabled(spec)
         self.pools: dict[str, Pool] = pools_from_spec(spec, self.clock.now_stamp)
@@ -176,7 +179,7 @@ class EmulatorState:
         return {
             "requests": dict(self.requests),
             "responses": dict(self.responses),
-            "faults": dict(self.faults),
+            "faults": dict(self.faults.counts),
             "objects": {
                 "tasks": len(self.objects[TASKS.name]),
                 "task_suites": len(self.objects[TASK_SUITES.name]),
@@ -188,6 +191,7 @@ class EmulatorState:
             "task_suites_by_pool": {p: len(ids) for p, ids in self.by_pool[TASK_SUITES.name].items() if ids},
             "pools": {pid: pool.status for pid, pool in self.pools.items()},
             "assignments_by_pool": self.assignments.stats(),
+            "money": self.account.stats(),
             "time": self.time(),
         }
 
@@ -222,7 +226,8 @@ class EmulatorState:
 
         A higher ``rate`` also speeds up the unfinished part of operations in flight, so a test can make everything
         finish now; a lower one only slows down operations submitted afterwards, so work already accepted is never
-        held back by a later change. A new ``time_scale`` applies from now on; a new ``seed`` restarts the crowd.
+        held back by a later change. A new ``time_scale`` applies from now on; a new ``seed`` restarts the crowd;
+        setting ``fault_limit`` (even to the same value) starts its count of injected faults from zero.
 
         :param changes: field -> new value.
         :return: the runtime config after the change.
@@ -231,6 +236,8 @@ class EmulatorState:
         self.advance()
         old_rate = self.config.rate
         self.config.update(changes)
+        if "fault_limit" in changes:
+            self.faults.rearm()
         if "seed" in changes:
             self.rng = random.Random(self.config.seed)
             self.crowd.reseed(self.config.seed)
@@ -240,6 +247,8 @@ class EmulatorState:
             self.timeline.set_time_scale(self.config.time_scale)
         if "crowd" in changes:
             self.crowd.resize()
+        if "balance" in changes:
+            self.account.set_balance(self.config.balance)
         return self.config.runtime()
 
     # ------------------------------------------------------------------ pools

@@ -71,6 +71,14 @@ def test_strict_and_denied_tokens_at_runtime(toloka_emulator: EmulatorProcess) -
 @pytest.fixture(scope="module")
 def strict_emulator() -> Iterator[EmulatorProcess]:
     args = ["--token", "secret", "--denied-token", "nope", "--seed", "1", "--retry-after", "2", "--rate", "5"]
+    args += [
+        "--fault-route",
+        "GET /api/v1/requester",
+        "--fault-route",
+        "POST /api/v1/tasks",
+        "--fault-limit",
+        "3",
+    ]
     with EmulatorProcess(extra_args=args) as emulator:
         yield emulator
 
@@ -79,6 +87,8 @@ def test_cli_options_reach_the_config(strict_emulator: EmulatorProcess) -> None:
     config = strict_emulator.config()
     assert (config["token"], config["denied_token"], config["seed"]) == ("secret", "nope", 1)
     assert (config["retry_after"], config["rate"]) == (2.0, 5.0)
+    assert config["fault_routes"] == ["GET /api/v1/requester", "POST /api/v1/tasks"]
+    assert config["fault_limit"] == 3
     url = api(strict_emulator, "/requester")
     assert requests.get(url, headers={"Authorization": "OAuth secret"}).status_code == 200
     error(requests.get(url, headers={"Authorization": "OAuth test-token"}), 401, "AUTHENTICATION_ERROR")
@@ -160,6 +170,98 @@ def test_drop_after_processing_breaks_requests_and_httpx(toloka_emulator: Emulat
     assert stats["objects"]["tasks"] == 4  # both sync uploads were processed
     assert stats["faults"]["drop"] == 4 and stats["responses"] == {}
     # the emulator itself is fine afterwards
+    assert requests.get(api(toloka_emulator, "/requester"), headers=AUTH).status_code == 200
+
+
+def test_fault_routes_scope_faults_to_route_templates(toloka_emulator: EmulatorProcess) -> None:
+    toloka_emulator.configure(fault_503=1.0, fault_routes=["GET /api/v1/operations/{id}"])
+    with requests.Session() as s:
+        s.headers.update(AUTH)
+        assert s.get(api(toloka_emulator, "/requester")).status_code == 200
+        assert s.post(api(toloka_emulator, "/tasks"), json=tasks(1)).status_code == 201
+        # the template matches whatever id the path carries
+        error(s.get(api(toloka_emulator, "/operations/any-id")), 503, "REMOTE_SERVICE_UNAVAILABLE")
+        error(s.get(api(toloka_emulator, "/operations/other")), 503, "REMOTE_SERVICE_UNAVAILABLE")
+        toloka_emulator.configure(fault_routes=[])  # empty: every route again
+        error(s.get(api(toloka_emulator, "/requester")), 503, "REMOTE_SERVICE_UNAVAILABLE")
+    stats = toloka_emulator.stats()
+    assert stats["faults"]["503"] == 3 and stats["objects"]["tasks"] == 1
+
+
+def test_fault_limit_caps_the_faults_from_when_it_was_set(toloka_emulator: EmulatorProcess) -> None:
+    def statuses(n: int) -> list[int]:
+        with requests.Session() as s:
+            return [s.get(api(toloka_emulator, "/requester"), headers=AUTH).status_code for _ in range(n)]
+
+    toloka_emulator.configure(fault_429=1.0, fault_limit=2)
+    assert statuses(4) == [429, 429, 200, 200]
+    toloka_emulator.configure(fault_limit=2)  # set again: two more
+    assert statuses(3) == [429, 429, 200]
+    toloka_emulator.configure(fault_limit=0)
+    assert statuses(2) == [200, 200]
+    toloka_emulator.reset()  # the count is one of the counters a reset forgets
+    toloka_emulator.configure(fault_limit=1)
+    assert statuses(2) == [429, 200]
+    toloka_emulator.configure(fault_limit=None)
+    assert statuses(3) == [429, 429, 429]
+    assert toloka_emulator.stats()["faults"]["429"] == 4
+
+
+def test_faults_limited_to_both_kinds_and_a_route_count_each_kind(toloka_emulator: EmulatorProcess) -> None:
+    # a 500 and a drop share one limit: after the 500, the same route neither fails nor drops
+    toloka_emulator.configure(
+        fault_500=1.0, fault_drop=1.0, fault_limit=1, fault_routes=["POST /api/v1/tasks"]
+    )
+    url = api(toloka_emulator, "/tasks")
+    error(requests.post(url, json=tasks(1), headers=AUTH), 500, "INTERNAL_ERROR")
+    assert requests.post(url, json=tasks(1), headers=AUTH).status_code == 201
+    assert toloka_emulator.stats()["faults"] == {"429": 0, "500": 1, "503": 0, "drop": 0}
+
+
+def test_requests_outside_the_fault_scope_draw_no_randomness(toloka_emulator: EmulatorProcess) -> None:
+    route = ["GET /api/v1/requester"]
+
+    def run(interleave: bool) -> list[int]:
+        toloka_emulator.configure(fault_429=0.5, fault_routes=route, seed=7)
+        out = []
+        with requests.Session() as s:
+            s.headers.update(AUTH)
+            for _ in range(40):
+                if interleave:
+                    assert s.get(api(toloka_emulator, "/tasks")).status_code == 200
+                out.append(s.get(api(toloka_emulator, "/requester")).status_code)
+        return out
+
+    alone = run(False)
+    assert run(True) == alone and 429 in alone and 200 in alone
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("fault_routes", "POST /api/v1/tasks"),  # a string, not a list
+        ("fault_routes", ["/api/v1/tasks"]),
+        ("fault_routes", ["post /api/v1/tasks"]),
+        ("fault_routes", ["POST /_emulator/reset"]),
+        ("fault_routes", [1]),
+        ("fault_limit", -1),
+        ("fault_limit", 1.5),
+        ("fault_limit", True),
+        ("fault_limit", "1"),
+    ],
+)
+def test_fault_scope_fields_are_validated(toloka_emulator: EmulatorProcess, field: str, value: Any) -> None:
+    resp = requests.post(f"{toloka_emulator.url}/_emulator/config", json={field: value})
+    assert resp.status_code == 400 and field in resp.json()["message"]
+    assert toloka_emulator.config()[field] is None
+
+
+@pytest.mark.toloka_emulator(fault_routes=["GET /api/v1/requester"], fault_limit=1, fault_500=1.0)
+def test_the_marker_sets_the_fault_scope(toloka_emulator: EmulatorProcess) -> None:
+    config = toloka_emulator.config()
+    assert (config["fault_routes"], config["fault_limit"]) == (["GET /api/v1/requester"], 1)
+    assert requests.get(api(toloka_emulator, "/tasks"), headers=AUTH).status_code == 200
+    error(requests.get(api(toloka_emulator, "/requester"), headers=AUTH), 500, "INTERNAL_ERROR")
     assert requests.get(api(toloka_emulator, "/requester"), headers=AUTH).status_code == 200
 
 
