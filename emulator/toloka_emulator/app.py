@@ -3,8 +3,9 @@
 Handlers take the raw :class:`Request` and return a prebuilt JSON :class:`Response`: FastAPI's per-item
 validation would be far too slow for 10k-item bodies, and Toloka's error shapes are not FastAPI's.
 
-Routes: tasks, task suites, operations (and logs), requester; projects, pools, trainings and their actions,
-assignments (search, review), aggregated solutions (see ``state`` for the modules behind them);
+Routes: tasks, task suites, operations (and logs), requester (its balance); projects, pools, trainings and their
+actions, assignments (search, review), aggregated solutions, user bonuses, and ``POST /api/staging/analytics-2``
+(pool metrics, outside ``/api/v1`` as in Toloka, behind the same gate); see ``state`` for the modules behind them;
 ``/_emulator/{health,stats,reset,config,advance,fill}``.
 ``POST /_emulator/advance?seconds=S`` moves the clock and the simulated time forward by S seconds, handling
 everything due on the way (operations, the crowd's work, pool timers, ``will_expire``), and returns the time.
@@ -227,7 +228,7 @@ def _op_response(op: dict[str, Any] | None) -> Response:
 
 
 def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
-    """Projects, pools, trainings and assignments."""
+    """Projects, pools, trainings, assignments, aggregation and user bonuses."""
     Handler = Callable[[Request], Awaitable[Response]]
 
     async def create_project(request: Request) -> Response:
@@ -307,6 +308,16 @@ def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
     async def aggregated_solutions(request: Request) -> Response:
         return json_response(state.aggregations.results(request.path_params["id"], request.query_params))
 
+    async def create_bonuses(request: Request) -> Response:
+        status, data = state.bonuses.create(await request.body(), request.query_params)
+        return json_response(data, status)
+
+    async def find_bonuses(request: Request) -> Response:
+        return json_response(state.bonuses.find(request.query_params))
+
+    async def get_bonus(request: Request) -> Response:
+        return json_response(state.bonuses.get(request.path_params["id"]))
+
     routes += [
         ("/api/v1/pools/{id}", "PATCH", patch_pool),
         ("/api/v1/assignments", "GET", find_assignments),
@@ -315,9 +326,32 @@ def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
         ("/api/v1/aggregated-solutions/aggregate-by-pool", "POST", aggregate_by_pool),
         ("/api/v1/aggregated-solutions/aggregate-by-task", "POST", aggregate_by_task),
         ("/api/v1/aggregated-solutions/{id}", "GET", aggregated_solutions),
+        ("/api/v1/user-bonuses", "POST", create_bonuses),
+        ("/api/v1/user-bonuses", "GET", find_bonuses),
+        ("/api/v1/user-bonuses/{id}", "GET", get_bonus),
     ]
     for path, method, handler in routes:
         app.add_api_route(path, handler, methods=[method], include_in_schema=False)
+
+
+def _add_money_routes(app: FastAPI, state: EmulatorState) -> None:
+    """The requester (its available balance) and pool analytics, which Toloka serves outside ``/api/v1``."""
+
+    async def requester(request: Request) -> Response:
+        return json_response(
+            {
+                "id": "emulator-requester",
+                "balance": round(state.account.balance, 6),
+                "public_name": {"EN": "Emulator requester"},
+                "company": {"id": "1", "superintendent_id": "emulator-requester"},
+            }
+        )
+
+    async def analytics(request: Request) -> Response:
+        return json_response(state.analytics.request(await _body(request)))
+
+    app.add_api_route("/api/v1/requester", requester, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/api/staging/analytics-2", analytics, methods=["POST"], include_in_schema=False)
 
 
 def create_app(config: EmulatorConfig | None = None) -> FastAPI:
@@ -386,18 +420,8 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     async def get_operation_log(request: Request) -> Response:
         return Response(state.operation_log_json(request.path_params["id"]), media_type="application/json")
 
-    @app.get("/api/v1/requester", include_in_schema=False)
-    async def requester() -> Response:
-        return json_response(
-            {
-                "id": "emulator-requester",
-                "balance": 100.0,
-                "public_name": {"EN": "Emulator requester"},
-                "company": {"id": "1", "superintendent_id": "emulator-requester"},
-            }
-        )
-
     _add_lifecycle_routes(app, state)
+    _add_money_routes(app, state)
 
     # ------------------------------------------------------------------ inspection and control (no auth, no faults)
 

@@ -25,6 +25,10 @@ __all__ = ["Account"]
 class Account:
     """The requester's account: available ``balance``, ``reserved`` money, and what was spent.
 
+    Besides what Toloka shows, the account keeps ``committed``: the price of the suites Tolokers are working on
+    (ACTIVE assignments). It is not taken from the balance, since Toloka charges only at submit, but issuing
+    checks against what is left after it, so ten Tolokers starting at once cannot overdraw the account.
+
     :param balance: the starting available balance, in USD.
     :param fee_rate: the live fee rate (a callable, so a runtime config change applies at once).
     :param fee_min: the live minimum fee per reward or bonus.
@@ -40,18 +44,26 @@ class Account:
         self._fee_min = fee_min
         self.balance = float(balance)
         self.reserved = 0.0
+        self.committed = 0.0
         self.spent = 0.0
         self.fees = 0.0
         self.rewards_by_pool: dict[str, float] = {}
         self.bonus_count = 0
         self.bonus_amount = 0.0
+        # assignment id -> (pool id, reward, fee) reserved for it, so a later fee change cannot unbalance
+        # the reserve when the work is accepted or rejected
+        self._held: dict[str, tuple[str, float, float]] = {}
+
+    # ------------------------------------------------------------------ prices
 
     def fee(self, amount: float) -> float:
-        """Toloka's fee on a reward or a bonus.
+        """Toloka's fee on a reward or a bonus; nothing paid, no fee.
 
         :param amount: the reward or bonus, in USD.
-        :return: ``max(amount * fee_rate, fee_min)``.
+        :return: ``max(amount * fee_rate, fee_min)``, or 0 for a zero amount.
         """
+        if amount <= 0:
+            return 0.0
         return max(amount * self._fee_rate(), self._fee_min())
 
     def cost(self, amount: float) -> float:
@@ -68,7 +80,9 @@ class Account:
         :param amount: the reward or bonus, in USD.
         :return: whether it does.
         """
-        return self.balance >= self.cost(amount)
+        return self.balance + _EPSILON >= self.cost(amount)
+
+    # ------------------------------------------------------------------ bonuses
 
     def pay_bonus(self, amount: float) -> None:
         """Pay a bonus: debit it and its fee at once.
@@ -77,9 +91,98 @@ class Account:
         :raises ApiError: 409 ``NOT_ENOUGH_BALANCE`` when the available balance is short (nothing is debited).
         """
         fee = self.fee(amount)
-        self._debit(amount, fee)
+        self._check_covers(amount + fee)
+        self._spend(amount, fee)
         self.bonus_count += 1
         self.bonus_amount += amount
+
+    # ------------------------------------------------------------------ assignments
+
+    def can_issue(self, cost: float) -> bool:
+        """Whether one more suite of this price fits beside the work in progress.
+
+        :param cost: the suite's reward plus fee (:meth:`cost`).
+        :return: whether the balance covers it after what is committed to ACTIVE suites.
+        """
+        return self.balance - self.committed + _EPSILON >= cost
+
+    def commit(self, cost: float) -> None:
+        """A suite was issued: count its price against later issuing until it is finished.
+
+        :param cost: its reward plus fee.
+        """
+        self.committed += cost
+
+    def uncommit(self, cost: float) -> None:
+        """A suite is finished (submitted, skipped or expired): its price no longer holds up issuing.
+
+        :param cost: what :meth:`commit` was given.
+        """
+        self.committed = max(0.0, self.committed - cost)
+
+    def pay_reward(self, pool_id: str, reward: float) -> None:
+        """Pay submitted work of an auto-accept pool now.
+
+        Work done is always paid, so this never refuses; issuing keeps the balance from going below zero unless
+        the balance was lowered (config, bonuses) while the suite was being worked on.
+
+        :param pool_id: the pool, for the per-pool rewards.
+        :param reward: the assignment's reward.
+        """
+        fee = self.fee(reward)
+        self._spend(reward, fee)
+        self._reward(pool_id, reward)
+
+    def reserve(self, assignment_id: str, pool_id: str, reward: float) -> None:
+        """Hold the price of submitted work awaiting review: it leaves the available balance, not the account.
+
+        Like :meth:`pay_reward` it never refuses.
+
+        :param assignment_id: the SUBMITTED assignment.
+        :param pool_id: its pool.
+        :param reward: its reward.
+        """
+        fee = self.fee(reward)
+        self._held[assignment_id] = (pool_id, reward, fee)
+        self.balance -= reward + fee
+        self.reserved += reward + fee
+
+    def accept(self, assignment_id: str, pool_id: str, reward: float) -> None:
+        """Pay accepted work: what was reserved for it is spent, else it is paid from the balance now.
+
+        Nothing is reserved for work accepted after a rejection (the reserve went back then) or for work
+        ``/_emulator/fill`` made.
+
+        :param assignment_id: the assignment being accepted.
+        :param pool_id: its pool.
+        :param reward: its reward.
+        :raises ApiError: 409 ``NOT_ENOUGH_BALANCE`` when nothing was reserved and the balance is short.
+        """
+        held = self._held.pop(assignment_id, None)
+        if held is None:
+            fee = self.fee(reward)
+            self._check_covers(reward + fee)
+            self._spend(reward, fee)
+            self._reward(pool_id, reward)
+            return
+        pool_id, reward, fee = held
+        self.reserved -= reward + fee
+        self.spent += reward + fee
+        self.fees += fee
+        self._reward(pool_id, reward)
+
+    def release(self, assignment_id: str) -> None:
+        """Rejected work is not paid: what was reserved for it is available again.
+
+        :param assignment_id: the assignment being rejected.
+        """
+        held = self._held.pop(assignment_id, None)
+        if held is not None:
+            _, reward, fee = held
+            self.reserved -= reward + fee
+            self.balance += reward + fee
+
+    # ------------------------------------------------------------------ control
 
     def set_balance(self, balance: float) -> None:
         """Set the available balance (a top-up or a drain); what is reserved stays reserved.
@@ -103,14 +206,23 @@ class Account:
             "bonuses": {"count": self.bonus_count, "amount": round(self.bonus_amount, 6)},
         }
 
-    def _debit(self, amount: float, fee: float) -> None:
-        total = amount + fee
-        if self.balance < total:
+    def _check_covers(self, total: float) -> None:
+        if self.balance + _EPSILON < total:
             raise ApiError(
                 409,
                 "NOT_ENOUGH_BALANCE",
                 f"Not enough money: {total:.6f} needed, {self.balance:.6f} available",
+                {"needed": round(total, 6), "balance": round(self.balance, 6)},
             )
-        self.balance -= total
-        self.spent += total
+
+    def _spend(self, amount: float, fee: float) -> None:
+        self.balance -= amount + fee
+        self.spent += amount + fee
         self.fees += fee
+
+    def _reward(self, pool_id: str, reward: float) -> None:
+        self.rewards_by_pool[pool_id] = self.rewards_by_pool.get(pool_id, 0.0) + reward
+
+
+# money is float dollars: a balance that is exactly enough must not fail on the last bit of rounding
+_EPSILON = 1e-9

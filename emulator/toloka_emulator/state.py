@@ -11,6 +11,8 @@ the choices it makes where Toloka's real behaviour is unconfirmed (see docs/tolo
 - ``projects``: projects, and the implicit projects of pools-file and auto-created pools.
 - ``pool_api``: pools and trainings (create, list, replace, open/close/archive/clone); ``forms``: their checks.
 - ``crowd`` (with ``work`` and ``answers``): the simulated Tolokers; ``assignments``: what they produce;
+  ``money``: the requester's account (balance, reserve, fees), which pays for their work;
+  ``tally``: per-pool counters kept as work happens, which ``analytics`` (pool metrics) reads;
   ``review``: accepting and rejecting it; ``aggregation`` (with ``aggregate``): WDO and Dawid-Skene;
   ``fill``: finished assignments made instantly for benchmarks (``/_emulator/fill``).
 - ``timeline`` and ``clock``: the clock clients see and the accelerated simulated time; ``ids``: object ids.
@@ -18,7 +20,9 @@ the choices it makes where Toloka's real behaviour is unconfirmed (see docs/tolo
   suite task ids).
 - ``operations``: async uploads and pool actions as lazily advancing operations, their logs (FAIL when every
   item is invalid, log order, empty log until done).
-- ``query``: strict query parameters; ``wire``: error responses and the two object kinds.
+- ``query``: strict query parameters; ``wire``: error responses, the two object kinds and batch bodies.
+- ``money``: the requester's balance and what it pays; ``bonuses``: user bonuses, paid from it.
+- ``faults``: which requests the ``/api`` gate injects faults into.
 
 Choices made here where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md):
 
@@ -32,7 +36,6 @@ Choices made here where Toloka's real behaviour is unconfirmed (see docs/toloka-
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from collections import Counter
@@ -40,7 +43,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from toloka_emulator.aggregation import Aggregations
+from toloka_emulator.analytics import Analytics
 from toloka_emulator.assignments import Assignments
+from toloka_emulator.bonuses import UserBonuses
 from toloka_emulator.clock import Clock, format_datetime
 from toloka_emulator.config import RUNTIME_FIELDS, EmulatorConfig
 from toloka_emulator.crowd import Crowd
@@ -70,6 +75,7 @@ from toloka_emulator.query import (
     sort_param,
 )
 from toloka_emulator.review import Review
+from toloka_emulator.tally import Tallies
 from toloka_emulator.timeline import Timeline
 from toloka_emulator.validation import (
     MAX_INPUT_BYTES,
@@ -77,7 +83,7 @@ from toloka_emulator.validation import (
     ItemValidator,
     request_data_sizes,
 )
-from toloka_emulator.wire import MAX_OVERLAP, TASK_SUITES, TASKS, ApiError, Kind
+from toloka_emulator.wire import MAX_OVERLAP, TASK_SUITES, TASKS, ApiError, Kind, parse_items
 
 __all__ = [
     "RUNTIME_FIELDS",
@@ -113,6 +119,8 @@ class EmulatorState:
     def reset(self) -> None:
         """Forget every object, operation and counter; pools go back to what the config says. Config stays.
 
+        The account starts again from the configured ``balance``, nothing reserved or spent.
+
         The clock drops what ``advance`` added, so a test after a reset sees the real wall clock again; ids keep
         growing regardless.
         """
@@ -135,8 +143,10 @@ class EmulatorState:
             self.projects.add_implicit(
                 project_id, implicit_task_spec(specs["input_spec"], specs["output_spec"])
             )
-        self.assignments = Assignments(lambda: self.config.assignments_max_limit)
-        self.review = Review(self.assignments, self.pools, self.clock.now_stamp, config)
+        self.tallies = Tallies(self.objects[TASK_SUITES.name].get)
+        self.assignments = Assignments(lambda: self.config.assignments_max_limit, self.tallies)
+        self.review = Review(self.assignments, self.pools, self.clock.now_stamp, config, self.account)
+        self.analytics = Analytics(self.pools, self.tallies, self.assignments, self.operations, self.clock)
         self.aggregations = Aggregations(
             self.pools, self.projects, self.assignments, self.operations, self.clock.now, config
         )
@@ -151,7 +161,14 @@ class EmulatorState:
             config,
         )
         self.crowd = Crowd(
-            config, self.timeline, self.pools, self.projects, self.assignments, self._units_of, self._new_id
+            config,
+            self.timeline,
+            self.pools,
+            self.projects,
+            self.assignments,
+            self._units_of,
+            self._new_id,
+            self.account,
         )
         self.pool_api = PoolApi(
             self.pools,
@@ -164,6 +181,9 @@ class EmulatorState:
             lambda: self.config.for_update_seconds,
         )
         self.crowd.close_pool = self.pool_api.close
+        self.bonuses = UserBonuses(
+            self.operations, self.clock, self.account, self._known_user, self.ids.decimal
+        )
         for pool in self.pools.values():
             if pool.status == "OPEN":
                 self.crowd.pool_opened(pool)
@@ -173,7 +193,9 @@ class EmulatorState:
         """``GET /_emulator/stats``.
 
         :return: request, response and fault counters, object counts (also per pool), pool statuses, assignment
-            counts per pool and status, and the time.
+            counts per pool and status, ``money`` (see :meth:`Account.stats <toloka_emulator.money.Account.stats>`),
+            ``user_bonuses`` (count, amount, by user), the crowd's user ids
+            and the time.
         """
         self.advance()
         return {
@@ -192,6 +214,8 @@ class EmulatorState:
             "pools": {pid: pool.status for pid, pool in self.pools.items()},
             "assignments_by_pool": self.assignments.stats(),
             "money": self.account.stats(),
+            "user_bonuses": self.bonuses.stats(),
+            "crowd": {"user_ids": self.crowd.user_ids()},
             "time": self.time(),
         }
 
@@ -309,6 +333,9 @@ class EmulatorState:
         )
         return self.operations.to_json(op)
 
+    def _known_user(self, user_id: str) -> bool:
+        return self.crowd.knows(user_id) or user_id in self.assignments.user_ids
+
     def _units_of(self, pool_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         tasks, suites = self.objects[TASKS.name], self.objects[TASK_SUITES.name]
         return (
@@ -377,7 +404,7 @@ class EmulatorState:
                 f"Operation with id {operation_id} already exists",
                 {"operation_id": operation_id},
             )
-        single, items = _parse_items(body)
+        single, items = parse_items(body)
         if not async_mode and len(items) > self.config.sync_limit:
             raise ApiError(
                 413,
@@ -451,6 +478,7 @@ class EmulatorState:
             ids.append(object_id)
             out.append(obj)
         self.ids.counter = counter
+        self.tallies.stored(out, kind is TASK_SUITES)
         if self.crowd.tracking:  # only pools the crowd has looked at; uploads elsewhere pay nothing
             for pool_id in pools_of(out):
                 if self.crowd.tracks(pool_id):
@@ -517,21 +545,6 @@ def search_objects(
         for key, desc in reversed(sort_keys):
             found.sort(key=lambda o, k=key: o[k], reverse=desc)  # type: ignore[misc]
     return {"items": found[:limit], "has_more": len(found) > limit}
-
-
-def _parse_items(body: bytes) -> tuple[bool, list[Any]]:
-    """An upload body: (whether it is a single object, its items)."""
-    if not body.strip():
-        raise ApiError(400, "VALIDATION_ERROR", "Request body is required")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ApiError(400, "VALIDATION_ERROR", "Request body is not valid JSON") from None
-    if isinstance(data, dict):
-        return True, [data]
-    if isinstance(data, list):
-        return False, data
-    raise ApiError(400, "VALIDATION_ERROR", "Request body must be a JSON object or array")
 
 
 def _object_filters(kind: Kind, query: Mapping[str, str]) -> list[Callable[[dict[str, Any]], bool]]:

@@ -5,6 +5,7 @@ This is the bottom layer: it imports nothing from the emulator, so every other m
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ __all__ = [
     "ApiError",
     "Kind",
     "field_error",
+    "parse_items",
 ]
 
 MAX_OVERLAP = 30_000
@@ -108,3 +110,23 @@ TASK_SUITES = Kind(
     "default_overlap_for_new_task_suites",
     "Task suite",
 )
+
+
+def parse_items(body: bytes) -> tuple[bool, list[Any]]:
+    """The body of a batch create (tasks, task suites, user bonuses): one JSON object or an array of items.
+
+    :param body: the raw request body.
+    :return: (whether it is a single object, its items).
+    :raises ApiError: 400 ``VALIDATION_ERROR`` for an empty body, bad JSON, or neither an object nor an array.
+    """
+    if not body.strip():
+        raise ApiError(400, "VALIDATION_ERROR", "Request body is required")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ApiError(400, "VALIDATION_ERROR", "Request body is not valid JSON") from None
+    if isinstance(data, dict):
+        return True, [data]
+    if isinstance(data, list):
+        return False, data
+    raise ApiError(400, "VALIDATION_ERROR", "Request body must be a JSON object or array")
