@@ -32,6 +32,7 @@ __all__ = [
     "estimate_cost",
     "fee_per_payment",
     "max_reward",
+    "refusal",
     "to_money",
 ]
 
@@ -268,4 +269,29 @@ def estimate_cost(
         control_tasks=tally.control_tasks,
         overlap_units=tally.units,
         real_tasks_count=real_tasks_count,
+    )
+
+
+def refusal(estimate: PoolCostEstimate, *, max_cost: Amount | None, balance: Amount | None) -> str | None:
+    """Why a pool must not be opened: its estimate is above ``max_cost`` or above the balance.
+
+    :param estimate: what opening will cost at most.
+    :param max_cost: the caller's limit, USD; None sets none.
+    :param balance: the requester's available balance, USD; None when not checked.
+    :return: the reason, naming the estimate, the balance and the limit; None when opening is within both.
+    """
+    limit = None if max_cost is None else to_money(max_cost, "max_cost")
+    available = None if balance is None else Decimal(str(balance))
+    over = []
+    if limit is not None and estimate.total > limit:
+        over.append(f"above max_cost ${limit}")
+    if available is not None and estimate.total > available:
+        over.append(f"above the balance ${available}")
+    if not over:
+        return None
+    return (
+        f"Toloka pool {estimate.pool_id} was not opened: opening it would cost up to {estimate.describe()}, "
+        f"{' and '.join(over)} (max_cost {'none' if limit is None else f'${limit}'}, balance "
+        f"{'not checked' if available is None else f'${available}'}); it stays closed. Top up the account, raise "
+        "max_cost, or lower the pool's overlap or reward"
     )

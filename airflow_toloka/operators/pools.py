@@ -1,7 +1,8 @@
 """Operators that set up the crowd's work: a project (usually once), a pool per run, and opening, closing and
 archiving it.
 
-Creating is find-or-create under an idempotency key (Toloka has none for these endpoints, see
+Opening checks first what the pool will cost at most against a limit and the account's balance, and leaves the
+pool closed when it is over either. Creating is find-or-create under an idempotency key (Toloka has none for these endpoints, see
 :mod:`airflow_toloka.hooks.objects`), so an Airflow retry, a cleared task or a re-run of the same date reuses what
 the first try made, even once it is finished (archived), and a spec changed since is applied where Toloka allows
 or refused naming the fields. Open, close and archive are idempotent in Toloka (204 = already there) and wait for
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import conf
 
 from airflow_toloka.events import OperationEvent
-from airflow_toloka.exceptions import TolokaInputError
+from airflow_toloka.exceptions import TolokaCostError, TolokaInputError
 from airflow_toloka.files import read_json_object
 from airflow_toloka.models import Operation
+from airflow_toloka.money import DEFAULT_FEE_MIN, DEFAULT_FEE_RATE, PoolCostEstimate, refusal
 from airflow_toloka.operators.base import TolokaBaseOperator, run_key
 from airflow_toloka.operators.links import (
     XCOM_POOL_IDS,
@@ -283,6 +285,10 @@ class _PoolActionOperator(TolokaBaseOperator):
     def _start(self, pool_id: str) -> Operation | None:
         raise NotImplementedError
 
+    def _before(self, context: Context, pool_id: str) -> dict[str, Any]:
+        """What to check before the action; what it returns joins the result (JSON-able: it survives a deferral)."""
+        return {}
+
     def run(self, context: Context) -> dict[str, Any]:
         """Start the action and wait for it.
 
@@ -293,21 +299,25 @@ class _PoolActionOperator(TolokaBaseOperator):
         """
         pool_id = str(self.pool_id)
         self.push_pool_link(context, pool_id)
+        extra = self._before(context, pool_id)
         op = self._start(pool_id)
         if op is None:
             self.log.info("Toloka pool %s: already %s", pool_id, self.target_state)
-            return self._result(pool_id)
+            return self._result(pool_id, extra)
         self.log.info("Toloka pool %s: %s started (operation %s)", pool_id, op.type, op.id)
         if self.deferrable and not op.is_completed:
-            defer_until_done(self, [op.id], timeout=self.timeout)
+            defer_until_done(self, [op.id], timeout=self.timeout, kwargs={"extra": extra} if extra else None)
         self.hook.finish_operation(op, timedelta(seconds=self.timeout))
-        return self._result(pool_id)
+        return self._result(pool_id, extra)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Turn the trigger's event into the result, or a failure naming what Toloka said.
 
         :param context: the task context.
         :param event: the trigger's payload.
+        :param extra: what :meth:`run` found before the action (the cost estimate of an opening).
         :return: ``{"pool_id", "status"}``.
         :raises TolokaError: when the operation failed or the wait timed out.
         """
@@ -315,26 +325,78 @@ class _PoolActionOperator(TolokaBaseOperator):
         try:
             if error is not None:
                 raise error
-            return self._result(str(self.pool_id))
+            return self._result(str(self.pool_id), extra or {})
         finally:
             self.hook.close()
 
-    def _result(self, pool_id: str) -> dict[str, Any]:
+    def _result(self, pool_id: str, extra: dict[str, Any]) -> dict[str, Any]:
         pool = self.hook.get_pool(pool_id)
-        return {"pool_id": pool_id, "status": pool.status}
+        return {"pool_id": pool_id, "status": pool.status, **extra}
 
 
 class OpenPoolOperator(_PoolActionOperator):
-    """Open a pool to Tolokers (a no-op when open); fails with Toloka's code, e.g. ``EMPTY_POOL``.
+    """Open a pool to Tolokers (a no-op when open), unless it would cost more than allowed; fails with Toloka's
+    code, e.g. ``EMPTY_POOL``.
+
+    Before opening a pool that is not open yet, what it will cost at most is estimated from its tasks (see
+    :meth:`~airflow_toloka.hooks.toloka.TolokaHook.estimate_pool_cost`), logged and pushed (XCom
+    ``estimated_cost``). Above ``max_cost``, or above the account's balance with ``check_balance``, the task
+    fails with :class:`~airflow_toloka.exceptions.TolokaCostError` naming the estimate, the balance and the
+    limit, and the pool stays closed. With ``max_cost=None`` and ``check_balance=False`` nothing is estimated.
 
     :param pool_id: the pool.
-    :return: ``{"pool_id", "status"}``.
+    :param max_cost: the most opening may cost, USD (rewards and fee); None sets no limit.
+    :param check_balance: refuse when the estimate is above the requester's balance.
+    :param fee_rate: Toloka's fee as a share of each reward (today's rate is not published; 0.30 was the last).
+    :param fee_min: the smallest fee of one assignment, USD.
+    :return: ``{"pool_id", "status", "estimated_cost"}`` (the estimate's dict, or None when not estimated).
     """
 
     target_state = "open"
 
+    def __init__(
+        self,
+        *,
+        max_cost: float | None = None,
+        check_balance: bool = True,
+        fee_rate: float = DEFAULT_FEE_RATE,
+        fee_min: float = DEFAULT_FEE_MIN,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if max_cost is not None and max_cost < 0:
+            raise ValueError(f"max_cost must be at least 0, got {max_cost}")
+        self.max_cost, self.check_balance = max_cost, check_balance
+        self.fee_rate, self.fee_min = fee_rate, fee_min
+
     def _start(self, pool_id: str) -> Operation | None:
         return self.hook.open_pool_async(pool_id)
+
+    def _before(self, context: Context, pool_id: str) -> dict[str, Any]:
+        """Estimate the cost of opening and refuse it when it is over the limit or the balance.
+
+        :raises TolokaCostError: naming the estimate, the balance and the limit; the pool is not opened.
+        """
+        if self.max_cost is None and not self.check_balance:
+            return {"estimated_cost": None}
+        if self.hook.get_pool(pool_id).status == "OPEN":
+            return {"estimated_cost": None}  # opening it costs nothing more
+        estimate: PoolCostEstimate = self.hook.estimate_pool_cost(
+            pool_id, fee_rate=self.fee_rate, fee_min=self.fee_min
+        )
+        context["ti"].xcom_push(key="estimated_cost", value=estimate.as_dict())
+        balance = self.hook.get_requester().balance if self.check_balance else None
+        problem = refusal(estimate, max_cost=self.max_cost, balance=balance)
+        if problem is not None:
+            raise TolokaCostError(problem)
+        self.log.info(
+            "Toloka pool %s: opening costs at most $%s, within the limit (%s) and the balance (%s)",
+            pool_id,
+            estimate.total,
+            "none" if self.max_cost is None else f"${self.max_cost}",
+            "not checked" if balance is None else f"${balance}",
+        )
+        return {"estimated_cost": estimate.as_dict()}
 
 
 class ClosePoolOperator(_PoolActionOperator):
