@@ -12,7 +12,15 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from airflow_toloka.batching import USER_BONUSES, CreateOptions
+from airflow_toloka.batching import (
+    MAX_RESUBMITS,
+    USER_BONUSES,
+    CreateOptions,
+    iter_batches,
+    operation_id,
+    resolve_batch_size,
+    successor_id,
+)
 from airflow_toloka.bonuses import (
     RESULT_COLUMNS,
     Bonus,
@@ -26,9 +34,15 @@ from airflow_toloka.bonuses import (
     rule_bonuses,
     toloker_scores,
 )
-from airflow_toloka.exceptions import TolokaInputError, TolokaValidationError
+from airflow_toloka.exceptions import (
+    TolokaCostError,
+    TolokaDoesNotExistError,
+    TolokaInputError,
+    TolokaValidationError,
+)
 from airflow_toloka.files import WRITE_FORMATS, format_of, read_records, write_rows
 from airflow_toloka.models import BatchCreateResult
+from airflow_toloka.money import DEFAULT_FEE_MIN, DEFAULT_FEE_RATE, bonuses_cost
 from airflow_toloka.operators.base import TolokaBaseOperator, run_key, write_owner
 from airflow_toloka.operators.links import (
     XCOM_OPERATION_IDS,
@@ -46,6 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PayBonusesOperator"]
 
+# The operation ids a list or file maps to, kept before anything is paid: a retry compares its input against them.
+_STATE_PLANNED = "toloka_bonus_planned_ids"
 # The operation ids of a rule-form payment, kept before waiting: a retry waits for them before it asks Toloka who
 # was paid, so that a payment still running is not taken for one never made (Airflow 3.3's task_state_store).
 _STATE_OPS = "toloka_bonus_operation_ids"
@@ -97,6 +113,11 @@ class PayBonusesOperator(TolokaBaseOperator):
     :param idempotency_key: what makes a payment repeated find the first one (templated); default
         ``dag_id/<logical date>/task_id/map_index``, as uploads.
     :param batch_size: bonuses per Toloka operation (at most 1,000, the default).
+    :param check_balance: refuse, paying nothing, when what is still to pay (fee included) is above the
+        requester's balance; batches an earlier try or run with the same key already sent are not counted.
+    :param fee_rate: Toloka's fee as a share of each bonus, for the balance check (not published; 0.30 was the
+        last rate Toloka's docs gave).
+    :param fee_min: the smallest fee of one bonus, USD, for the balance check.
     :param poll_interval: longest pause between two polls of the payment operations, seconds.
     :param timeout: how long to wait for Toloka to process the payments.
     :param toloka_conn_id: Airflow connection id.
@@ -130,6 +151,9 @@ class PayBonusesOperator(TolokaBaseOperator):
         encoding: str = "utf-8-sig",
         idempotency_key: str | None = None,
         batch_size: int | None = None,
+        check_balance: bool = True,
+        fee_rate: float = DEFAULT_FEE_RATE,
+        fee_min: float = DEFAULT_FEE_MIN,
         poll_interval: float = 5.0,
         timeout: timedelta | float = timedelta(hours=1),
         **kwargs: Any,
@@ -161,6 +185,7 @@ class PayBonusesOperator(TolokaBaseOperator):
         )
         self.file_format, self.encoding = file_format, encoding
         self.idempotency_key, self.batch_size, self.poll_interval = idempotency_key, batch_size, poll_interval
+        self.check_balance, self.fee_rate, self.fee_min = check_balance, fee_rate, fee_min
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
 
     def hook_options(self) -> dict[str, Any]:
@@ -265,12 +290,10 @@ class PayBonusesOperator(TolokaBaseOperator):
             return BatchCreateResult()
         key = self.idempotency_key or run_key(context)
         options = CreateOptions(skip_invalid_items=self.skip_invalid_items)
+        bodies = [b.body() for b in bonuses]
+        self._before_paying(context, key, options, bonuses, bodies)
         ops = self.hook.submit_batches(
-            USER_BONUSES,
-            [b.body() for b in bonuses],
-            idempotency_key=key,
-            options=options,
-            batch_size=self.batch_size,
+            USER_BONUSES, bodies, idempotency_key=key, options=options, batch_size=self.batch_size
         )
         ids = [op.id for op in ops]
         push_link_values(self, context["ti"], {XCOM_OPERATION_IDS: ids})
@@ -279,6 +302,69 @@ class PayBonusesOperator(TolokaBaseOperator):
             state.set(_STATE_OPS, ids)
         done = self.hook.wait_operations(ops, timeout=self.timeout)
         return self.hook.operation_results(USER_BONUSES, done)
+
+    def _before_paying(
+        self,
+        context: Context,
+        key: str,
+        options: CreateOptions,
+        bonuses: Sequence[Bonus],
+        bodies: list[dict[str, Any]],
+    ) -> None:
+        """Refuse, before anything is sent, a list or file changed since an earlier try, and a payment the balance
+        cannot cover.
+
+        :raises TolokaInputError: for an input changed between tries (its changed batches have new operation ids,
+            so their unchanged bonuses would be paid twice).
+        :raises TolokaCostError: when what is still to pay, fee included, is above the balance.
+        """
+        size = resolve_batch_size(self.batch_size, True, USER_BONUSES)
+        planned = [
+            (operation_id(key, USER_BONUSES, b, options), b) for b in iter_batches(USER_BONUSES, bodies, size)
+        ]
+        state = task_state_store(context)
+        if state is not None and self.rule is None:
+            earlier = state.get(_STATE_PLANNED)
+            ids = [op_id for op_id, _ in planned]
+            if isinstance(earlier, dict) and earlier.get("key") == key and earlier.get("ids") != ids:
+                raise TolokaInputError(
+                    f"the bonuses changed since an earlier try of this task sent them in {len(earlier['ids'])} "
+                    "batch(es); sending them again would pay their unchanged bonuses twice, so nothing was paid: "
+                    "restore the input, or pay the change under its own idempotency_key"
+                )
+            state.set(_STATE_PLANNED, {"key": key, "ids": ids})
+        if not self.check_balance:
+            return
+        unsent = [
+            bonuses[i].amount
+            for op_id, batch in planned
+            if not self._sent(op_id)
+            for i in range(batch.first_index, batch.first_index + batch.count)
+        ]
+        if not unsent:
+            return
+        cost = bonuses_cost(unsent, fee_rate=self.fee_rate, fee_min=self.fee_min)
+        balance = self.hook.get_requester().balance
+        if cost > Decimal(str(balance)):
+            raise TolokaCostError(
+                f"paying {len(unsent)} bonus(es) of ${sum(unsent, Decimal(0))} costs up to ${cost} with Toloka's fee "
+                f"({self.fee_rate:.0%}, at least ${self.fee_min} a bonus), more than the balance ${balance}; nothing "
+                "was paid. Top up the account, or pass check_balance=False"
+            )
+        self.log.info("Paying costs up to $%s with Toloka's fee; the balance is $%s", cost, balance)
+
+    def _sent(self, op_id: str) -> bool:
+        """Whether a batch was sent already under this id (or, after a FAIL, the next of its chain): its money is
+        spent or being spent, and not to be counted against the balance again."""
+        for _ in range(MAX_RESUBMITS):
+            try:
+                op = self.hook.get_operation(op_id)
+            except TolokaDoesNotExistError:
+                return False
+            if op.status != "FAIL":
+                return True
+            op_id = successor_id(op_id)
+        return False
 
     def _summary(
         self, context: Context, checked: CheckedBonuses, skipped: Sequence[Bonus], result: BatchCreateResult

@@ -11,7 +11,12 @@ from unittest.mock import MagicMock
 import pytest
 
 from airflow_toloka.bonuses import pool_comment
-from airflow_toloka.exceptions import TolokaInputError, TolokaTimeoutError, TolokaValidationError
+from airflow_toloka.exceptions import (
+    TolokaCostError,
+    TolokaInputError,
+    TolokaTimeoutError,
+    TolokaValidationError,
+)
 from airflow_toloka.files import read_records
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.labels import golden_score
@@ -299,3 +304,38 @@ def test_a_retry_waits_for_the_payment_an_earlier_try_left_running(toloka_emulat
     assert retry["paid"] == 0 and retry["skipped"] == len(due)
     by_user = paid(toloka_emulator)["by_user"]
     assert {u: by_user[u] for u in due[1:]} == {u: 0.05 for u in due[1:]}  # nobody paid twice by the retry
+
+
+def test_a_payment_the_balance_cannot_cover_pays_nothing(toloka_emulator: Any) -> None:
+    users = tolokers(toloka_emulator, 3)
+    toloka_emulator.configure(balance=1.0, fee_rate=0.3, fee_min=0.001)
+
+    def pay(key: str) -> dict[str, Any]:
+        op = PayBonusesOperator(
+            task_id="bonus", bonuses=bonuses(users, "0.2"), idempotency_key=key, poll_interval=0.1
+        )
+        return op.execute(context())
+
+    assert pay("week 49")["paid"] == 3  # $0.60 and $0.18 of fee, of $1
+    assert toloka_emulator.stats()["money"]["balance"] == pytest.approx(0.22)
+    assert pay("week 49")["paid"] == 3  # a retry: its batches were sent, so nothing is counted against $0.22
+    with pytest.raises(
+        TolokaCostError, match=r"costs up to \$0.78.* more than the balance \$0.22; nothing was paid"
+    ):
+        pay("week 50")
+    assert paid(toloka_emulator)["count"] == 3 and posts(toloka_emulator) == 2
+
+
+def test_a_list_changed_between_tries_pays_nothing_more(toloka_emulator: Any) -> None:
+    users = tolokers(toloka_emulator, 3)
+    store = StateStore()
+
+    def attempt(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return PayBonusesOperator(task_id="bonus", bonuses=rows, poll_interval=0.1).execute(
+            context(store=store)
+        )
+
+    attempt(bonuses(users[:2]))
+    with pytest.raises(TolokaInputError, match="the bonuses changed since an earlier try"):
+        attempt(bonuses(users))  # the same batch with one more bonus would pay the first two again
+    assert attempt(bonuses(users[:2]))["paid"] == 2 and paid(toloka_emulator)["count"] == 2
