@@ -205,6 +205,12 @@ class PayBonusesOperator(TolokaBaseOperator):
             return lambda row: f"pool {self.pool_id}, bonus {row} (Tolokers who qualify, by id)"
         return lambda row: f"bonuses, row {row}"
 
+    def _source(self) -> str:
+        """The input in words, for messages."""
+        if self.bonuses_path is not None:
+            return str(self.bonuses_path)
+        return f"pool {self.pool_id} (by the rule)" if self.rule is not None else "bonuses="
+
     def _rows(self) -> Iterable[Any]:
         if self.bonuses_path is not None:
             return read_records(self.bonuses_path, self.file_format, self.encoding)
@@ -271,6 +277,8 @@ class PayBonusesOperator(TolokaBaseOperator):
             links[XCOM_POOL_IDS] = [str(self.pool_id)]
         push_link_values(self, ti, links)
         checked, skipped = self._plan(context)
+        if not (checked.bonuses or checked.refused or skipped):
+            self.log.warning("Nothing to pay: %s holds no bonus", self._source())
         self.log.info(
             "Paying %d bonus(es), $%s in all (max_total %s); %d left out as invalid, %d skipped as paid already",
             len(checked.bonuses),
