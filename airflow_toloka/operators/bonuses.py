@@ -98,6 +98,14 @@ class PayBonusesOperator(TolokaBaseOperator):
     Toloka's own refusals (an unknown Toloker, say) are reported rather than fatal; a duplicate or a total above
     ``max_total`` still fails the task, and so does paying nothing at all.
 
+    Paid exactly once: the bonuses go in batches of up to 1,000, each one Toloka operation whose id comes from the
+    idempotency key, the batch number and the batch's content, so the same input under the same key (a lost
+    answer, an Airflow retry, a cleared task, a worker killed mid-way, a new run of the same logical date) finds
+    the operations already made and pays nothing again. On Airflow 3.3 a list or file that changed between tries
+    of one task instance is refused, since its changed batches would have new ids. With ``check_balance`` what is
+    still to pay (the batches not sent yet), with Toloka's fee, must be within the requester's balance, or nothing
+    is paid.
+
     :param bonuses: the bonuses, a list of dicts (templated).
     :param bonuses_path: a JSONL, CSV or TSV file of bonuses (templated; any ``ObjectStoragePath``).
     :param pool_id: the pool of the rule form (templated).
@@ -267,6 +275,7 @@ class PayBonusesOperator(TolokaBaseOperator):
         :param context: the task context.
         :return: the summary.
         :raises TolokaInputError: for an input that cannot be paid as a whole, before anything is paid.
+        :raises TolokaCostError: when the balance does not cover what is still to pay, before anything is paid.
         :raises TolokaValidationError: when Toloka refuses bonuses and ``skip_invalid_items`` is not set, or when
             nothing at all could be paid.
         :raises TolokaTimeoutError: when Toloka is still processing at ``timeout`` (a retry re-attaches).
