@@ -252,7 +252,8 @@ def result_from_sync_response(batch: Batch, data: Any) -> BatchCreateResult:
         if not isinstance(obj, Mapping) or "id" not in obj:
             raise TolokaUnexpectedResponseError("POST (sync create)", "created objects with ids", data)
         result.items[batch.first_index + int(local)] = obj["id"]
-        pools.add(str(obj.get("pool_id")))
+        if obj.get("pool_id") is not None:  # bonuses go to no pool
+            pools.add(str(obj["pool_id"]))
     for local, errors in rejected.items():
         result.validation_errors[batch.first_index + int(local)] = field_errors(errors)
     result.pool_ids = sorted(pools)

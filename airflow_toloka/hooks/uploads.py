@@ -38,6 +38,7 @@ from airflow_toloka.exceptions import (
     TolokaDoesNotExistError,
     TolokaError,
     TolokaInputError,
+    TolokaRemoteUnavailableError,
     TolokaValidationError,
 )
 from airflow_toloka.hooks.base import Request, seg
@@ -288,6 +289,16 @@ class UploadsMixin(OperationsMixin):
         request = Request("POST", kind.path, options.query(async_mode=False), batch.body, idempotent=False)
         try:
             return result_from_sync_response(batch, self._send(request))
+        except TolokaRemoteUnavailableError as exc:
+            last = batch.first_index + batch.count - 1
+            raise TolokaRemoteUnavailableError(
+                f"a sync request creating {kind.label} (input items {batch.first_index}..{last}) got no clear "
+                f"answer ({exc}); Toloka may or may not have created them, and a sync request is never repeated. "
+                "Check what was created before running again, or use async_mode=True, whose operation ids make "
+                "a repeat safe",
+                http_status=exc.http_status,
+                code=exc.code,
+            ) from exc
         except TolokaValidationError as exc:
             payload = exc.payload
             if not isinstance(payload, Mapping) or not payload or not all(str(k).isdigit() for k in payload):

@@ -372,15 +372,18 @@ class OpenPoolOperator(_PoolActionOperator):
     def _start(self, pool_id: str) -> Operation | None:
         return self.hook.open_pool_async(pool_id)
 
+    def _result(self, pool_id: str, extra: dict[str, Any]) -> dict[str, Any]:
+        return super()._result(pool_id, {"estimated_cost": None, **extra})
+
     def _before(self, context: Context, pool_id: str) -> dict[str, Any]:
         """Estimate the cost of opening and refuse it when it is over the limit or the balance.
 
         :raises TolokaCostError: naming the estimate, the balance and the limit; the pool is not opened.
         """
         if self.max_cost is None and not self.check_balance:
-            return {"estimated_cost": None}
+            return {}
         if self.hook.get_pool(pool_id).status == "OPEN":
-            return {"estimated_cost": None}  # opening it costs nothing more
+            return {}  # opening it costs nothing more
         estimate: PoolCostEstimate = self.hook.estimate_pool_cost(
             pool_id, fee_rate=self.fee_rate, fee_min=self.fee_min
         )

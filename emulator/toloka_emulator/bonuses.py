@@ -1,5 +1,5 @@
 """User bonuses: ``POST /user-bonuses`` (sync, or async as ``USER_BONUS.BATCH_CREATE``), ``GET /user-bonuses``
-and ``GET /user-bonuses/{id}`` (docs/toloka-api.md M).
+and ``GET /user-bonuses/{id}`` (docs/toloka-api.md M2).
 
 A request is one UserBonus object or an array of them. Each item is checked on arrival (:func:`check_bonus`):
 ``user_id`` must name a Toloker the emulator knows (a worker of the simulated crowd, retired or not, or anyone who
@@ -13,7 +13,7 @@ balance pays none of them (sync: 409 ``NOT_ENOUGH_BALANCE``; async: the operatio
 checked and paid when its operation completes, so the balance it sees is the one at that moment (an earlier
 operation that completed first has been paid).
 
-Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md M):
+Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md M2, M11):
 
 - two identical bonuses in one request (same ``user_id``, ``amount``, titles, messages and ``private_comment``)
   are a 409 with code ``CONFLICT_STATE`` and ``payload: {"user_id": {"code": "ENTITY_CONFLICT", ...}}``, in either
@@ -60,6 +60,10 @@ LIST_MAX_LIMIT = 300
 _TEXT_FIELDS = ("private_comment", "assignment_id")
 _LANG_FIELDS = ("public_title", "public_message")
 _DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+
+# the rounding slack of money.Account's own check: a balance that covers a request to within it pays it, so the
+# replay below refuses exactly what pay_bonus would refuse
+_TOLERANCE = 1e-9
 
 # one item of a request: (raw item, normalised bonus or None, errors or None)
 Entry = tuple[Any, dict[str, Any] | None, dict[str, Any] | None]
@@ -331,13 +335,14 @@ class UserBonuses:
         wallet, left = self._wallet, self._wallet.balance
         for bonus in bonuses:
             cost = wallet.cost(bonus["amount"])
-            if left < cost:
+            if left + _TOLERANCE < cost:
                 total = sum(wallet.cost(b["amount"]) for b in bonuses)
                 raise ApiError(
                     409,
                     "NOT_ENOUGH_BALANCE",
                     f"Not enough money for {len(bonuses)} bonus(es): {total:.6f} needed with fees, "
                     f"{wallet.balance:.6f} available",
+                    {"needed": round(total, 6), "balance": round(wallet.balance, 6)},
                 )
             left -= cost
 

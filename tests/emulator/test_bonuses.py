@@ -351,11 +351,22 @@ def test_a_sync_request_the_balance_cannot_cover_pays_none_of_it(
     api: Api, toloka_emulator: EmulatorProcess, users: list[str]
 ) -> None:
     toloka_emulator.configure(balance=2.0)  # one bonus of 1 costs 1.3: the first fits, the second does not
-    error(api.post(BONUSES, [bonus(users[0]), bonus(users[1])]), 409, "NOT_ENOUGH_BALANCE")
+    payload = error(api.post(BONUSES, [bonus(users[0]), bonus(users[1])]), 409, "NOT_ENOUGH_BALANCE")
+    assert payload == {"needed": 2.6, "balance": 2.0}
     assert paid(toloka_emulator) == {"count": 0, "amount": 0.0, "by_user": {}, "balance": 2.0}
     assert api.post(BONUSES, bonus(users[1])).status_code == 201
     error(api.post(BONUSES, bonus(users[0])), 409, "NOT_ENOUGH_BALANCE")
     assert paid(toloka_emulator)["balance"] == pytest.approx(2.0 - cost(1.0))
+
+
+def test_a_balance_that_exactly_covers_a_request_pays_it(
+    api: Api, toloka_emulator: EmulatorProcess, users: list[str]
+) -> None:
+    # two bonuses of 0.01 cost 0.013 each; 0.026 - 0.013 is a hair below 0.013 in floating point, and the
+    # account's rounding slack still pays the second
+    toloka_emulator.configure(balance=0.026)
+    assert api.post(BONUSES, [bonus(users[0], 0.01), bonus(users[1], 0.01)]).status_code == 201
+    assert paid(toloka_emulator)["count"] == 2
 
 
 def test_an_async_request_is_checked_against_the_balance_when_it_completes(

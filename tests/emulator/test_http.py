@@ -95,6 +95,15 @@ def test_cli_options_reach_the_config(strict_emulator: EmulatorProcess) -> None:
     error(requests.get(url, headers={"Authorization": "OAuth nope"}), 403, "ACCESS_DENIED")
 
 
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [(["--fault-route", "/api/v1/tasks"], "--fault-route"), (["--fault-limit", "-1"], "--fault-limit")],
+)
+def test_bad_fault_scope_flags_stop_the_emulator(args: list[str], complaint: str) -> None:
+    with pytest.raises(RuntimeError, match=complaint):
+        EmulatorProcess(extra_args=args).start()
+
+
 def test_body_without_json_content_type_is_415(toloka_emulator: EmulatorProcess) -> None:
     body = json.dumps(tasks(1))
     for headers in ({}, {"Content-Type": "text/plain"}):

@@ -155,7 +155,8 @@ def open_pool_of(emulator: Any, project_id: str, n: int) -> str:
     )
     upload.execute(context("up"))
     opened = OpenPoolOperator(task_id="open", pool_id=pool_id, poll_interval=0.1).execute(context("open"))
-    assert opened == {"pool_id": pool_id, "status": "OPEN"}
+    assert opened["pool_id"] == pool_id and opened["status"] == "OPEN"
+    assert opened["estimated_cost"]["assignments"] >= 1  # checked against the balance before opening
     return pool_id
 
 
@@ -252,7 +253,9 @@ def test_a_deferred_open_resumes_from_the_event(toloka_emulator: Any, project_id
 
     event = asyncio.run(asyncio.wait_for(first_event(), 60))
     resumed = OpenPoolOperator(task_id="open", pool_id=pool_id, deferrable=True)  # a new process resumes it
-    assert resumed.execute_complete(context("open"), event) == {"pool_id": pool_id, "status": "OPEN"}
+    result = resumed.execute_complete(context("open"), event, **info.value.kwargs)
+    assert result == {"pool_id": pool_id, "status": "OPEN", "estimated_cost": pushed(ctx)["estimated_cost"]}
+    assert result["estimated_cost"]["assignments"] >= 1  # what was estimated before deferring comes back
     with pytest.raises(TolokaError, match="malformed"):
         resumed.execute_complete(context("open"), {"nothing": 1})
 

@@ -171,3 +171,55 @@ def test_batches_are_cut_by_the_bytes_of_known_solutions() -> None:
     assert [b.count for b in batches] == [2, 2, 1]  # 4 MiB of output_values per request
     suites = [{"pool_id": "p", "tasks": [control(0), control(1)]} for _ in range(3)]
     assert [b.count for b in iter_batches(TASK_SUITES, suites, 10)] == [1, 1, 1]
+
+
+def test_bonus_bodies_carry_amounts_as_json_numbers_and_no_pool() -> None:
+    from decimal import Decimal
+
+    from airflow_toloka.batching import USER_BONUSES
+    from airflow_toloka.models import UserBonus
+
+    items: list[Any] = [
+        {"user_id": "u1", "amount": 0.1, "without_message": True},
+        UserBonus(user_id="u2", amount=Decimal("1.50"), public_title={"EN": "Thanks"}),
+        {"user_id": "u3", "amount": "0.005"},
+    ]
+    (batch,) = iter_batches(USER_BONUSES, items, 10)
+    body = json.loads(batch.body)
+    assert [b["amount"] for b in body] == [0.1, 1.5, 0.005]  # numbers: Toloka reads no strings here
+    assert b'"amount":0.1,' in batch.body and body[1]["__item_idx"] == "1"
+    assert batch.pool_ids == ()
+
+
+def test_a_bonus_below_the_minimum_is_refused_before_sending() -> None:
+    from airflow_toloka.batching import USER_BONUSES
+
+    bonuses = [{"user_id": "u1", "amount": 1}, {"user_id": "u2", "amount": 0.004}]
+    with pytest.raises(TolokaInputError, match=r"item 1, field 'amount'.*0\.005"):
+        list(iter_batches(USER_BONUSES, bonuses, 10))
+
+
+def test_batch_limits_are_per_kind() -> None:
+    from airflow_toloka.batching import USER_BONUSES, batch_limit, goes_to_pools, kind_of, resolve_batch_size
+
+    assert (batch_limit(TASKS, True), batch_limit(TASKS, False)) == (10_000, 5_000)
+    assert (batch_limit(TASK_SUITES, True), batch_limit(TASK_SUITES, False)) == (10_000, 5_000)
+    assert (batch_limit(USER_BONUSES, True), batch_limit(USER_BONUSES, False)) == (1_000, 100)
+    assert resolve_batch_size(None, False, USER_BONUSES) == 100
+    assert resolve_batch_size(None, True) == 10_000
+    with pytest.raises(ValueError, match="between 1 and 100 in sync mode"):
+        resolve_batch_size(101, False, USER_BONUSES)
+    assert kind_of("user_bonuses") is USER_BONUSES
+    assert goes_to_pools(TASKS) and goes_to_pools(TASK_SUITES) and not goes_to_pools(USER_BONUSES)
+
+
+def test_bonus_operation_ids_are_of_their_kind() -> None:
+    from airflow_toloka.batching import USER_BONUSES
+
+    (batch,) = iter_batches(USER_BONUSES, [{"user_id": "u", "amount": 1}], 10)
+    options = CreateOptions(skip_invalid_items=False)
+    same = operation_id("k", USER_BONUSES, batch, options)
+    assert same == operation_id("k", USER_BONUSES, batch, options)
+    assert same != operation_id("k", TASKS, batch, options)
+    assert same != operation_id("k", USER_BONUSES, batch, CreateOptions(skip_invalid_items=True))
+    assert USER_BONUSES.operation_type == "USER_BONUS.BATCH_CREATE" and USER_BONUSES.id_key == "user_bonus_id"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -138,3 +139,50 @@ def test_results_of_different_uploads_are_never_merged_by_position() -> None:
         first.merge(other_upload)
     with pytest.raises(TolokaError, match="input item 3"):
         first.merge(BatchCreateResult(items={3: "y"}, operation_ids=["op-8"]))
+
+
+def test_requester_and_user_bonus_read_toloka_answers() -> None:
+    from decimal import Decimal
+
+    from airflow_toloka.models import Requester, UserBonus
+
+    requester = Requester.model_validate(
+        {"id": "r", "balance": 120.35, "public_name": {"EN": "Acme"}, "company": {"id": "9"}}
+    )
+    assert requester.balance == 120.35 and requester.public_name == {"EN": "Acme"}
+    bonus = UserBonus.model_validate(
+        {"id": "4000000412", "user_id": "u", "amount": 0.5, "created": "2025-03-04T09:12:44.120", "new": 1}
+    )
+    assert bonus.amount == Decimal("0.5") and bonus.created == datetime(2025, 3, 4, 9, 12, 44, 120000)
+    assert bonus.to_json_dict() == {
+        "id": "4000000412",
+        "user_id": "u",
+        "amount": 0.5,
+        "created": "2025-03-04T09:12:44.120",
+        "new": 1,
+    }
+    with pytest.raises(ValidationError, match=r"greater than or equal to 0\.005"):
+        UserBonus(user_id="u", amount=Decimal("0.001"))
+
+
+def test_duplicate_bonus_conflict_is_one_error_in_both_shapes() -> None:
+    from airflow_toloka.exceptions import TolokaEntityConflictError
+
+    field = {
+        "code": "ENTITY_CONFLICT",
+        "message": "not allowed to apply multiple bonuses with the same amount",
+    }
+    bare = error_from_response(409, json.dumps({"user_id": field}), {})
+    wrapped = error_from_response(
+        409,
+        json.dumps({"code": "VALIDATION_ERROR", "message": "conflict", "payload": {"user_id": field}}),
+        {},
+    )
+    for error in (bare, wrapped):
+        assert isinstance(error, TolokaEntityConflictError) and isinstance(error, TolokaConflictError)
+        assert error.payload == {"user_id": field} and error.http_status == 409
+        assert "ENTITY_CONFLICT" in str(error) and "nothing of it was created or paid" in str(error)
+    assert bare.code is None and wrapped.code == "VALIDATION_ERROR"
+    # another 409 stays what it was
+    other = error_from_response(409, json.dumps({"code": "CONFLICT_STATE", "message": "open"}), {})
+    assert type(other) is TolokaConflictError
