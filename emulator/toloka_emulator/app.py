@@ -228,7 +228,7 @@ def _op_response(op: dict[str, Any] | None) -> Response:
 
 
 def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
-    """Projects, pools, trainings, assignments, aggregation and user bonuses."""
+    """Projects, pools, trainings, assignments and aggregation."""
     Handler = Callable[[Request], Awaitable[Response]]
 
     async def create_project(request: Request) -> Response:
@@ -308,16 +308,6 @@ def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
     async def aggregated_solutions(request: Request) -> Response:
         return json_response(state.aggregations.results(request.path_params["id"], request.query_params))
 
-    async def create_bonuses(request: Request) -> Response:
-        status, data = state.bonuses.create(await request.body(), request.query_params)
-        return json_response(data, status)
-
-    async def find_bonuses(request: Request) -> Response:
-        return json_response(state.bonuses.find(request.query_params))
-
-    async def get_bonus(request: Request) -> Response:
-        return json_response(state.bonuses.get(request.path_params["id"]))
-
     routes += [
         ("/api/v1/pools/{id}", "PATCH", patch_pool),
         ("/api/v1/assignments", "GET", find_assignments),
@@ -326,9 +316,6 @@ def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
         ("/api/v1/aggregated-solutions/aggregate-by-pool", "POST", aggregate_by_pool),
         ("/api/v1/aggregated-solutions/aggregate-by-task", "POST", aggregate_by_task),
         ("/api/v1/aggregated-solutions/{id}", "GET", aggregated_solutions),
-        ("/api/v1/user-bonuses", "POST", create_bonuses),
-        ("/api/v1/user-bonuses", "GET", find_bonuses),
-        ("/api/v1/user-bonuses/{id}", "GET", get_bonus),
     ]
     for path, method, handler in routes:
         app.add_api_route(path, handler, methods=[method], include_in_schema=False)
@@ -352,6 +339,24 @@ def _add_money_routes(app: FastAPI, state: EmulatorState) -> None:
 
     app.add_api_route("/api/v1/requester", requester, methods=["GET"], include_in_schema=False)
     app.add_api_route("/api/staging/analytics-2", analytics, methods=["POST"], include_in_schema=False)
+
+
+def _add_bonus_routes(app: FastAPI, state: EmulatorState) -> None:
+    """``/user-bonuses``: create (sync or async), search, get one (module ``bonuses``)."""
+
+    async def create(request: Request) -> Response:
+        status, data = state.bonuses.create(await request.body(), request.query_params)
+        return json_response(data, status)
+
+    async def find(request: Request) -> Response:
+        return json_response(state.bonuses.find(request.query_params))
+
+    async def get(request: Request) -> Response:
+        return json_response(state.bonuses.get(request.path_params["id"]))
+
+    app.add_api_route("/api/v1/user-bonuses", create, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/api/v1/user-bonuses", find, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/api/v1/user-bonuses/{id}", get, methods=["GET"], include_in_schema=False)
 
 
 def create_app(config: EmulatorConfig | None = None) -> FastAPI:
@@ -421,6 +426,7 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
         return Response(state.operation_log_json(request.path_params["id"]), media_type="application/json")
 
     _add_lifecycle_routes(app, state)
+    _add_bonus_routes(app, state)
     _add_money_routes(app, state)
 
     # ------------------------------------------------------------------ inspection and control (no auth, no faults)

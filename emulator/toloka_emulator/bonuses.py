@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from toloka_emulator.clock import Clock
-from toloka_emulator.operations import Operation, Operations
+from toloka_emulator.operations import Entry, Operation, Operations
 from toloka_emulator.query import bool_param, id_range, int_param, sort_param, stamp_filters
 from toloka_emulator.wire import VALUE_REQUIRED, ApiError, field_error, parse_items
 
@@ -64,9 +64,6 @@ _DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 # the rounding slack of money.Account's own check: a balance that covers a request to within it pays it, so the
 # replay below refuses exactly what pay_bonus would refuse
 _TOLERANCE = 1e-9
-
-# one item of a request: (raw item, normalised bonus or None, errors or None)
-Entry = tuple[Any, dict[str, Any] | None, dict[str, Any] | None]
 
 
 class Wallet(Protocol):

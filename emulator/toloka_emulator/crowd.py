@@ -126,6 +126,7 @@ class Crowd:
         self._rng = random.Random(seed)
         self._people = random.Random(None if seed is None else f"{seed}:people")
         self._workers = []
+        self._user_ids: set[str] = set()  # every worker's, retired ones too: a bonus request checks each item
         self.resize()
 
     def resize(self) -> None:
@@ -134,6 +135,7 @@ class Crowd:
         while len(self._workers) < wanted:
             speed = self._people.uniform(0.6, 1.4)
             self._workers.append(_Worker(len(self._workers), f"{self._people.getrandbits(128):032x}", speed))
+            self._user_ids.add(self._workers[-1].user_id)
         for worker in self._workers:
             worker.retired = worker.index >= wanted
         self._wake()
@@ -146,12 +148,13 @@ class Crowd:
         return [worker.user_id for worker in self._workers if not worker.retired]
 
     def knows(self, user_id: str) -> bool:
-        """Whether a Toloker of this crowd has the id; a retired worker is still a Toloker (bonuses may reach them).
+        """Whether a Toloker has the id: a worker of this crowd, retired or not (bonuses may still reach them), or
+        anyone who has an assignment (``/_emulator/fill`` invents its workers).
 
         :param user_id: the id.
-        :return: True when some worker, retired or not, has it.
+        :return: True when such a Toloker exists.
         """
-        return any(worker.user_id == user_id for worker in self._workers)
+        return user_id in self._user_ids or user_id in self._assignments.user_ids
 
     # ------------------------------------------------------------------ what the rest of the account tells us
 

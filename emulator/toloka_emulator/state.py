@@ -182,7 +182,7 @@ class EmulatorState:
         )
         self.crowd.close_pool = self.pool_api.close
         self.bonuses = UserBonuses(
-            self.operations, self.clock, self.account, self._known_user, self.ids.decimal
+            self.operations, self.clock, self.account, self.crowd.knows, self.ids.decimal
         )
         for pool in self.pools.values():
             if pool.status == "OPEN":
@@ -332,9 +332,6 @@ class EmulatorState:
             on_complete=lambda op: done(),
         )
         return self.operations.to_json(op)
-
-    def _known_user(self, user_id: str) -> bool:
-        return self.crowd.knows(user_id) or user_id in self.assignments.user_ids
 
     def _units_of(self, pool_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         tasks, suites = self.objects[TASKS.name], self.objects[TASK_SUITES.name]
