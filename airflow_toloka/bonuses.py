@@ -249,7 +249,8 @@ def _texts(value: Any, field_name: str) -> dict[str, str] | None:
         if code in texts:
             raise _FieldError(field_name, f"language {code} is given twice")
         texts[code] = text
-    return texts
+    # One order whatever the input's, so the same bonus always makes the same batch (and operation id).
+    return dict(sorted(texts.items()))
 
 
 def _flag(value: Any, field_name: str) -> bool:
