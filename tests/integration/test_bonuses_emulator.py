@@ -252,11 +252,11 @@ def test_the_rule_pays_each_accurate_toloker_once_per_pool(toloka_emulator: Any,
     pool_id = labeled_pool(toloka_emulator, golden=2, accuracy=0.8)
     due = accurate_tolokers(pool_id, 0.75)
     assert 0 < len(due) < len(toloka_emulator.stats()["crowd"]["user_ids"])  # the rule tells Tolokers apart
-    first = PayBonusesOperator(task_id="bonus", pool_id=pool_id, rule=RULE, poll_interval=0.1).execute(
-        context()
-    )
+    op = PayBonusesOperator(task_id="bonus", pool_id=pool_id, rule=RULE, poll_interval=0.1)
+    first = op.execute(context())
     assert (first["paid"], first["skipped"]) == (len(due), 0)
     assert set(paid(toloka_emulator)["by_user"]) == due
+    assert op.execute(context())["skipped"] == len(due)  # the same key again: nobody is paid twice
     results = tmp_path / "again.tsv"
     again = PayBonusesOperator(
         task_id="bonus", pool_id=pool_id, rule=RULE, idempotency_key="another key", results_path=results

@@ -215,6 +215,13 @@ def test_bodies_are_the_same_for_the_same_bonus_however_it_was_written() -> None
     assert list(from_csv.bonuses[0].body().items()) == list(from_json.bonuses[0].body().items())
 
 
+def test_languages_come_in_one_order_whatever_the_inputs() -> None:
+    one = check_bonuses([bonus(public_message={"RU": "Спасибо", "EN": "Thanks"})], name).bonuses[0]
+    other = check_bonuses([bonus(public_message='{"en": "Thanks", "RU": "Спасибо"}')], name).bonuses[0]
+    assert list(one.body()["public_message"].items()) == list(other.body()["public_message"].items())
+    assert list(one.body()["public_message"]) == ["EN", "RU"]
+
+
 def test_a_user_bonus_model_is_read_by_its_fields() -> None:
     from airflow_toloka.models import TolokaModel
 
