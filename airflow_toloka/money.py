@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_FEE_MIN",
     "DEFAULT_FEE_RATE",
     "PRECISION",
+    "Amount",
     "OverlapTally",
     "PoolCostEstimate",
     "bonuses_cost",
@@ -44,6 +45,7 @@ PRECISION = Decimal("0.0001")
 """Sums are rounded up to this (USD): finer than any price Toloka takes ($0.005), so no estimate understates."""
 
 Amount = Decimal | float | int | str
+"""A sum of money as callers give it: a float is read by its shortest text (:func:`to_money`)."""
 
 
 def to_money(value: Amount, what: str = "amount") -> Decimal:

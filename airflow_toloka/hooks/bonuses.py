@@ -76,7 +76,10 @@ class BonusesMixin(UploadsMixin):
         ``idempotency_key``, the batch number, its content and ``skip_invalid_items``: calling again with the same
         key and bonuses (an Airflow retry) re-attaches to the operations already made and pays nothing twice. Give
         a key that names the payment (``dag_id/run_id/task_id``); without one a random key makes the call
-        unrepeatable. Every bonus of a list is validated before the first request.
+        unrepeatable. Every bonus of a list is validated before the first request. Batches are independent: a
+        batch Toloka refuses pays nothing, the others are paid. The key covers the same bonuses only: a batch whose
+        content changed (a bonus removed or fixed shifts every later batch) is a new operation and is paid again,
+        so after changing the bonuses pay the rest under a new key, leaving out what ``items`` says was paid.
 
         :param user_bonuses: models or dicts, any iterable.
         :param skip_invalid_items: pay the valid bonuses and report the rejected ones in ``validation_errors``
@@ -131,7 +134,8 @@ class BonusesMixin(UploadsMixin):
         :return: the bonus.
         :raises TolokaDoesNotExistError: when Toloka has no such bonus.
         """
-        return self._request("GET", f"{USER_BONUSES.path}/{seg(user_bonus_id)}", model=UserBonus)  # type: ignore[no-any-return]
+        bonus: UserBonus = self._request("GET", f"{USER_BONUSES.path}/{seg(user_bonus_id)}", model=UserBonus)
+        return bonus
 
     def get_user_bonuses(self, **filters: Any) -> Iterator[UserBonus]:
         """Every bonus matching Toloka's search, lazily, paged by id (300 a page).

@@ -1,12 +1,12 @@
 """Operators that set up the crowd's work: a project (usually once), a pool per run, and opening, closing and
 archiving it.
 
-Opening checks first what the pool will cost at most against a limit and the account's balance, and leaves the
-pool closed when it is over either. Creating is find-or-create under an idempotency key (Toloka has none for these endpoints, see
+Creating is find-or-create under an idempotency key (Toloka has none for these endpoints, see
 :mod:`airflow_toloka.hooks.objects`), so an Airflow retry, a cleared task or a re-run of the same date reuses what
 the first try made, even once it is finished (archived), and a spec changed since is applied where Toloka allows
 or refused naming the fields. Open, close and archive are idempotent in Toloka (204 = already there) and wait for
-their operation, on the worker or deferred.
+their operation, on the worker or deferred. Opening first estimates what the pool will cost at most, and leaves it
+closed when that is over a limit or the account's balance.
 """
 
 from __future__ import annotations
