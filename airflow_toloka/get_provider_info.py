@@ -43,6 +43,7 @@ PROVIDER_INFO: dict[str, Any] = {
                 "airflow_toloka.operators.tasks",
                 "airflow_toloka.operators.pools",
                 "airflow_toloka.operators.labels",
+                "airflow_toloka.operators.bonuses",
             ],
         }
     ],

@@ -1,5 +1,7 @@
-"""Operators: upload tasks; create projects and pools; open, close, archive them; export, review, aggregate."""
+"""Operators: upload tasks; create projects and pools; open, close, archive them; export, review, aggregate; pay
+bonuses."""
 
+from airflow_toloka.operators.bonuses import PayBonusesOperator
 from airflow_toloka.operators.labels import (
     AggregateResultsOperator,
     ExportAssignmentsOperator,
@@ -25,6 +27,7 @@ __all__ = [
     "CreateTasksOperator",
     "ExportAssignmentsOperator",
     "OpenPoolOperator",
+    "PayBonusesOperator",
     "ReviewAssignmentsOperator",
     "TolokaOperationLink",
     "TolokaPoolLink",
