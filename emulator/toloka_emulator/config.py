@@ -26,7 +26,7 @@ class EmulatorConfig:
     runs after ``pending_seconds``, on the clock) and ``aggregation_rate_limit`` (Toloka's 5/min, 30/h, 200/day on
     the aggregation POSTs).
 
-    The money part (docs/toloka-api.md M): the available ``balance`` a reset starts from (setting it at runtime
+    The money part (docs/toloka-api.md M10): the available ``balance`` a reset starts from (setting it at runtime
     also sets the account's available balance), and the fee, ``max(amount * fee_rate, fee_min)`` per reward and
     per bonus (the 30 % and $0.001 Toloka's guide once published).
     """

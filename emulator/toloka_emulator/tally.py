@@ -4,7 +4,7 @@ The store tells :class:`Tallies` about every task and suite it creates, and :cla
 <toloka_emulator.assignments.Assignments>` about every assignment it adds or moves (the crowd's, reviews,
 ``/_emulator/fill``), so analytics never scan a pool's objects.
 
-What is counted (the choices of ``analytics``; docs/toloka-api.md M):
+What is counted (the choices of ``analytics``; docs/toloka-api.md M9):
 
 - general tasks are tasks without ``known_solutions``; the tasks of an uploaded suite count one by one, with the
   suite's overlap.

@@ -1,4 +1,4 @@
-"""Pool analytics: ``POST /api/staging/analytics-2``, an ``ANALYTICS`` operation whose results are the pool's metrics.
+"""Pool analytics: ``POST /api/staging/analytics-2``, an ``ANALYTICS`` operation holding the pool's metrics.
 
 ``time_scale 0``: the crowd moves only when a test advances the time; ``pending_seconds 0`` unless a test sets it,
 so an analytics operation finishes on the next request.
