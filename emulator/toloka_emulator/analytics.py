@@ -1,4 +1,4 @@
-"""Pool analytics: ``POST /api/staging/analytics-2`` (docs/toloka-api.md M).
+"""Pool analytics: ``POST /api/staging/analytics-2`` (docs/toloka-api.md M9).
 
 The body is a JSON array of at most 10 requests ``{"subject": "POOL", "subject_id": "<pool id>", "name":
 "<metric>"}``. The answer is 200 with an ``ANALYTICS`` operation, PENDING for ``pending_seconds`` like every
@@ -12,7 +12,7 @@ Metrics: ``real_tasks_count``, ``submitted_assignments_count`` (SUBMITTED + ACCE
 ``completion_percentage`` (``{"type": "NORMAL", "value", "infinite", "approximate": false}``),
 ``spent_budget``, ``unique_workers_count``, ``unique_submitters_count``, ``avg_submit_assignment_millis``.
 
-Choices where Toloka's real behaviour is unconfirmed (docs/toloka-api.md M):
+Choices where Toloka's real behaviour is unconfirmed (docs/toloka-api.md M9):
 
 - ``completion_percentage`` is ``100 * Σ min(answers, overlap) / Σ overlap`` over the general tasks with finite
   overlap (see ``tally``), a whole number when it is one, else rounded to 2 places; ``infinite`` tells whether

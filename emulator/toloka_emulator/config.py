@@ -31,7 +31,7 @@ class EmulatorConfig:
     ``fault_routes`` (route templates such as ``"POST /api/v1/user-bonuses"``; ``None`` = every route) and
     ``fault_limit`` (at most this many faults from when it was set; ``None`` = no cap) narrow them (see ``faults``).
 
-    The money part (docs/toloka-api.md M): the available ``balance`` a reset starts from (setting it at runtime
+    The money part (docs/toloka-api.md M10): the available ``balance`` a reset starts from (setting it at runtime
     also sets the account's available balance), and the fee, ``max(amount * fee_rate, fee_min)`` per reward and
     per bonus (the 30 % and $0.001 Toloka's guide once published).
     """

@@ -10,7 +10,7 @@ a worker slower than that limit expires too. SKIPPED and EXPIRED give the overla
 :mod:`answers`. Submitted work is ACCEPTED at once (``accepted == submitted``) with ``auto_accept_solutions``
 (default true), else stays SUBMITTED until ``auto_accept_period_day`` has passed.
 
-Money (:mod:`money`, docs/toloka-api.md M): a suite's ``reward`` is the pool's ``reward_per_assignment``. With
+Money (:mod:`money`, docs/toloka-api.md M10): a suite's ``reward`` is the pool's ``reward_per_assignment``. With
 auto-accept, the reward and its fee are paid at submit; with manual review they are reserved at submit and paid
 on acceptance (here at the end of the period, or by a review). Before issuing a suite, a worker checks that the
 account can pay for it beside the suites being worked on; if not, the pool (when it still has overlap left)

@@ -1,10 +1,11 @@
 """The requester's money: the available balance, money reserved for work awaiting review, what was spent and why.
 
-Toloka charges for three things (docs/toloka-api.md M): the reward of each task suite, a fee on top of every
-reward and bonus, and bonuses. With auto-accept a suite is paid at submit; with manual review its price is
-reserved at submit, then spent on acceptance or released on rejection. Bonuses are paid at once.
+Toloka charges for three things (docs/toloka-api.md M10; the requester's balance is M1): the reward of each task
+suite, a fee on top of every reward and bonus, and bonuses. With auto-accept a suite is paid at submit; with
+manual review its price is reserved at submit, then spent on acceptance or released on rejection. Bonuses are
+paid at once.
 
-Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md M):
+Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md M10):
 
 - the fee is ``max(amount * fee_rate, fee_min)`` per reward and per bonus, with the numbers Toloka's guide once
   published (30 %, at least $0.001), both configurable; today's rate is not public.

@@ -15,7 +15,7 @@ Choices where Toloka's real behaviour is unconfirmed (docs/toloka-api.md L6.5, L
 - REJECTED without a non-empty ``public_comment`` is 400 ``VALIDATION_ERROR`` with a ``public_comment``
   ``VALUE_REQUIRED`` payload, unless ``reject_needs_comment`` is off; a comment over 2048 characters is
   ``VALUE_TOO_LONG``. Rejecting never gives overlap back (no quality-control rules are modelled).
-- money (docs/toloka-api.md M): accepting spends what was reserved at submit; rejecting makes it available again.
+- money (docs/toloka-api.md M10): accepting spends what was reserved at submit; rejecting makes it available again.
   Accepting work nothing is reserved for (REJECTED -> ACCEPTED, or SUBMITTED work ``/_emulator/fill`` made) pays
   it now, and is 409 ``NOT_ENOUGH_BALANCE`` (nothing changes) when the balance cannot cover reward and fee.
 """

@@ -11,10 +11,10 @@ the choices it makes where Toloka's real behaviour is unconfirmed (see docs/tolo
 - ``projects``: projects, and the implicit projects of pools-file and auto-created pools.
 - ``pool_api``: pools and trainings (create, list, replace, open/close/archive/clone); ``forms``: their checks.
 - ``crowd`` (with ``work`` and ``answers``): the simulated Tolokers; ``assignments``: what they produce;
-  ``money``: the requester's account (balance, reserve, fees), which pays for their work;
-  ``tally``: per-pool counters kept as work happens, which ``analytics`` (pool metrics) reads;
   ``review``: accepting and rejecting it; ``aggregation`` (with ``aggregate``): WDO and Dawid-Skene;
   ``fill``: finished assignments made instantly for benchmarks (``/_emulator/fill``).
+- ``money``: the requester's account (balance, reserve, fees), which pays for the crowd's work; ``tally``:
+  per-pool counters kept as objects are stored and assignments move, which ``analytics`` (pool metrics) reads.
 - ``timeline`` and ``clock``: the clock clients see and the accelerated simulated time; ``ids``: object ids.
 - ``validation``: per-item checks of uploads (unknown/ARCHIVED pools, non-object items, infinite overlap,
   suite task ids).

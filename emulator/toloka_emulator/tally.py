@@ -4,7 +4,7 @@ The store tells :class:`Tallies` about every task and suite it creates, and :cla
 <toloka_emulator.assignments.Assignments>` about every assignment it adds or moves (the crowd's, reviews,
 ``/_emulator/fill``), so analytics never scan a pool's objects.
 
-What is counted (the choices of ``analytics``; docs/toloka-api.md M):
+What is counted (the choices of ``analytics``; docs/toloka-api.md M9):
 
 - general tasks are tasks without ``known_solutions``; the tasks of an uploaded suite count one by one, with the
   suite's overlap.
@@ -27,6 +27,7 @@ from typing import Any
 __all__ = ["DONE", "PoolTally", "Tallies"]
 
 DONE = frozenset({"SUBMITTED", "ACCEPTED", "REJECTED"})  # statuses of submitted work
+_SMALL = 32  # task lists up to this long are counted one by one
 
 
 @dataclass
@@ -108,26 +109,25 @@ class Tallies:
     def added(self, assignments: Sequence[dict[str, Any]]) -> None:
         """Assignments were stored: ACTIVE from the crowd, or already finished from ``/_emulator/fill``.
 
-        A batch is counted in bulk: ``/_emulator/fill`` adds a million answer rows in one call.
-
         :param assignments: the stored assignments.
         """
-        by_pool: dict[str, list[dict[str, Any]]] = {}
+        tally, last_pool = PoolTally(), None
+        done: list[dict[str, Any]] = []  # submitted ones of the current pool, counted together
         for assignment in assignments:
-            group = by_pool.get(assignment["pool_id"])
-            if group is None:
-                by_pool[assignment["pool_id"]] = [assignment]
-            else:
-                group.append(assignment)
-        for pool_id, group in by_pool.items():
-            tally = self.of(pool_id)
-            tally.workers.update([a["user_id"] for a in group])
-            done = [a for a in group if a["status"] in DONE]
-            if done:
-                self._submitted(tally, done)
-                tally.accepted_rewards += sum(
-                    a.get("reward") or 0.0 for a in done if a["status"] == "ACCEPTED"
-                )
+            pool_id = assignment["pool_id"]
+            if pool_id != last_pool:
+                if done:
+                    self._submitted(tally, done)
+                    done = []
+                last_pool, tally = pool_id, self.of(pool_id)
+            tally.workers.add(assignment["user_id"])
+            status = assignment["status"]
+            if status in DONE:
+                done.append(assignment)
+                if status == "ACCEPTED":
+                    tally.accepted_rewards += assignment.get("reward") or 0.0
+        if done:
+            self._submitted(tally, done)
 
     def moved(self, assignment: dict[str, Any], old: str) -> None:
         """An assignment changed status.
@@ -142,17 +142,18 @@ class Tallies:
             self.of(assignment["pool_id"]).accepted_rewards += assignment.get("reward") or 0.0
 
     def _submitted(self, tally: PoolTally, assignments: list[dict[str, Any]]) -> None:
-        """Count newly submitted assignments of one pool."""
+        """Count newly submitted assignments of one pool; their answers in one go (fill adds a million rows)."""
         tally.submits += len(assignments)
-        tally.submitters.update([a["user_id"] for a in assignments])
+        submitters = tally.submitters
         mixed: list[dict[str, Any]] = []
         for assignment in assignments:
+            submitters.add(assignment["user_id"])
             created, submitted = assignment["created"], assignment.get("submitted")
             if submitted and submitted != created:  # filled work is stamped once: no parsing for it
                 delta = datetime.fromisoformat(submitted) - datetime.fromisoformat(created)
                 tally.submit_millis += delta.total_seconds() * 1000.0
             if assignment.get("mixed", True):
-                mixed.extend(assignment["tasks"])
+                mixed += assignment["tasks"]
             else:
                 self._answer_suite(tally, assignment["task_suite_id"])
         if mixed:
@@ -160,9 +161,20 @@ class Tallies:
 
     def _answer_tasks(self, tally: PoolTally, tasks: list[dict[str, Any]]) -> None:
         """One answer per entry of ``tasks`` (stored tasks or their snapshots, with ids), counted per task."""
+        answers = self._answers
+        # one suite of the crowd: the bulk machinery below would cost more than it saves
+        if len(tasks) <= _SMALL:
+            for task in tasks:
+                if task.get("known_solutions") or task.get("infinite_overlap"):
+                    continue
+                task_id = task["id"]
+                seen = answers.get(task_id, 0)
+                if seen < (task.get("overlap") or 0):
+                    tally.answered += 1
+                answers[task_id] = seen + 1
+            return
         ids = [task["id"] for task in tasks]
         counts = Counter(ids)
-        answers = self._answers
         for task_id, task in dict(zip(ids, tasks, strict=True)).items():
             if task.get("known_solutions") or task.get("infinite_overlap"):
                 continue

@@ -1,4 +1,4 @@
-"""Pool analytics: ``POST /api/staging/analytics-2``, an ``ANALYTICS`` operation whose results are the pool's metrics.
+"""Pool analytics: ``POST /api/staging/analytics-2``, an ``ANALYTICS`` operation holding the pool's metrics.
 
 ``time_scale 0``: the crowd moves only when a test advances the time; ``pending_seconds 0`` unless a test sets it,
 so an analytics operation finishes on the next request.
@@ -224,11 +224,15 @@ def test_completion_caps_each_task_at_its_overlap(api: Api, emu: EmulatorProcess
     fill = f"{emu.url}/_emulator/fill"
     assert requests.post(fill, params={"pool_id": pid, "assignments": 2, "tasks_per_assignment": 1}).ok
     assert metrics(api, pid, ("completion_percentage",))["completion_percentage"] == completion(33.33)
-    assert requests.post(fill, params={"pool_id": pid, "assignments": 7, "tasks_per_assignment": 1}).ok
+    # a, b, c, a, b: a and b are answered three times, twice of which count
+    assert requests.post(fill, params={"pool_id": pid, "assignments": 5, "tasks_per_assignment": 1}).ok
+    assert metrics(api, pid, ("completion_percentage",))["completion_percentage"] == completion(83.33)
+    # a big batch is counted in bulk, with the same cap
+    assert requests.post(fill, params={"pool_id": pid, "assignments": 40, "tasks_per_assignment": 1}).ok
     got = metrics(api, pid)
-    assert got["completion_percentage"] == completion(100)  # 9 answers, 6 of them count
-    assert got["submitted_assignments_count"] == got["approved_assignments_count"] == 9
-    assert got["spent_budget"] == pytest.approx(9 * 0.02)  # filled work counts, though fill moves no money
+    assert got["completion_percentage"] == completion(100)  # 47 answers, 6 of them count
+    assert got["submitted_assignments_count"] == got["approved_assignments_count"] == 47
+    assert got["spent_budget"] == pytest.approx(47 * 0.02)  # filled work counts, though fill moves no money
     assert emu.stats()["money"]["spent"] == 0.0
 
 

@@ -229,7 +229,7 @@ def test_a_pool_with_only_its_last_suites_in_progress_is_not_closed(api: Api, em
     assert balance(api) == approx(0.0)
 
 
-# ---------------------------------------------------------------------------------------------- bonuses (no route yet)
+# ---------------------------------------------------------------------------------------------- bonuses
 
 
 def test_pay_bonus_debits_amount_and_fee_or_refuses() -> None:
