@@ -42,6 +42,7 @@ COVERED = [
     ("python", "TolokaOperationSensor("),
     ("python", 'dag_id="sentiment_daily"'),
     ("python", "ExportAssignmentsOperator("),
+    ("python", "PayBonusesOperator("),
     ("python", "hook.create_tasks("),
     ("python", "def test_each_image_is_uploaded_once"),
 ]
@@ -120,6 +121,44 @@ def test_the_labels_snippet_exports_reviews_and_aggregates(
     )  # 3 tasks x overlap 3 (and more if redone)
     assert reviewed["rejected"] == 0  # an auto-accept pool has nothing left to review
     assert labelled["labels"] == 3 and Path(labelled["path"]).exists() and Path(exported["path"]).exists()
+
+
+def test_the_money_snippet_opens_within_budget_and_pays_the_bonus_once(
+    airflow_home: AirflowHome, toloka_emulator: Any, tmp_path: Path
+) -> None:
+    # The bonus snippet after the pool lifecycle DAG's wait; its answer to the payment is lost once.
+    toloka_emulator.configure(
+        crowd=10,
+        time_scale=100_000,
+        fault_drop=1.0,
+        fault_routes=["POST /api/v1/user-bonuses"],
+        fault_limit=1,
+    )
+    before = toloka_emulator.stats()
+    worker = before["crowd"]["user_ids"][0]  # a Toloker of the simulated crowd stands in for the README's id
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    money = (
+        block("python", "PayBonusesOperator(")
+        .replace("0d3c5e9a4f1b2c3d4e5f60718293a4b5", worker)
+        .replace('"/data/', json.dumps(str(tmp_path) + "/")[:-1])
+    )
+    extra = textwrap.indent(money + "labeled >> thanks\n", "    ")
+    (dags / "sentiment_daily.py").write_text(block("python", 'dag_id="sentiment_daily"') + extra)
+    conn = {"conn_type": "toloka", "host": toloka_emulator.url, "password": TOKEN}
+    run = airflow_home.dags_test("sentiment_daily", dags_folder=dags, conn=conn, logical_date="2026-11-30")
+    assert run.returncode == 0, run.output[-5000:]
+    assert {run.task_states()[t] for t in ("open", "thanks")} == {"success#1"}, run.task_states()
+    (opened,) = run.xcom("open")
+    # 3 tasks x overlap 3 in suites of up to 5: at most 3 assignments of $0.01 plus the fee
+    assert 0 < opened["estimated_cost"]["total"] <= 1.0, opened
+    (paid,) = run.xcom("thanks")
+    assert (paid["paid"], paid["amount"]) == (1, 0.5), paid
+    after = toloka_emulator.stats()
+    assert after["faults"]["drop"] == 1  # the payment's answer was lost, and the retry re-attached
+    assert after["user_bonuses"]["count"] == 1 and after["user_bonuses"]["by_user"] == {worker: 0.5}
+    rows = (tmp_path / "bonuses-2026-11-30.csv").read_text().splitlines()
+    assert len(rows) == 2 and ",paid," in rows[1], rows
 
 
 def test_the_result_shape_is_what_an_upload_returns(toloka_emulator: Any, toloka_emulator_conn: str) -> None:
