@@ -2,9 +2,12 @@
 
 1. Reuse the project (created by the first run), make the run's pool (manual review, 3 answers per task, one
    control task in every suite of five), upload control tasks and the night's reviews.
-2. Open the pool and wait, deferred, until the crowd has COMPLETED it (no worker slot is held).
+2. Open the pool if its estimated cost is within budget and the balance (else it stays closed and the run fails
+   naming both), and wait, deferred, until the crowd has COMPLETED it (no worker slot is held; the triggerer logs
+   progress and spend every poll).
 3. Export every answer, review each assignment by its control tasks (reject below 50% right), and aggregate the
-   accepted answers into one label per review (majority vote).
+   accepted answers into one label per review (majority vote). Tolokers whose control answers were all right
+   (at least three) get a bonus, once per pool however often the run is retried or repeated.
 4. The labels file is an Airflow Asset: ``toloka_retrain_on_labels`` below is scheduled by it, and runs when a
    night's labels land.
 
@@ -31,6 +34,7 @@ from airflow_toloka.operators import (
     CreateTasksOperator,
     ExportAssignmentsOperator,
     OpenPoolOperator,
+    PayBonusesOperator,
     ReviewAssignmentsOperator,
 )
 from airflow_toloka.sensors import TolokaPoolSensor
@@ -95,7 +99,8 @@ with DAG(
         deferrable=True,
         poll_interval=10,  # the first poll 5-10 s after deferral (see docs/performance.md, "Triggers")
     )
-    opened = OpenPoolOperator(task_id="open", pool_id=pool.output["pool_id"])
+    # At most 45 assignments (180 answers in suites of four reviews) at $0.02 plus Toloka's fee: about $1.17.
+    opened = OpenPoolOperator(task_id="open", pool_id=pool.output["pool_id"], max_cost=5.0)
     labeled = TolokaPoolSensor(task_id="wait_for_crowd", pool_id=pool.output["pool_id"], poll_interval=30)
     export = ExportAssignmentsOperator(
         task_id="export_answers",
@@ -117,8 +122,27 @@ with DAG(
         outlets=[LABELS],
     )
 
+    bonuses = PayBonusesOperator(
+        task_id="bonuses",
+        pool_id=pool.output["pool_id"],
+        rule={
+            "min_golden_accuracy": 1.0,
+            "min_golden_tasks": 3,
+            "amount": 0.05,
+            "public_title": "Thank you",
+            "public_message": "Every control review you labeled was right.",
+        },
+        max_total=1.0,
+    )
+
     @task
-    def report(labels: dict[str, Any], reviewed: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
+    def report(
+        labels: dict[str, Any],
+        reviewed: dict[str, Any],
+        answers: dict[str, Any],
+        opened: dict[str, Any],
+        paid: dict[str, Any],
+    ) -> dict[str, Any]:
         """Accuracy of the labels against the truth the offline crowd was given."""
         rows = [json.loads(line) for line in ObjectStoragePath(labels["path"]).read_text().splitlines()]
         scored = [r for r in rows if r.get("INPUT:truth")]
@@ -130,12 +154,15 @@ with DAG(
             "rejected": reviewed["rejected"],
             "labels": labels["labels"],
             "accuracy": round(right / len(scored), 3) if scored else None,
+            "estimated_cost": (opened.get("estimated_cost") or {}).get("total"),
+            "bonuses": paid["paid"],
+            "bonus_amount": paid["amount"],
         }
         print(f"Labeling report: {json.dumps(summary)}")
         return summary
 
-    [control, reviews] >> opened >> labeled >> export >> review >> aggregate
-    report(aggregate.output, review.output, export.output)
+    [control, reviews] >> opened >> labeled >> export >> review >> [aggregate, bonuses]
+    report(aggregate.output, review.output, export.output, opened.output, bonuses.output)
 
 
 with DAG(dag_id="toloka_retrain_on_labels", schedule=[LABELS], catchup=False, tags=["toloka", "example"]):

@@ -76,6 +76,7 @@ def main() -> int:
                 return 1
             figures = json.loads(report)
             tasks = sum(stats["tasks_by_pool"].values())
+            money = stats["money"]
             print("\n==> What the run did")
             for name, value in [
                 ("tasks uploaded (reviews + control)", tasks),
@@ -84,6 +85,11 @@ def main() -> int:
                 ("assignments accepted / rejected", f"{figures['accepted']} / {figures['rejected']}"),
                 ("labels written", figures["labels"]),
                 ("label accuracy vs the truth", figures["accuracy"]),
+                ("estimated cost before opening", f"${figures['estimated_cost']:.2f}"),
+                ("rewards paid to the crowd", f"${sum(money['rewards_by_pool'].values()):.2f}"),
+                ("bonuses paid", f"{figures['bonuses']} (${figures['bonus_amount']:.2f})"),
+                ("Toloka's fee (30%, at least $0.001)", f"${money['fees']:.2f}"),
+                ("the run cost in all", f"${money['spent']:.2f}"),
                 ("wall time", f"{wall:.1f} s"),
             ]:
                 print(f"  {name:<38} {value}")
