@@ -29,6 +29,7 @@ PROVIDER_INFO: dict[str, Any] = {
                 "airflow_toloka.hooks.trainings",
                 "airflow_toloka.hooks.tasks",
                 "airflow_toloka.hooks.assignments",
+                "airflow_toloka.hooks.analytics",
                 "airflow_toloka.hooks.toloka",
             ],
         }

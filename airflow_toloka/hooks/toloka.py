@@ -4,8 +4,9 @@
 found by the area it belongs to: :class:`~airflow_toloka.hooks.projects.ProjectsMixin` (projects),
 :class:`~airflow_toloka.hooks.pools.PoolsMixin` (pools, what they take, waiting for the crowd),
 :class:`~airflow_toloka.hooks.trainings.TrainingsMixin` (training pools),
-:class:`~airflow_toloka.hooks.tasks.TasksMixin` (tasks and suites, uploads and their results) and
-:class:`~airflow_toloka.hooks.assignments.AssignmentsMixin` (assignments, review, aggregation). They build on
+:class:`~airflow_toloka.hooks.tasks.TasksMixin` (tasks and suites, uploads and their results),
+:class:`~airflow_toloka.hooks.assignments.AssignmentsMixin` (assignments, review, aggregation) and
+:class:`~airflow_toloka.hooks.analytics.AnalyticsMixin` (analytics: a pool's progress and spend). They build on
 :class:`~airflow_toloka.hooks.operations.OperationsMixin` (operations) and, for projects and pools, on the
 find-or-create machinery of :class:`~airflow_toloka.hooks.objects.ObjectsMixin`, all above the transport
 (:class:`~airflow_toloka.hooks.base.BaseTolokaHook`); no area calls another's private helper.
@@ -13,6 +14,7 @@ find-or-create machinery of :class:`~airflow_toloka.hooks.objects.ObjectsMixin`,
 
 from __future__ import annotations
 
+from airflow_toloka.hooks.analytics import AnalyticsMixin
 from airflow_toloka.hooks.assignments import AssignmentsMixin
 from airflow_toloka.hooks.pools import PoolsMixin
 from airflow_toloka.hooks.projects import ProjectsMixin
@@ -22,9 +24,9 @@ from airflow_toloka.hooks.trainings import TrainingsMixin
 __all__ = ["TolokaHook"]
 
 
-class TolokaHook(ProjectsMixin, PoolsMixin, TrainingsMixin, TasksMixin, AssignmentsMixin):
+class TolokaHook(ProjectsMixin, PoolsMixin, TrainingsMixin, TasksMixin, AssignmentsMixin, AnalyticsMixin):
     """Talk to the Toloka REST API: projects, pools, trainings, tasks and suites, operations, assignments,
-    review and aggregation. Operators, sensors and triggers all use this one hook.
+    review, aggregation and analytics. Operators, sensors and triggers all use this one hook.
 
     The connection (``conn_type`` ``toloka``) keeps the token in ``password``; ``extra.environment`` picks
     ``PRODUCTION`` or ``SANDBOX``, and a ``host`` holding a full URL (e.g. the local emulator) overrides both.
