@@ -35,6 +35,8 @@ PROGRESS_TIMEOUT = 5.0
 # The pauses between polls of an ANALYTICS operation: Toloka usually finishes one in well under a second.
 _FIRST_PAUSE = 0.05
 _LONGEST_PAUSE = 1.0
+# Seconds past its timeout an async progress read is cancelled, should a request outlive its own budget.
+_GRACE = 1.0
 
 
 class AnalyticsMixin(OperationsMixin):
@@ -107,7 +109,8 @@ class AnalyticsMixin(OperationsMixin):
         :raises TolokaError: when Toloka refuses the request or cannot be reached.
         """
         try:
-            return await asyncio.wait_for(self._aprogress(pool_id, timeout), timeout)
+            # Each request keeps to what is left of ``timeout`` and says why it failed; this bound is the backstop.
+            return await asyncio.wait_for(self._aprogress(pool_id, timeout), timeout + _GRACE)
         except TolokaTimeoutError:
             raise
         except asyncio.TimeoutError:
@@ -120,7 +123,10 @@ class AnalyticsMixin(OperationsMixin):
         op: Operation = await self._asend(_analytics(_progress_requests(pool_id), budget=timeout))
         pause = _FIRST_PAUSE
         while not op.is_completed:
-            await asyncio.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _late(pool_id, op, timeout)
+            await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, _LONGEST_PAUSE)
             op = await self._asend(_operation(op.id, max(deadline - time.monotonic(), 0.1)))
         return _progress_of(pool_id, op)
