@@ -114,6 +114,25 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         help="limit aggregation requests to 5/min, 30/h, 200/day (clock time): 429 TOO_MANY_REQUESTS",
     )
     p.add_argument(
+        "--balance",
+        type=_non_negative,
+        default=1_000_000.0,
+        metavar="AMOUNT",
+        help="the requester's available balance in USD, restored by /_emulator/reset",
+    )
+    p.add_argument(
+        "--fee-rate",
+        type=_probability,
+        default=0.3,
+        help="Toloka's fee as a fraction of every reward and bonus (historically 0.3)",
+    )
+    p.add_argument(
+        "--fee-min",
+        type=_non_negative,
+        default=0.001,
+        help="the smallest fee per reward or bonus in USD (historically 0.001)",
+    )
+    p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     args = p.parse_args(argv)

@@ -3,8 +3,9 @@
 Handlers take the raw :class:`Request` and return a prebuilt JSON :class:`Response`: FastAPI's per-item
 validation would be far too slow for 10k-item bodies, and Toloka's error shapes are not FastAPI's.
 
-Routes: tasks, task suites, operations (and logs), requester; projects, pools, trainings and their actions,
-assignments (search, review), aggregated solutions (see ``state`` for the modules behind them);
+Routes: tasks, task suites, operations (and logs), requester (its balance); projects, pools, trainings and their
+actions, assignments (search, review), aggregated solutions, and ``POST /api/staging/analytics-2`` (pool metrics,
+outside ``/api/v1`` as in Toloka, behind the same gate); see ``state`` for the modules behind them;
 ``/_emulator/{health,stats,reset,config,advance,fill}``.
 ``POST /_emulator/advance?seconds=S`` moves the clock and the simulated time forward by S seconds, handling
 everything due on the way (operations, the crowd's work, pool timers, ``will_expire``), and returns the time.
@@ -323,6 +324,26 @@ def _add_lifecycle_routes(app: FastAPI, state: EmulatorState) -> None:
         app.add_api_route(path, handler, methods=[method], include_in_schema=False)
 
 
+def _add_money_routes(app: FastAPI, state: EmulatorState) -> None:
+    """The requester (its available balance) and pool analytics, which Toloka serves outside ``/api/v1``."""
+
+    async def requester(request: Request) -> Response:
+        return json_response(
+            {
+                "id": "emulator-requester",
+                "balance": round(state.account.balance, 6),
+                "public_name": {"EN": "Emulator requester"},
+                "company": {"id": "1", "superintendent_id": "emulator-requester"},
+            }
+        )
+
+    async def analytics(request: Request) -> Response:
+        return json_response(state.analytics.request(await _body(request)))
+
+    app.add_api_route("/api/v1/requester", requester, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/api/staging/analytics-2", analytics, methods=["POST"], include_in_schema=False)
+
+
 def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     """Build the emulator app; its state lives in ``app.state.emulator`` (an :class:`EmulatorState`).
 
@@ -389,18 +410,8 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     async def get_operation_log(request: Request) -> Response:
         return Response(state.operation_log_json(request.path_params["id"]), media_type="application/json")
 
-    @app.get("/api/v1/requester", include_in_schema=False)
-    async def requester() -> Response:
-        return json_response(
-            {
-                "id": "emulator-requester",
-                "balance": 100.0,
-                "public_name": {"EN": "Emulator requester"},
-                "company": {"id": "1", "superintendent_id": "emulator-requester"},
-            }
-        )
-
     _add_lifecycle_routes(app, state)
+    _add_money_routes(app, state)
 
     # ------------------------------------------------------------------ inspection and control (no auth, no faults)
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from toloka_emulator.query import id_range, int_param, sort_param, stamp_filters
+from toloka_emulator.tally import Tallies
 from toloka_emulator.wire import VALUE_REQUIRED, ApiError, field_error
 
 __all__ = ["MAX_LIMIT", "STATUSES", "Assignments"]
@@ -38,10 +39,14 @@ class Assignments:
     """Every assignment of the account, indexed by pool, suite and task.
 
     :param max_limit: the live ``assignments_max_limit``, where the search clamps ``limit``.
+    :param tallies: the per-pool counters told about every assignment added or moved, if any.
     """
 
-    def __init__(self, max_limit: Callable[[], int] = lambda: MAX_LIMIT) -> None:
+    def __init__(
+        self, max_limit: Callable[[], int] = lambda: MAX_LIMIT, tallies: Tallies | None = None
+    ) -> None:
         self._max_limit = max_limit
+        self._tallies = tallies
         self.by_id: dict[str, dict[str, Any]] = {}
         self._by_pool: dict[str, list[str]] = {}
         self._by_suite: dict[str, list[str]] = {}
@@ -64,6 +69,7 @@ class Assignments:
         :param assignments: the assignments, as for :meth:`add`.
         """
         by_id, by_pool, by_suite, by_task = self.by_id, self._by_pool, self._by_suite, self._by_task
+        tallies = self._tallies
         for assignment in assignments:
             aid, pool_id = assignment["id"], assignment["pool_id"]
             by_id[aid] = assignment
@@ -83,6 +89,8 @@ class Assignments:
             if assignment["status"] == "ACTIVE":
                 self._active.setdefault(pool_id, set()).add(aid)
             self.counts.setdefault(pool_id, Counter())[assignment["status"]] += 1
+            if tallies is not None:
+                tallies.added(assignment)
 
     def of_pool(self, pool_id: str) -> Iterator[dict[str, Any]]:
         """A pool's assignments in id order.
@@ -103,13 +111,16 @@ class Assignments:
         """
         pool_id = assignment["pool_id"]
         counts = self.counts[pool_id]
-        counts[assignment["status"]] -= 1
+        old = assignment["status"]
+        counts[old] -= 1
         counts[status] += 1
         assignment["status"] = status
         assignment[status.lower()] = stamp
         assignment.update(extra)
         if status != "ACTIVE":
             self._active.get(pool_id, set()).discard(assignment["id"])
+        if self._tallies is not None:
+            self._tallies.moved(assignment, old)
 
     def get(self, assignment_id: str) -> dict[str, Any]:
         """``GET /assignments/{id}``.

@@ -25,6 +25,10 @@ class EmulatorConfig:
     without a non-empty ``public_comment`` is a 400), ``aggregation_seconds`` (how long a ``SOLUTION.AGGREGATE``
     runs after ``pending_seconds``, on the clock) and ``aggregation_rate_limit`` (Toloka's 5/min, 30/h, 200/day on
     the aggregation POSTs).
+
+    The money part (docs/toloka-api.md M): the available ``balance`` a reset starts from (setting it at runtime
+    also sets the account's available balance), and the fee, ``max(amount * fee_rate, fee_min)`` per reward and
+    per bonus (the 30 % and $0.001 Toloka's guide once published).
     """
 
     host: str = "127.0.0.1"
@@ -56,6 +60,9 @@ class EmulatorConfig:
     reject_needs_comment: bool = True
     aggregation_seconds: float = 1.0
     aggregation_rate_limit: bool = False
+    balance: float = 1_000_000.0
+    fee_rate: float = 0.3
+    fee_min: float = 0.001
 
     def runtime(self) -> dict[str, Any]:
         """The runtime-changeable part.
@@ -103,6 +110,9 @@ RUNTIME_FIELDS = (
     "reject_needs_comment",
     "aggregation_seconds",
     "aggregation_rate_limit",
+    "balance",
+    "fee_rate",
+    "fee_min",
 )
 _BOOLEANS = {"reject_needs_comment", "aggregation_rate_limit"}
 _PROBABILITIES = {
@@ -113,6 +123,7 @@ _PROBABILITIES = {
     "crowd_accuracy",
     "crowd_skip",
     "crowd_abandon",
+    "fee_rate",
 }
 _INTEGERS = {"seed", "sync_limit", "crowd", "assignments_max_limit", "aggregation_max_limit"}
 _AT_LEAST_ONE = {"assignments_max_limit", "aggregation_max_limit"}

@@ -10,6 +10,13 @@ a worker slower than that limit expires too. SKIPPED and EXPIRED give the overla
 :mod:`answers`. Submitted work is ACCEPTED at once (``accepted == submitted``) with ``auto_accept_solutions``
 (default true), else stays SUBMITTED until ``auto_accept_period_day`` has passed.
 
+Money (:mod:`money`, docs/toloka-api.md M): a suite's ``reward`` is the pool's ``reward_per_assignment``. With
+auto-accept, the reward and its fee are paid at submit; with manual review they are reserved at submit and paid
+on acceptance (here at the end of the period, or by a review). Before issuing a suite, a worker checks that the
+account can pay for it beside the suites being worked on; if not, the pool (when it still has overlap left)
+closes ``NOT_ENOUGH_BALANCE``, its ACTIVE suites are still finished and paid, and it stays CLOSED until a
+``POST /pools/{id}/open``.
+
 Work happens on the simulated axis of :mod:`timeline`, driven by events: an idle worker costs nothing until work
 appears (a pool opens, tasks arrive, overlap comes back), so the cost of a request is the work due, and a pool's
 issuing index (:mod:`work`) is built the first time the crowd looks at the pool. A pool whose last general task
@@ -41,6 +48,7 @@ from toloka_emulator.work import PoolWork, Taken
 
 if TYPE_CHECKING:
     from toloka_emulator.assignments import Assignments
+    from toloka_emulator.money import Account
     from toloka_emulator.projects import Projects
     from toloka_emulator.timeline import Event, Timeline
 
@@ -79,6 +87,7 @@ class Crowd:
     :param assignments: where assignments are stored.
     :param units_of: pool id -> (its tasks, its task suites), stored objects in creation order.
     :param new_id: (pool id prefix, clock instant) -> a fresh object id.
+    :param account: the requester's money, which pays for submitted work and can stop issuing.
     """
 
     def __init__(
@@ -90,8 +99,10 @@ class Crowd:
         assignments: Assignments,
         units_of: Callable[[str], tuple[list[dict[str, Any]], list[dict[str, Any]]]],
         new_id: Callable[[str, float], str],
+        account: Account,
     ) -> None:
         self._settings = settings
+        self._account = account
         self._timeline = timeline
         self._pools = pools
         self._projects = projects
@@ -211,11 +222,26 @@ class Crowd:
         pools.sort(key=lambda p: (-int(p.setting("priority", 0)), id_number(p.id), p.id))
         return pools
 
+    def affordable(self, pool: Pool) -> bool:
+        """Whether the account can pay for one more suite of the pool, beside the suites being worked on.
+
+        :param pool: the pool.
+        :return: whether the available balance covers its reward and fee after the ACTIVE suites' price.
+        """
+        return self._account.can_issue(self._account.cost(_reward(pool)))
+
     def _next(self, worker: _Worker) -> None:
         worker.busy = False
         if worker.retired:
             return
+        account = self._account
         for pool in self._candidates():
+            cost = account.cost(_reward(pool))
+            if not account.can_issue(cost):
+                # only a pool with work left runs out of money; one waiting for its last suites completes
+                if self._index(pool).open_count:
+                    self.close_pool(pool, "NOT_ENOUGH_BALANCE")
+                continue
             mixer = pool.setting("mixer_config", None)
             if not isinstance(mixer, dict):
                 mixer = {"real_tasks_count": 1, "golden_tasks_count": 0}
@@ -228,10 +254,11 @@ class Crowd:
             )
             if taken is not None:
                 worker.busy = True
-                self._start(worker, pool, taken, mixed=taken.suite is None)
+                account.commit(cost)
+                self._start(worker, pool, taken, cost)
                 return
 
-    def _start(self, worker: _Worker, pool: Pool, taken: Taken, mixed: bool) -> None:
+    def _start(self, worker: _Worker, pool: Pool, taken: Taken, cost: float) -> None:
         timeline, rng = self._timeline, self._rng
         stamp = timeline.clock.stamp(timeline.c)
         if taken.suite is not None:
@@ -250,7 +277,7 @@ class Crowd:
             "status": "ACTIVE",
             "reward": pool.setting("reward_per_assignment", 0.01),
             "tasks": tasks,
-            "mixed": mixed,
+            "mixed": taken.suite is None,
             "automerged": False,
             "created": stamp,
             "owner": OWNER,
@@ -267,7 +294,9 @@ class Crowd:
             outcome, after = "SKIPPED", duration / 2
         else:
             outcome, after = "SUBMITTED", duration
-        self._timeline.after_sim(after, lambda: self._finish(worker, pool, assignment, taken.units, outcome))
+        self._timeline.after_sim(
+            after, lambda: self._finish(worker, pool, assignment, taken.units, outcome, cost)
+        )
 
     def _finish(
         self,
@@ -276,11 +305,13 @@ class Crowd:
         assignment: dict[str, Any],
         units: list[dict[str, Any]],
         outcome: str,
+        cost: float,
     ) -> None:
         timeline = self._timeline
         stamp = timeline.clock.stamp(timeline.c)
         work = self._work[pool.id]
         work.active -= 1
+        self._account.uncommit(cost)
         if outcome == "SUBMITTED":
             self._submit(pool, assignment, stamp)
         else:
@@ -300,14 +331,18 @@ class Crowd:
             for task in assignment["tasks"]
         ]
         self._assignments.move(assignment, "SUBMITTED", stamp, solutions=solutions)
+        reward = float(assignment["reward"])
         if pool.setting("auto_accept_solutions", True):
+            self._account.pay_reward(pool.id, reward)
             self._assignments.move(assignment, "ACCEPTED", stamp)
             return
+        self._account.reserve(assignment["id"], pool.id, reward)
         days = float(pool.setting("auto_accept_period_day", 21))
         self._timeline.after_sim(days * _DAY, lambda: self._auto_accept(assignment))
 
     def _auto_accept(self, assignment: dict[str, Any]) -> None:
         if assignment["status"] == "SUBMITTED":
+            self._account.accept(assignment["id"], assignment["pool_id"], float(assignment["reward"]))
             self._assignments.move(assignment, "ACCEPTED", self._timeline.clock.stamp(self._timeline.c))
 
     # ------------------------------------------------------------------ completion
@@ -334,3 +369,7 @@ class Crowd:
                 self.close_pool(pool, "COMPLETED")
 
         self._closing[pool.id] = self._timeline.after_sim(delay, close)
+
+
+def _reward(pool: Pool) -> float:
+    return float(pool.setting("reward_per_assignment", 0.01))

@@ -23,6 +23,10 @@ Choices where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md L3,
 - ``clone`` copies every field the client set (including ``will_expire``, ``quality_control`` and ``metadata``)
   into a CLOSED empty pool of the same project, with the project's current input spec.
 - pools closing at ``will_expire`` close only when OPEN; a CLOSED pool keeps its close reason.
+- opening a pool the account cannot pay one more suite of (reward plus fee, beside the suites being worked on):
+  409 ``NOT_ENOUGH_BALANCE``; Toloka's UI wants the whole pool covered, which the provider checks itself.
+  ``open_pool=true`` uploads and FOR_UPDATE reopens skip the check: the crowd closes such a pool
+  ``NOT_ENOUGH_BALANCE`` when it next looks for work.
 """
 
 from __future__ import annotations
@@ -208,8 +212,8 @@ class PoolApi:
         :param pool_id: its id.
         :param action: the action.
         :return: the operation (202), or ``None`` (204) when the pool is already in the target state.
-        :raises ApiError: 404; 409 ``INAPPROPRIATE_STATUS``, ``EMPTY_POOL`` or ``CONFLICT_STATE`` (see the
-            module docstring).
+        :raises ApiError: 404; 409 ``INAPPROPRIATE_STATUS``, ``EMPTY_POOL``, ``NOT_ENOUGH_BALANCE`` or
+            ``CONFLICT_STATE`` (see the module docstring).
         """
         pool = self.get(box, pool_id)
         if action == "clone":
@@ -228,6 +232,13 @@ class PoolApi:
             if not self._has_objects(pool.id):
                 raise ApiError(409, "EMPTY_POOL", f"{box.label} {pool.id} has no tasks and cannot be opened")
             expires = self._expires_at(pool)
+            if box is POOLS and not self._crowd.affordable(pool):
+                raise ApiError(
+                    409,
+                    "NOT_ENOUGH_BALANCE",
+                    f"Pool {pool.id}: the balance cannot pay for one more task suite",
+                    {"reward_per_assignment": pool.setting("reward_per_assignment", 0.01)},
+                )
             if expires is not None and expires <= self._timeline.clock.now():
                 raise ApiError(
                     409,

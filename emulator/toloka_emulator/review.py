@@ -15,6 +15,9 @@ Choices where Toloka's real behaviour is unconfirmed (docs/toloka-api.md L6.5, L
 - REJECTED without a non-empty ``public_comment`` is 400 ``VALIDATION_ERROR`` with a ``public_comment``
   ``VALUE_REQUIRED`` payload, unless ``reject_needs_comment`` is off; a comment over 2048 characters is
   ``VALUE_TOO_LONG``. Rejecting never gives overlap back (no quality-control rules are modelled).
+- money (docs/toloka-api.md M): accepting spends what was reserved at submit; rejecting makes it available again.
+  Accepting work nothing is reserved for (REJECTED -> ACCEPTED, or SUBMITTED work ``/_emulator/fill`` made) pays
+  it now, and is 409 ``NOT_ENOUGH_BALANCE`` (nothing changes) when the balance cannot cover reward and fee.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from toloka_emulator.assignments import Assignments
+from toloka_emulator.money import Account
 from toloka_emulator.pools import Pool
 from toloka_emulator.wire import VALUE_REQUIRED, ApiError, field_error
 
@@ -46,6 +50,7 @@ class Review:
     :param pools: the account's pools by id.
     :param now_stamp: the clock's current time, as Toloka stamps it.
     :param settings: the live config.
+    :param account: the requester's money.
     """
 
     def __init__(
@@ -54,7 +59,9 @@ class Review:
         pools: Mapping[str, Pool],
         now_stamp: Callable[[], str],
         settings: ReviewSettings,
+        account: Account,
     ) -> None:
+        self._account = account
         self._assignments = assignments
         self._pools = pools
         self._now_stamp = now_stamp
@@ -67,7 +74,8 @@ class Review:
         :param body: the parsed JSON body, ``{"status", "public_comment"?}``.
         :return: the full assignment after the change.
         :raises ApiError: 404 ``DOES_NOT_EXIST``; 400 ``VALIDATION_ERROR`` for a bad body; 409
-            ``INAPPROPRIATE_STATUS`` for a transition Toloka does not allow or a pool that is ARCHIVED.
+            ``INAPPROPRIATE_STATUS`` for a transition Toloka does not allow or a pool that is ARCHIVED; 409
+            ``NOT_ENOUGH_BALANCE`` for accepting unreserved work the balance cannot pay.
         """
         assignment = self._assignments.get(assignment_id)
         status, comment = self._check_body(body)
@@ -88,6 +96,10 @@ class Review:
                 f"Pool {pool.id} is ARCHIVED; its assignments can no longer be reviewed",
                 {"status": current, "pool_status": pool.status},
             )
+        if status == "ACCEPTED":
+            self._account.accept(assignment_id, assignment["pool_id"], float(assignment.get("reward") or 0.0))
+        else:
+            self._account.release(assignment_id)
         extra = {"public_comment": comment} if comment is not None else {}
         self._assignments.move(assignment, status, self._now_stamp(), **extra)
         return assignment

@@ -11,6 +11,8 @@ the choices it makes where Toloka's real behaviour is unconfirmed (see docs/tolo
 - ``projects``: projects, and the implicit projects of pools-file and auto-created pools.
 - ``pool_api``: pools and trainings (create, list, replace, open/close/archive/clone); ``forms``: their checks.
 - ``crowd`` (with ``work`` and ``answers``): the simulated Tolokers; ``assignments``: what they produce;
+  ``money``: the requester's account (balance, reserve, fees), which pays for their work;
+  ``tally``: per-pool counters kept as work happens, which ``analytics`` (pool metrics) reads;
   ``review``: accepting and rejecting it; ``aggregation`` (with ``aggregate``): WDO and Dawid-Skene;
   ``fill``: finished assignments made instantly for benchmarks (``/_emulator/fill``).
 - ``timeline`` and ``clock``: the clock clients see and the accelerated simulated time; ``ids``: object ids.
@@ -40,12 +42,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from toloka_emulator.aggregation import Aggregations
+from toloka_emulator.analytics import Analytics
 from toloka_emulator.assignments import Assignments
 from toloka_emulator.clock import Clock, format_datetime
 from toloka_emulator.config import RUNTIME_FIELDS, EmulatorConfig
 from toloka_emulator.crowd import Crowd
 from toloka_emulator.fill import Filler
 from toloka_emulator.ids import IdSource
+from toloka_emulator.money import Account
 from toloka_emulator.operations import Entry, Operations
 from toloka_emulator.pool_api import POOLS, PoolApi
 from toloka_emulator.pools import (
@@ -68,6 +72,7 @@ from toloka_emulator.query import (
     sort_param,
 )
 from toloka_emulator.review import Review
+from toloka_emulator.tally import Tallies
 from toloka_emulator.timeline import Timeline
 from toloka_emulator.validation import (
     MAX_INPUT_BYTES,
@@ -111,6 +116,8 @@ class EmulatorState:
     def reset(self) -> None:
         """Forget every object, operation and counter; pools go back to what the config says. Config stays.
 
+        The account starts again from the configured ``balance``, nothing reserved or spent.
+
         The clock drops what ``advance`` added, so a test after a reset sees the real wall clock again; ids keep
         growing regardless.
         """
@@ -124,6 +131,7 @@ class EmulatorState:
         self.requests: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
         self.faults: dict[str, int] = {"429": 0, "500": 0, "503": 0, "drop": 0}
+        self.account = Account(config.balance, lambda: self.config.fee_rate, lambda: self.config.fee_min)
         spec = config.pools_spec
         self.auto_create = auto_create_enabled(spec)
         self.pools: dict[str, Pool] = pools_from_spec(spec, self.clock.now_stamp)
@@ -132,8 +140,10 @@ class EmulatorState:
             self.projects.add_implicit(
                 project_id, implicit_task_spec(specs["input_spec"], specs["output_spec"])
             )
-        self.assignments = Assignments(lambda: self.config.assignments_max_limit)
-        self.review = Review(self.assignments, self.pools, self.clock.now_stamp, config)
+        self.tallies = Tallies(self.objects[TASK_SUITES.name].get)
+        self.assignments = Assignments(lambda: self.config.assignments_max_limit, self.tallies)
+        self.review = Review(self.assignments, self.pools, self.clock.now_stamp, config, self.account)
+        self.analytics = Analytics(self.pools, self.tallies, self.assignments, self.operations, self.clock)
         self.aggregations = Aggregations(
             self.pools, self.projects, self.assignments, self.operations, self.clock.now, config
         )
@@ -148,7 +158,14 @@ class EmulatorState:
             config,
         )
         self.crowd = Crowd(
-            config, self.timeline, self.pools, self.projects, self.assignments, self._units_of, self._new_id
+            config,
+            self.timeline,
+            self.pools,
+            self.projects,
+            self.assignments,
+            self._units_of,
+            self._new_id,
+            self.account,
         )
         self.pool_api = PoolApi(
             self.pools,
@@ -170,7 +187,8 @@ class EmulatorState:
         """``GET /_emulator/stats``.
 
         :return: request, response and fault counters, object counts (also per pool), pool statuses, assignment
-            counts per pool and status, and the time.
+            counts per pool and status, ``money`` (see :meth:`Account.stats <toloka_emulator.money.Account.stats>`)
+            and the time.
         """
         self.advance()
         return {
@@ -188,6 +206,7 @@ class EmulatorState:
             "task_suites_by_pool": {p: len(ids) for p, ids in self.by_pool[TASK_SUITES.name].items() if ids},
             "pools": {pid: pool.status for pid, pool in self.pools.items()},
             "assignments_by_pool": self.assignments.stats(),
+            "money": self.account.stats(),
             "time": self.time(),
         }
 
@@ -240,6 +259,8 @@ class EmulatorState:
             self.timeline.set_time_scale(self.config.time_scale)
         if "crowd" in changes:
             self.crowd.resize()
+        if "balance" in changes:
+            self.account.set_balance(self.config.balance)
         return self.config.runtime()
 
     # ------------------------------------------------------------------ pools
@@ -442,6 +463,7 @@ class EmulatorState:
             ids.append(object_id)
             out.append(obj)
         self.ids.counter = counter
+        self.tallies.stored(out, kind is TASK_SUITES)
         if self.crowd.tracking:  # only pools the crowd has looked at; uploads elsewhere pay nothing
             for pool_id in pools_of(out):
                 if self.crowd.tracks(pool_id):

@@ -51,7 +51,7 @@ def test_both_schemes_and_any_token_by_default(toloka_emulator: EmulatorProcess)
         assert resp.status_code == 200
     assert resp.json() == {
         "id": "emulator-requester",
-        "balance": 100.0,
+        "balance": 1_000_000.0,  # the default --balance
         "public_name": {"EN": "Emulator requester"},
         "company": {"id": "1", "superintendent_id": "emulator-requester"},
     }
