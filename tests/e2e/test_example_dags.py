@@ -90,7 +90,10 @@ def test_pool_lifecycle(
 def test_labeling_pipeline(
     airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any], tmp_path: Path
 ) -> None:
-    toloka_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=100_000, seed=7)
+    # 300x: the crowd's work takes well under a second, and the pool's 3-day auto-acceptance lies ~14 real minutes
+    # ahead, so the review step (not the clock) decides every assignment. At 100,000x it came 2.6 s after each
+    # submit, so most work was accepted before review and a late submit could be accepted between read and PATCH.
+    toloka_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=300, seed=7)
     out = tmp_path / "labels"
     run = airflow_home.dags_test(
         "toloka_labeling_pipeline", dags_folder=EXAMPLES, conn=conn, conf={"out_dir": str(out)}
@@ -107,6 +110,8 @@ def test_labeling_pipeline(
     # to run (0.88 to 1.0 seen); a floor of 0.8 still fails a vote that counts rejected or random answers (~0.5).
     assert report["accuracy"] >= 0.8, report
     assert reviewed["accepted"] + reviewed["rejected"] == report["assignments"]
+    # the rule, not the clock, decided every assignment
+    assert reviewed["changed"] == report["assignments"] and reviewed["rejected"] > 0, reviewed
     assert Path(labels["path"]).parent.parent == out
     # The labels file is announced: one asset event, carrying the path, for the downstream DAG's schedule.
     with sqlite3.connect(airflow_home.home / "airflow.db") as db:
@@ -140,7 +145,7 @@ def test_a_finished_date_run_again_makes_no_second_pool(
     airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any], tmp_path: Path
 ) -> None:
     # The README's pipeline, ending in an archived pool, run twice for one logical date.
-    toloka_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=100_000, seed=7)
+    toloka_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=300, seed=7)  # 300x: see above
     out, date = tmp_path / "out", "2026-11-30"
     kwargs: dict[str, Any] = {"dags_folder": TEST_DAGS, "conn": conn, "conf": {"out_dir": str(out)}}
     first = airflow_home.dags_test("toloka_rerun_pipeline", logical_date=date, **kwargs)

@@ -86,7 +86,9 @@ def test_labeling_pipeline_and_the_dag_its_labels_queue(
     stack: Stack, stack_emulator: EmulatorProcess
 ) -> None:
     dag_id, run_id, consumer = "toloka_labeling_pipeline", "stack_labeling_1", "toloka_retrain_on_labels"
-    stack_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=100_000, seed=7)
+    # 300x keeps the pool's 3-day auto-acceptance ~14 real minutes away, so review decides every assignment
+    # (tests/e2e/test_example_dags.py says why 100,000x raced it)
+    stack_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=300, seed=7)
     stack.cli("dags", "unpause", consumer)  # a paused consumer is not queued by an asset event
     out = stack.home / "labels"
     stack.trigger(dag_id, run_id, {"out_dir": str(out)})
@@ -94,7 +96,9 @@ def test_labeling_pipeline_and_the_dag_its_labels_queue(
     states = stack.task_states(dag_id, run_id)
     assert state == "success", states
     (report,) = stack.xcom(dag_id, run_id, "report")
-    assert report["labels"] == 60 and report["accuracy"] >= 0.9, report
+    assert report["labels"] == 60 and report["accuracy"] >= 0.8, report
+    (reviewed,) = stack.xcom(dag_id, run_id, "review")
+    assert reviewed["changed"] == report["assignments"] and reviewed["rejected"] > 0, reviewed
     (labels,) = stack.xcom(dag_id, run_id, "aggregate")
     # The labels file's asset event, carrying its path, queued the retraining DAG. (This stack's scheduler runs
     # with use_job_schedule off, so the queued run is not created here; tests/e2e checks the event's extra too.)
