@@ -90,7 +90,7 @@ class TolokaPoolSensor(TolokaBaseSensor):
             self.log.warning("Reading Toloka pool %s failed (%s); trying again next poke", pool_id, exc)
             return PokeReturnValue(is_done=False)
         progress = self._read_progress(pool_id)
-        status = f"{pool.status} ({pool.last_close_reason})"
+        status = f"{pool.status} ({pool.last_close_reason})" if pool.status != "OPEN" else "OPEN"
         if progress is not None:
             self.log.info("Toloka %s; the pool is %s", progress.line(pool_id), status)
         if event is None:

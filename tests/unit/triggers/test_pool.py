@@ -15,6 +15,7 @@ from airflow_toloka.events import PoolEvent, pool_state
 from airflow_toloka.exceptions import TolokaError, TolokaTimeoutError
 from airflow_toloka.models import Pool
 from airflow_toloka.triggers import TolokaPoolTrigger
+from tests.logs import recorded
 from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
 
 POOL_ROUTE = "GET /api/v1/pools/41"
@@ -185,7 +186,7 @@ def test_the_sensor_reads_reasons_as_the_trigger_does_and_pokes_through_an_outag
     monkeypatch.setattr(
         sensor_module,
         "TolokaHook",
-        lambda conn_id: TolokaHook(conn_id, retry_limit=1, retry_delay=0.01),
+        lambda conn_id, **_: TolokaHook(conn_id, retry_limit=1, retry_delay=0.01),
     )
     sensor = TolokaPoolSensor(task_id="w", pool_id="41", deferrable=False)
     assert not sensor.poke({}).is_done  # type: ignore[arg-type]  # poke again later, as the trigger would
@@ -220,37 +221,6 @@ def analytics(
     return Reply(body=body)
 
 
-class Recorder:
-    """Stands in for the trigger's logger: every line it logs, with its level."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []
-
-    def _record(self, level: str, message: str, *args: Any) -> None:
-        self.lines.append((level, message % args if args else message))
-
-    def debug(self, message: str, *args: Any) -> None:
-        self._record("debug", message, *args)
-
-    def info(self, message: str, *args: Any) -> None:
-        self._record("info", message, *args)
-
-    def warning(self, message: str, *args: Any) -> None:
-        self._record("warning", message, *args)
-
-    def error(self, message: str, *args: Any) -> None:
-        self._record("error", message, *args)
-
-    def at(self, level: str) -> list[str]:
-        return [line for lvl, line in self.lines if lvl == level]
-
-
-def recorded(trig: TolokaPoolTrigger) -> Recorder:
-    recorder = Recorder()
-    trig._log = recorder  # type: ignore[assignment]
-    return recorder
-
-
 async def test_each_poll_logs_one_progress_line_and_the_success_carries_the_spend(
     server: ScriptedServer,
 ) -> None:
@@ -271,7 +241,7 @@ async def test_each_poll_logs_one_progress_line_and_the_success_carries_the_spen
     trig = trigger()
     log = recorded(trig)
     payload = await one_event(trig)
-    assert [line for line in log.at("info") if "done" in line] == [
+    assert log.progress() == [
         "Toloka pool 41: 25% done, 10 of 10 submitted assignments accepted, 0.20 spent; the pool is OPEN",
         "Toloka pool 41: 63% done, 1,000 of 1,300 submitted assignments accepted, 20.50 spent; the pool is OPEN",
         "Toloka pool 41: 100% done, 1,260 of 2,000 submitted assignments accepted, 41.20 spent; "
@@ -329,7 +299,7 @@ async def test_slow_analytics_are_given_up_and_a_recovery_is_logged(
     warnings = log.at("warning")
     assert len(warnings) == 2  # once for the slow streak, once for the 404 after the recovery
     assert "TolokaTimeoutError" in warnings[0] and "TolokaDoesNotExistError" in warnings[1]
-    assert [line for line in log.at("info") if "done" in line] == [
+    assert log.progress() == [
         "Toloka pool 41: 50% done, 20 of 20 submitted assignments accepted, 1.00 spent; the pool is OPEN",
         "Toloka pool 41: 100% done, 40 of 40 submitted assignments accepted, 2.00 spent; "
         "the pool is CLOSED (COMPLETED)",
