@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from typing import Any
@@ -176,3 +177,30 @@ def test_a_failed_or_malformed_analytics_operation_is_a_clear_error(server: Scri
     server.script(ANALYTICS, Reply(200, analytics_op("SUCCESS", details={"value": "nope"})))
     with fast_hook() as hook, pytest.raises(TolokaUnexpectedResponseError, match="analytics"):
         hook.get_pool_progress("1042")
+
+
+async def test_a_progress_read_leaves_no_cyclic_garbage(server: ScriptedServer) -> None:
+    # Each pool trigger reads its progress every poll: what that leaves for the collector adds to the full
+    # collections that stall a triggerer's loop (docs/performance.md, "Pool triggers").
+    server.script(ANALYTICS, Reply(200, analytics_op("PENDING")))
+    server.script(OPERATION, Reply(body=analytics_op("SUCCESS")))
+    async with fast_hook() as hook:
+        await hook.aget_pool_progress("1042")  # the shared client and settings exist before counting
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(10):
+                await hook.aget_pool_progress("1042")
+            gc.collect()
+            left = {f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.garbage}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    # The scripted server closes every connection (HTTP/1.0): only closed sockets' transports may be left.
+    assert not [
+        kind
+        for kind in left
+        if kind.startswith(("httpx", "httpcore", "tenacity", "airflow_toloka", "_asyncio"))
+    ]

@@ -313,3 +313,37 @@ async def test_the_timeout_event_carries_the_last_progress(server: ScriptedServe
     payload = await one_event(trigger(end_time=time.time() + 0.2))
     assert payload["status"] == "timeout" and payload["spent"] == 0.6
     assert payload["progress"]["completion_percentage"] == 80
+
+
+async def test_progress_reads_never_block_the_event_loop(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asyncio debug mode reports any step that holds the loop: the analytics call and its polled operation
+    (which waits in ``asyncio.sleep``) cause none."""
+    from airflow_toloka.hooks.toloka import TolokaHook
+    from tests.unit.triggers.test_operation import slow_callbacks
+
+    def script() -> None:
+        server.script(POOL_ROUTE, Reply(body=pool("OPEN")), Reply(body=pool("CLOSED", "COMPLETED")))
+        server.script(ASSIGNMENTS, Reply(body={"items": [], "has_more": False}))
+        server.script(ANALYTICS, analytics("PENDING"))
+        server.script(ANALYTICS_OP, analytics("RUNNING"), analytics("SUCCESS", 100, 4, 4, 0.04))
+
+    script()
+    await one_event(trigger())  # once, so that one-off imports do not count as blocking
+    script()
+    payload, slow = await slow_callbacks(trigger(), caplog)  # type: ignore[arg-type]
+    assert payload["status"] == "success" and payload["spent"] == 0.04
+    assert not slow, slow
+
+    # Control: the same check does catch a progress read that blocks.
+    real = TolokaHook.aget_pool_progress
+
+    async def blocking(self: TolokaHook, pool_id: str, **kwargs: Any) -> Any:
+        time.sleep(0.15)
+        return await real(self, pool_id, **kwargs)
+
+    monkeypatch.setattr(TolokaHook, "aget_pool_progress", blocking)
+    script()
+    _, slow = await slow_callbacks(trigger(), caplog)  # type: ignore[arg-type]
+    assert slow
