@@ -2,14 +2,17 @@
 
 A trigger builds an :class:`OperationEvent` and yields its :meth:`~OperationEvent.to_payload`; the operator's
 and the sensor's ``execute_complete`` read it back with :meth:`~OperationEvent.parse`, which refuses anything
-malformed with a clear error, and :meth:`~OperationEvent.error` gives the exception a failure means.
+malformed with a clear error, and :meth:`~OperationEvent.error` gives the exception a failure means. A pool wait
+does the same with :class:`PoolEvent`, which also carries the pool's :class:`PoolProgress` (what the crowd did and
+what it cost, read from Toloka's analytics by :func:`progress_from_analytics`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,12 +24,15 @@ if TYPE_CHECKING:  # the triggerer imports this module on its event loop: keep i
 __all__ = [
     "CLOSE_REASON_HINTS",
     "EVENT_STATUSES",
+    "PROGRESS_METRICS",
     "FailedOperation",
     "OperationEvent",
     "PoolEvent",
+    "PoolProgress",
     "describe_failed",
     "json_safe_details",
     "pool_state",
+    "progress_from_analytics",
     "success_reasons_of",
 ]
 
@@ -274,6 +280,173 @@ def pool_state(pool: Pool, success_reasons: Iterable[str]) -> PoolState:
     return "failed"
 
 
+# ---------------------------------------------------------------------- pool progress
+
+PROGRESS_METRICS: tuple[str, ...] = (
+    "completion_percentage",
+    "submitted_assignments_count",
+    "approved_assignments_count",
+    "rejected_assignments_count",
+    "spent_budget",
+    "real_tasks_count",
+)
+"""The analytics metrics a progress read asks for, in this order (docs/toloka-api.md M9)."""
+
+
+@dataclass(frozen=True)
+class PoolProgress:
+    """What the crowd has done in a pool and what it cost so far, as Toloka's analytics report it.
+
+    Every figure is None when Toloka did not report it. Toloka computes them itself (no assignment is read), so
+    they may lag the pool by a little; the wait decides "done" from the pool's status, never from these.
+
+    :param completion_percentage: percent of the pool's tasks completed.
+    :param completion_infinite: whether some task has infinite overlap (the percentage then means little).
+    :param completion_approximate: whether Toloka says the percentage is an estimate.
+    :param submitted_assignments: assignments submitted, accepted or rejected.
+    :param approved_assignments: assignments accepted.
+    :param rejected_assignments: assignments rejected.
+    :param spent: money spent on the pool, in USD, without Toloka's fee (``spent_budget``).
+    :param real_tasks: general tasks in the pool (control and training tasks and overlap not counted).
+    """
+
+    completion_percentage: float | None = None
+    completion_infinite: bool = False
+    completion_approximate: bool = False
+    submitted_assignments: int | None = None
+    approved_assignments: int | None = None
+    rejected_assignments: int | None = None
+    spent: float | None = None
+    real_tasks: int | None = None
+
+    def line(self, pool_id: str) -> str:
+        """One line for a person reading the log.
+
+        :param pool_id: the pool.
+        :return: e.g. ``pool 1042: 63% done, 1,260 of 2,000 submitted assignments accepted, 41.20 spent``;
+            a figure Toloka did not report is left out.
+        """
+        parts: list[str] = []
+        if self.completion_percentage is not None:
+            about = "~" if self.completion_approximate else ""
+            infinite = " (infinite overlap)" if self.completion_infinite else ""
+            parts.append(f"{about}{_percent(self.completion_percentage)}% done{infinite}")
+        if self.submitted_assignments is not None:
+            if self.approved_assignments is not None:
+                parts.append(
+                    f"{self.approved_assignments:,} of {self.submitted_assignments:,} submitted assignments accepted"
+                )
+            else:
+                parts.append(f"{self.submitted_assignments:,} assignments submitted")
+        if self.rejected_assignments:
+            parts.append(f"{self.rejected_assignments:,} rejected")
+        if self.spent is not None:
+            parts.append(f"{_money(self.spent)} spent")
+        return f"pool {pool_id}: {', '.join(parts) or 'no figures reported'}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as JSON (an event, an XCom value).
+
+        :return: every field by name, None where Toloka reported nothing.
+        """
+        return {name: getattr(self, name) for name in _PROGRESS_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PoolProgress | None:
+        """Read :meth:`as_dict` back, as an event carries it.
+
+        :param data: the dict, or None.
+        :return: the progress; None for None or anything not a dict.
+        """
+        if not isinstance(data, Mapping):
+            return None
+        return cls(
+            completion_percentage=_number(data.get("completion_percentage")),
+            completion_infinite=data.get("completion_infinite") is True,
+            completion_approximate=data.get("completion_approximate") is True,
+            submitted_assignments=_count(data.get("submitted_assignments")),
+            approved_assignments=_count(data.get("approved_assignments")),
+            rejected_assignments=_count(data.get("rejected_assignments")),
+            spent=_number(data.get("spent")),
+            real_tasks=_count(data.get("real_tasks")),
+        )
+
+
+_PROGRESS_FIELDS = tuple(PoolProgress.__dataclass_fields__)
+
+
+def progress_from_analytics(details: Any, asked: Sequence[str] = PROGRESS_METRICS) -> PoolProgress:
+    """The progress in the ``details`` of a finished ``ANALYTICS`` operation (docs/toloka-api.md M9).
+
+    ``details`` is ``{"value": [{"request": {"name", ...}, "result": ...}, ...]}``, one entry per metric asked, in
+    the order asked. ``completion_percentage`` is an object (``{"type", "value", "infinite", "approximate"}``), the
+    other metrics plain numbers. A metric Toloka left out or answered with something not a number is None.
+
+    :param details: the operation's ``details``.
+    :param asked: the metric names in the order they were asked, for entries that do not repeat their request.
+    :return: the progress.
+    :raises ValueError: when ``details`` is not of that shape at all.
+    """
+    entries = details.get("value") if isinstance(details, Mapping) else None
+    if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+        raise ValueError(
+            f"analytics details are not {{'value': [{{'request', 'result'}}, ...]}}: {details!r:.300}"
+        )
+    results: dict[str, Any] = {}
+    for i, entry in enumerate(entries):
+        request = entry.get("request")
+        name = request.get("name") if isinstance(request, Mapping) else None
+        if not isinstance(name, str):
+            name = asked[i] if i < len(asked) else None
+        if name is not None:
+            results[name] = entry.get("result")
+    completion = results.get("completion_percentage")
+    if not isinstance(completion, Mapping):  # a bare number, should Toloka ever send one
+        completion = {"value": completion}
+    return PoolProgress(
+        completion_percentage=_number(completion.get("value")),
+        completion_infinite=completion.get("infinite") is True,
+        completion_approximate=completion.get("approximate") is True,
+        submitted_assignments=_count(results.get("submitted_assignments_count")),
+        approved_assignments=_count(results.get("approved_assignments_count")),
+        rejected_assignments=_count(results.get("rejected_assignments_count")),
+        spent=_number(results.get("spent_budget")),
+        real_tasks=_count(results.get("real_tasks_count")),
+    )
+
+
+def _number(value: Any) -> float | None:
+    """A metric as a float; None for anything else (a bool is not a number here)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):  # a decimal sent as text keeps its digits
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _count(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None or not number.is_integer() else int(number)
+
+
+def _percent(value: float) -> str:
+    rounded = round(float(value), 1)
+    return f"{rounded:.0f}" if rounded.is_integer() else f"{rounded:.1f}"
+
+
+def _money(value: float) -> str:
+    """Cents always, and the fractions of a cent Toloka's prices have (a reward may be $0.005)."""
+    whole, _, fraction = f"{value:,.4f}".partition(".")
+    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
 @dataclass(frozen=True)
 class PoolEvent:
     """The outcome of waiting for a pool, as the pool trigger yields it and the sensor reads it back.
@@ -283,12 +456,28 @@ class PoolEvent:
     :param pool_id: the pool.
     :param message: what happened, for the task log and the error.
     :param close_reason: the pool's ``last_close_reason``, when it closed.
+    :param progress: what the crowd did and what it cost, read at the last poll; None when that read failed, and
+        in events of triggers from before progress was read (a trigger serialised before an upgrade).
     """
 
     status: EventStatus
     pool_id: str
     message: str = ""
     close_reason: str | None = None
+    progress: PoolProgress | None = None
+
+    @property
+    def spent(self) -> float | None:
+        """Money spent on the pool, USD without Toloka's fee, when the last poll could read it."""
+        return None if self.progress is None else self.progress.spent
+
+    def with_progress(self, progress: PoolProgress | None) -> PoolEvent:
+        """This event carrying ``progress``.
+
+        :param progress: the progress read in the same poll, or None.
+        :return: the event with it.
+        """
+        return replace(self, progress=progress)
 
     @classmethod
     def observed(cls, pool_id: str, pool: Pool, state: PoolState) -> PoolEvent | None:
@@ -340,11 +529,15 @@ class PoolEvent:
     def to_payload(self) -> dict[str, Any]:
         """The event as the JSON a ``TriggerEvent`` carries.
 
-        :return: ``{"status", "pool_id", "message"}`` and ``close_reason`` when known.
+        :return: ``{"status", "pool_id", "message"}``, ``close_reason`` when known, and ``spent`` and ``progress``
+            (:meth:`PoolProgress.as_dict`) when the last poll read them.
         """
         payload: dict[str, Any] = {"status": self.status, "pool_id": self.pool_id, "message": self.message}
         if self.close_reason is not None:
             payload["close_reason"] = self.close_reason
+        if self.progress is not None:
+            payload["spent"] = self.progress.spent
+            payload["progress"] = self.progress.as_dict()
         return payload
 
     @classmethod
@@ -362,7 +555,22 @@ class PoolEvent:
         ):
             raise TolokaError(f"Toloka pool trigger returned a malformed event: {event!r}")
         reason = event.get("close_reason")
-        return cls(event["status"], event["pool_id"], str(event.get("message") or ""), reason)
+        # An event without progress (a trigger from before it was read, or a failed read) is read as it is.
+        progress = PoolProgress.from_dict(event.get("progress"))
+        return cls(event["status"], event["pool_id"], str(event.get("message") or ""), reason, progress)
+
+    def result(self) -> dict[str, Any]:
+        """What a finished pool wait returns (the sensor's XCom value), the same poked or deferred.
+
+        :return: ``{"pool_id", "close_reason", "spent", "progress"}``; ``spent`` and ``progress`` are None when
+            Toloka's analytics could not be read.
+        """
+        return {
+            "pool_id": self.pool_id,
+            "close_reason": self.close_reason,
+            "spent": self.spent,
+            "progress": None if self.progress is None else self.progress.as_dict(),
+        }
 
     def error(self) -> Exception | None:
         """The exception this event means, None for ``success``.

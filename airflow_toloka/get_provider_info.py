@@ -32,6 +32,7 @@ PROVIDER_INFO: dict[str, Any] = {
                 "airflow_toloka.hooks.bonuses",
                 "airflow_toloka.hooks.requester",
                 "airflow_toloka.hooks.assignments",
+                "airflow_toloka.hooks.analytics",
                 "airflow_toloka.hooks.toloka",
             ],
         }

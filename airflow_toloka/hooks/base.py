@@ -83,6 +83,8 @@ class Request:
         None means "only if it is a GET".
     :param decode: reads a successful body (default: JSON).
     :param model: the shape the decoded body must have; it is returned as this model.
+    :param budget: seconds the request may take in all, retries included, when less than the hook's timeout
+        and retry budget (a read that is only nice to have, such as a pool's progress); None: the hook's.
     """
 
     method: str
@@ -92,6 +94,7 @@ class Request:
     idempotent: bool | None = None
     decode: Callable[[int, bytes], Any] | None = None
     model: type[BaseModel] | None = None
+    budget: float | None = None
 
     @property
     def what(self) -> str:
@@ -190,6 +193,13 @@ def _never_sent_async(exc: BaseException) -> bool:
     return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
 
 
+def _capped(timeout: httpx.Timeout, budget: float) -> httpx.Timeout:
+    """The client's timeouts, none longer than a request's budget."""
+    read = budget if timeout.read is None else min(timeout.read, budget)
+    connect = budget if timeout.connect is None else min(timeout.connect, budget)
+    return httpx.Timeout(read, connect=connect)
+
+
 # What a response's stream is replaced with once its body has been read; never read itself.
 _READ = httpx.ByteStream(b"")
 
@@ -210,6 +220,9 @@ async def _aonce(client: httpx.AsyncClient, base_url: str, request: Request) -> 
         params=request.query,
         content=request.body,
         headers=request.headers,
+        timeout=httpx.USE_CLIENT_DEFAULT
+        if request.budget is None
+        else _capped(client.timeout, request.budget),
     )
     # httpx leaves a read response and its stream referring to each other; with that cycle cut the response,
     # its request and their headers are freed now rather than by a collection (docs/performance.md,
@@ -373,13 +386,16 @@ class BaseTolokaHook(BaseHook):
         never_sent: Callable[[BaseException], bool],
         transport_error: type[Exception],
         spent: float = 0.0,
+        budget: float | None = None,
     ) -> dict[str, Any]:
         """The retry policy of both transports; they differ only in how they tell a request never left.
 
         It takes the request's description, never the request: tenacity keeps its policy in a reference cycle,
         and a body referenced from there would outlive the call until a full garbage collection. ``spent`` is
-        the part of the retry budget already used when the policy is built after a first attempt.
+        the part of the retry budget already used when the policy is built after a first attempt; ``budget`` a
+        request's own, smaller one (:attr:`Request.budget`).
         """
+        limit = self.retry_budget if budget is None else min(self.retry_budget, budget)
 
         def should_retry(exc: BaseException) -> bool:
             if isinstance(exc, _UNSENDABLE):
@@ -387,7 +403,7 @@ class BaseTolokaHook(BaseHook):
             if isinstance(exc, TolokaTooManyRequestsError):
                 # A limit that lifts only after the budget (an hourly or daily one) is not waited for here: the
                 # caller (a deferrable operator, Airflow's retry) is the better place to wait that long.
-                return exc.retry_after is None or exc.retry_after <= self.retry_budget
+                return exc.retry_after is None or exc.retry_after <= limit
             if never_sent(exc):
                 return True  # Toloka did nothing with the request
             if not safe:
@@ -399,7 +415,7 @@ class BaseTolokaHook(BaseHook):
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             if isinstance(exc, TolokaTooManyRequestsError) and exc.retry_after is not None:
-                return min(exc.retry_after, self.retry_budget)
+                return min(exc.retry_after, limit)
             return float(backoff(state))
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -417,7 +433,7 @@ class BaseTolokaHook(BaseHook):
         return {
             "retry": tenacity.retry_if_exception(should_retry),
             "stop": tenacity.stop_after_attempt(self.retry_limit + 1)
-            | tenacity.stop_after_delay(self.retry_budget - spent),
+            | tenacity.stop_after_delay(limit - spent),
             "wait": wait,
             "before_sleep": before_sleep,
             "reraise": True,
@@ -461,6 +477,12 @@ class BaseTolokaHook(BaseHook):
         """
         session = self.get_conn()
         base_url = self.resolve_connection().base_url
+        budget = request.budget
+        timeout = (
+            (CONNECT_TIMEOUT, self.timeout)
+            if budget is None
+            else (min(CONNECT_TIMEOUT, budget), min(self.timeout, budget))
+        )
 
         def once() -> Any:
             resp = session.request(
@@ -469,12 +491,12 @@ class BaseTolokaHook(BaseHook):
                 params=request.query,
                 data=request.body,
                 headers=request.headers,
-                timeout=(CONNECT_TIMEOUT, self.timeout),
+                timeout=timeout,
             )
             return request.interpret(resp.status_code, resp.content, resp.headers)
 
         policy = self._retrying_kwargs(
-            request.what, request.safe, _never_sent_sync, requests.RequestException
+            request.what, request.safe, _never_sent_sync, requests.RequestException, budget=budget
         )
         try:
             return tenacity.Retrying(**policy)(once)
@@ -535,7 +557,7 @@ class BaseTolokaHook(BaseHook):
                 return await _aonce(lease.client, base_url, request)
 
         policy = self._retrying_kwargs(
-            request.what, request.safe, _never_sent_async, httpx.TransportError, spent
+            request.what, request.safe, _never_sent_async, httpx.TransportError, spent, request.budget
         )
         return await tenacity.AsyncRetrying(**policy)(attempt)
 

@@ -6,8 +6,9 @@ found by the area it belongs to: :class:`~airflow_toloka.hooks.projects.Projects
 :class:`~airflow_toloka.hooks.trainings.TrainingsMixin` (training pools),
 :class:`~airflow_toloka.hooks.tasks.TasksMixin` (tasks and suites, uploads and their results),
 :class:`~airflow_toloka.hooks.bonuses.BonusesMixin` (user bonuses, paid at most once per idempotency key),
-:class:`~airflow_toloka.hooks.requester.RequesterMixin` (the account's balance, what opening a pool costs) and
-:class:`~airflow_toloka.hooks.assignments.AssignmentsMixin` (assignments, review, aggregation). They build on
+:class:`~airflow_toloka.hooks.requester.RequesterMixin` (the account's balance, what opening a pool costs),
+:class:`~airflow_toloka.hooks.assignments.AssignmentsMixin` (assignments, review, aggregation) and
+:class:`~airflow_toloka.hooks.analytics.AnalyticsMixin` (analytics: a pool's progress and spend). They build on
 :class:`~airflow_toloka.hooks.operations.OperationsMixin` (operations); projects and pools on the find-or-create
 machinery of :class:`~airflow_toloka.hooks.objects.ObjectsMixin`, tasks and bonuses on the batched, idempotent
 uploads of :class:`~airflow_toloka.hooks.uploads.UploadsMixin`, all above the transport
@@ -16,6 +17,7 @@ uploads of :class:`~airflow_toloka.hooks.uploads.UploadsMixin`, all above the tr
 
 from __future__ import annotations
 
+from airflow_toloka.hooks.analytics import AnalyticsMixin
 from airflow_toloka.hooks.assignments import AssignmentsMixin
 from airflow_toloka.hooks.bonuses import BonusesMixin
 from airflow_toloka.hooks.pools import PoolsMixin
@@ -35,9 +37,11 @@ class TolokaHook(
     BonusesMixin,
     RequesterMixin,
     AssignmentsMixin,
+    AnalyticsMixin,
 ):
     """Talk to the Toloka REST API: projects, pools, trainings, tasks and suites, operations, assignments,
-    review and aggregation, bonuses and the account's balance. Operators, sensors and triggers all use this one hook.
+    review, aggregation, bonuses, the account's balance and analytics. Operators, sensors and triggers all use
+    this one hook.
 
     The connection (``conn_type`` ``toloka``) keeps the token in ``password``; ``extra.environment`` picks
     ``PRODUCTION`` or ``SANDBOX``, and a ``host`` holding a full URL (e.g. the local emulator) overrides both.

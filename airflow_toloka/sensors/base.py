@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.exceptions import (
     AirflowFailException,
     AirflowSensorTimeout,
@@ -28,15 +28,16 @@ class TolokaBaseSensor(BaseSensorOperator):
     apache/airflow#71255).
     """
 
-    def _first_poke(self, context: Context) -> bool:
+    def _first_poke(self, context: Context) -> PokeReturnValue | bool:
         """One poke on the worker, with the same soft_fail / never_fail / silent_fail rules as poking.
 
         :param context: the task context.
-        :return: whether the wait is over already.
+        :return: what the poke returned, true when the wait is over already (a ``PokeReturnValue`` also carries
+            the XCom value), or False.
         :raises AirflowSkipException: where ``soft_fail`` or ``never_fail`` turn a failure into a skip.
         """
         try:
-            return bool(self.poke(context))
+            return self.poke(context)
         except AirflowSkipException:
             raise
         except _TIMEOUT_LIKE as exc:

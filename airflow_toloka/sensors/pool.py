@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import Context, PokeReturnValue
 
-from airflow_toloka.events import PoolEvent, success_reasons_of
+from airflow_toloka.events import PoolEvent, PoolProgress, success_reasons_of
 from airflow_toloka.exceptions import TRANSIENT_ERRORS
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.sensors.base import TolokaBaseSensor
@@ -17,6 +17,8 @@ __all__ = ["UNTIL", "TolokaPoolSensor"]
 
 UNTIL = {"completed": ("COMPLETED",), "closed": ("COMPLETED", "MANUAL")}
 """What ``until`` means: the close reasons that end the wait as a success."""
+# Seconds one poke may spend reading the pool's progress (the analytics call and its operation).
+_PROGRESS_TIMEOUT = 5.0
 
 
 class TolokaPoolSensor(TolokaBaseSensor):
@@ -27,6 +29,12 @@ class TolokaPoolSensor(TolokaBaseSensor):
     the sensor with that reason; FOR_UPDATE and a pool not opened yet keep it waiting. Deferrable by default:
     one poke on the worker, then a :class:`~airflow_toloka.triggers.pool.TolokaPoolTrigger` that carries
     ``timeout`` (default 7 days) as an absolute deadline and survives triggerer restarts and Toloka outages.
+
+    Each poke (and each poll of the trigger) logs one line of the pool's progress from Toloka's analytics
+    (percent done, assignments accepted, money spent); analytics that fail or are slow are warned about and never
+    fail or hold the wait. The XCom value is ``{"pool_id", "close_reason", "spent", "progress"}``: ``spent`` is
+    the USD spent on the pool without Toloka's fee, ``progress`` the figures of
+    :class:`~airflow_toloka.events.PoolProgress` as a dict; both None when analytics could not be read.
 
     :param pool_id: the pool (templated; e.g. ``{{ ti.xcom_pull(task_ids='create_pool', key='pool_id') }}``).
     :param until: ``completed`` or ``closed``.
@@ -66,10 +74,11 @@ class TolokaPoolSensor(TolokaBaseSensor):
         self.poll_interval = poll_interval
 
     def poke(self, context: Context) -> PokeReturnValue:
-        """Read the pool once.
+        """Read the pool once, and its progress (logged as one line).
 
         :param context: the task context.
-        :return: done (the pool id as XCom value) when the crowd finished, else not done.
+        :return: done when the crowd finished, its XCom value ``{"pool_id", "close_reason", "spent",
+            "progress"}`` (:meth:`~airflow_toloka.events.PoolEvent.result`); else not done.
         :raises TolokaError: when the pool closed for a failure reason or does not exist.
         """
         pool_id = str(self.pool_id)
@@ -80,41 +89,65 @@ class TolokaPoolSensor(TolokaBaseSensor):
             # An outage says nothing about the crowd: look again at the next poke, as the trigger does.
             self.log.warning("Reading Toloka pool %s failed (%s); trying again next poke", pool_id, exc)
             return PokeReturnValue(is_done=False)
+        progress = self._read_progress(pool_id)
+        status = f"{pool.status} ({pool.last_close_reason})" if pool.status != "OPEN" else "OPEN"
+        if progress is not None:
+            self.log.info("Toloka %s; the pool is %s", progress.line(pool_id), status)
         if event is None:
-            self.log.info("Toloka pool %s: %s (%s); waiting", pool_id, pool.status, pool.last_close_reason)
+            if progress is None:
+                self.log.info("Toloka pool %s: %s; waiting", pool_id, status)
             return PokeReturnValue(is_done=False)
         error = event.error()
         if error is not None:
             raise error
         self.log.info("%s", event.message)
-        return PokeReturnValue(is_done=True, xcom_value=pool_id)
+        return PokeReturnValue(is_done=True, xcom_value=event.with_progress(progress).result())
+
+    def _read_progress(self, pool_id: str) -> PoolProgress | None:
+        """The pool's progress, or None with one warning: analytics never fail or hold the wait."""
+        try:
+            # One attempt, a few seconds at most: the next poke is the retry.
+            with TolokaHook(self.toloka_conn_id, retry_limit=0) as hook:
+                return hook.get_pool_progress(pool_id, timeout=_PROGRESS_TIMEOUT)
+        except Exception as exc:
+            self.log.warning(
+                "Reading the progress of Toloka pool %s failed (%s: %s); waiting on without it",
+                pool_id,
+                type(exc).__name__,
+                exc,
+            )
+            return None
 
     def execute(self, context: Context) -> Any:
         """Poke (or reschedule) on the worker, or poke once and defer to the triggerer.
 
         :param context: the task context.
-        :return: the pool id once the crowd finished.
+        :return: ``{"pool_id", "close_reason", "spent", "progress"}`` once the crowd finished.
         :raises TolokaError: when the pool closed for a failure reason.
         """
         if not self.deferrable:
             return super().execute(context)
-        if self._first_poke(context):
-            return str(self.pool_id)
+        done = self._first_poke(context)
+        if isinstance(done, PokeReturnValue) and done:
+            return done.xcom_value
         self.log.info("Deferring: waiting for the crowd on Toloka pool %s in the triggerer", self.pool_id)
         defer_until_pool_done(
             self, str(self.pool_id), timeout=self.timeout, success_reasons=self.success_reasons
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
-        """Turn the trigger's event into the pool id, or a failure naming the pool's close reason.
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Turn the trigger's event into the wait's result, or a failure naming the pool's close reason.
 
         :param context: the task context.
         :param event: the trigger's payload.
-        :return: the pool id.
+        :return: ``{"pool_id", "close_reason", "spent", "progress"}``; ``spent`` and ``progress`` are None when
+            the trigger could not read them (or fired before it read them at all, from an older version).
         :raises TolokaError: for a failure reason, a malformed event or a failed poll.
         :raises AirflowSensorTimeout: at the deadline (a skip with ``soft_fail``).
         """
         parsed = PoolEvent.parse(event)
+        if parsed.progress is not None:
+            self.log.info("Toloka %s", parsed.progress.line(parsed.pool_id))
         self.raise_for_event(parsed.error())
         self.log.info("%s", parsed.message)
-        return parsed.pool_id
+        return parsed.result()

@@ -1,8 +1,8 @@
 """Wait in the triggerer until the crowd has labeled a pool: hours or days, without a worker slot.
 
 Like the operation trigger it only reads (two HA triggerers may run it at once) and carries an absolute deadline.
-A sleeping pool trigger holds its kwargs and nothing else: the hook and its reads live only during a poll, so
-10,000 of them in one triggerer stay cheap (docs/performance.md, "Triggers").
+A sleeping pool trigger holds its kwargs and one flag, nothing else: the hook and its reads (the pool, its
+progress) live only during a poll, so 10,000 of them in one triggerer stay cheap (docs/performance.md, "Triggers").
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_toloka.events import PoolEvent, success_reasons_of
+from airflow_toloka.events import PoolEvent, PoolProgress, success_reasons_of
 from airflow_toloka.exceptions import TRANSIENT_ERRORS
 from airflow_toloka.hooks.connection import DEFAULT_CONN_ID
 from airflow_toloka.triggers.base import TolokaBaseTrigger, import_off_loop
@@ -30,6 +30,8 @@ DEFAULT_POOL_POLL_INTERVAL = 300.0
 """Seconds between two polls of a pool: labeling takes hours, a pool's state changes rarely."""
 _POLL_RETRY_BUDGET = 60.0
 _PROGRESS_LOG_EVERY = 60.0
+# Seconds one poll may spend reading the pool's progress (the analytics call and its operation).
+_PROGRESS_TIMEOUT = 5.0
 
 
 def defer_until_pool_done(
@@ -65,6 +67,10 @@ class TolokaPoolTrigger(TolokaBaseTrigger):
     ASSIGNMENTS_LIMIT_EXCEEDED (and MANUAL unless it is a success reason) end the wait with a ``failed`` event
     naming the reason. 429, 5xx and network errors mean "poll again"; 401/403/404 end it with ``error``.
 
+    Each poll also asks Toloka's analytics once for the pool's progress, logs it as one line (percent done,
+    assignments accepted, money spent) and puts the last one in the event (``spent``, ``progress``). Analytics that
+    fail or are slow (a few seconds at most) are warned about once and never end or hold the wait.
+
     :param pool_id: the pool to wait for.
     :param toloka_conn_id: Airflow connection id (the token is read in the triggerer, never passed here).
     :param poll_interval: seconds between polls (default 5 minutes).
@@ -90,6 +96,7 @@ class TolokaPoolTrigger(TolokaBaseTrigger):
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
         self.success_reasons = success_reasons_of(success_reasons)
+        self._progress_failing = False  # not a kwarg: a rebuilt trigger warns again once
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and kwargs Airflow stores to rebuild the trigger (no secrets).
@@ -141,28 +148,60 @@ class TolokaPoolTrigger(TolokaBaseTrigger):
             await asyncio.sleep(delay)
             delay = self.poll_interval
             outage: BaseException | None = None
+            progress: PoolProgress | None = None
             try:
-                event, status = await self._poll()
+                event, status, progress = await self._poll()
                 if event is not None:
-                    return event
-                logged = self._progress(status, logged)
+                    if progress is not None:
+                        self._report(status, progress, logged)
+                    return event.with_progress(progress)
+                logged = self._report(status, progress, logged)
             except TRANSIENT_ERRORS as exc:
                 outage = exc
                 self.log.warning("Polling Toloka pool %s failed (%s); polling again", self.pool_id, exc)
             if self.end_time is not None and time.time() >= self.end_time:
-                return PoolEvent.timed_out(self.pool_id, self.end_time, outage)
+                return PoolEvent.timed_out(self.pool_id, self.end_time, outage).with_progress(progress)
 
-    async def _poll(self) -> tuple[PoolEvent | None, str]:
-        """One poll; the hook (and its reads) is dropped before the trigger sleeps again."""
+    async def _poll(self) -> tuple[PoolEvent | None, str, PoolProgress | None]:
+        """One poll: the pool, then its progress; the hook (and its reads) is dropped before the trigger sleeps."""
         hook_class: type[TolokaHook] = await import_off_loop("airflow_toloka.hooks.toloka", "TolokaHook")
         async with hook_class(self.toloka_conn_id, retry_budget=_POLL_RETRY_BUDGET) as hook:
             pool, event = await hook.aobserve_pool(self.pool_id, self.success_reasons)
             status = f"{pool.status} ({pool.last_close_reason})" if pool.status != "OPEN" else "OPEN"
-            return event, status
+            # One attempt per poll, the next poll being the retry: an analytics outage adds no retry warnings to
+            # every poll. Opened inside the first hook, so both share the loop's client.
+            async with hook_class(self.toloka_conn_id, retry_limit=0) as once:
+                return event, status, await self._read_progress(once)
 
-    def _progress(self, status: str, logged: tuple[str | None, float]) -> tuple[str | None, float]:
-        """Log a status change at once, the same status at most once a minute."""
+    async def _read_progress(self, hook: TolokaHook) -> PoolProgress | None:
+        """The pool's progress, or None: analytics only feed the log and the event, and never end or hold a wait.
+
+        A failure is warned about once, until a read succeeds again: an outage of Toloka's analytics (a staging
+        API) would otherwise add a warning to every poll.
+        """
+        try:
+            progress = await hook.aget_pool_progress(self.pool_id, timeout=_PROGRESS_TIMEOUT)
+        except Exception as exc:  # CancelledError is not an Exception: a cancelled trigger still stops here
+            if not self._progress_failing:
+                self.log.warning(
+                    "Reading the progress of Toloka pool %s failed (%s: %s); waiting on without it",
+                    self.pool_id,
+                    type(exc).__name__,
+                    exc,
+                )
+            self._progress_failing = True
+            return None
+        self._progress_failing = False
+        return progress
+
+    def _report(
+        self, status: str, progress: PoolProgress | None, logged: tuple[str | None, float]
+    ) -> tuple[str | None, float]:
+        """Log this poll's progress line; without one, a status change at once, the same at most once a minute."""
         now = time.monotonic()
+        if progress is not None:
+            self.log.info("Toloka %s; the pool is %s", progress.line(self.pool_id), status)
+            return status, now
         if status == logged[0] and now - logged[1] < _PROGRESS_LOG_EVERY:
             return logged
         self.log.info("Toloka pool %s: %s; waiting for the crowd", self.pool_id, status)

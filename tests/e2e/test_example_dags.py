@@ -78,7 +78,9 @@ def test_pool_lifecycle(
     assert run.task_states() == {t: "success#1" for t in tasks}
     (created,) = run.xcom("create_pool")
     pool_id = created["pool_id"]
-    assert pool_id != template.id and run.xcom("wait_for_labels") == [pool_id]
+    (labeled,) = run.xcom("wait_for_labels")
+    assert pool_id != template.id and labeled["pool_id"] == pool_id and labeled["close_reason"] == "COMPLETED"
+    assert labeled["spent"] == toloka_emulator.stats()["money"]["rewards_by_pool"][pool_id] > 0
     stats = toloka_emulator.stats()
     assert stats["tasks_by_pool"] == {pool_id: 200} and stats["pools"][pool_id] == "ARCHIVED"
     assert stats["pools"][template.id] == "CLOSED"

@@ -87,7 +87,12 @@ def test_the_pool_lifecycle_dag_waits_for_the_crowd(
         t: "success#1" for t in ("project", "pool", "upload", "open", "labeled", "archive")
     }
     (pool,) = run.xcom("pool")
-    assert run.xcom("labeled") == [pool["pool_id"]]
+    (labeled,) = run.xcom("labeled")
+    # The sensor's value: the pool, why it closed, and what the crowd cost (the emulator's own accounting).
+    spent = toloka_emulator.stats()["money"]["rewards_by_pool"][pool["pool_id"]]
+    assert labeled["pool_id"] == pool["pool_id"] and labeled["close_reason"] == "COMPLETED"
+    assert labeled["spent"] == spent > 0 and labeled["progress"]["spent"] == spent
+    assert labeled["progress"]["completion_percentage"] == 100
     stats = toloka_emulator.stats()
     assert stats["tasks_by_pool"] == {pool["pool_id"]: 3}
     assert stats["pools"][pool["pool_id"]] == "ARCHIVED"

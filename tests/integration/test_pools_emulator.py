@@ -219,7 +219,8 @@ def test_the_sensor_defers_and_the_trigger_sees_the_crowd_finish(
 
     event = asyncio.run(asyncio.wait_for(first_event(), 30))
     assert event["status"] == "success" and event["close_reason"] == "COMPLETED"
-    assert sensor.execute_complete(context("wait"), event) == pool_id
+    result = sensor.execute_complete(context("wait"), event)
+    assert result["pool_id"] == pool_id and result["close_reason"] == "COMPLETED"
 
 
 def test_a_deferred_open_resumes_from_the_event(toloka_emulator: Any, project_id: str) -> None:

@@ -59,10 +59,10 @@ def test_pool_lifecycle_waits_for_the_crowd_through_a_triggerer_restart(
     }
     (created,) = stack.xcom(DAG_ID, run_id, "create_pool")
     pool_id = created["pool_id"]
-    # (the helper reads XCom back as JSON, so an id like "1002" comes back as a number)
-    assert pool_id != template.id and [str(v) for v in stack.xcom(DAG_ID, run_id, "wait_for_labels")] == [
-        pool_id
-    ]
+    (labeled,) = stack.xcom(DAG_ID, run_id, "wait_for_labels")
+    assert pool_id != template.id and str(labeled["pool_id"]) == pool_id
+    assert labeled["close_reason"] == "COMPLETED"
+    assert labeled["spent"] == stack_emulator.stats()["money"]["rewards_by_pool"][pool_id] > 0
     with TolokaHook() as hook:
         pool = hook.get_pool(pool_id)
         assert (pool.status, pool.last_close_reason) == ("ARCHIVED", "COMPLETED")

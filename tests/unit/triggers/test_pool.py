@@ -15,6 +15,7 @@ from airflow_toloka.events import PoolEvent, pool_state
 from airflow_toloka.exceptions import TolokaError, TolokaTimeoutError
 from airflow_toloka.models import Pool
 from airflow_toloka.triggers import TolokaPoolTrigger
+from tests.logs import recorded
 from tests.unit.scripted_server import TOKEN, Reply, ScriptedServer
 
 POOL_ROUTE = "GET /api/v1/pools/41"
@@ -185,7 +186,164 @@ def test_the_sensor_reads_reasons_as_the_trigger_does_and_pokes_through_an_outag
     monkeypatch.setattr(
         sensor_module,
         "TolokaHook",
-        lambda conn_id: TolokaHook(conn_id, retry_limit=1, retry_delay=0.01),
+        lambda conn_id, **_: TolokaHook(conn_id, retry_limit=1, retry_delay=0.01),
     )
     sensor = TolokaPoolSensor(task_id="w", pool_id="41", deferrable=False)
     assert not sensor.poke({}).is_done  # type: ignore[arg-type]  # poke again later, as the trigger would
+
+
+# ---------------------------------------------------------------------- progress and spend while waiting
+
+ANALYTICS = "POST /api/staging/analytics-2"
+ANALYTICS_OP = "GET /api/v1/operations/an-1"
+
+
+def analytics(
+    status: str, percent: int = 0, submitted: int = 0, accepted: int = 0, spent: float = 0.0
+) -> Reply:
+    """Toloka's answer to a progress read: the ANALYTICS operation, with the figures once it is SUCCESS."""
+    figures = {
+        "completion_percentage": {
+            "type": "NORMAL",
+            "value": percent,
+            "infinite": False,
+            "approximate": False,
+        },
+        "submitted_assignments_count": submitted,
+        "approved_assignments_count": accepted,
+        "rejected_assignments_count": 0,
+        "spent_budget": spent,
+        "real_tasks_count": 40,
+    }
+    body: dict[str, Any] = {"id": "an-1", "type": "ANALYTICS", "status": status}
+    if status == "SUCCESS":
+        body["details"] = {"value": [{"request": {"name": k}, "result": v} for k, v in figures.items()]}
+    return Reply(body=body)
+
+
+async def test_each_poll_logs_one_progress_line_and_the_success_carries_the_spend(
+    server: ScriptedServer,
+) -> None:
+    server.script(
+        POOL_ROUTE,
+        Reply(body=pool("OPEN")),
+        Reply(body=pool("OPEN")),
+        Reply(body=pool("CLOSED", "COMPLETED")),
+    )
+    server.script(ASSIGNMENTS, Reply(body={"items": [], "has_more": False}))
+    server.script(
+        ANALYTICS,
+        analytics("SUCCESS", 25, 10, 10, 0.2),
+        analytics("PENDING"),  # the second read waits for its operation
+        analytics("SUCCESS", 100, 2000, 1260, 41.2),
+    )
+    server.script(ANALYTICS_OP, analytics("RUNNING"), analytics("SUCCESS", 63, 1300, 1000, 20.5))
+    trig = trigger()
+    log = recorded(trig)
+    payload = await one_event(trig)
+    assert log.progress() == [
+        "Toloka pool 41: 25% done, 10 of 10 submitted assignments accepted, 0.20 spent; the pool is OPEN",
+        "Toloka pool 41: 63% done, 1,000 of 1,300 submitted assignments accepted, 20.50 spent; the pool is OPEN",
+        "Toloka pool 41: 100% done, 1,260 of 2,000 submitted assignments accepted, 41.20 spent; "
+        "the pool is CLOSED (COMPLETED)",
+    ]
+    assert log.at("warning") == []
+    # One analytics call per poll, and the only assignment read is the one-item check for ACTIVE work.
+    assert server.count(ANALYTICS) == server.count(POOL_ROUTE) == 3
+    assert all("limit=1" in r.path for r in server.requests if r.path.startswith("/api/v1/assignments"))
+    assert payload["status"] == "success" and payload["spent"] == 41.2
+    assert (
+        payload["progress"]["completion_percentage"] == 100
+        and payload["progress"]["approved_assignments"] == 1260
+    )
+    assert PoolEvent.parse(payload).spent == 41.2
+
+
+async def test_analytics_down_warns_once_and_the_wait_goes_on(server: ScriptedServer) -> None:
+    server.script(POOL_ROUTE, *[Reply(body=pool("OPEN"))] * 3, Reply(body=pool("CLOSED", "COMPLETED")))
+    server.script(ASSIGNMENTS, Reply(body={"items": [], "has_more": False}))
+    server.script(ANALYTICS, Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE"}))
+    trig = trigger()
+    log = recorded(trig)
+    payload = await one_event(trig)
+    assert payload["status"] == "success" and "spent" not in payload and "progress" not in payload
+    (warning,) = log.at("warning")
+    assert "progress of Toloka pool 41" in warning and "REMOTE_SERVICE_UNAVAILABLE" in warning
+    assert server.count(ANALYTICS) == 4  # one attempt per poll: the next poll is the retry
+    assert any("OPEN; waiting for the crowd" in line for line in log.at("info"))  # the status line instead
+
+
+async def test_slow_analytics_are_given_up_and_a_recovery_is_logged(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import airflow_toloka.triggers.pool as trigger_module
+
+    monkeypatch.setattr(trigger_module, "_PROGRESS_TIMEOUT", 0.2)
+    server.script(POOL_ROUTE, *[Reply(body=pool("OPEN"))] * 4, Reply(body=pool("CLOSED", "COMPLETED")))
+    server.script(ASSIGNMENTS, Reply(body={"items": [], "has_more": False}))
+    # Never finished, never finished, fine, a 404 (a proxy without the staging API), fine again.
+    server.script(
+        ANALYTICS,
+        analytics("PENDING"),
+        analytics("PENDING"),
+        analytics("SUCCESS", 50, 20, 20, 1.0),
+        Reply(404, {"code": "NOT_FOUND"}),
+        analytics("SUCCESS", 100, 40, 40, 2.0),
+    )
+    server.script(ANALYTICS_OP, analytics("RUNNING"))
+    trig = trigger()
+    log = recorded(trig)
+    started = time.monotonic()
+    payload = await one_event(trig)
+    assert time.monotonic() - started < 5  # two slow reads held the wait 0.2 s each, no more
+    warnings = log.at("warning")
+    assert len(warnings) == 2  # once for the slow streak, once for the 404 after the recovery
+    assert "TolokaTimeoutError" in warnings[0] and "TolokaDoesNotExistError" in warnings[1]
+    assert log.progress() == [
+        "Toloka pool 41: 50% done, 20 of 20 submitted assignments accepted, 1.00 spent; the pool is OPEN",
+        "Toloka pool 41: 100% done, 40 of 40 submitted assignments accepted, 2.00 spent; "
+        "the pool is CLOSED (COMPLETED)",
+    ]
+    assert payload["status"] == "success" and payload["spent"] == 2.0
+
+
+async def test_the_timeout_event_carries_the_last_progress(server: ScriptedServer) -> None:
+    server.script(POOL_ROUTE, Reply(body=pool("OPEN")))
+    server.script(ANALYTICS, analytics("SUCCESS", 80, 32, 30, 0.6))
+    payload = await one_event(trigger(end_time=time.time() + 0.2))
+    assert payload["status"] == "timeout" and payload["spent"] == 0.6
+    assert payload["progress"]["completion_percentage"] == 80
+
+
+async def test_progress_reads_never_block_the_event_loop(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asyncio debug mode reports any step that holds the loop: the analytics call and its polled operation
+    (which waits in ``asyncio.sleep``) cause none."""
+    from airflow_toloka.hooks.toloka import TolokaHook
+    from tests.unit.triggers.test_operation import slow_callbacks
+
+    def script() -> None:
+        server.script(POOL_ROUTE, Reply(body=pool("OPEN")), Reply(body=pool("CLOSED", "COMPLETED")))
+        server.script(ASSIGNMENTS, Reply(body={"items": [], "has_more": False}))
+        server.script(ANALYTICS, analytics("PENDING"))
+        server.script(ANALYTICS_OP, analytics("RUNNING"), analytics("SUCCESS", 100, 4, 4, 0.04))
+
+    script()
+    await one_event(trigger())  # once, so that one-off imports do not count as blocking
+    script()
+    payload, slow = await slow_callbacks(trigger(), caplog)  # type: ignore[arg-type]
+    assert payload["status"] == "success" and payload["spent"] == 0.04
+    assert not slow, slow
+
+    # Control: the same check does catch a progress read that blocks.
+    real = TolokaHook.aget_pool_progress
+
+    async def blocking(self: TolokaHook, pool_id: str, **kwargs: Any) -> Any:
+        time.sleep(0.15)
+        return await real(self, pool_id, **kwargs)
+
+    monkeypatch.setattr(TolokaHook, "aget_pool_progress", blocking)
+    script()
+    _, slow = await slow_callbacks(trigger(), caplog)  # type: ignore[arg-type]
+    assert slow
