@@ -4,6 +4,7 @@ triggerer (restarted mid-wait), archive."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 
 import pytest
@@ -68,3 +69,7 @@ def test_pool_lifecycle_waits_for_the_crowd_through_a_triggerer_restart(
         assert (pool.status, pool.last_close_reason) == ("ARCHIVED", "COMPLETED")
         assert len(list(hook.get_pools(project_id=project.id))) == 2  # the template and one clone
     assert stack_emulator.stats()["tasks_by_pool"][pool_id] == 200
+    # While it waited, the trigger logged the pool's progress and spend in the triggerer, a line a poll.
+    log_dir = stack.task_log_dir(DAG_ID, run_id, "wait_for_labels")
+    trigger_logs = "".join(p.read_text(errors="replace") for p in log_dir.glob("attempt=1.log.trigger.*.log"))
+    assert re.search(rf"pool {pool_id}: [\d.]+% done, .* spent", trigger_logs), trigger_logs[-3000:]
