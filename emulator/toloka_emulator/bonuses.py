@@ -229,13 +229,7 @@ class UserBonuses:
         async_mode = bool_param(query, "async_mode")
         skip_invalid = bool_param(query, "skip_invalid_items")
         operation_id = query.get("operation_id") or None
-        if async_mode and operation_id is not None and operation_id in self._operations:
-            raise ApiError(
-                409,
-                "OPERATION_ALREADY_EXISTS",
-                f"Operation with id {operation_id} already exists",
-                {"operation_id": operation_id},
-            )
+        self._operations.refuse_reused(async_mode, operation_id)
         single, items = parse_items(body)
         if not async_mode and len(items) > SYNC_LIMIT:
             raise ApiError(

@@ -131,6 +131,23 @@ class Operations:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def refuse_reused(self, async_mode: bool, operation_id: str | None) -> None:
+        """Refuse an async POST whose client-chosen ``operation_id`` is taken (docs/toloka-api.md U4.6).
+
+        Sync mode ignores the key, so a sync POST is never refused here.
+
+        :param async_mode: the request's ``async_mode``.
+        :param operation_id: the request's ``operation_id``, or None.
+        :raises ApiError: 409 ``OPERATION_ALREADY_EXISTS``, nothing done.
+        """
+        if async_mode and operation_id is not None and operation_id in self._by_id:
+            raise ApiError(
+                409,
+                "OPERATION_ALREADY_EXISTS",
+                f"Operation with id {operation_id} already exists",
+                {"operation_id": operation_id},
+            )
+
     def submit(
         self,
         op_id: str,

@@ -394,13 +394,7 @@ class EmulatorState:
         skip_invalid = bool_param(query, "skip_invalid_items")
         open_pool = bool_param(query, "open_pool")
         operation_id = query.get("operation_id") or None
-        if async_mode and operation_id is not None and operation_id in self.operations:
-            raise ApiError(
-                409,
-                "OPERATION_ALREADY_EXISTS",
-                f"Operation with id {operation_id} already exists",
-                {"operation_id": operation_id},
-            )
+        self.operations.refuse_reused(async_mode, operation_id)
         single, items = parse_items(body)
         if not async_mode and len(items) > self.config.sync_limit:
             raise ApiError(
