@@ -38,11 +38,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from toloka_emulator.answers import answer
+from toloka_emulator.answers import answer, random_answer
 from toloka_emulator.pools import OWNER, Pool
+from toloka_emulator.profiles import Worker, new_worker, profile
 from toloka_emulator.query import id_number
 from toloka_emulator.work import PoolWork, Taken
 
@@ -62,19 +62,12 @@ class CrowdSettings(Protocol):
 
     crowd: int
     crowd_accuracy: float
+    crowd_accuracy_spread: float
+    crowd_spammers: float
     crowd_skip: float
     crowd_abandon: float
     truth_field: str
     seed: int | None
-
-
-@dataclass(eq=False)
-class _Worker:
-    index: int
-    user_id: str
-    speed: float
-    busy: bool = False
-    retired: bool = False
 
 
 class Crowd:
@@ -113,32 +106,46 @@ class Crowd:
         self._work: dict[str, PoolWork] = {}
         self._open: dict[str, None] = {}  # OPEN pools the crowd may work on, in the order they opened
         self._closing: dict[str, Event] = {}
-        self._workers: list[_Worker] = []
+        self._workers: list[Worker] = []
         self.reseed(settings.seed)
 
     # ------------------------------------------------------------------ configuration
 
     def reseed(self, seed: int | None) -> None:
-        """Restart the random sources (worker ids, speeds, choices, answers) from a seed.
+        """Restart the random sources (worker ids, speeds, profiles, choices, answers) from a seed.
 
         :param seed: the seed, or ``None`` for a random one.
         """
         self._rng = random.Random(seed)
         self._people = random.Random(None if seed is None else f"{seed}:people")
+        self._profile_seed = str(seed) if seed is not None else f"random:{random.getrandbits(64)}"
         self._workers = []
         self._user_ids: set[str] = set()  # every worker's, retired ones too: a bonus request checks each item
         self.resize()
 
     def resize(self) -> None:
-        """Follow the live ``crowd`` size: new workers start idle and look for work; extra ones retire."""
+        """Follow the live ``crowd`` size: new workers start idle and look for work; extra ones retire; the
+        spammers are chosen again among those working (:func:`profiles.profile`)."""
         wanted = max(0, int(self._settings.crowd))
         while len(self._workers) < wanted:
-            speed = self._people.uniform(0.6, 1.4)
-            self._workers.append(_Worker(len(self._workers), f"{self._people.getrandbits(128):032x}", speed))
+            self._workers.append(new_worker(len(self._workers), self._people, self._profile_seed))
             self._user_ids.add(self._workers[-1].user_id)
         for worker in self._workers:
             worker.retired = worker.index >= wanted
+        self.reprofile()
         self._wake()
+
+    def reprofile(self) -> None:
+        """Follow the live ``crowd_accuracy``, ``crowd_accuracy_spread`` and ``crowd_spammers``: every worker's
+        accuracy, spammer flag and speed are drawn again from the seed (suites already started keep their time)."""
+        profile(self._workers, self._settings, self._profile_seed)
+
+    def profiles(self) -> list[dict[str, Any]]:
+        """The working Tolokers' profiles, in the order they joined.
+
+        :return: ``{"user_id", "accuracy", "spammer", "time_factor"}`` per worker.
+        """
+        return [worker.as_dict() for worker in self._workers if not worker.retired]
 
     def user_ids(self) -> list[str]:
         """The Tolokers working now (retired ones left out), in the order they joined.
@@ -226,7 +233,7 @@ class Crowd:
                 worker.busy = True  # until the wake-up event has looked for work
                 self._timeline.after_sim(self._rng.uniform(0.0, 2.0), self._waker(worker))
 
-    def _waker(self, worker: _Worker) -> Callable[[], None]:
+    def _waker(self, worker: Worker) -> Callable[[], None]:
         return lambda: self._next(worker)
 
     def _candidates(self) -> list[Pool]:
@@ -248,7 +255,7 @@ class Crowd:
         """
         return self._account.can_issue(self._account.cost(_reward(pool)))
 
-    def _next(self, worker: _Worker) -> None:
+    def _next(self, worker: Worker) -> None:
         worker.busy = False
         if worker.retired:
             return
@@ -276,7 +283,7 @@ class Crowd:
                 self._start(worker, pool, taken, cost)
                 return
 
-    def _start(self, worker: _Worker, pool: Pool, taken: Taken, cost: float) -> None:
+    def _start(self, worker: Worker, pool: Pool, taken: Taken, cost: float) -> None:
         timeline, rng = self._timeline, self._rng
         stamp = timeline.clock.stamp(timeline.c)
         if taken.suite is not None:
@@ -318,7 +325,7 @@ class Crowd:
 
     def _finish(
         self,
-        worker: _Worker,
+        worker: Worker,
         pool: Pool,
         assignment: dict[str, Any],
         units: list[dict[str, Any]],
@@ -331,7 +338,7 @@ class Crowd:
         work.active -= 1
         self._account.uncommit(cost)
         if outcome == "SUBMITTED":
-            self._submit(pool, assignment, stamp)
+            self._submit(worker, pool, assignment, stamp)
         else:
             self._assignments.move(assignment, outcome, stamp)
             work.give_back(units)
@@ -340,14 +347,18 @@ class Crowd:
         self._check_complete(pool)
         self._next(worker)
 
-    def _submit(self, pool: Pool, assignment: dict[str, Any], stamp: str) -> None:
+    def _submit(self, worker: Worker, pool: Pool, assignment: dict[str, Any], stamp: str) -> None:
         project = self._projects.by_id.get(pool.project_id)
         spec = project.output_spec if project is not None else {}
-        settings = self._settings
-        solutions = [
-            {"output_values": answer(spec, task, settings.truth_field, settings.crowd_accuracy, self._rng)}
-            for task in assignment["tasks"]
-        ]
+        rng = self._rng
+        if worker.spammer:
+            solutions = [{"output_values": random_answer(spec, rng)} for _ in assignment["tasks"]]
+        else:
+            truth_field, accuracy = self._settings.truth_field, worker.accuracy
+            solutions = [
+                {"output_values": answer(spec, task, truth_field, accuracy, rng)}
+                for task in assignment["tasks"]
+            ]
         self._assignments.move(assignment, "SUBMITTED", stamp, solutions=solutions)
         reward = float(assignment["reward"])
         if pool.setting("auto_accept_solutions", True):
