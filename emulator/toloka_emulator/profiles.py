@@ -12,8 +12,8 @@ spread or the spammer fraction redraws them without moving anyone else's ids, sp
   all-or-nothing workers.
 - spammers: ``crowd_spammers * working workers`` of them, rounded half up; the working workers are ranked by a
   key drawn per worker from the seed and the first ones are spammers, so a larger fraction keeps the spammers it
-  had (a resized crowd chooses again among those working). A spammer answers uniformly at random (:func:`answers.random_answer`) and takes a
-  third of the time its base speed says.
+  had (a resized crowd chooses again among those working). A spammer answers uniformly at random
+  (:func:`answers.random_answer`) and takes a third of the time its base speed says.
 """
 
 from __future__ import annotations
