@@ -1,15 +1,16 @@
 """The simulated crowd: Tolokers who take task suites from OPEN pools, answer them and submit, skip or abandon.
 
-Each worker (``crowd`` of them, default 10) has a 32-hex ``user_id``, a speed, an accuracy and maybe the habits
-of a spammer (:mod:`profiles`, drawn from the seed). It takes one suite at a time
-from the OPEN pools it may work on, highest ``priority`` first, then lowest id; the suite is built from the pool's
-``mixer_config`` (``real_tasks_count`` general tasks with overlap left plus ``golden_tasks_count`` control tasks;
-a pool without one gets one general task per suite) or is an uploaded suite issued whole. It then takes about
-3-9 simulated seconds per task (times its speed, plus 2 s per suite) and, with probabilities ``crowd_skip`` and
+Each worker (``crowd`` of them, default 10) has a 32-hex ``user_id``, a speed, an accuracy and maybe the habits of
+a spammer (:mod:`profiles`, drawn from the seed). It takes one suite at a time from the OPEN pools it may work on,
+highest ``priority`` first, then lowest id; the suite is built from the pool's ``mixer_config``
+(``real_tasks_count`` general tasks with overlap left plus ``golden_tasks_count`` control tasks; a pool without
+one gets one general task per suite) or is an uploaded suite issued whole. It then takes about 3-9 simulated
+seconds per task (times its speed, plus 2 s per suite) and, with probabilities ``crowd_skip`` and
 ``crowd_abandon``, skips the suite (half way) or abandons it (it EXPIRES at ``assignment_max_duration_seconds``);
 a worker slower than that limit expires too. SKIPPED and EXPIRED give the overlap back. Answers follow
-:mod:`answers`, with the worker's own accuracy (a spammer's at random). Submitted work is ACCEPTED at once (``accepted == submitted``) with ``auto_accept_solutions``
-(default true), else stays SUBMITTED until ``auto_accept_period_day`` has passed.
+:mod:`answers`, with the worker's own accuracy (a spammer's at random). Submitted work is ACCEPTED at once
+(``accepted == submitted``) with ``auto_accept_solutions`` (default true), else stays SUBMITTED until
+``auto_accept_period_day`` has passed.
 
 Money (:mod:`money`, docs/toloka-api.md M10): a suite's ``reward`` is the pool's ``reward_per_assignment``. With
 auto-accept, the reward and its fee are paid at submit; with manual review they are reserved at submit and paid
