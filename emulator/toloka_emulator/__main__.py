@@ -81,6 +81,19 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         "--crowd-accuracy", type=_probability, default=0.9, help="probability that a worker answers the truth"
     )
     p.add_argument(
+        "--crowd-accuracy-spread",
+        type=_probability,
+        default=0.03,
+        help="standard deviation of the workers' accuracies around --crowd-accuracy (a Beta distribution)",
+    )
+    p.add_argument(
+        "--crowd-spammers",
+        type=_probability,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of the workers who answer uniformly at random, about three times faster",
+    )
+    p.add_argument(
         "--crowd-skip", type=_probability, default=0.03, help="probability that a worker skips a suite"
     )
     p.add_argument(

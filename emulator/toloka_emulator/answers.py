@@ -3,7 +3,8 @@
 The truth of a task comes from, in this order: its ``known_solutions`` (control and training tasks), then the
 input field named by ``truth_field`` (default ``truth``). A worker gives the truth with probability
 ``accuracy`` and otherwise a different value; without a truth it answers uniformly over ``allowed_values``, or
-with a value of the field's type.
+with a value of the field's type. A spammer (:mod:`profiles`) ignores the truth and answers every field that
+way (:func:`random_answer`).
 
 Choices (emulator-only, no Toloka counterpart):
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from toloka_emulator.validation import compile_input_spec
 
-__all__ = ["answer", "generated", "truths"]
+__all__ = ["answer", "generated", "random_answer", "truths"]
 
 
 def generated(spec: dict[str, Any], rng: random.Random) -> Any:
@@ -122,6 +123,21 @@ def answer(
         if truth is not None and _fits(spec, truth):
             out[name] = truth if rng.random() < accuracy else _wrong(spec, truth, rng)
             continue
-        allowed = spec.get("allowed_values")
-        out[name] = rng.choice(allowed) if isinstance(allowed, list) and allowed else generated(spec, rng)
+        out[name] = _any(spec, rng)
     return out
+
+
+def random_answer(output_spec: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """A spammer's ``output_values``: every field uniformly over its ``allowed_values``, else a value of its type
+    (a boolean: True or False with even odds), whatever the truth.
+
+    :param output_spec: the project's ``task_spec.output_spec``.
+    :param rng: the crowd's random source.
+    :return: field -> value, one value for every output field.
+    """
+    return {name: _any(spec if isinstance(spec, dict) else {}, rng) for name, spec in output_spec.items()}
+
+
+def _any(spec: dict[str, Any], rng: random.Random) -> Any:
+    allowed = spec.get("allowed_values")
+    return rng.choice(allowed) if isinstance(allowed, list) and allowed else generated(spec, rng)

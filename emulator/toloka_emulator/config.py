@@ -16,7 +16,9 @@ __all__ = ["ROUTE_PATTERN", "RUNTIME_FIELDS", "EmulatorConfig"]
 class EmulatorConfig:
     """Everything the CLI can set; the fields in :data:`RUNTIME_FIELDS` can also change at runtime.
 
-    The crowd's fields: ``crowd`` workers (0 = none), their ``crowd_accuracy``, the probabilities that a worker
+    The crowd's fields: ``crowd`` workers (0 = none), their mean ``crowd_accuracy`` and its spread across workers
+    ``crowd_accuracy_spread`` (a standard deviation), the fraction ``crowd_spammers`` of them who answer at random
+    three times faster (see :mod:`profiles`), the probabilities that a worker
     skips (``crowd_skip``) or abandons (``crowd_abandon``) a suite, the input field holding the truth
     (``truth_field``), ``time_scale`` simulated seconds per real second, and ``for_update_seconds``, the
     simulated delay after which a pool closed for update reopens.
@@ -57,6 +59,8 @@ class EmulatorConfig:
     sync_limit: int = 5_000
     crowd: int = 10
     crowd_accuracy: float = 0.9
+    crowd_accuracy_spread: float = 0.03
+    crowd_spammers: float = 0.0
     crowd_skip: float = 0.03
     crowd_abandon: float = 0.02
     truth_field: str = "truth"
@@ -109,6 +113,8 @@ RUNTIME_FIELDS = (
     "seed",
     "crowd",
     "crowd_accuracy",
+    "crowd_accuracy_spread",
+    "crowd_spammers",
     "crowd_skip",
     "crowd_abandon",
     "truth_field",
@@ -130,6 +136,8 @@ _PROBABILITIES = {
     "fault_503",
     "fault_drop",
     "crowd_accuracy",
+    "crowd_accuracy_spread",
+    "crowd_spammers",
     "crowd_skip",
     "crowd_abandon",
     "fee_rate",

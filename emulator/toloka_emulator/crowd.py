@@ -1,14 +1,16 @@
 """The simulated crowd: Tolokers who take task suites from OPEN pools, answer them and submit, skip or abandon.
 
-Each worker (``crowd`` of them, default 10) has a 32-hex ``user_id`` and a speed. It takes one suite at a time
-from the OPEN pools it may work on, highest ``priority`` first, then lowest id; the suite is built from the pool's
-``mixer_config`` (``real_tasks_count`` general tasks with overlap left plus ``golden_tasks_count`` control tasks;
-a pool without one gets one general task per suite) or is an uploaded suite issued whole. It then takes about
-3-9 simulated seconds per task (times its speed, plus 2 s per suite) and, with probabilities ``crowd_skip`` and
+Each worker (``crowd`` of them, default 10) has a 32-hex ``user_id``, a speed, an accuracy and maybe the habits of
+a spammer (:mod:`profiles`, drawn from the seed). It takes one suite at a time from the OPEN pools it may work on,
+highest ``priority`` first, then lowest id; the suite is built from the pool's ``mixer_config``
+(``real_tasks_count`` general tasks with overlap left plus ``golden_tasks_count`` control tasks; a pool without
+one gets one general task per suite) or is an uploaded suite issued whole. It then takes about 3-9 simulated
+seconds per task (times its speed, plus 2 s per suite) and, with probabilities ``crowd_skip`` and
 ``crowd_abandon``, skips the suite (half way) or abandons it (it EXPIRES at ``assignment_max_duration_seconds``);
 a worker slower than that limit expires too. SKIPPED and EXPIRED give the overlap back. Answers follow
-:mod:`answers`. Submitted work is ACCEPTED at once (``accepted == submitted``) with ``auto_accept_solutions``
-(default true), else stays SUBMITTED until ``auto_accept_period_day`` has passed.
+:mod:`answers`, with the worker's own accuracy (a spammer's at random). Submitted work is ACCEPTED at once
+(``accepted == submitted``) with ``auto_accept_solutions`` (default true), else stays SUBMITTED until
+``auto_accept_period_day`` has passed.
 
 Money (:mod:`money`, docs/toloka-api.md M10): a suite's ``reward`` is the pool's ``reward_per_assignment``. With
 auto-accept, the reward and its fee are paid at submit; with manual review they are reserved at submit and paid
@@ -38,11 +40,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from toloka_emulator.answers import answer
+from toloka_emulator.answers import answer, random_answer
 from toloka_emulator.pools import OWNER, Pool
+from toloka_emulator.profiles import Worker, new_worker, profile
 from toloka_emulator.query import id_number
 from toloka_emulator.work import PoolWork, Taken
 
@@ -62,19 +64,12 @@ class CrowdSettings(Protocol):
 
     crowd: int
     crowd_accuracy: float
+    crowd_accuracy_spread: float
+    crowd_spammers: float
     crowd_skip: float
     crowd_abandon: float
     truth_field: str
     seed: int | None
-
-
-@dataclass(eq=False)
-class _Worker:
-    index: int
-    user_id: str
-    speed: float
-    busy: bool = False
-    retired: bool = False
 
 
 class Crowd:
@@ -113,32 +108,46 @@ class Crowd:
         self._work: dict[str, PoolWork] = {}
         self._open: dict[str, None] = {}  # OPEN pools the crowd may work on, in the order they opened
         self._closing: dict[str, Event] = {}
-        self._workers: list[_Worker] = []
+        self._workers: list[Worker] = []
         self.reseed(settings.seed)
 
     # ------------------------------------------------------------------ configuration
 
     def reseed(self, seed: int | None) -> None:
-        """Restart the random sources (worker ids, speeds, choices, answers) from a seed.
+        """Restart the random sources (worker ids, speeds, profiles, choices, answers) from a seed.
 
         :param seed: the seed, or ``None`` for a random one.
         """
         self._rng = random.Random(seed)
         self._people = random.Random(None if seed is None else f"{seed}:people")
+        self._profile_seed = str(seed) if seed is not None else f"random:{random.getrandbits(64)}"
         self._workers = []
         self._user_ids: set[str] = set()  # every worker's, retired ones too: a bonus request checks each item
         self.resize()
 
     def resize(self) -> None:
-        """Follow the live ``crowd`` size: new workers start idle and look for work; extra ones retire."""
+        """Follow the live ``crowd`` size: new workers start idle and look for work; extra ones retire; the
+        spammers are chosen again among those working (:func:`profiles.profile`)."""
         wanted = max(0, int(self._settings.crowd))
         while len(self._workers) < wanted:
-            speed = self._people.uniform(0.6, 1.4)
-            self._workers.append(_Worker(len(self._workers), f"{self._people.getrandbits(128):032x}", speed))
+            self._workers.append(new_worker(len(self._workers), self._people, self._profile_seed))
             self._user_ids.add(self._workers[-1].user_id)
         for worker in self._workers:
             worker.retired = worker.index >= wanted
+        self.reprofile()
         self._wake()
+
+    def reprofile(self) -> None:
+        """Follow the live ``crowd_accuracy``, ``crowd_accuracy_spread`` and ``crowd_spammers``: every worker's
+        accuracy, spammer flag and speed are drawn again from the seed (suites already started keep their time)."""
+        profile(self._workers, self._settings, self._profile_seed)
+
+    def profiles(self) -> list[dict[str, Any]]:
+        """The working Tolokers' profiles, in the order they joined.
+
+        :return: ``{"user_id", "accuracy", "spammer", "time_factor"}`` per worker.
+        """
+        return [worker.as_dict() for worker in self._workers if not worker.retired]
 
     def user_ids(self) -> list[str]:
         """The Tolokers working now (retired ones left out), in the order they joined.
@@ -226,7 +235,7 @@ class Crowd:
                 worker.busy = True  # until the wake-up event has looked for work
                 self._timeline.after_sim(self._rng.uniform(0.0, 2.0), self._waker(worker))
 
-    def _waker(self, worker: _Worker) -> Callable[[], None]:
+    def _waker(self, worker: Worker) -> Callable[[], None]:
         return lambda: self._next(worker)
 
     def _candidates(self) -> list[Pool]:
@@ -248,7 +257,7 @@ class Crowd:
         """
         return self._account.can_issue(self._account.cost(_reward(pool)))
 
-    def _next(self, worker: _Worker) -> None:
+    def _next(self, worker: Worker) -> None:
         worker.busy = False
         if worker.retired:
             return
@@ -276,7 +285,7 @@ class Crowd:
                 self._start(worker, pool, taken, cost)
                 return
 
-    def _start(self, worker: _Worker, pool: Pool, taken: Taken, cost: float) -> None:
+    def _start(self, worker: Worker, pool: Pool, taken: Taken, cost: float) -> None:
         timeline, rng = self._timeline, self._rng
         stamp = timeline.clock.stamp(timeline.c)
         if taken.suite is not None:
@@ -318,7 +327,7 @@ class Crowd:
 
     def _finish(
         self,
-        worker: _Worker,
+        worker: Worker,
         pool: Pool,
         assignment: dict[str, Any],
         units: list[dict[str, Any]],
@@ -331,7 +340,7 @@ class Crowd:
         work.active -= 1
         self._account.uncommit(cost)
         if outcome == "SUBMITTED":
-            self._submit(pool, assignment, stamp)
+            self._submit(worker, pool, assignment, stamp)
         else:
             self._assignments.move(assignment, outcome, stamp)
             work.give_back(units)
@@ -340,14 +349,18 @@ class Crowd:
         self._check_complete(pool)
         self._next(worker)
 
-    def _submit(self, pool: Pool, assignment: dict[str, Any], stamp: str) -> None:
+    def _submit(self, worker: Worker, pool: Pool, assignment: dict[str, Any], stamp: str) -> None:
         project = self._projects.by_id.get(pool.project_id)
         spec = project.output_spec if project is not None else {}
-        settings = self._settings
-        solutions = [
-            {"output_values": answer(spec, task, settings.truth_field, settings.crowd_accuracy, self._rng)}
-            for task in assignment["tasks"]
-        ]
+        rng = self._rng
+        if worker.spammer:
+            solutions = [{"output_values": random_answer(spec, rng)} for _ in assignment["tasks"]]
+        else:
+            truth_field, accuracy = self._settings.truth_field, worker.accuracy
+            solutions = [
+                {"output_values": answer(spec, task, truth_field, accuracy, rng)}
+                for task in assignment["tasks"]
+            ]
         self._assignments.move(assignment, "SUBMITTED", stamp, solutions=solutions)
         reward = float(assignment["reward"])
         if pool.setting("auto_accept_solutions", True):

@@ -143,7 +143,7 @@ class EmulatorProcess:
         """``GET /_emulator/stats``.
 
         :return: request, response and fault counters, object counts (also per pool), pool statuses, assignment
-            counts per pool and status, and the time.
+            counts per pool and status, money, bonuses, the crowd (``user_ids`` and ``workers``' profiles), the time.
         :raises requests.HTTPError: when the emulator answers with an error.
         """
         return self._call("GET", "/_emulator/stats")  # type: ignore[no-any-return]

@@ -17,7 +17,8 @@ Fixtures:
   emptied too.
 
 The marker ``@pytest.mark.toloka_emulator(**fields)`` sets runtime config fields for a test (on a module or a
-class too; the closest marker wins a field): ``crowd``, ``crowd_accuracy``, ``crowd_skip``, ``crowd_abandon``,
+class too; the closest marker wins a field): ``crowd``, ``crowd_accuracy``, ``crowd_accuracy_spread``,
+``crowd_spammers``, ``crowd_skip``, ``crowd_abandon``,
 ``time_scale`` (0: the crowd moves only with ``advance``), ``seed``, ``fault_429``, ``fault_500``,
 ``fault_503``, ``fault_drop`` (scoped by ``fault_routes``, capped by ``fault_limit``), ``latency_ms``, ``rate``,
 ``pending_seconds``, ``token`` and the others of ``POST /_emulator/config``. What cannot change at run time

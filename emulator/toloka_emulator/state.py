@@ -194,8 +194,8 @@ class EmulatorState:
 
         :return: request, response and fault counters, object counts (also per pool), pool statuses, assignment
             counts per pool and status, ``money`` (see :meth:`Account.stats <toloka_emulator.money.Account.stats>`),
-            ``user_bonuses`` (count, amount, by user), the crowd's user ids
-            and the time.
+            ``user_bonuses`` (count, amount, by user), the crowd's user ids and profiles (``workers``: ``user_id``,
+            ``accuracy``, ``spammer``, ``time_factor``) and the time.
         """
         self.advance()
         return {
@@ -215,7 +215,7 @@ class EmulatorState:
             "assignments_by_pool": self.assignments.stats(),
             "money": self.account.stats(),
             "user_bonuses": self.bonuses.stats(),
-            "crowd": {"user_ids": self.crowd.user_ids()},
+            "crowd": {"user_ids": self.crowd.user_ids(), "workers": self.crowd.profiles()},
             "time": self.time(),
         }
 
@@ -270,7 +270,9 @@ class EmulatorState:
         if "time_scale" in changes:
             self.timeline.set_time_scale(self.config.time_scale)
         if "crowd" in changes:
-            self.crowd.resize()
+            self.crowd.resize()  # profiles the workers again too
+        elif changes.keys() & {"crowd_accuracy", "crowd_accuracy_spread", "crowd_spammers"}:
+            self.crowd.reprofile()
         if "balance" in changes:
             self.account.set_balance(self.config.balance)
         return self.config.runtime()
