@@ -4,7 +4,8 @@ Handlers take the raw :class:`Request` and return a prebuilt JSON :class:`Respon
 validation would be far too slow for 10k-item bodies, and Toloka's error shapes are not FastAPI's.
 
 Routes: tasks, task suites, operations (and logs), requester (its balance); projects, pools, trainings and their
-actions, assignments (search, review), aggregated solutions, user bonuses, and ``POST /api/staging/analytics-2``
+actions, assignments (search, review), aggregated solutions, user bonuses, skills, user skills,
+user restrictions, and ``POST /api/staging/analytics-2``
 (pool metrics, outside ``/api/v1`` as in Toloka, behind the same gate); see ``state`` for the modules behind them;
 ``/_emulator/{health,stats,reset,config,advance,fill}``.
 ``POST /_emulator/advance?seconds=S`` moves the clock and the simulated time forward by S seconds, handling
@@ -359,6 +360,51 @@ def _add_bonus_routes(app: FastAPI, state: EmulatorState) -> None:
     app.add_api_route("/api/v1/user-bonuses/{id}", get, methods=["GET"], include_in_schema=False)
 
 
+def _add_crowd_access_routes(app: FastAPI, state: EmulatorState) -> None:
+    """``/skills``, ``/user-skills`` and ``/user-restrictions`` (modules ``skills`` and ``restrictions``)."""
+
+    async def create_skill(request: Request) -> Response:
+        return json_response(state.skills.create(await _body(request)), 201)
+
+    async def put_skill(request: Request) -> Response:
+        return json_response(state.skills.replace(request.path_params["id"], await _body(request)))
+
+    async def put_user_skill(request: Request) -> Response:
+        status, data = state.user_skills.put(await _body(request))
+        return json_response(data, status)
+
+    async def put_restriction(request: Request) -> Response:
+        return json_response(state.restrictions.put(await _body(request)))
+
+    def reads(base: str, store: Any) -> None:
+        async def find(request: Request) -> Response:
+            return json_response(store().find(request.query_params))
+
+        async def get(request: Request) -> Response:
+            return json_response(store().get(request.path_params["id"]))
+
+        app.add_api_route(base, find, methods=["GET"], include_in_schema=False)
+        app.add_api_route(base + "/{id}", get, methods=["GET"], include_in_schema=False)
+
+    def deletes(base: str, store: Any) -> None:
+        async def delete(request: Request) -> Response:
+            store().delete(request.path_params["id"])
+            return Response(status_code=204)
+
+        app.add_api_route(base + "/{id}", delete, methods=["DELETE"], include_in_schema=False)
+
+    # the stores are looked up per request: a reset replaces them
+    reads("/api/v1/skills", lambda: state.skills)
+    reads("/api/v1/user-skills", lambda: state.user_skills)
+    reads("/api/v1/user-restrictions", lambda: state.restrictions)
+    deletes("/api/v1/user-skills", lambda: state.user_skills)
+    deletes("/api/v1/user-restrictions", lambda: state.restrictions)
+    app.add_api_route("/api/v1/skills", create_skill, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/api/v1/skills/{id}", put_skill, methods=["PUT"], include_in_schema=False)
+    app.add_api_route("/api/v1/user-skills", put_user_skill, methods=["PUT"], include_in_schema=False)
+    app.add_api_route("/api/v1/user-restrictions", put_restriction, methods=["PUT"], include_in_schema=False)
+
+
 def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     """Build the emulator app; its state lives in ``app.state.emulator`` (an :class:`EmulatorState`).
 
@@ -427,6 +473,7 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
 
     _add_lifecycle_routes(app, state)
     _add_bonus_routes(app, state)
+    _add_crowd_access_routes(app, state)
     _add_money_routes(app, state)
 
     # ------------------------------------------------------------------ inspection and control (no auth, no faults)

@@ -105,6 +105,8 @@ class Crowd:
         self._units_of = units_of
         self._new_id = new_id
         self.close_pool: Callable[[Pool, str], None] = lambda pool, reason: None
+        # bans and skill filters (restrictions.Access); everyone is admitted until the state wires them in
+        self.admits: Callable[[str, Pool], bool] = lambda user_id, pool: True
         self._work: dict[str, PoolWork] = {}
         self._open: dict[str, None] = {}  # OPEN pools the crowd may work on, in the order they opened
         self._closing: dict[str, Event] = {}
@@ -227,6 +229,10 @@ class Crowd:
             work.add(suites, suites=True)
         return work
 
+    def wake(self) -> None:
+        """Let every idle worker look for work again (a ban was lifted or ended, a skill changed)."""
+        self._wake()
+
     def _wake(self) -> None:
         if not self._open:
             return
@@ -263,6 +269,8 @@ class Crowd:
             return
         account = self._account
         for pool in self._candidates():
+            if not self.admits(worker.user_id, pool):
+                continue
             cost = account.cost(_reward(pool))
             if not account.can_issue(cost):
                 # only a pool with work left runs out of money; one waiting for its last suites completes

@@ -22,6 +22,7 @@ the choices it makes where Toloka's real behaviour is unconfirmed (see docs/tolo
   item is invalid, log order, empty log until done).
 - ``query``: strict query parameters; ``wire``: error responses, the two object kinds and batch bodies.
 - ``money``: the requester's balance and what it pays; ``bonuses``: user bonuses, paid from it.
+- ``skills``, ``user_skills``, ``restrictions``: who may work where (module ``restrictions``).
 - ``faults``: which requests the ``/api`` gate injects faults into.
 
 Choices made here where Toloka's real behaviour is unconfirmed (see docs/toloka-api.md):
@@ -74,6 +75,7 @@ from toloka_emulator.query import (
     int_param,
     sort_param,
 )
+from toloka_emulator.restrictions import gatekeeping
 from toloka_emulator.review import Review
 from toloka_emulator.tally import Tallies
 from toloka_emulator.timeline import Timeline
@@ -183,6 +185,9 @@ class EmulatorState:
         self.crowd.close_pool = self.pool_api.close
         self.bonuses = UserBonuses(
             self.operations, self.clock, self.account, self.crowd.knows, self.ids.decimal
+        )
+        self.skills, self.user_skills, self.restrictions = gatekeeping(
+            self.clock, self.timeline, self.ids.decimal, self.crowd
         )
         for pool in self.pools.values():
             if pool.status == "OPEN":
