@@ -31,6 +31,8 @@ PROVIDER_INFO: dict[str, Any] = {
                 "airflow_toloka.hooks.tasks",
                 "airflow_toloka.hooks.bonuses",
                 "airflow_toloka.hooks.requester",
+                "airflow_toloka.hooks.skills",
+                "airflow_toloka.hooks.restrictions",
                 "airflow_toloka.hooks.assignments",
                 "airflow_toloka.hooks.analytics",
                 "airflow_toloka.hooks.toloka",

@@ -32,6 +32,8 @@ __all__ = [
     "POOLS",
     "PROJECTS",
     "READ_ONLY_FIELDS",
+    "RESTRICTION_SCOPES",
+    "SKILL_READ_ONLY",
     "TASKS",
     "TASK_SUITES",
     "TERMINAL_STATUSES",
@@ -50,10 +52,13 @@ __all__ = [
     "Pool",
     "Project",
     "Requester",
+    "Skill",
     "Task",
     "TaskSuite",
     "Training",
     "UserBonus",
+    "UserRestriction",
+    "UserSkill",
     "compact_json",
     "format_datetime",
     "parse_body",
@@ -376,6 +381,68 @@ class UserBonus(TolokaModel):
     without_message: bool | None = None
     assignment_id: str | None = None
     id: str | None = None
+    created: TolokaDatetime | None = None
+
+
+class Skill(TolokaModel):
+    """A requester's skill: a 0..100 value per Toloker, set by you (``/api/v1/skills``, docs/toloka-api.md M3).
+
+    ``hidden`` defaults to true on Toloka's side (Tolokers do not see it). ``id``, ``created``, ``owner``,
+    ``global`` (``global_`` here: a platform skill) and ``training`` are Toloka's; ``update_skill`` leaves them out.
+    """
+
+    name: str
+    public_name: dict[str, str] | None = None
+    public_requester_description: dict[str, str] | None = None
+    private_comment: str | None = None
+    hidden: bool | None = None
+    skill_ttl_hours: int | None = Field(default=None, ge=1)
+    training: bool | None = None
+    global_: bool | None = Field(default=None, alias="global")
+    owner: dict[str, Any] | None = None
+    id: TolokaId | None = None
+    created: TolokaDatetime | None = None
+
+
+SKILL_READ_ONLY = ("id", "created", "owner", "global", "training")
+"""Fields of a skill that Toloka sets and a ``PUT`` need not send."""
+
+
+class UserSkill(TolokaModel):
+    """One Toloker's value of one skill (``/api/v1/user-skills``, docs/toloka-api.md M4).
+
+    ``exact_value`` is what was set (0..100, fractions allowed), ``value`` it rounded to an integer. ``id`` names the
+    (skill, Toloker) pair, ``created`` is when the Toloker first got the skill, ``modified`` the last change.
+    """
+
+    skill_id: TolokaId
+    user_id: str
+    value: int | None = None
+    exact_value: Annotated[TolokaMoney, Field(ge=0, le=100)] | None = None
+    id: TolokaId | None = None
+    created: TolokaDatetime | None = None
+    modified: TolokaDatetime | None = None
+
+
+RESTRICTION_SCOPES = ("ALL_PROJECTS", "PROJECT", "POOL", "SYSTEM")
+"""Scopes of a user restriction; ``SYSTEM`` (bans by the platform) is read-only."""
+
+
+class UserRestriction(TolokaModel):
+    """A ban: a Toloker gets no new tasks in a scope until ``will_expire`` (never, when absent) or a delete
+    (``/api/v1/user-restrictions``, docs/toloka-api.md M5).
+
+    ``scope`` is ``ALL_PROJECTS`` (every project of the requester), ``PROJECT`` (``project_id`` required), ``POOL``
+    (``pool_id`` required) or ``SYSTEM`` (read-only). ``id`` and ``created`` are Toloka's.
+    """
+
+    scope: Literal["ALL_PROJECTS", "PROJECT", "POOL", "SYSTEM"]
+    user_id: str
+    project_id: TolokaId | None = None
+    pool_id: TolokaId | None = None
+    private_comment: str | None = Field(default=None, max_length=499)
+    will_expire: TolokaDatetime | None = None
+    id: TolokaId | None = None
     created: TolokaDatetime | None = None
 
 

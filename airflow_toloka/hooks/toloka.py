@@ -7,6 +7,8 @@ found by the area it belongs to: :class:`~airflow_toloka.hooks.projects.Projects
 :class:`~airflow_toloka.hooks.tasks.TasksMixin` (tasks and suites, uploads and their results),
 :class:`~airflow_toloka.hooks.bonuses.BonusesMixin` (user bonuses, paid at most once per idempotency key),
 :class:`~airflow_toloka.hooks.requester.RequesterMixin` (the account's balance, what opening a pool costs),
+:class:`~airflow_toloka.hooks.skills.SkillsMixin` (skills and Tolokers' values of them),
+:class:`~airflow_toloka.hooks.restrictions.RestrictionsMixin` (bans of Tolokers),
 :class:`~airflow_toloka.hooks.assignments.AssignmentsMixin` (assignments, review, aggregation) and
 :class:`~airflow_toloka.hooks.analytics.AnalyticsMixin` (analytics: a pool's progress and spend). They build on
 :class:`~airflow_toloka.hooks.operations.OperationsMixin` (operations); projects and pools on the find-or-create
@@ -23,6 +25,8 @@ from airflow_toloka.hooks.bonuses import BonusesMixin
 from airflow_toloka.hooks.pools import PoolsMixin
 from airflow_toloka.hooks.projects import ProjectsMixin
 from airflow_toloka.hooks.requester import RequesterMixin
+from airflow_toloka.hooks.restrictions import RestrictionsMixin
+from airflow_toloka.hooks.skills import SkillsMixin
 from airflow_toloka.hooks.tasks import TasksMixin
 from airflow_toloka.hooks.trainings import TrainingsMixin
 
@@ -36,11 +40,13 @@ class TolokaHook(
     TasksMixin,
     BonusesMixin,
     RequesterMixin,
+    SkillsMixin,
+    RestrictionsMixin,
     AssignmentsMixin,
     AnalyticsMixin,
 ):
     """Talk to the Toloka REST API: projects, pools, trainings, tasks and suites, operations, assignments,
-    review, aggregation, bonuses, the account's balance and analytics. Operators, sensors and triggers all use
+    review, aggregation, bonuses, the account's balance, skills, bans and analytics. Operators, sensors and triggers all use
     this one hook.
 
     The connection (``conn_type`` ``toloka``) keeps the token in ``password``; ``extra.environment`` picks

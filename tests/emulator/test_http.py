@@ -117,7 +117,7 @@ def test_body_without_json_content_type_is_415(toloka_emulator: EmulatorProcess)
 
 
 def test_unknown_routes_and_methods(toloka_emulator: EmulatorProcess) -> None:
-    error(requests.get(api(toloka_emulator, "/skills"), headers=AUTH), 404, "NOT_FOUND")
+    error(requests.get(api(toloka_emulator, "/message-threads"), headers=AUTH), 404, "NOT_FOUND")
     error(requests.get(f"{toloka_emulator.url}/api/v2/tasks", headers=AUTH), 404, "NOT_FOUND")
     error(requests.delete(api(toloka_emulator, "/tasks"), headers=AUTH), 405, "METHOD_NOT_ALLOWED")
 
