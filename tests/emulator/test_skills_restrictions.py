@@ -17,7 +17,10 @@ import requests
 from tests.emulator.api import Api
 from tests.emulator.lifecycle import act, all_assignments, make_pool, make_project, upload
 from toloka_emulator import EmulatorProcess
-from toloka_emulator.skills import passes, round_half_up
+from toloka_emulator.clock import Clock
+from toloka_emulator.pools import Pool
+from toloka_emulator.restrictions import Access, Restrictions
+from toloka_emulator.skills import Skills, UserSkills, passes, round_half_up
 
 V1 = "/api/v1"
 
@@ -234,11 +237,17 @@ def test_a_skill_filter_admits_only_tolokers_who_pass_it(api: Api, emu: Emulator
     pool = open_pool(api, n=30, filter=rule, defaults=overlap_2)
     emu.advance(3600)
     assert set(workers_of(api, pool)) == {users[0], users[2]}
-    # a changed value counts from then on
+    # a changed value counts from then on, in a pool the crowd already judged
+    busy = open_pool(api, n=300, filter=rule, defaults=overlap_2)
+    emu.advance(300)
+    assert set(workers_of(api, busy)) == {users[0], users[2]}
     put(api, "/user-skills", {"skill_id": sid, "user_id": users[1], "value": 90})
-    later = open_pool(api, n=30, filter=rule, defaults=overlap_2)
-    emu.advance(3600)
-    assert set(workers_of(api, later)) == {users[0], users[1], users[2]}
+    changed = put(api, "/user-skills", {"skill_id": sid, "user_id": users[2], "value": 10}).json()["modified"]
+    emu.advance(600)
+    assert users[1] in workers_of(api, busy)
+    late = {a["user_id"] for a in all_assignments(api, busy) if a["created"] > changed}
+    assert users[2] not in late and users[0] in late
+    assert api.get_json(f"/pools/{busy}")["status"] == "OPEN"
 
 
 def test_no_skill_filter_admits_only_tolokers_without_it(api: Api, emu: EmulatorProcess) -> None:
@@ -272,3 +281,29 @@ def test_filter_evaluation() -> None:
     assert passes({"and": [profile, leaf("GT", 10)]}, has) and not passes(
         {"and": [profile, leaf("GT", 70)]}, has
     )
+
+
+def test_access_is_cached_until_a_store_or_the_filter_changes() -> None:
+    clock = Clock()
+    skills = Skills(clock.now_stamp, iter(f"{i:05d}" for i in range(100)).__next__)
+    user_skills = UserSkills(skills, clock.now_stamp, iter(f"{i:05d}" for i in range(100, 200)).__next__)
+    restrictions = Restrictions(clock, iter(f"{i:05d}" for i in range(200, 300)).__next__)
+    access = Access(restrictions, user_skills, clock)
+    sid = skills.create({"name": "s"})["id"]
+    pool = Pool("7", "OPEN", "", None, None, {}, project_id="3", body={})
+    assert access.admits("u", pool)
+    pool.body = {"filter": {"category": "skill", "key": sid, "operator": "GT", "value": 50}}  # as a PUT does
+    assert not access.admits("u", pool)
+    user_skills.put({"skill_id": sid, "user_id": "u", "value": 60})
+    assert access.admits("u", pool)
+    ban = restrictions.put({"scope": "PROJECT", "user_id": "u", "project_id": 3})
+    assert not access.admits("u", pool) and access.admits(
+        "v", Pool("8", "OPEN", "", None, None, {}, project_id="3")
+    )
+    restrictions.delete(ban["id"])
+    assert access.admits("u", pool)
+    soon = clock.wall(clock.now() + 60).isoformat()
+    restrictions.put({"scope": "POOL", "user_id": "u", "pool_id": "7", "will_expire": soon})
+    assert not access.admits("u", pool)
+    clock.offset += 61  # the ban ends on the emulator clock, with nothing else changing
+    assert access.admits("u", pool)

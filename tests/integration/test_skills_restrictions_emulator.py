@@ -160,3 +160,28 @@ def test_a_skill_filter_lets_only_tolokers_with_the_skill_work(toloka_emulator: 
         pool_id = run_pool(hook, toloka_emulator, filter=rule)
         assert hook.get_pool(pool_id).last_close_reason == "COMPLETED"
         assert workers(hook, pool_id) == {users[0], users[1]}
+
+
+def test_lost_answers_to_the_puts_are_sent_again(toloka_emulator: Any) -> None:
+    users = crowd(toloka_emulator)
+
+    def lose_one(route: str) -> None:
+        toloka_emulator.configure(fault_drop=1.0, fault_routes=[route], fault_limit=1)
+
+    with TolokaHook(retry_limit=3, retry_delay=0.01) as hook:
+        skill = hook.create_skill({"name": "s"})
+        assert skill.id is not None
+        lose_one("PUT /api/v1/skills/{id}")
+        assert hook.update_skill(skill.id, {"name": "t"}).name == "t"
+        lose_one("PUT /api/v1/user-skills")
+        assert hook.set_user_skill(skill_id=skill.id, user_id=users[0], value=5).value == 5
+        lose_one("PUT /api/v1/user-restrictions")
+        assert hook.set_user_restriction({"scope": "ALL_PROJECTS", "user_id": users[0]}).id
+        assert len(list(hook.get_user_restrictions())) == 1  # the upsert made one ban of two PUTs
+    stats = toloka_emulator.stats()
+    assert sum(stats["faults"].values()) == 3
+    assert (
+        stats["requests"]["PUT /api/v1/user-skills"]
+        == stats["requests"]["PUT /api/v1/user-restrictions"]
+        == 2
+    )
