@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from toloka_emulator import EmulatorProcess
+from toloka_emulator.skills import passes
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT_PYTHON = ROOT / ".venv-kit" / "bin" / "python"
@@ -110,3 +111,28 @@ def test_kits_partial_upload_against_the_default_mode(
     for mode in ("sync", "async"):
         assert seen[mode] == {"items": [0], "errors": {"1": {"input_values.image": "VALUE_REQUIRED"}}}, mode
     assert emulator.stats()["tasks_by_pool"] == {"901": 2}
+
+
+def test_kits_skills_user_skills_and_restrictions(kit_python: Path, toloka_emulator: EmulatorProcess) -> None:
+    emulator = toloka_emulator
+    user = emulator.stats()["crowd"]["user_ids"][0]
+    proc = subprocess.run(
+        [str(kit_python), str(SCRIPT.with_name("kit_skills.py")), emulator.url, user],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["skill"] == [True, True, "kit skill 2", True]
+    value, exact, same_pair, listed, after_delete = seen["user_skill"]
+    assert (value, exact, same_pair, len(listed), after_delete) == ("60", "59.7", True, 1, [])
+    assert seen["restrictions"] == [
+        [True] * 3,
+        "ProjectUserRestriction",
+        ["ALL_PROJECTS", "POOL", "PROJECT"],
+        2,
+    ]
+    # kit's own filter shape is what the emulator's crowd reads
+    sid, rule = seen["skill_id"], seen["filter"]
+    assert passes(rule, {sid: 75.0}) and passes(rule, {}) and not passes(rule, {sid: 10.0}), rule
