@@ -280,18 +280,17 @@ def passes(node: Any, values: Mapping[str, float]) -> bool:
         return any(passes(child, values) for child in node["or"]) if node["or"] else True
     if node.get("category") != "skill":
         return True
-    compare = _COMPARE.get(str(node.get("operator", "")).upper())
+    operator = str(node.get("operator", "")).upper()
+    compare = _COMPARE.get(operator)
     if compare is None:
         return True
     have = values.get(str(node.get("key")))
     wanted = node.get("value")
     if wanted is None or wanted == "":
-        # EQ with no value: lacks the skill; NE with no value: has it
-        return (
-            (have is None) == (compare is _COMPARE["EQ"])
-            if compare in (_COMPARE["EQ"], _COMPARE["NE"])
-            else False
-        )
+        # the empty forms: EQ = lacks the skill, NE = has it at any level; nothing else compares with "empty"
+        if operator == "EQ":
+            return have is None
+        return have is not None if operator == "NE" else False
     try:
         bound = float(wanted)  # Toloka's examples also send values as strings
     except (TypeError, ValueError):

@@ -275,6 +275,11 @@ def test_filter_evaluation() -> None:
     )
     assert passes(leaf("EQ", None), {}) and not passes(leaf("EQ", None), has)
     assert passes(leaf("NE", None), has) and not passes(leaf("NE", None), {})
+    assert (
+        not passes(leaf("GT", None), has)
+        and not passes(leaf("LTE", ""), {})
+        and not passes(leaf("GT", "x"), has)
+    )
     assert passes({"or": [leaf("GT", 90), leaf("EQ", None, "2")]}, has)
     assert not passes({"and": [leaf("GT", 10), {"or": [leaf("GT", 90), leaf("EQ", 1, "2")]}]}, has)
     profile = {"category": "profile", "key": "gender", "operator": "EQ", "value": "male"}
