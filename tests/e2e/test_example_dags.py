@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,94 @@ def test_a_finished_date_run_again_makes_no_second_pool(
     assert after["tasks_by_pool"] == before["tasks_by_pool"]
     assert after["assignments_by_pool"] == before["assignments_by_pool"]  # nobody paid twice
     assert answers.read_bytes() == exported and answers.stat().st_mtime_ns == stamp
+
+
+def _crowd_done(hook: TolokaHook, pool_id: str) -> bool:
+    """Whether the crowd has answered every general task of an open pool and holds nothing ACTIVE."""
+    general = [t for t in hook.get_tasks(pool_id=pool_id) if not t.known_solutions]
+    busy = next(iter(hook.get_assignment_pages(pool_id=pool_id, status="ACTIVE")), [])
+    return bool(general) and all(t.remaining_overlap == 0 for t in general) and not busy
+
+
+def test_review_open_pools(
+    airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two OPEN pools whose work is done but which stay open (they close 3 simulated days after their last task),
+    # a CLOSED pool of the same project with SUBMITTED work, and an OPEN pool of another project: the hourly
+    # review decides the SUBMITTED work of the first two only.
+    monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps(conn))
+    toloka_emulator.configure(crowd=10, crowd_accuracy=0.7, time_scale=300, seed=11)
+    control = [
+        {
+            "input_values": {"image": f"https://example.com/c{i}.jpg"},
+            "known_solutions": [{"output_values": {"result": "cat" if i % 2 else "dog"}}],
+            "infinite_overlap": True,
+        }
+        for i in range(6)
+    ]
+    general = [{"input_values": {"image": f"https://example.com/g{i}.jpg"}, "overlap": 2} for i in range(20)]
+    mixer = {"real_tasks_count": 2, "golden_tasks_count": 1, "training_tasks_count": 0}
+    with TolokaHook() as hook:
+        project, other = hook.create_project(IMAGES_PROJECT), hook.create_project(IMAGES_PROJECT)
+
+        def pool(project_id: str) -> str:
+            spec = pool_spec(
+                project_id,
+                mixer_config=mixer,
+                auto_accept_solutions=False,
+                auto_close_after_complete_delay_seconds=259_200,
+            )
+            made = hook.create_pool(spec)
+            hook.create_tasks([{**t, "pool_id": made.id} for t in control + general])
+            hook.open_pool(made.id)
+            return str(made.id)
+
+        reviewed, closed, foreign = [pool(project.id), pool(project.id)], pool(project.id), pool(other.id)
+        deadline = time.monotonic() + 60
+        while not all(_crowd_done(hook, p) for p in (*reviewed, closed, foreign)):
+            assert time.monotonic() < deadline, "the crowd did not finish within a minute"
+        hook.close_pool(closed)
+        submitted = {
+            p: {
+                str(a["id"])
+                for page in hook.get_assignment_pages(pool_id=p, status="SUBMITTED")
+                for a in page
+            }
+            for p in (*reviewed, closed, foreign)
+        }
+    assert all(submitted.values()), submitted
+
+    run = airflow_home.dags_test(
+        "toloka_review_open_pools", dags_folder=EXAMPLES, conn=conn, conf={"project_id": project.id}
+    )
+    assert_ok(run)
+    assert run.xcom("open_pools") == [reviewed]
+    results = run.xcom("review")
+    assert [r["pool_id"] for r in results] == reviewed
+    with TolokaHook() as hook:
+        for result in results:
+            after = {
+                str(a["id"]): a["status"]
+                for page in hook.get_assignment_pages(pool_id=result["pool_id"])
+                for a in page
+                if str(a["id"]) in submitted[result["pool_id"]]
+            }
+            assert set(after.values()) <= {"ACCEPTED", "REJECTED"}, after
+            assert (
+                result["changed"]
+                == len(submitted[result["pool_id"]])
+                == result["accepted"] + result["rejected"]
+            )
+        for untouched in (closed, foreign):
+            pages = hook.get_assignment_pages(pool_id=untouched, status="SUBMITTED")
+            assert {str(a["id"]) for page in pages for a in page} == submitted[untouched], untouched
+    assert sum(r["rejected"] for r in results) > 0  # a 70%-accurate crowd fails some control tasks
+
+    again = airflow_home.dags_test(
+        "toloka_review_open_pools", dags_folder=EXAMPLES, conn=conn, conf={"project_id": project.id}
+    )
+    assert_ok(again)
+    assert [r["changed"] for r in again.xcom("review")] == [
+        0,
+        0,
+    ]  # nothing left to decide, nothing sent twice
