@@ -14,8 +14,6 @@ Configure ``AIRFLOW_CONN_TOLOKA_DEFAULT`` (see the README) and set ``project_id`
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow.sdk import DAG, Param, task
 
 from airflow_toloka.hooks.toloka import TolokaHook
@@ -33,13 +31,13 @@ with DAG(
 ) as dag:
 
     @task
-    def open_pools(params: dict[str, Any]) -> list[str]:
+    def open_pools(project_id: str) -> list[str]:
         """The ids of the project's OPEN pools (none: the reviews below are skipped)."""
         with TolokaHook() as hook:
-            return [pool.id for pool in hook.get_pools(project_id=params["project_id"], status="OPEN")]
+            return [str(pool.id) for pool in hook.get_pools(project_id=project_id, status="OPEN")]
 
     ReviewAssignmentsOperator.partial(
         task_id="review",
         rule={"min_golden_accuracy": 0.6, "comment": "Control tasks: {correct} of {total} right"},
         max_active_tis_per_dagrun=4,
-    ).expand(pool_id=open_pools())
+    ).expand(pool_id=open_pools("{{ params.project_id }}"))
