@@ -195,34 +195,11 @@ class EmulatorState:
         self._validator = ItemValidator(self.pool)
 
     def stats(self) -> dict[str, Any]:
-        """``GET /_emulator/stats``.
+        """``GET /_emulator/stats``: see :func:`emulator_stats`.
 
-        :return: request, response and fault counters, object counts (also per pool), pool statuses, assignment
-            counts per pool and status, ``money`` (see :meth:`Account.stats <toloka_emulator.money.Account.stats>`),
-            ``user_bonuses`` (count, amount, by user), the crowd's user ids and profiles (``workers``: ``user_id``,
-            ``accuracy``, ``spammer``, ``time_factor``) and the time.
+        :return: the counters.
         """
-        self.advance()
-        return {
-            "requests": dict(self.requests),
-            "responses": dict(self.responses),
-            "faults": dict(self.faults.counts),
-            "objects": {
-                "tasks": len(self.objects[TASKS.name]),
-                "task_suites": len(self.objects[TASK_SUITES.name]),
-                "operations": len(self.operations),
-            },
-            "projects": len(self.projects.by_id),
-            "assignments": len(self.assignments.by_id),
-            "tasks_by_pool": {p: len(ids) for p, ids in self.by_pool[TASKS.name].items() if ids},
-            "task_suites_by_pool": {p: len(ids) for p, ids in self.by_pool[TASK_SUITES.name].items() if ids},
-            "pools": {pid: pool.status for pid, pool in self.pools.items()},
-            "assignments_by_pool": self.assignments.stats(),
-            "money": self.account.stats(),
-            "user_bonuses": self.bonuses.stats(),
-            "crowd": {"user_ids": self.crowd.user_ids(), "workers": self.crowd.profiles()},
-            "time": self.time(),
-        }
+        return emulator_stats(self)
 
     def time(self) -> dict[str, Any]:
         """Where the clock and the simulated time stand.
@@ -507,6 +484,38 @@ class EmulatorState:
         :raises ApiError: 400 for a malformed parameter.
         """
         return search_objects(kind, self.objects[kind.name], self.by_pool[kind.name], query)
+
+
+def emulator_stats(state: EmulatorState) -> dict[str, Any]:
+    """``GET /_emulator/stats``.
+
+    :param state: the emulator.
+    :return: request, response and fault counters, object counts (also per pool), pool statuses, assignment
+        counts per pool and status, ``money`` (see :meth:`Account.stats <toloka_emulator.money.Account.stats>`),
+        ``user_bonuses`` (count, amount, by user), the crowd's user ids and profiles (``workers``: ``user_id``,
+        ``accuracy``, ``spammer``, ``time_factor``) and the time.
+    """
+    state.advance()
+    return {
+        "requests": dict(state.requests),
+        "responses": dict(state.responses),
+        "faults": dict(state.faults.counts),
+        "objects": {
+            "tasks": len(state.objects[TASKS.name]),
+            "task_suites": len(state.objects[TASK_SUITES.name]),
+            "operations": len(state.operations),
+        },
+        "projects": len(state.projects.by_id),
+        "assignments": len(state.assignments.by_id),
+        "tasks_by_pool": {p: len(ids) for p, ids in state.by_pool[TASKS.name].items() if ids},
+        "task_suites_by_pool": {p: len(ids) for p, ids in state.by_pool[TASK_SUITES.name].items() if ids},
+        "pools": {pid: pool.status for pid, pool in state.pools.items()},
+        "assignments_by_pool": state.assignments.stats(),
+        "money": state.account.stats(),
+        "user_bonuses": state.bonuses.stats(),
+        "crowd": {"user_ids": state.crowd.user_ids(), "workers": state.crowd.profiles()},
+        "time": state.time(),
+    }
 
 
 def search_objects(

@@ -1,0 +1,30 @@
+"""The shape rules of docs/architecture.md, kept true: no class past 400 lines, no provider function past 60."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = (ROOT / "airflow_toloka", ROOT / "emulator" / "toloka_emulator")
+
+
+def _sizes(kind: type[ast.AST] | tuple[type[ast.AST], ...], roots: tuple[Path, ...]) -> list[tuple[str, int]]:
+    found = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, kind):
+                    lines = node.end_lineno - node.lineno + 1  # type: ignore[attr-defined]
+                    found.append((f"{path.relative_to(ROOT)}:{node.name}", lines))  # type: ignore[attr-defined]
+    return found
+
+
+def test_no_class_is_past_400_lines() -> None:
+    assert [(name, n) for name, n in _sizes(ast.ClassDef, PACKAGES) if n > 400] == []
+
+
+def test_no_provider_function_is_past_60_lines() -> None:
+    functions = _sizes((ast.FunctionDef, ast.AsyncFunctionDef), PACKAGES[:1])
+    assert functions, "no function found: the walk looks in the wrong place"
+    assert [(name, n) for name, n in functions if n > 60] == []
