@@ -11,10 +11,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_toloka.batching import TASK_SUITES, TASKS, CreateOptions
-from airflow_toloka.hooks.base import seg
+from airflow_toloka.exceptions import TolokaInputError
+from airflow_toloka.hooks.base import Request, seg
 from airflow_toloka.hooks.operations import Timeout
 from airflow_toloka.hooks.uploads import UploadsMixin
-from airflow_toloka.models import BatchCreateResult, Operation, Task, TaskSuite
+from airflow_toloka.models import BatchCreateResult, Operation, Task, TaskSuite, compact_json
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -100,6 +101,49 @@ class TasksMixin(UploadsMixin):
         """
         for page in self._pages(TASK_SUITES.path, {**filters, "limit": 10_000}):
             yield from (TaskSuite.model_validate(raw) for raw in page)
+
+    def patch_task_overlap_or_min(self, task_id: str, overlap: int, open_pool: bool = False) -> Task:
+        """Set a task's overlap, or the smallest value still possible when more answers were already issued.
+
+        More overlap on a finished task makes it issuable again; a CLOSED pool reopens only with ``open_pool``.
+        The same call twice leaves the same overlap, so it is retried like a read.
+
+        :param task_id: the task.
+        :param overlap: the answers wanted in all (0 stops issuing it).
+        :param open_pool: reopen the task's pool if it is CLOSED.
+        :return: the task with its new ``overlap`` and ``remaining_overlap``.
+        :raises TolokaDoesNotExistError: when Toloka has no such task.
+        :raises TolokaValidationError: when Toloka refuses the overlap.
+        """
+        return self._set_overlap(TASKS.path, task_id, overlap, open_pool, Task)  # type: ignore[no-any-return]
+
+    def patch_task_suite_overlap_or_min(
+        self, task_suite_id: str, overlap: int, open_pool: bool = False
+    ) -> TaskSuite:
+        """:meth:`patch_task_overlap_or_min` for a task suite.
+
+        :param task_suite_id: the suite.
+        :param overlap: the answers wanted in all (0 stops issuing it).
+        :param open_pool: reopen the suite's pool if it is CLOSED.
+        :return: the suite with its new ``overlap`` and ``remaining_overlap``.
+        :raises TolokaDoesNotExistError: when Toloka has no such suite.
+        :raises TolokaValidationError: when Toloka refuses the overlap.
+        """
+        return self._set_overlap(TASK_SUITES.path, task_suite_id, overlap, open_pool, TaskSuite)  # type: ignore[no-any-return]
+
+    def _set_overlap(self, base: str, object_id: str, overlap: int, open_pool: bool, model: type[Any]) -> Any:
+        if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+            raise TolokaInputError(f"overlap must be a whole number of answers, 0 or more, not {overlap!r}")
+        return self._send(
+            Request(
+                "PATCH",
+                f"{base}/{seg(object_id)}/set-overlap-or-min",
+                params={"open_pool": True} if open_pool else None,
+                body=compact_json({"overlap": overlap}).encode(),
+                idempotent=True,
+                model=model,
+            )
+        )
 
     def create_task(self, task: Task | Mapping[str, Any], **kwargs: Unpack[_CreateOneKwargs]) -> Task:
         """Create one task; takes ``allow_defaults``, ``open_pool``, ``async_mode``, ``idempotency_key``.

@@ -452,10 +452,21 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
 
         return get
 
+    def overlap_setter(suite: bool) -> Callable[[Request], Awaitable[Response]]:
+        async def set_overlap_or_min(request: Request) -> Response:
+            body, query = await _body(request), request.query_params
+            return json_response(state.overlaps.set_or_min(suite, request.path_params["id"], body, query))
+
+        return set_overlap_or_min
+
     for kind in (TASKS, TASK_SUITES):
         app.add_api_route(kind.path, creator(kind), methods=["POST"], include_in_schema=False)
         app.add_api_route(kind.path, searcher(kind), methods=["GET"], include_in_schema=False)
         app.add_api_route(kind.path + "/{id}", getter(kind), methods=["GET"], include_in_schema=False)
+        path = kind.path + "/{id}/set-overlap-or-min"
+        app.add_api_route(
+            path, overlap_setter(kind is TASK_SUITES), methods=["PATCH"], include_in_schema=False
+        )
 
     # ------------------------------------------------------------------ operations, pools, requester
 

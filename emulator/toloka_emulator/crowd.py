@@ -214,6 +214,24 @@ class Crowd:
         if pool_id in self._open:
             self._wake()
 
+    def overlap_changed(self, pool: Pool, unit: dict[str, Any], before: int) -> None:
+        """A task's or suite's overlap was set anew: more of it is issuable, or less.
+
+        :param pool: its pool.
+        :param unit: the stored task or suite.
+        :param before: its ``remaining_overlap`` before the change.
+        """
+        work = self._work.get(pool.id)
+        if work is None:
+            return  # not indexed yet: opening the pool reads the object as it is now
+        work.overlap_changed(unit, before)
+        closing = self._closing.pop(pool.id, None)
+        if closing is not None:
+            closing.cancel()
+        if pool.id in self._open:
+            self._wake()
+        self._check_complete(pool)
+
     # ------------------------------------------------------------------ working
 
     def _eligible(self, pool: Pool) -> bool:

@@ -55,6 +55,7 @@ from toloka_emulator.fill import Filler
 from toloka_emulator.ids import IdSource
 from toloka_emulator.money import Account
 from toloka_emulator.operations import Entry, Operations
+from toloka_emulator.overlap import Overlaps
 from toloka_emulator.pool_api import POOLS, PoolApi
 from toloka_emulator.pools import (
     Pool,
@@ -188,6 +189,13 @@ class EmulatorState:
         )
         self.skills, self.user_skills, self.restrictions = gatekeeping(
             self.clock, self.timeline, self.ids.decimal, self.crowd
+        )
+        self.overlaps = Overlaps(
+            lambda suite, object_id: self.objects[(TASK_SUITES if suite else TASKS).name].get(object_id),
+            self.pools,
+            self.crowd.overlap_changed,
+            self.tallies.overlap_changed,
+            lambda pool: self.pool_api.mark_open(pool, self.clock.now_stamp()),
         )
         for pool in self.pools.values():
             if pool.status == "OPEN":

@@ -106,6 +106,16 @@ class Tallies:
             else:
                 tally.overlap += (obj.get("overlap") or 0) * general
 
+    def overlap_changed(self, obj: dict[str, Any], suite: bool, delta: int) -> None:
+        """A task's or suite's overlap changed by ``delta`` (``set-overlap-or-min``).
+
+        :param obj: the stored task or suite.
+        :param suite: whether it is a suite.
+        :param delta: new overlap minus old.
+        """
+        general = _general_count(obj) if suite else int(not obj.get("known_solutions"))
+        self.of(obj["pool_id"]).overlap += delta * general
+
     def added(self, assignments: Sequence[dict[str, Any]]) -> None:
         """Assignments were stored: ACTIVE from the crowd, or already finished from ``/_emulator/fill``.
 

@@ -138,6 +138,22 @@ class PoolWork:
                 self.open_count += 1
             self.returned.append(unit)
 
+    def overlap_changed(self, unit: dict[str, Any], before: int) -> None:
+        """Follow a unit whose overlap was set anew (``set-overlap-or-min``): queue it again when raised.
+
+        :param unit: the stored task or suite, its ``remaining_overlap`` already changed.
+        :param before: its ``remaining_overlap`` before the change.
+        """
+        after = unit.get("remaining_overlap") or 0
+        if unit.get("known_solutions"):
+            return  # control tasks are not queued; see give_back
+        if before == 0 and after > 0:
+            self.open_count += 1
+        elif before > 0 and after == 0:
+            self.open_count -= 1
+        if after > before:
+            self.returned.append(unit)  # a worker whose cursor passed it still finds it
+
     def _scan(
         self, which: int, done: set[str], user: str, start: int, limit: int, returned: bool = False
     ) -> tuple[list[dict[str, Any]], deque[dict[str, Any]], int]:
