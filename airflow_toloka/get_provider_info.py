@@ -47,6 +47,7 @@ PROVIDER_INFO: dict[str, Any] = {
                 "airflow_toloka.operators.pools",
                 "airflow_toloka.operators.labels",
                 "airflow_toloka.operators.bonuses",
+                "airflow_toloka.operators.quality",
             ],
         }
     ],

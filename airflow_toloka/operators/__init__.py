@@ -1,5 +1,5 @@
 """Operators: upload tasks; create projects and pools; open, close, archive them; export, review, aggregate; pay
-bonuses."""
+bonuses; skills and more answers where the crowd disagreed."""
 
 from airflow_toloka.operators.bonuses import PayBonusesOperator
 from airflow_toloka.operators.labels import (
@@ -15,6 +15,7 @@ from airflow_toloka.operators.pools import (
     CreateProjectOperator,
     OpenPoolOperator,
 )
+from airflow_toloka.operators.quality import CreateSkillOperator, RaiseOverlapOperator
 from airflow_toloka.operators.tasks import CreateTasksOperator, CreateTaskSuitesOperator
 
 __all__ = [
@@ -23,11 +24,13 @@ __all__ = [
     "ClosePoolOperator",
     "CreatePoolOperator",
     "CreateProjectOperator",
+    "CreateSkillOperator",
     "CreateTaskSuitesOperator",
     "CreateTasksOperator",
     "ExportAssignmentsOperator",
     "OpenPoolOperator",
     "PayBonusesOperator",
+    "RaiseOverlapOperator",
     "ReviewAssignmentsOperator",
     "TolokaOperationLink",
     "TolokaPoolLink",
