@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, conf
@@ -36,6 +36,7 @@ from airflow_toloka.labels import (
 )
 from airflow_toloka.operators.base import TolokaBaseOperator, write_owner
 from airflow_toloka.operators.links import TolokaPoolLink
+from airflow_toloka.operators.quality import ban_until, golden_rates
 from airflow_toloka.params import is_templated, names_of
 from airflow_toloka.triggers.operation import defer_until_done
 
@@ -171,7 +172,11 @@ class ReviewAssignmentsOperator(_ResultsOperator):
     refuse (a REJECTED for an assignment already ACCEPTED, any verdict for one still ACTIVE, SKIPPED or EXPIRED)
     fails the task, naming the rows, before any change. ``rule={"min_golden_accuracy": 0.8}`` decides each
     SUBMITTED assignment: accepted when its control tasks were answered at least that well, else rejected with
-    ``comment`` (``{correct}`` and ``{total}`` filled in). A review Toloka still refuses midway does not stop the
+    ``comment`` (``{correct}`` and ``{total}`` filled in). The rule may also act on the Tolokers: ``restrict``
+    (``{"scope": "PROJECT"|"POOL"|"ALL_PROJECTS", "duration": 10, "duration_unit": "DAYS"|"HOURS"|"MINUTES"|
+    "PERMANENT", "private_comment": ...}``) bans each Toloker it rejected, and ``skill_id`` sets each judged
+    Toloker's skill to their share of control tasks right (0 to 100) in the assignments this review judged; both
+    are upserts, so a retry sets them again rather than twice. A review Toloka still refuses midway does not stop the
     others; the task fails at the end naming each one.
 
     Re-running is safe: a verdict already in place is not sent again. The counts say how many assignments of the
@@ -187,7 +192,7 @@ class ReviewAssignmentsOperator(_ResultsOperator):
 
     :param pool_id: the pool (templated).
     :param decisions_path: the decisions file (templated; any ``ObjectStoragePath``).
-    :param rule: ``{"min_golden_accuracy": float, "comment": str}``.
+    :param rule: ``{"min_golden_accuracy": float, "comment": str, "restrict": dict, "skill_id": str}``.
     :param allow_empty_decisions: succeed, reviewing nothing, when the decisions file holds no decision.
     :param allow_no_control_tasks: in rule mode, accept every SUBMITTED assignment when none holds a control task.
     :param max_in_flight: reviews sent concurrently.
@@ -225,6 +230,7 @@ class ReviewAssignmentsOperator(_ResultsOperator):
         )
         self.max_in_flight = max_in_flight
         self.without_control = 0  # set by a rule review: assignments accepted with no control task to judge
+        self.judged: list[tuple[str, int, int, str]] = []  # rule review: (user, correct, controls, verdict)
 
     def run(self, context: Context) -> dict[str, Any]:
         """Decide, check, then send the reviews that are not in place yet.
@@ -261,6 +267,7 @@ class ReviewAssignmentsOperator(_ResultsOperator):
         }
         if self.rule is not None:
             result["without_control"] = self.without_control
+            result.update(self._act_on_tolokers(pool_id, {d.assignment_id for d in pending} - set(refused)))
         self.log.info("Reviewed pool %s: %s", pool_id, result)
         if refused:
             raise TolokaError(
@@ -281,7 +288,9 @@ class ReviewAssignmentsOperator(_ResultsOperator):
             for page in hook.get_assignment_pages(pool_id=pool_id, status="SUBMITTED"):
                 for assignment in page:
                     decided.append(rule_decision(assignment, minimum, comment))
-                    without_control += golden_score(assignment)[1] == 0
+                    correct, controls = golden_score(assignment)
+                    without_control += controls == 0
+                    self.judged.append((str(assignment["user_id"]), correct, controls, decided[-1].verdict))
             if decided and without_control == len(decided) and not self.allow_no_control_tasks:
                 raise TolokaInputError(
                     f"pool {pool_id}: none of its {len(decided)} SUBMITTED assignment(s) holds a control task, so "
@@ -315,6 +324,34 @@ class ReviewAssignmentsOperator(_ResultsOperator):
                 f"{self.decisions_path}: {len(bad)} decision(s) cannot be applied: {listed}{more}; nothing was reviewed"
             )
         return decisions, statuses
+
+    def _act_on_tolokers(self, pool_id: str, sent: set[str]) -> dict[str, int]:
+        """The rule's ``restrict`` and ``skill_id``: ban the Tolokers rejected, set the skill of those judged."""
+        assert self.rule is not None
+        restrict, skill_id, out = self.rule.get("restrict"), self.rule.get("skill_id"), {}
+        if restrict:
+            pool = self.hook.get_pool(pool_id)
+            until = ban_until(restrict, datetime.now(timezone.utc))
+            scope = str(restrict.get("scope") or "PROJECT")
+            target = {"PROJECT": {"project_id": pool.project_id}, "POOL": {"pool_id": pool_id}}.get(scope, {})
+            banned = sorted({user for user, _, _, verdict in self.judged if verdict == "REJECTED"})
+            for user in banned:
+                self.hook.set_user_restriction(
+                    {
+                        "scope": scope,
+                        "user_id": user,
+                        **target,
+                        "will_expire": until,
+                        "private_comment": restrict.get("private_comment") or f"rejected in pool {pool_id}",
+                    }
+                )
+            out["banned"] = len(banned)
+        if skill_id:
+            rates = golden_rates((user, c, n) for user, c, n, _ in self.judged)
+            for user, rate in sorted(rates.items()):
+                self.hook.set_user_skill(skill_id=str(skill_id), user_id=user, value=round(rate, 3))
+            out["skills_set"] = len(rates)
+        return out
 
 
 def _review_problem(status: str | None, verdict: str, pool_id: str) -> str | None:

@@ -20,7 +20,7 @@ from airflow.sdk import conf
 from airflow_toloka.events import OperationEvent
 from airflow_toloka.exceptions import TolokaCostError, TolokaInputError
 from airflow_toloka.files import read_json_object
-from airflow_toloka.models import Operation
+from airflow_toloka.models import Operation, Pool
 from airflow_toloka.money import DEFAULT_FEE_MIN, DEFAULT_FEE_RATE, PoolCostEstimate, refusal
 from airflow_toloka.operators.base import TolokaBaseOperator, run_key
 from airflow_toloka.operators.links import (
@@ -344,6 +344,9 @@ class OpenPoolOperator(_PoolActionOperator):
     fails with :class:`~airflow_toloka.exceptions.TolokaCostError` naming the estimate, the balance and the
     limit, and the pool stays closed. With ``max_cost=None`` and ``check_balance=False`` nothing is estimated.
 
+    A pool whose ``quality_control.training_requirement`` names a training gets that training opened first (and
+    waited for), since no Toloker can qualify for the pool while its training is closed.
+
     :param pool_id: the pool.
     :param max_cost: the most opening may cost, USD (rewards and fee); None sets no limit.
     :param check_balance: refuse when the estimate is above the requester's balance.
@@ -380,9 +383,11 @@ class OpenPoolOperator(_PoolActionOperator):
 
         :raises TolokaCostError: naming the estimate, the balance and the limit; the pool is not opened.
         """
+        pool = self.hook.get_pool(pool_id)
+        self._open_training(pool)
         if self.max_cost is None and not self.check_balance:
             return {}
-        if self.hook.get_pool(pool_id).status == "OPEN":
+        if pool.status == "OPEN":
             return {}  # opening it costs nothing more
         estimate: PoolCostEstimate = self.hook.estimate_pool_cost(
             pool_id, fee_rate=self.fee_rate, fee_min=self.fee_min
@@ -400,6 +405,16 @@ class OpenPoolOperator(_PoolActionOperator):
             "not checked" if balance is None else f"${balance}",
         )
         return {"estimated_cost": estimate.as_dict()}
+
+    def _open_training(self, pool: Pool) -> None:
+        """Open the pool's linked training unless it is open."""
+        requirement = (pool.quality_control or {}).get("training_requirement") or {}
+        training_id = requirement.get("training_pool_id")
+        if training_id is None:
+            return
+        if self.hook.get_training(str(training_id)).status != "OPEN":
+            self.log.info("Opening training %s, which pool %s requires", training_id, pool.id)
+            self.hook.open_training(str(training_id))
 
 
 class ClosePoolOperator(_PoolActionOperator):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_toloka.exceptions import TolokaInputError
@@ -15,7 +16,7 @@ from airflow_toloka.operators.links import TolokaPoolLink
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["CreateSkillOperator", "RaiseOverlapOperator", "uncertain_tasks"]
+__all__ = ["CreateSkillOperator", "RaiseOverlapOperator", "ban_until", "golden_rates", "uncertain_tasks"]
 
 
 class CreateSkillOperator(TolokaBaseOperator):
@@ -103,6 +104,47 @@ def uncertain_tasks(rows: Any, min_confidence: float, where: str) -> dict[str, i
         if confidence < min_confidence:
             found[task_id] = answers
     return found
+
+
+_UNIT_SECONDS = {"MINUTES": 60, "HOURS": 3600, "DAYS": 86_400}
+
+
+def ban_until(restrict: Mapping[str, Any], now: datetime) -> datetime | None:
+    """When a ban given in a quality-control action's terms ends.
+
+    :param restrict: ``{"duration": int, "duration_unit": "MINUTES"|"HOURS"|"DAYS"|"PERMANENT"}``.
+    :param now: the time the ban starts.
+    :return: its ``will_expire``; None for PERMANENT (until deleted).
+    :raises TolokaInputError: for an unknown unit or a duration that is not a positive number.
+    """
+    unit = str(restrict.get("duration_unit") or "PERMANENT")
+    if unit == "PERMANENT":
+        return None
+    if unit not in _UNIT_SECONDS:
+        raise TolokaInputError(
+            f"restrict.duration_unit must be MINUTES, HOURS, DAYS or PERMANENT, not {unit!r}"
+        )
+    try:
+        duration = float(restrict["duration"])
+    except (KeyError, TypeError, ValueError):
+        raise TolokaInputError(f"restrict needs a duration (a number of {unit}), got {restrict!r}") from None
+    if duration <= 0:
+        raise TolokaInputError(f"restrict.duration must be above 0, not {duration}")
+    return now + timedelta(seconds=duration * _UNIT_SECONDS[unit])
+
+
+def golden_rates(judged: Iterable[tuple[str, int, int]]) -> dict[str, float]:
+    """Each Toloker's share of control tasks answered right, in percent, over the assignments judged.
+
+    :param judged: ``(user_id, correct, control tasks)`` per assignment.
+    :return: user id -> 0..100, for Tolokers with at least one control task.
+    """
+    right: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for user, correct, controls in judged:
+        right[user] += correct
+        total[user] += controls
+    return {user: 100.0 * right[user] / total[user] for user in total if total[user]}
 
 
 class RaiseOverlapOperator(TolokaBaseOperator):
