@@ -107,9 +107,6 @@ class Crowd:
         self.close_pool: Callable[[Pool, str], None] = lambda pool, reason: None
         # bans and skill filters (restrictions.Access); everyone is admitted until the state wires them in
         self.admits: Callable[[str, Pool], bool] = lambda user_id, pool: True
-        # quality-control rules (quality_rules.QualityRules), told of every submitted and skipped suite
-        self.on_submitted: Callable[[Pool, dict[str, Any]], None] = lambda pool, assignment: None
-        self.on_skipped: Callable[[Pool, dict[str, Any]], None] = lambda pool, assignment: None
         self._work: dict[str, PoolWork] = {}
         self._open: dict[str, None] = {}  # OPEN pools the crowd may work on, in the order they opened
         self._closing: dict[str, Event] = {}
@@ -160,17 +157,6 @@ class Crowd:
         :return: their 32-hex ``user_id`` values.
         """
         return [worker.user_id for worker in self._workers if not worker.retired]
-
-    def accuracy(self, user_id: str) -> float | None:
-        """How often a Toloker of this crowd answers right (a spammer, answering at random: one in two).
-
-        :param user_id: the Toloker.
-        :return: the accuracy, or None for no such worker.
-        """
-        for worker in self._workers:
-            if worker.user_id == user_id:
-                return 0.5 if worker.spammer else worker.accuracy
-        return None
 
     def knows(self, user_id: str) -> bool:
         """Whether a Toloker has the id: a worker of this crowd, retired or not (bonuses may still reach them), or
@@ -384,8 +370,6 @@ class Crowd:
         else:
             self._assignments.move(assignment, outcome, stamp)
             work.give_back(units)
-            if outcome == "SKIPPED":
-                self.on_skipped(pool, assignment)
             if pool.id in self._open:
                 self._wake()
         self._check_complete(pool)
@@ -408,11 +392,10 @@ class Crowd:
         if pool.setting("auto_accept_solutions", True):
             self._account.pay_reward(pool.id, reward)
             self._assignments.move(assignment, "ACCEPTED", stamp)
-        else:
-            self._account.reserve(assignment["id"], pool.id, reward)
-            days = float(pool.setting("auto_accept_period_day", 21))
-            self._timeline.after_sim(days * _DAY, lambda: self._auto_accept(assignment))
-        self.on_submitted(pool, assignment)
+            return
+        self._account.reserve(assignment["id"], pool.id, reward)
+        days = float(pool.setting("auto_accept_period_day", 21))
+        self._timeline.after_sim(days * _DAY, lambda: self._auto_accept(assignment))
 
     def _auto_accept(self, assignment: dict[str, Any]) -> None:
         if assignment["status"] == "SUBMITTED":

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from toloka_emulator.quality import check_configs
 from toloka_emulator.wire import MAX_OVERLAP, VALUE_REQUIRED, ApiError, field_error
 
 __all__ = ["READ_ONLY", "Form", "check_pool", "check_training", "parse_stamp", "validation_error"]
@@ -257,7 +256,6 @@ def check_pool(
             elif not training_ok(str(training)):
                 form.error(path, "DOES_NOT_EXIST", f"Training {training} does not exist")
             form.number("quality_control.training_requirement.training_passing_skill_value", 0, 100)
-        check_configs(form.value("quality_control.configs"), form.error)
     return form.cleaned()
 
 

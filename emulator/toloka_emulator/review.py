@@ -66,8 +66,6 @@ class Review:
         self._pools = pools
         self._now_stamp = now_stamp
         self._settings = settings
-        # quality-control rules (quality_rules.QualityRules): (assignment, old status, new status) after a change
-        self.on_reviewed: Callable[[dict[str, Any], str, str], None] = lambda assignment, old, new: None
 
     def patch(self, assignment_id: str, body: Any) -> dict[str, Any]:
         """``PATCH /assignments/{id}``: accept or reject.
@@ -104,8 +102,6 @@ class Review:
             self._account.release(assignment_id)
         extra = {"public_comment": comment} if comment is not None else {}
         self._assignments.move(assignment, status, self._now_stamp(), **extra)
-        if current != status:
-            self.on_reviewed(assignment, current, status)
         return assignment
 
     def _check_body(self, body: Any) -> tuple[str, str | None]:

@@ -68,7 +68,6 @@ from toloka_emulator.pools import (
     pools_of,
 )
 from toloka_emulator.projects import Projects, implicit_task_spec
-from toloka_emulator.quality_rules import QualityRules
 from toloka_emulator.query import (
     COMPARISONS,
     bool_param,
@@ -191,7 +190,6 @@ class EmulatorState:
         self.skills, self.user_skills, self.restrictions = gatekeeping(
             self.clock, self.timeline, self.ids.decimal, self.crowd
         )
-        _wire_quality(self)
         self.overlaps = Overlaps(
             lambda suite, object_id: self.objects[(TASK_SUITES if suite else TASKS).name].get(object_id),
             self.pools,
@@ -494,26 +492,6 @@ class EmulatorState:
         :raises ApiError: 400 for a malformed parameter.
         """
         return search_objects(kind, self.objects[kind.name], self.by_pool[kind.name], query)
-
-
-def _wire_quality(state: EmulatorState) -> None:
-    """Quality-control rules and the training gate, told of the crowd's work and of reviews."""
-    quality = QualityRules(
-        state.pools,
-        state.clock,
-        state.restrictions,
-        state.user_skills,
-        state.review.patch,
-        lambda suite, object_id, body, query: state.overlaps.set_or_min(suite, object_id, body, query),
-        lambda suite, object_id: state.objects[(TASK_SUITES if suite else TASKS).name].get(object_id),
-        state.assignments.of_pool,
-        state.crowd.accuracy,
-        lambda: state.config.seed,
-    )
-    gate = state.crowd.admits
-    state.crowd.admits = lambda user_id, pool: gate(user_id, pool) and quality.admits(user_id, pool)
-    state.crowd.on_submitted, state.crowd.on_skipped = quality.submitted, quality.skipped
-    state.review.on_reviewed = quality.reviewed
 
 
 def emulator_stats(state: EmulatorState) -> dict[str, Any]:
