@@ -31,7 +31,7 @@ Choices (emulator-only, or where Toloka is unconfirmed; docs/toloka-api.md L14 i
 - the crowd works only on pools (not trainings) whose project has a non-empty ``output_spec``: pools created
   through the API always do; pools-file pools do when they declare one; auto-created permissive pools never do,
   so uploads into them (benchmarks, ``make demo``) cost exactly what they did before the crowd existed.
-- training gating (``training_requirement``), skills and quality-control rules are not modelled.
+- training gating (``training_requirement``) is not modelled; quality-control rules are run by :mod:`quality`.
 - a pool needs at least ``overlap`` workers to complete; with fewer, it waits for ``will_expire``.
 - ``auto_accept_period_day`` absent means 21 days (its maximum).
 """
@@ -107,6 +107,8 @@ class Crowd:
         self.close_pool: Callable[[Pool, str], None] = lambda pool, reason: None
         # bans and skill filters (restrictions.Access); everyone is admitted until the state wires them in
         self.admits: Callable[[str, Pool], bool] = lambda user_id, pool: True
+        # quality-control rules (quality.QualityControl) see every submitted suite
+        self.on_submitted: Callable[[Pool, dict[str, Any]], None] = lambda pool, assignment: None
         self._work: dict[str, PoolWork] = {}
         self._open: dict[str, None] = {}  # OPEN pools the crowd may work on, in the order they opened
         self._closing: dict[str, Event] = {}
@@ -370,6 +372,7 @@ class Crowd:
                 for task in assignment["tasks"]
             ]
         self._assignments.move(assignment, "SUBMITTED", stamp, solutions=solutions)
+        self.on_submitted(pool, assignment)
         reward = float(assignment["reward"])
         if pool.setting("auto_accept_solutions", True):
             self._account.pay_reward(pool.id, reward)

@@ -67,6 +67,7 @@ from toloka_emulator.pools import (
     pools_of,
 )
 from toloka_emulator.projects import Projects, implicit_task_spec
+from toloka_emulator.quality import QualityControl
 from toloka_emulator.query import (
     COMPARISONS,
     bool_param,
@@ -189,6 +190,8 @@ class EmulatorState:
         self.skills, self.user_skills, self.restrictions = gatekeeping(
             self.clock, self.timeline, self.ids.decimal, self.crowd
         )
+        self.quality = QualityControl(self.restrictions.put, self.user_skills.put, self.clock)
+        self.crowd.on_submitted = self.quality.submitted
         for pool in self.pools.values():
             if pool.status == "OPEN":
                 self.crowd.pool_opened(pool)
