@@ -14,6 +14,7 @@ other collector and action is accepted, stored and echoed, but never fires.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any
 
 from toloka_emulator.clock import Clock, format_datetime
 from toloka_emulator.pools import Pool
-from toloka_emulator.wire import field_error
+from toloka_emulator.wire import ApiError, field_error
 
 __all__ = ["QualityControl", "check_configs", "golden_stats", "holds", "submit_time_stats"]
 
@@ -140,6 +141,49 @@ def _check_rule(rule: Any, kind: str, path: str, errors: dict[str, Any]) -> None
         errors.setdefault(
             f"{path}.action.type",
             field_error("UNKNOWN_ENUM_VALUE", f"Action not allowed for {kind}", list(actions)),
+        )
+    else:
+        _check_action(action, f"{path}.action.parameters", errors)
+
+
+# action type -> parameters it cannot run without (checked here so that a firing rule never fails mid-crowd)
+_REQUIRED = {
+    "RESTRICTION": ("scope",),
+    "RESTRICTION_V2": ("scope", "duration_unit"),
+    "SET_SKILL": ("skill_id", "skill_value"),
+    "SET_SKILL_FROM_OUTPUT_FIELD": ("skill_id", "from_field"),
+    "REJECT_ALL_ASSIGNMENTS": ("public_comment",),
+    "CHANGE_OVERLAP": ("delta",),
+}
+_ENUMS = {"scope": ("POOL", "PROJECT", "ALL_PROJECTS"), "duration_unit": (*_UNITS, "PERMANENT")}
+
+
+def _check_action(action: dict[str, Any], path: str, errors: dict[str, Any]) -> None:
+    params = action.get("parameters") or {}
+    if not isinstance(params, dict):
+        errors.setdefault(path, field_error("OBJECT_EXPECTED", "Value must be an object"))
+        return
+    for name in _REQUIRED.get(str(action["type"]), ()):
+        if params.get(name) is None:
+            errors.setdefault(f"{path}.{name}", field_error("VALUE_REQUIRED", "Value must be present"))
+    for name, allowed in _ENUMS.items():
+        if name in params and params[name] not in allowed:
+            errors.setdefault(
+                f"{path}.{name}", field_error("UNKNOWN_ENUM_VALUE", f"Unknown {name}", list(allowed))
+            )
+    duration = params.get("duration")
+    if (
+        action["type"] == "RESTRICTION_V2"
+        and params.get("duration_unit") in _UNITS
+        and (isinstance(duration, bool) or not isinstance(duration, int))
+    ):
+        errors.setdefault(f"{path}.duration", field_error("INTEGER_EXPECTED", "Value must be an integer"))
+    value = params.get("skill_value")
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100
+    ):
+        errors.setdefault(
+            f"{path}.skill_value", field_error("VALUE_OUT_OF_RANGE", "A skill is 0..100", [0, 100])
         )
 
 
@@ -298,6 +342,11 @@ class QualityControl:
 
     def _act(self, action: dict[str, Any], stats: dict[str, Any], pool: Pool, user: str) -> None:
         kind, params = action.get("type"), action.get("parameters") or {}
+        # e.g. SET_SKILL naming a skill that does not exist: the rule does nothing rather than stop the crowd (assumed)
+        with contextlib.suppress(ApiError):
+            self._run(kind, params, stats, pool, user)
+
+    def _run(self, kind: Any, params: dict[str, Any], stats: dict[str, Any], pool: Pool, user: str) -> None:
         if kind in _R:
             self._do.restrict(self._restriction(kind, params, pool, user))
         elif kind == "SET_SKILL":

@@ -261,3 +261,41 @@ def test_answer_count_caps_work_with_a_legacy_restriction_and_sets_a_skill(
         days = datetime.fromisoformat(r["will_expire"]) - datetime.fromisoformat(r["created"])
         assert abs(days.total_seconds() - 2 * 86_400) < 5
     assert {u: s["value"] for u, s in user_skills(api, sid).items()} == dict.fromkeys(counts, 7)
+
+
+def test_an_action_missing_what_it_needs_is_a_validation_error(api: Api) -> None:
+    quality = qc(
+        "ANSWER_COUNT",
+        rule(
+            "assignments_accepted_count",
+            "GTE",
+            1,
+            {"type": "RESTRICTION_V2", "parameters": {"duration_unit": "WEEKS"}},
+        ),
+        rule(
+            "assignments_accepted_count",
+            "GTE",
+            1,
+            {"type": "SET_SKILL", "parameters": {"skill_id": "1", "skill_value": 150}},
+        ),
+        rule("assignments_accepted_count", "GTE", 1, {"type": "REJECT_ALL_ASSIGNMENTS", "parameters": {}}),
+        rule("assignments_accepted_count", "GTE", 1, ban(duration="1")),
+        rule("assignments_accepted_count", "GTE", 1, ban(duration_unit="PERMANENT", duration=None)),
+    )
+    got = codes(api.post("/pools", pool_body(make_project(api), quality_control=quality)))
+    base = "quality_control.configs[0].rules"
+    assert got == {
+        f"{base}[0].action.parameters.scope": "VALUE_REQUIRED",
+        f"{base}[0].action.parameters.duration_unit": "UNKNOWN_ENUM_VALUE",
+        f"{base}[1].action.parameters.skill_value": "VALUE_OUT_OF_RANGE",
+        f"{base}[2].action.parameters.public_comment": "VALUE_REQUIRED",
+        f"{base}[3].action.parameters.duration": "INTEGER_EXPECTED",
+    }
+
+
+def test_a_permanent_restriction_has_no_end(api: Api, emu: EmulatorProcess) -> None:
+    permanent = ban("ALL_PROJECTS", duration_unit="PERMANENT", duration=None)
+    plain_pool(api, qc("ANSWER_COUNT", rule("assignments_accepted_count", "GTE", 1, permanent)))
+    emu.advance(3600)
+    got = api.get_json("/user-restrictions", scope="ALL_PROJECTS", limit=500)["items"]
+    assert got and all("will_expire" not in r for r in got)
