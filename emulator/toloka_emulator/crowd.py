@@ -107,8 +107,9 @@ class Crowd:
         self.close_pool: Callable[[Pool, str], None] = lambda pool, reason: None
         # bans and skill filters (restrictions.Access); everyone is admitted until the state wires them in
         self.admits: Callable[[str, Pool], bool] = lambda user_id, pool: True
-        # quality-control rules (quality.QualityControl) see every submitted suite
+        # quality-control rules (quality.QualityControl) see every submitted and skipped suite
         self.on_submitted: Callable[[Pool, dict[str, Any]], None] = lambda pool, assignment: None
+        self.on_skipped: Callable[[Pool, dict[str, Any]], None] = lambda pool, assignment: None
         self._work: dict[str, PoolWork] = {}
         self._open: dict[str, None] = {}  # OPEN pools the crowd may work on, in the order they opened
         self._closing: dict[str, Event] = {}
@@ -354,6 +355,8 @@ class Crowd:
         else:
             self._assignments.move(assignment, outcome, stamp)
             work.give_back(units)
+            if outcome == "SKIPPED":
+                self.on_skipped(pool, assignment)
             if pool.id in self._open:
                 self._wake()
         self._check_complete(pool)
@@ -372,15 +375,16 @@ class Crowd:
                 for task in assignment["tasks"]
             ]
         self._assignments.move(assignment, "SUBMITTED", stamp, solutions=solutions)
-        self.on_submitted(pool, assignment)
         reward = float(assignment["reward"])
         if pool.setting("auto_accept_solutions", True):
             self._account.pay_reward(pool.id, reward)
             self._assignments.move(assignment, "ACCEPTED", stamp)
-            return
-        self._account.reserve(assignment["id"], pool.id, reward)
-        days = float(pool.setting("auto_accept_period_day", 21))
-        self._timeline.after_sim(days * _DAY, lambda: self._auto_accept(assignment))
+        else:
+            self._account.reserve(assignment["id"], pool.id, reward)
+            days = float(pool.setting("auto_accept_period_day", 21))
+            self._timeline.after_sim(days * _DAY, lambda: self._auto_accept(assignment))
+        # after the money: a rule that rejects or accepts this suite goes through the normal review
+        self.on_submitted(pool, assignment)
 
     def _auto_accept(self, assignment: dict[str, Any]) -> None:
         if assignment["status"] == "SUBMITTED":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,6 +74,7 @@ MODELLED = ("GOLDEN_SET", "ASSIGNMENT_SUBMIT_TIME", "ANSWER_COUNT")
 OPERATORS = ("EQ", "NE", "GT", "GTE", "LT", "LTE")
 _TEXT_KEYS = ("assessment_event", "pool_access_revoked_reason", "skill_id", "next_assignment_available")
 _UNITS = {"MINUTES": 60.0, "HOURS": 3600.0, "DAYS": 86_400.0}
+_REVIEW = {"REJECT_ALL_ASSIGNMENTS": "REJECTED", "APPROVE_ALL_ASSIGNMENTS": "ACCEPTED"}
 _ALIASES = {"wrong_answers_rate": "incorrect_answers_rate"}
 
 
@@ -271,6 +272,8 @@ class _Actors:
     restrict: Callable[[dict[str, Any]], Any]
     set_skill: Callable[[dict[str, Any]], Any]
     clock: Clock
+    review: Callable[[str, dict[str, Any]], Any] = lambda assignment_id, body: None
+    of_pool: Callable[[str], Iterable[dict[str, Any]]] = lambda pool_id: ()
     history: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
 
 
@@ -280,6 +283,8 @@ class QualityControl:
     :param restrict: ``PUT /user-restrictions`` (the restrictions store's ``put``).
     :param set_skill: ``PUT /user-skills`` (the user-skills store's ``put``).
     :param clock: the emulator's clock, for a restriction's ``will_expire``.
+    :param review: ``PATCH /assignments/{id}`` (the review's ``patch``), so that money moves as on a manual review.
+    :param of_pool: a pool's assignments.
     """
 
     def __init__(
@@ -287,8 +292,10 @@ class QualityControl:
         restrict: Callable[[dict[str, Any]], Any],
         set_skill: Callable[[dict[str, Any]], Any],
         clock: Clock,
+        review: Callable[[str, dict[str, Any]], Any],
+        of_pool: Callable[[str], Iterable[dict[str, Any]]],
     ) -> None:
-        self._do = _Actors(restrict, set_skill, clock)
+        self._do = _Actors(restrict, set_skill, clock, review, of_pool)
 
     def reset(self) -> None:
         """Forget every collector's history."""
@@ -298,8 +305,20 @@ class QualityControl:
         """A Toloker submitted a suite: update the modelled collectors and run the rules that now hold.
 
         :param pool: the pool.
-        :param assignment: the SUBMITTED assignment (``tasks``, ``solutions``, ``created``, ``submitted``).
+        :param assignment: the assignment (``tasks``, ``solutions``, ``created``, ``submitted``), already paid for
+            (auto-accept) or reserved (manual review).
         """
+        self._fire(pool, assignment, "SUBMITTED")
+
+    def skipped(self, pool: Pool, assignment: dict[str, Any]) -> None:
+        """A Toloker skipped a suite: SKIPPED_IN_ROW_ASSIGNMENTS counts one more.
+
+        :param pool: the pool.
+        :param assignment: the SKIPPED assignment.
+        """
+        self._fire(pool, assignment, "SKIPPED")
+
+    def _fire(self, pool: Pool, assignment: dict[str, Any], event: str) -> None:
         qc = pool.setting("quality_control", None)
         configs = qc.get("configs") if isinstance(qc, dict) else None
         if not isinstance(configs, list):
@@ -307,7 +326,7 @@ class QualityControl:
         user = assignment["user_id"]
         for config in configs:
             collector = config["collector_config"]
-            stats = self._collect(collector, pool, user, assignment)
+            stats = self._collect(collector, user, assignment, event)
             if stats is None:
                 continue
             for rule in config.get("rules", []):
@@ -323,9 +342,18 @@ class QualityControl:
         return history
 
     def _collect(
-        self, collector: dict[str, Any], pool: Pool, user: str, assignment: dict[str, Any]
+        self, collector: dict[str, Any], user: str, assignment: dict[str, Any], event: str
     ) -> dict[str, Any] | None:
         kind, params = collector["type"], collector.get("parameters") or {}
+        if kind == "SKIPPED_IN_ROW_ASSIGNMENTS":
+            row = self._do.history.setdefault((collector["uuid"], user), [])
+            if event != "SKIPPED":
+                row.clear()  # a submitted suite ends the row
+                return None
+            row.append(True)
+            return {"skipped_in_row_count": len(row)}
+        if event != "SUBMITTED":
+            return None
         if kind == "GOLDEN_SET":
             pairs = zip(assignment["tasks"], assignment.get("solutions") or [], strict=False)
             events = [_correct(t, s.get("output_values")) for t, s in pairs if t.get("known_solutions")]
@@ -358,6 +386,15 @@ class QualityControl:
             value = stats.get(_ALIASES.get(key, key))
             if value is not None:
                 self._do.set_skill({"skill_id": params["skill_id"], "user_id": user, "value": value})
+        elif kind in _REVIEW:
+            body = {"status": _REVIEW[kind], "public_comment": params.get("public_comment")}
+            mine = [
+                a["id"]
+                for a in self._do.of_pool(pool.id)
+                if a["user_id"] == user and a["status"] == "SUBMITTED"
+            ]
+            for assignment_id in mine:
+                self._do.review(assignment_id, body)
 
     def _restriction(self, kind: str, params: dict[str, Any], pool: Pool, user: str) -> dict[str, Any]:
         scope = params.get("scope", "PROJECT")

@@ -190,8 +190,14 @@ class EmulatorState:
         self.skills, self.user_skills, self.restrictions = gatekeeping(
             self.clock, self.timeline, self.ids.decimal, self.crowd
         )
-        self.quality = QualityControl(self.restrictions.put, self.user_skills.put, self.clock)
-        self.crowd.on_submitted = self.quality.submitted
+        self.quality = QualityControl(
+            self.restrictions.put,
+            self.user_skills.put,
+            self.clock,
+            self.review.patch,
+            self.assignments.of_pool,
+        )
+        self.crowd.on_submitted, self.crowd.on_skipped = self.quality.submitted, self.quality.skipped
         for pool in self.pools.values():
             if pool.status == "OPEN":
                 self.crowd.pool_opened(pool)

@@ -299,3 +299,70 @@ def test_a_permanent_restriction_has_no_end(api: Api, emu: EmulatorProcess) -> N
     emu.advance(3600)
     got = api.get_json("/user-restrictions", scope="ALL_PROJECTS", limit=500)["items"]
     assert got and all("will_expire" not in r for r in got)
+
+
+MANUAL: dict[str, Any] = {"auto_accept_solutions": False, "auto_accept_period_day": 2}
+REWARD, FEE = 0.02, 0.006
+
+
+def by_user(api: Api, pool_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Per Toloker, their assignments in the order they were finished (submitted or skipped)."""
+    got: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    done = [a for a in all_assignments(api, pool_id) if a.get("submitted") or a.get("skipped")]
+    for a in sorted(done, key=lambda a: (a.get("submitted") or a.get("skipped"), a["id"])):
+        got[a["user_id"]].append(a)
+    return got
+
+
+def test_skipped_in_row_counts_a_row_that_a_submit_ends(api: Api, emu: EmulatorProcess) -> None:
+    emu.configure(crowd_skip=0.5)
+    skips = rule("skipped_in_row_count", "GTE", 2, ban())
+    pool = plain_pool(api, qc("SKIPPED_IN_ROW_ASSIGNMENTS", skips), n=60)
+    emu.advance(3600)
+    banned, rows = restrictions(api, pool), {}
+    for user, done in by_user(api, pool).items():
+        longest = run = 0
+        for a in done:
+            run = run + 1 if a["status"] == "SKIPPED" else 0
+            longest = max(longest, run)
+        rows[user] = longest
+    assert banned
+    # someone skipped, then submitted, then skipped again: the submit ended their first row
+    assert any(
+        "KDK" in "".join("K" if a["status"] == "SKIPPED" else "D" for a in done)
+        for done in by_user(api, pool).values()
+    )
+    assert set(banned) == {user for user, longest in rows.items() if longest >= 2}
+
+
+def test_reject_all_rejects_the_submitted_work_and_releases_its_money(api: Api, emu: EmulatorProcess) -> None:
+    emu.configure(crowd_accuracy=0.9)
+    reject = {"type": "REJECT_ALL_ASSIGNMENTS", "parameters": {"public_comment": "control tasks"}}
+    quality = qc("GOLDEN_SET", rule("incorrect_answers_rate", "GT", 0, reject))
+    pool = make_pool(api, mixer_config=MIXED, quality_control=quality, **MANUAL)["id"]
+    upload(api, pool, 40)
+    upload(api, pool, 20, known_solutions=GOLDEN, infinite_overlap=True)  # a control task in every suite
+    act(api, f"/pools/{pool}/open")
+    emu.advance(3600)
+    wrong = {user for user, answers in controls(api, pool).items() if not all(answers)}
+    statuses = {user: {a["status"] for a in done} for user, done in by_user(api, pool).items()}
+    assert wrong and set(statuses) > wrong
+    for user, seen in statuses.items():
+        assert seen == ({"REJECTED"} if user in wrong else {"SUBMITTED"}), user
+    rejected = [a for a in all_assignments(api, pool) if a["status"] == "REJECTED"]
+    assert all(a["public_comment"] == "control tasks" for a in rejected)
+    submitted = sum(len(done) for user, done in by_user(api, pool).items() if user not in wrong)
+    assert emu.stats()["money"]["reserved"] == pytest.approx(submitted * (REWARD + FEE), abs=1e-6)
+
+
+def test_approve_all_accepts_a_tolokers_work_once_the_rule_holds(api: Api, emu: EmulatorProcess) -> None:
+    approve = {"type": "APPROVE_ALL_ASSIGNMENTS", "parameters": {}}
+    quality = qc("ANSWER_COUNT", rule("assignments_accepted_count", "GTE", 5, approve))
+    pool = plain_pool(api, quality, n=30, **MANUAL)
+    emu.advance(3600)
+    done = by_user(api, pool)
+    assert {len(v) >= 5 for v in done.values()} == {True, False}
+    for user, mine in done.items():
+        assert {a["status"] for a in mine} == ({"ACCEPTED"} if len(mine) >= 5 else {"SUBMITTED"}), user
+    accepted = sum(len(v) for v in done.values() if len(v) >= 5)
+    assert emu.stats()["money"]["rewards_by_pool"][pool] == pytest.approx(accepted * REWARD, abs=1e-6)
