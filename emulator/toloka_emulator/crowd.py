@@ -31,7 +31,8 @@ Choices (emulator-only, or where Toloka is unconfirmed; docs/toloka-api.md L14 i
 - the crowd works only on pools (not trainings) whose project has a non-empty ``output_spec``: pools created
   through the API always do; pools-file pools do when they declare one; auto-created permissive pools never do,
   so uploads into them (benchmarks, ``make demo``) cost exactly what they did before the crowd existed.
-- training gating (``training_requirement``) is not modelled; quality-control rules are run by :mod:`quality`.
+- ``training_requirement`` is modelled by :mod:`training_gate` (a score from the worker's accuracy);
+  quality-control rules are run by :mod:`quality`.
 - a pool needs at least ``overlap`` workers to complete; with fewer, it waits for ``will_expire``.
 - ``auto_accept_period_day`` absent means 21 days (its maximum).
 """
@@ -178,6 +179,8 @@ class Crowd:
         :param pool: the pool.
         """
         if not self._eligible(pool):
+            if pool.kind == "TRAINING":
+                self._wake()  # an open training may let idle Tolokers into the pools that require it
             return
         self._index(pool)
         self._open[pool.id] = None

@@ -80,6 +80,7 @@ from toloka_emulator.restrictions import gatekeeping
 from toloka_emulator.review import Review
 from toloka_emulator.tally import Tallies
 from toloka_emulator.timeline import Timeline
+from toloka_emulator.training_gate import gate_training
 from toloka_emulator.validation import (
     MAX_INPUT_BYTES,
     MAX_OUTPUT_BYTES,
@@ -198,6 +199,7 @@ class EmulatorState:
             self.assignments.of_pool,
         )
         self.crowd.on_submitted, self.crowd.on_skipped = self.quality.submitted, self.quality.skipped
+        self.training_gate = gate_training(self.crowd, self.pools, self.projects)
         for pool in self.pools.values():
             if pool.status == "OPEN":
                 self.crowd.pool_opened(pool)

@@ -366,3 +366,35 @@ def test_approve_all_accepts_a_tolokers_work_once_the_rule_holds(api: Api, emu: 
         assert {a["status"] for a in mine} == ({"ACCEPTED"} if len(mine) >= 5 else {"SUBMITTED"}), user
     accepted = sum(len(v) for v in done.values() if len(v) >= 5)
     assert emu.stats()["money"]["rewards_by_pool"][pool] == pytest.approx(accepted * REWARD, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- training gate
+
+
+def test_a_pool_admits_only_who_passed_its_open_training(api: Api, emu: EmulatorProcess) -> None:
+    emu.configure(crowd_accuracy=0.8, crowd_accuracy_spread=0.15, crowd_spammers=0.2)
+    project = make_project(api)
+    body = {
+        "project_id": project,
+        "private_name": "exam",
+        "inherited_instructions": True,
+        "training_tasks_in_task_suite_count": 2,
+    }
+    training = api.post("/trainings", body).json()["id"]
+    requirement = {"training_requirement": {"training_pool_id": training, "training_passing_skill_value": 80}}
+    pool = make_pool(api, project, quality_control=requirement)["id"]
+    upload(api, pool, 200)
+    act(api, f"/pools/{pool}/open")
+    emu.advance(600)
+    assert not all_assignments(api, pool)  # the training is CLOSED: nobody has passed it yet
+    upload(api, training, 3, known_solutions=GOLDEN)
+    act(api, f"/trainings/{training}/open")
+    emu.advance(600)
+    profiles = emu.stats()["crowd"]["workers"]
+    passing = {w["user_id"] for w in profiles if not w["spammer"] and w["accuracy"] >= 0.8}
+    assert passing and len(passing) < len(profiles)
+    assert set(per_user(api, pool)) == passing
+    act(api, f"/trainings/{training}/close")
+    before = len(all_assignments(api, pool))
+    emu.advance(600)
+    assert len(all_assignments(api, pool)) > before  # a pass is kept after the training closes
