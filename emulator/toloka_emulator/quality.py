@@ -15,7 +15,9 @@ other collector and action is accepted, stored and echoed, but never fires.
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -326,12 +328,50 @@ class QualityControl:
         user = assignment["user_id"]
         for config in configs:
             collector = config["collector_config"]
-            stats = self._collect(collector, user, assignment, event)
-            if stats is None:
+            if collector["type"] == "MAJORITY_VOTE":
+                if event == "SUBMITTED":
+                    self._majority(config, pool, assignment)
                 continue
-            for rule in config.get("rules", []):
-                if holds(rule.get("conditions", []), stats):
-                    self._act(rule["action"], stats, pool, user)
+            self._apply(config, pool, user, self._collect(collector, user, assignment, event))
+
+    def _apply(self, config: dict[str, Any], pool: Pool, user: str, stats: dict[str, Any] | None) -> None:
+        if stats is None:
+            return
+        for rule in config.get("rules", []):
+            if holds(rule.get("conditions", []), stats):
+                self._act(rule["action"], stats, pool, user)
+
+    def _majority(self, config: dict[str, Any], pool: Pool, assignment: dict[str, Any]) -> None:
+        """Score the general tasks of this suite whose overlap this submit completed, for every Toloker on them."""
+        collector = config["collector_config"]
+        threshold = int((collector.get("parameters") or {}).get("answer_threshold", 1))
+        general = {
+            t["id"]: t for t in assignment["tasks"] if not t.get("known_solutions") and t.get("overlap")
+        }
+        if not general:
+            return
+        answers: dict[str, list[tuple[str, str]]] = {task_id: [] for task_id in general}
+        for other in self._do.of_pool(pool.id):
+            if other["status"] not in ("SUBMITTED", "ACCEPTED"):
+                continue
+            for task, sol in zip(other["tasks"], other.get("solutions") or [], strict=False):
+                if task["id"] in answers:
+                    values = json.dumps(sol.get("output_values"), sort_keys=True)
+                    answers[task["id"]].append((other["user_id"], values))
+        for task_id, given in answers.items():
+            if len(given) != int(general[task_id]["overlap"]):
+                continue  # overlap not complete yet (or scored already, by the submit that completed it)
+            counts = Counter(values for _, values in given)
+            if max(counts.values()) < threshold:
+                continue  # no answer reached the threshold: scored for nobody
+            for user, values in given:
+                events = self._window(collector, user, [counts[values] >= threshold])
+                self._apply(
+                    config,
+                    pool,
+                    user,
+                    {"total_answers_count": len(events), **_rates("", sum(events), len(events))},
+                )
 
     def _window(self, collector: dict[str, Any], user: str, events: list[Any]) -> list[Any]:
         history = self._do.history.setdefault((collector["uuid"], user), [])

@@ -398,3 +398,29 @@ def test_a_pool_admits_only_who_passed_its_open_training(api: Api, emu: Emulator
     before = len(all_assignments(api, pool))
     emu.advance(600)
     assert len(all_assignments(api, pool)) > before  # a pass is kept after the training closes
+
+
+def test_majority_vote_scores_complete_tasks_for_everyone_on_them(api: Api, emu: EmulatorProcess) -> None:
+    emu.configure(crowd_accuracy=0.6)
+    sid = skill_id(api)
+    copy = {
+        "type": "SET_SKILL_FROM_OUTPUT_FIELD",
+        "parameters": {"skill_id": sid, "from_field": "correct_answers_rate"},
+    }
+    quality = qc("MAJORITY_VOTE", rule("total_answers_count", "GTE", 1, copy), answer_threshold=2)
+    pool = plain_pool(api, quality, n=20)
+    emu.advance(3600)
+    given: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for a in all_assignments(api, pool):
+        if a["status"] in ("SUBMITTED", "ACCEPTED"):
+            for task, sol in zip(a["tasks"], a["solutions"], strict=True):
+                given[task["id"]].append((a["user_id"], sol["output_values"]["label"]))
+    scored: dict[str, list[bool]] = defaultdict(list)
+    for answers in given.values():
+        assert len(answers) == 3
+        labels = [label for _, label in answers]
+        for user, label in answers:
+            scored[user].append(labels.count(label) >= 2)
+    values = {u: s["exact_value"] for u, s in user_skills(api, sid).items()}
+    assert values == {u: pytest.approx(100 * sum(v) / len(v)) for u, v in scored.items()}
+    assert any(0 < v < 100 for v in values.values())
