@@ -6,10 +6,14 @@ is 400 ``VALIDATION_ERROR`` naming the path, e.g. ``quality_control.configs[0].r
 coerced; rate keys take 0..100.
 
 Modelled, after each suite a Toloker submits: ``GOLDEN_SET`` (control tasks = tasks with ``known_solutions``),
-``ASSIGNMENT_SUBMIT_TIME`` (``submitted - created`` on the emulator's clock) and ``ANSWER_COUNT`` (suites submitted
-in the pool), each over the optional ``history_size`` window of this pool's events. Actions modelled:
-``RESTRICTION_V2``, ``RESTRICTION`` (``duration_days``), ``SET_SKILL``, ``SET_SKILL_FROM_OUTPUT_FIELD``. Every
-other collector and action is accepted, stored and echoed, but never fires.
+``ASSIGNMENT_SUBMIT_TIME`` (``submitted - created`` on the emulator's clock), ``ANSWER_COUNT`` (suites submitted
+in the pool) and ``MAJORITY_VOTE`` (a general task is scored once its overlap is complete, for every Toloker on
+it), each over the optional ``history_size`` window kept per (collector ``uuid``, Toloker); after each skip:
+``SKIPPED_IN_ROW_ASSIGNMENTS`` (a submit ends the row). Actions modelled: ``RESTRICTION_V2``, ``RESTRICTION``
+(``duration_days``), ``SET_SKILL``, ``SET_SKILL_FROM_OUTPUT_FIELD``, ``REJECT_ALL_ASSIGNMENTS`` and
+``APPROVE_ALL_ASSIGNMENTS`` (through the normal review, so money moves as on a manual review). Every other
+collector (``ASSIGNMENTS_ASSESSMENT``, ``USERS_ASSESSMENT``, ``INCOME``, ``ACCEPTANCE_RATE``, ``CAPTCHA``,
+``TRAINING``) and ``CHANGE_OVERLAP`` is accepted, stored and echoed, but never fires.
 """
 
 from __future__ import annotations
@@ -72,7 +76,13 @@ COLLECTORS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (*_BASIC, "SET_SKILL_FROM_OUTPUT_FIELD"),
     ),
 }
-MODELLED = ("GOLDEN_SET", "ASSIGNMENT_SUBMIT_TIME", "ANSWER_COUNT")
+MODELLED = (
+    "GOLDEN_SET",
+    "ASSIGNMENT_SUBMIT_TIME",
+    "ANSWER_COUNT",
+    "SKIPPED_IN_ROW_ASSIGNMENTS",
+    "MAJORITY_VOTE",
+)
 OPERATORS = ("EQ", "NE", "GT", "GTE", "LT", "LTE")
 _TEXT_KEYS = ("assessment_event", "pool_access_revoked_reason", "skill_id", "next_assignment_available")
 _UNITS = {"MINUTES": 60.0, "HOURS": 3600.0, "DAYS": 86_400.0}
