@@ -25,13 +25,25 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toloka_emulator.clock import Clock, format_datetime
 from toloka_emulator.pools import Pool
+from toloka_emulator.training_gate import gate_training
 from toloka_emulator.wire import ApiError, field_error
 
-__all__ = ["QualityControl", "check_configs", "golden_stats", "holds", "submit_time_stats"]
+if TYPE_CHECKING:
+    from toloka_emulator.crowd import Crowd
+    from toloka_emulator.state import EmulatorState
+
+__all__ = [
+    "QualityControl",
+    "check_configs",
+    "golden_stats",
+    "holds",
+    "quality_control",
+    "submit_time_stats",
+]
 
 _R = ("RESTRICTION", "RESTRICTION_V2")
 _BASIC = (*_R, "APPROVE_ALL_ASSIGNMENTS", "REJECT_ALL_ASSIGNMENTS", "SET_SKILL")
@@ -464,3 +476,23 @@ class QualityControl:
             now = self._do.clock.wall(self._do.clock.now())
             body["will_expire"] = format_datetime(now + timedelta(seconds=seconds))
         return body
+
+
+def quality_control(state: EmulatorState, crowd: Crowd) -> QualityControl:
+    """Wire quality control into an account: rules see every submitted and skipped suite, and the crowd's
+    admission also asks the training gate.
+
+    :param state: the account (its restrictions, user skills, clock, review, assignments, pools, projects).
+    :param crowd: its simulated crowd.
+    :return: the rule runner.
+    """
+    quality = QualityControl(
+        state.restrictions.put,
+        state.user_skills.put,
+        state.clock,
+        state.review.patch,
+        state.assignments.of_pool,
+    )
+    crowd.on_submitted, crowd.on_skipped = quality.submitted, quality.skipped
+    gate_training(crowd, state.pools, state.projects)
+    return quality

@@ -67,7 +67,7 @@ from toloka_emulator.pools import (
     pools_of,
 )
 from toloka_emulator.projects import Projects, implicit_task_spec
-from toloka_emulator.quality import QualityControl
+from toloka_emulator.quality import quality_control
 from toloka_emulator.query import (
     COMPARISONS,
     bool_param,
@@ -80,7 +80,6 @@ from toloka_emulator.restrictions import gatekeeping
 from toloka_emulator.review import Review
 from toloka_emulator.tally import Tallies
 from toloka_emulator.timeline import Timeline
-from toloka_emulator.training_gate import gate_training
 from toloka_emulator.validation import (
     MAX_INPUT_BYTES,
     MAX_OUTPUT_BYTES,
@@ -191,15 +190,7 @@ class EmulatorState:
         self.skills, self.user_skills, self.restrictions = gatekeeping(
             self.clock, self.timeline, self.ids.decimal, self.crowd
         )
-        self.quality = QualityControl(
-            self.restrictions.put,
-            self.user_skills.put,
-            self.clock,
-            self.review.patch,
-            self.assignments.of_pool,
-        )
-        self.crowd.on_submitted, self.crowd.on_skipped = self.quality.submitted, self.quality.skipped
-        self.training_gate = gate_training(self.crowd, self.pools, self.projects)
+        self.quality = quality_control(self, self.crowd)
         for pool in self.pools.values():
             if pool.status == "OPEN":
                 self.crowd.pool_opened(pool)
