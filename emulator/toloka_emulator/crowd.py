@@ -31,7 +31,8 @@ Choices (emulator-only, or where Toloka is unconfirmed; docs/toloka-api.md L14 i
 - the crowd works only on pools (not trainings) whose project has a non-empty ``output_spec``: pools created
   through the API always do; pools-file pools do when they declare one; auto-created permissive pools never do,
   so uploads into them (benchmarks, ``make demo``) cost exactly what they did before the crowd existed.
-- training gating (``training_requirement``), skills and quality-control rules are not modelled.
+- ``training_requirement`` is modelled by :mod:`training_gate` (a score from the worker's accuracy);
+  quality-control rules are run by :mod:`quality`.
 - a pool needs at least ``overlap`` workers to complete; with fewer, it waits for ``will_expire``.
 - ``auto_accept_period_day`` absent means 21 days (its maximum).
 """
@@ -107,6 +108,9 @@ class Crowd:
         self.close_pool: Callable[[Pool, str], None] = lambda pool, reason: None
         # bans and skill filters (restrictions.Access); everyone is admitted until the state wires them in
         self.admits: Callable[[str, Pool], bool] = lambda user_id, pool: True
+        # quality-control rules (quality.QualityControl) see every submitted and skipped suite
+        self.on_submitted: Callable[[Pool, dict[str, Any]], None] = lambda pool, assignment: None
+        self.on_skipped: Callable[[Pool, dict[str, Any]], None] = lambda pool, assignment: None
         self._work: dict[str, PoolWork] = {}
         self._open: dict[str, None] = {}  # OPEN pools the crowd may work on, in the order they opened
         self._closing: dict[str, Event] = {}
@@ -175,6 +179,8 @@ class Crowd:
         :param pool: the pool.
         """
         if not self._eligible(pool):
+            if pool.kind == "TRAINING":
+                self._wake()  # an open training may let idle Tolokers into the pools that require it
             return
         self._index(pool)
         self._open[pool.id] = None
@@ -370,6 +376,8 @@ class Crowd:
         else:
             self._assignments.move(assignment, outcome, stamp)
             work.give_back(units)
+            if outcome == "SKIPPED":
+                self.on_skipped(pool, assignment)
             if pool.id in self._open:
                 self._wake()
         self._check_complete(pool)
@@ -392,10 +400,12 @@ class Crowd:
         if pool.setting("auto_accept_solutions", True):
             self._account.pay_reward(pool.id, reward)
             self._assignments.move(assignment, "ACCEPTED", stamp)
-            return
-        self._account.reserve(assignment["id"], pool.id, reward)
-        days = float(pool.setting("auto_accept_period_day", 21))
-        self._timeline.after_sim(days * _DAY, lambda: self._auto_accept(assignment))
+        else:
+            self._account.reserve(assignment["id"], pool.id, reward)
+            days = float(pool.setting("auto_accept_period_day", 21))
+            self._timeline.after_sim(days * _DAY, lambda: self._auto_accept(assignment))
+        # after the money: a rule that rejects or accepts this suite goes through the normal review
+        self.on_submitted(pool, assignment)
 
     def _auto_accept(self, assignment: dict[str, Any]) -> None:
         if assignment["status"] == "SUBMITTED":

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from toloka_emulator.quality import check_configs
 from toloka_emulator.wire import MAX_OVERLAP, VALUE_REQUIRED, ApiError, field_error
 
 __all__ = ["READ_ONLY", "Form", "check_pool", "check_training", "parse_stamp", "validation_error"]
@@ -256,6 +257,8 @@ def check_pool(
             elif not training_ok(str(training)):
                 form.error(path, "DOES_NOT_EXIST", f"Training {training} does not exist")
             form.number("quality_control.training_requirement.training_passing_skill_value", 0, 100)
+        if form.value("quality_control.configs") is not None:
+            check_configs(form.value("quality_control.configs"), form.errors)
     return form.cleaned()
 
 

@@ -68,6 +68,7 @@ from toloka_emulator.pools import (
     pools_of,
 )
 from toloka_emulator.projects import Projects, implicit_task_spec
+from toloka_emulator.quality import quality_control
 from toloka_emulator.query import (
     COMPARISONS,
     bool_param,
@@ -197,6 +198,7 @@ class EmulatorState:
             self.tallies.overlap_changed,
             lambda pool: self.pool_api.mark_open(pool, self.clock.now_stamp()),
         )
+        self.quality = quality_control(self, self.crowd)
         for pool in self.pools.values():
             if pool.status == "OPEN":
                 self.crowd.pool_opened(pool)

@@ -136,3 +136,22 @@ def test_kits_skills_user_skills_and_restrictions(kit_python: Path, toloka_emula
     # kit's own filter shape is what the emulator's crowd reads
     sid, rule = seen["skill_id"], seen["filter"]
     assert passes(rule, {sid: 75.0}) and passes(rule, {}) and not passes(rule, {sid: 10.0}), rule
+
+
+def test_kits_quality_control_configs_are_accepted(
+    kit_python: Path, toloka_emulator: EmulatorProcess
+) -> None:
+    # kit sends no collector uuid; the emulator assigns one, and kit reads every collector and action back
+    proc = subprocess.run(
+        [str(kit_python), str(SCRIPT.with_name("kit_quality.py")), toloka_emulator.url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["sent_uuids"] == [None, None, None]
+    assert seen["types"] == ["GoldenSet", "AssignmentSubmitTime", "MajorityVote"]
+    assert seen["actions"] == ["RestrictionV2", "RestrictionV2", "SetSkillFromOutputField"]
+    assert len(set(seen["uuids"])) == 3 and all(len(u) == 36 for u in seen["uuids"])
+    assert seen["conditions"] == [2, 2, 1]
