@@ -111,6 +111,9 @@ class Crowd:
         # quality-control rules (quality.QualityControl) see every submitted and skipped suite
         self.on_submitted: Callable[[Pool, dict[str, Any]], None] = lambda pool, assignment: None
         self.on_skipped: Callable[[Pool, dict[str, Any]], None] = lambda pool, assignment: None
+        # assignment id -> the simulated seconds its suite took, while its rules run: the clock's stamps move
+        # time_scale times slower than the crowd, so submitted - created would make every suite look fast
+        self.work_seconds: dict[str, float] = {}
         self._work: dict[str, PoolWork] = {}
         self._open: dict[str, None] = {}  # OPEN pools the crowd may work on, in the order they opened
         self._closing: dict[str, Event] = {}
@@ -346,6 +349,7 @@ class Crowd:
         work.active += 1
         limit = float(pool.setting("assignment_max_duration_seconds", 600))
         duration = (2.0 + sum(rng.uniform(3.0, 9.0) for _ in tasks)) * worker.speed
+        self.work_seconds[assignment["id"]] = duration
         roll = rng.random()
         if roll < self._settings.crowd_abandon or duration > limit:
             outcome, after = "EXPIRED", limit
@@ -406,6 +410,7 @@ class Crowd:
             self._timeline.after_sim(days * _DAY, lambda: self._auto_accept(assignment))
         # after the money: a rule that rejects or accepts this suite goes through the normal review
         self.on_submitted(pool, assignment)
+        self.work_seconds.pop(assignment["id"], None)
 
     def _auto_accept(self, assignment: dict[str, Any]) -> None:
         if assignment["status"] == "SUBMITTED":
