@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow_toloka.hooks.objects import ObjectsMixin, create_body
 from airflow_toloka.hooks.operations import Timeout
-from airflow_toloka.models import TRAININGS, Training
+from airflow_toloka.models import TRAININGS, Operation, Training
 
 __all__ = ["TrainingsMixin"]
 
@@ -87,3 +87,29 @@ class TrainingsMixin(ObjectsMixin):
         :raises TolokaOperationFailedError: when the operation fails.
         """
         return self._clone(TRAININGS, training_id, timeout)  # type: ignore[return-value]
+
+    def open_training_async(self, training_id: str) -> Operation | None:
+        """Start opening a training.
+
+        :param training_id: the training id.
+        :return: the ``TRAINING.OPEN`` operation, or None when the training is open already.
+        :raises TolokaConflictError: when it cannot be opened (``EMPTY_POOL``, archived …).
+        """
+        return self._action(TRAININGS, training_id, "open")
+
+    def close_training_async(self, training_id: str) -> Operation | None:
+        """Start closing a training.
+
+        :param training_id: the training id.
+        :return: the ``TRAINING.CLOSE`` operation, or None when the training is closed already.
+        """
+        return self._action(TRAININGS, training_id, "close")
+
+    def archive_training_async(self, training_id: str) -> Operation | None:
+        """Start archiving a training.
+
+        :param training_id: the training id.
+        :return: the ``TRAINING.ARCHIVE`` operation, or None when the training is archived already.
+        :raises TolokaConflictError: when it is not closed or a linked pool is not archived.
+        """
+        return self._action(TRAININGS, training_id, "archive")
