@@ -4,6 +4,7 @@ tasks the crowd disagreed on, asked for once however often the task runs."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from airflow_toloka.operators import (
     RaiseOverlapOperator,
     ReviewAssignmentsOperator,
 )
+from airflow_toloka.operators.quality import ban_until, golden_rates
 from tests.integration.test_labels_emulator import N_TASKS, OVERLAP, context, labeled_pool
 
 
@@ -120,3 +122,45 @@ def test_bad_arguments_fail_when_the_dag_is_parsed() -> None:
         RaiseOverlapOperator(task_id="m", pool_id="1", labels_path="x", min_confidence=0.5, add=0)
     with pytest.raises(ValueError, match="name"):
         CreateSkillOperator(task_id="s", name=" ")
+
+
+def test_the_review_rule_bans_the_rejected_and_sets_their_skill(toloka_emulator: Any) -> None:
+    pool_id = labeled_pool(toloka_emulator, manual_review=True, golden=2, accuracy=0.6)
+    skill_id = CreateSkillOperator(task_id="skill", name="control accuracy").execute(context("skill"))
+    rule = {
+        "min_golden_accuracy": 1.0,
+        "restrict": {"scope": "PROJECT", "duration": 2, "duration_unit": "DAYS"},
+        "skill_id": skill_id,
+    }
+    with TolokaHook() as hook:
+        submitted = [
+            a for page in hook.get_assignment_pages(pool_id=pool_id, status="SUBMITTED") for a in page
+        ]
+        project_id = hook.get_pool(pool_id).project_id
+    result = ReviewAssignmentsOperator(task_id="review", pool_id=pool_id, rule=rule).execute(
+        context("review")
+    )
+    with TolokaHook() as hook:
+        statuses = {a.id: a.status for a in hook.get_assignments(pool_id=pool_id)}
+        rejected_users = {a["user_id"] for a in submitted if statuses[a["id"]] == "REJECTED"}
+        bans = list(hook.get_user_restrictions(project_id=project_id))
+        skills = {s.user_id: float(s.exact_value or 0) for s in hook.get_user_skills(skill_id=skill_id)}
+    assert rejected_users and result["banned"] == len(rejected_users)
+    assert {b.user_id for b in bans} == rejected_users
+    assert all(b.scope == "PROJECT" and b.will_expire is not None for b in bans)
+    assert set(skills) == {a["user_id"] for a in submitted} and result["skills_set"] == len(skills)
+    assert all(skills[user] < 100 for user in rejected_users)  # a rejection means a control answer was wrong
+
+
+def test_ban_terms_and_golden_rates() -> None:
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert ban_until({"duration": 3, "duration_unit": "HOURS"}, now) == now + timedelta(hours=3)
+    assert ban_until({"duration_unit": "PERMANENT"}, now) is None
+    for bad in (
+        {"duration": 0, "duration_unit": "DAYS"},
+        {"duration_unit": "WEEKS", "duration": 1},
+        {"duration_unit": "DAYS"},
+    ):
+        with pytest.raises(TolokaInputError):
+            ban_until(bad, now)
+    assert golden_rates([("a", 1, 2), ("a", 2, 2), ("b", 0, 0), ("c", 0, 1)]) == {"a": 75.0, "c": 0.0}
