@@ -208,5 +208,15 @@ with DAG(
         return summary
 
     skill >> pool >> training
-    [training, control, reviews] >> opened >> crowd >> review >> labels >> more >> crowd_again >> review_again >> final
+    (
+        [training, control, reviews]
+        >> opened
+        >> crowd
+        >> review
+        >> labels
+        >> more
+        >> crowd_again
+        >> review_again
+        >> final
+    )
     report(labels.output, final.output, pool.output["pool_id"])
