@@ -613,8 +613,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / ".bench")
     p.add_argument(
         "--only",
-        default="hook,operator,kit,export,triggers,pool-triggers,mixed-triggers",
-        help="which runs: any of hook, operator, kit, export, triggers, pool-triggers, mixed-triggers, "
+        default="hook,operator,kit,export,triggers,pool-triggers,mixed-triggers,quality",
+        help="which runs: any of hook, operator, kit, export, triggers, pool-triggers, mixed-triggers, quality, "
         "mixed-defaults (not run by default: about 7 minutes)",
     )
     p.add_argument("--run-timeout", type=float, default=900.0, help="seconds per upload run")
@@ -666,6 +666,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "pool-triggers",
         "mixed-triggers",
         "mixed-defaults",
+        "quality",
     }
     if unknown:
         p.error(f"unknown --only entries: {', '.join(sorted(unknown))}")
@@ -821,6 +822,23 @@ def print_triggers(trig: dict[str, Any], poll_interval: float) -> None:
         )
 
 
+def _quality(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """README "Quality control"'s figures: majority accuracy and accepted assignments with and without it."""
+    from benchmarks.quality import quality_runs, quality_table
+
+    print(
+        "\nQuality control: 30 Tolokers (accuracy 0.85), 200 reviews, overlap 3, 10% control reviews",
+        flush=True,
+    )
+    try:
+        rows = quality_runs(args.out)
+    except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
+        print(f"  FAILED: {exc}"[:600], flush=True)
+        return []
+    print(quality_table(rows), flush=True)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for sub in ("logs", "data", "profiles", "airflow-home"):
@@ -854,6 +872,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mixed_trig: dict[str, Any] | None = None
     defaults_trig: dict[str, Any] | None = None
     exports: list[dict[str, Any]] = []
+    quality: list[dict[str, Any]] = []
     results_path = args.out / "results.json"
 
     def save(finished: bool) -> None:
@@ -870,6 +889,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mixed_triggers": mixed_trig,
             "mixed_defaults": defaults_trig,
             "exports": exports,
+            "quality": quality,
             "targets": evaluate_targets(runs, trig),
         }
         results_path.write_text(json.dumps(doc, indent=1, default=str))
@@ -980,6 +1000,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (RuntimeError, OSError, ValueError) as exc:
                 defaults_trig = {"count": 0, "status": "failed", "reason": f"harness error: {exc}"[:600]}
             print_triggers(defaults_trig, DEFAULT_OPERATION_POLL_INTERVAL)
+        if "quality" in args.only:
+            quality = _quality(args)
+            save(False)
     except KeyboardInterrupt as exc:
         print(f"\ninterrupted ({exc}); stopping children", flush=True)
         for pid in list(_live_children):

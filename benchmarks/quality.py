@@ -122,3 +122,104 @@ def labels_accuracy(labels_path: str | Path) -> float:
     """
     rows = [json.loads(line) for line in Path(labels_path).read_text(encoding="utf-8").splitlines()]
     return sum(r["OUTPUT:label"] == r["INPUT:truth"] for r in rows) / len(rows)
+
+
+# The crowd README "Quality control" names: 30 Tolokers of mean accuracy 0.85, 30% spammers. 300x: the crowd's work
+# takes seconds, and the 3-day auto-acceptance lies far beyond the run.
+CROWD: dict[str, Any] = {"crowd": 30, "crowd_accuracy": 0.85, "crowd_spammers": 0.3, "time_scale": 300}
+SEED = 5
+_REPORT = "Quality report: "
+
+
+def quality_runs(out: Path, timeout: float = 600) -> list[dict[str, Any]]:
+    """The three runs of README "Quality control" on one seeded crowd, each on a fresh emulator account.
+
+    A spam-free crowd and the spammy one without quality control (:func:`label_without_quality_control`), then
+    ``dags_examples/toloka_quality_pipeline`` through ``airflow dags test``.
+
+    :param out: a folder for the Airflow home, the labels and the DAG's log.
+    :param timeout: seconds for the DAG run.
+    :return: one row per run: ``{"run", "accuracy", "accepted_assignments", "labels"}``.
+    :raises RuntimeError: when the DAG run fails (its log's path is in the message).
+    """
+    import os
+    import subprocess
+    import sys
+
+    from toloka_emulator import EmulatorProcess
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    home = out / "quality-airflow-home"
+    home.mkdir(parents=True, exist_ok=True)
+    with EmulatorProcess() as emulator:
+        conn = json.dumps({"conn_type": "toloka", "host": emulator.url, "password": "bench-quality-token"})
+        # only loopback here: no Airflow settings of the caller's, no proxy
+        child = {
+            k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and "proxy" not in k.lower()
+        }
+        child.update(
+            AIRFLOW_HOME=str(home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(DATA.parent),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW_CONN_TOLOKA_DEFAULT=conn,
+        )
+        rows = []
+        for run, spammers in (
+            ("spam-free crowd, no quality control", 0.0),
+            ("30% spammers, no quality control", 0.3),
+        ):
+            emulator.reset()
+            emulator.configure(**{**CROWD, "crowd_spammers": spammers}, seed=SEED)
+            saved = os.environ.get("AIRFLOW_CONN_TOLOKA_DEFAULT")
+            os.environ["AIRFLOW_CONN_TOLOKA_DEFAULT"] = conn
+            try:
+                with TolokaHook() as hook:
+                    rows.append({"run": run, **label_without_quality_control(hook)})
+            finally:
+                if saved is None:
+                    os.environ.pop("AIRFLOW_CONN_TOLOKA_DEFAULT", None)
+                else:
+                    os.environ["AIRFLOW_CONN_TOLOKA_DEFAULT"] = saved
+        emulator.reset()
+        emulator.configure(**CROWD, seed=SEED)
+        subprocess.run([airflow, "db", "migrate"], env=child, check=True, capture_output=True)
+        conf = json.dumps({"out_dir": str(out / "quality-labels")})
+        proc = subprocess.run(
+            [airflow, "dags", "test", "toloka_quality_pipeline", "--conf", conf],
+            env=child,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        log = out / "logs" / "quality-pipeline.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(proc.stdout + proc.stderr)
+        found = [line for line in (proc.stdout + proc.stderr).splitlines() if _REPORT in line]
+        if proc.returncode != 0 or not found:
+            raise RuntimeError(f"toloka_quality_pipeline failed (rc {proc.returncode}); log: {log}")
+        report = json.loads(found[-1].split(_REPORT, 1)[1])
+        rows.append(
+            {
+                "run": "30% spammers, toloka_quality_pipeline",
+                "accuracy": report["accuracy"],
+                "accepted_assignments": report["accepted_assignments"],
+                "labels": report["labels"],
+            }
+        )
+    return rows
+
+
+def quality_table(rows: list[dict[str, Any]]) -> str:
+    """The runs as README "Quality control" shows them, cost relative to the spam-free crowd's.
+
+    :param rows: :func:`quality_runs`'s rows, the spam-free run first.
+    :return: a plain-text table.
+    """
+    base = rows[0]["accepted_assignments"] or 1
+    lines = [f"  {'run':<40} {'accuracy':>8} {'accepted':>9} {'cost':>6}"]
+    for row in rows:
+        cost = row["accepted_assignments"] / base
+        lines.append(
+            f"  {row['run']:<40} {row['accuracy']:>8.3f} {row['accepted_assignments']:>9} {cost:>5.2f}x"
+        )
+    return "\n".join(lines)

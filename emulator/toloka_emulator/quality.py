@@ -11,9 +11,17 @@ in the pool) and ``MAJORITY_VOTE`` (a general task is scored once its overlap is
 it), each over the optional ``history_size`` window kept per (collector ``uuid``, Toloker); after each skip:
 ``SKIPPED_IN_ROW_ASSIGNMENTS`` (a submit ends the row). Actions modelled: ``RESTRICTION_V2``, ``RESTRICTION``
 (``duration_days``), ``SET_SKILL``, ``SET_SKILL_FROM_OUTPUT_FIELD``, ``REJECT_ALL_ASSIGNMENTS`` and
-``APPROVE_ALL_ASSIGNMENTS`` (through the normal review, so money moves as on a manual review). Every other
-collector (``ASSIGNMENTS_ASSESSMENT``, ``USERS_ASSESSMENT``, ``INCOME``, ``ACCEPTANCE_RATE``, ``CAPTCHA``,
-``TRAINING``) and ``CHANGE_OVERLAP`` is accepted, stored and echoed, but never fires.
+``APPROVE_ALL_ASSIGNMENTS`` (through the normal review, so money moves as on a manual review).
+
+After each review (``PATCH /assignments/{id}``, also by the two actions above): ``ASSIGNMENTS_ASSESSMENT``, per
+task suite: ``assessment_event`` (``ACCEPT``, ``REJECT``, ``ACCEPT_AFTER_REJECT``) and the suite's
+``pending_assignments_count`` / ``accepted_assignments_count`` / ``rejected_assignments_count``, with its only
+action ``CHANGE_OVERLAP`` (``delta``, ``open_pool``): a stored suite (a suites pool) gets ``delta`` more overlap,
+else each general task of the assignment does (control tasks and infinite overlap are left alone), through
+``set-overlap-or-min``, so the crowd redoes them. Auto-accepted work is not a review and fires nothing (assumed).
+
+Every other collector (``USERS_ASSESSMENT``, ``INCOME``, ``ACCEPTANCE_RATE``, ``CAPTCHA``, ``TRAINING``) is
+accepted, stored and echoed, but never fires.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from toloka_emulator.clock import Clock, format_datetime
 from toloka_emulator.pools import Pool
 from toloka_emulator.training_gate import gate_training
-from toloka_emulator.wire import ApiError, field_error
+from toloka_emulator.wire import TASK_SUITES, TASKS, ApiError, field_error
 
 if TYPE_CHECKING:
     from toloka_emulator.crowd import Crowd
@@ -94,12 +102,14 @@ MODELLED = (
     "ANSWER_COUNT",
     "SKIPPED_IN_ROW_ASSIGNMENTS",
     "MAJORITY_VOTE",
+    "ASSIGNMENTS_ASSESSMENT",
 )
 OPERATORS = ("EQ", "NE", "GT", "GTE", "LT", "LTE")
 _TEXT_KEYS = ("assessment_event", "pool_access_revoked_reason", "skill_id", "next_assignment_available")
 _UNITS = {"MINUTES": 60.0, "HOURS": 3600.0, "DAYS": 86_400.0}
 _REVIEW = {"REJECT_ALL_ASSIGNMENTS": "REJECTED", "APPROVE_ALL_ASSIGNMENTS": "ACCEPTED"}
 _ALIASES = {"wrong_answers_rate": "incorrect_answers_rate"}
+_ASSESSMENT_EVENTS = ("ACCEPT", "REJECT", "ACCEPT_AFTER_REJECT")
 
 
 def check_configs(configs: Any, errors: dict[str, Any], base: str = "quality_control.configs") -> None:
@@ -300,6 +310,7 @@ class _Actors:
     of_pool: Callable[[str], Iterable[dict[str, Any]]] = lambda pool_id: ()
     work_seconds: Mapping[str, float] = field(default_factory=dict)
     history: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    change_overlap: Callable[[dict[str, Any], int, bool], None] = lambda assignment, delta, reopen: None
 
 
 class QualityControl:
@@ -311,6 +322,7 @@ class QualityControl:
     :param review: ``PATCH /assignments/{id}`` (the review's ``patch``), so that money moves as on a manual review.
     :param of_pool: a pool's assignments.
     :param work_seconds: assignment id -> the simulated seconds the crowd spent on it (else the stamps count).
+    :param change_overlap: (assignment, delta, open the pool) -> adds ``delta`` to the overlap of its suite.
     """
 
     def __init__(
@@ -321,10 +333,18 @@ class QualityControl:
         review: Callable[[str, dict[str, Any]], Any],
         of_pool: Callable[[str], Iterable[dict[str, Any]]],
         work_seconds: Mapping[str, float] | None = None,
+        change_overlap: Callable[[dict[str, Any], int, bool], None] | None = None,
     ) -> None:
         self._do = _Actors(
-            restrict, set_skill, clock, review, of_pool, {} if work_seconds is None else work_seconds
+            restrict,
+            set_skill,
+            clock,
+            review,
+            of_pool,
+            work_seconds={} if work_seconds is None else work_seconds,
         )
+        if change_overlap is not None:
+            self._do.change_overlap = change_overlap
 
     def reset(self) -> None:
         """Forget every collector's history."""
@@ -347,6 +367,15 @@ class QualityControl:
         """
         self._fire(pool, assignment, "SKIPPED")
 
+    def reviewed(self, pool: Pool, assignment: dict[str, Any], event: str) -> None:
+        """An assignment was accepted or rejected: ASSIGNMENTS_ASSESSMENT sees its suite's new figures.
+
+        :param pool: the pool.
+        :param assignment: the reviewed assignment, in its new status.
+        :param event: ``ACCEPT``, ``REJECT`` or ``ACCEPT_AFTER_REJECT``.
+        """
+        self._fire(pool, assignment, event)
+
     def _fire(self, pool: Pool, assignment: dict[str, Any], event: str) -> None:
         qc = pool.setting("quality_control", None)
         configs = qc.get("configs") if isinstance(qc, dict) else None
@@ -359,14 +388,40 @@ class QualityControl:
                 if event == "SUBMITTED":
                     self._majority(config, pool, assignment)
                 continue
+            if collector["type"] == "ASSIGNMENTS_ASSESSMENT":
+                if event in _ASSESSMENT_EVENTS:
+                    self._apply(config, pool, user, self._assessment(pool, assignment, event), assignment)
+                continue
             self._apply(config, pool, user, self._collect(collector, user, assignment, event))
 
-    def _apply(self, config: dict[str, Any], pool: Pool, user: str, stats: dict[str, Any] | None) -> None:
+    def _apply(
+        self,
+        config: dict[str, Any],
+        pool: Pool,
+        user: str,
+        stats: dict[str, Any] | None,
+        assignment: dict[str, Any] | None = None,
+    ) -> None:
         if stats is None:
             return
         for rule in config.get("rules", []):
             if holds(rule.get("conditions", []), stats):
-                self._act(rule["action"], stats, pool, user)
+                self._act(rule["action"], stats, pool, user, assignment)
+
+    def _assessment(self, pool: Pool, assignment: dict[str, Any], event: str) -> dict[str, Any]:
+        """The figures of the reviewed assignment's suite: its assignments by status, and the event."""
+        suite = assignment.get("task_suite_id")
+        statuses = Counter(
+            a["status"]
+            for a in self._do.of_pool(pool.id)
+            if a["id"] == assignment["id"] or (suite is not None and a.get("task_suite_id") == suite)
+        )
+        return {
+            "assessment_event": event,
+            "pending_assignments_count": statuses["SUBMITTED"],
+            "accepted_assignments_count": statuses["ACCEPTED"],
+            "rejected_assignments_count": statuses["REJECTED"],
+        }
 
     def _majority(self, config: dict[str, Any], pool: Pool, assignment: dict[str, Any]) -> None:
         """Score the general tasks of this suite whose overlap this submit completed, for every Toloker on them."""
@@ -437,10 +492,21 @@ class QualityControl:
             return {"assignments_accepted_count": len(self._window(collector, user, [True]))}
         return None
 
-    def _act(self, action: dict[str, Any], stats: dict[str, Any], pool: Pool, user: str) -> None:
+    def _act(
+        self,
+        action: dict[str, Any],
+        stats: dict[str, Any],
+        pool: Pool,
+        user: str,
+        assignment: dict[str, Any] | None,
+    ) -> None:
         kind, params = action.get("type"), action.get("parameters") or {}
         # e.g. SET_SKILL naming a skill that does not exist: the rule does nothing rather than stop the crowd (assumed)
         with contextlib.suppress(ApiError):
+            if kind == "CHANGE_OVERLAP":
+                if assignment is not None:
+                    self._do.change_overlap(assignment, int(params["delta"]), bool(params.get("open_pool")))
+                return
             self._run(kind, params, stats, pool, user)
 
     def _run(self, kind: Any, params: dict[str, Any], stats: dict[str, Any], pool: Pool, user: str) -> None:
@@ -500,7 +566,31 @@ def quality_control(state: EmulatorState, crowd: Crowd) -> QualityControl:
         state.review.patch,
         state.assignments.of_pool,
         crowd.work_seconds,
+        _overlap_changer(state),
     )
     crowd.on_submitted, crowd.on_skipped = quality.submitted, quality.skipped
+    state.review.on_reviewed = lambda assignment, event: quality.reviewed(
+        state.pools[assignment["pool_id"]], assignment, event
+    )
     gate_training(crowd, state.pools, state.projects)
     return quality
+
+
+def _overlap_changer(state: EmulatorState) -> Callable[[dict[str, Any], int, bool], None]:
+    """CHANGE_OVERLAP: ``delta`` more (or fewer) answers for an assignment's suite, as ``set-overlap-or-min``."""
+
+    def change(assignment: dict[str, Any], delta: int, open_pool: bool) -> None:
+        query = {"open_pool": "true"} if open_pool else {}
+        suite = state.objects[TASK_SUITES.name].get(str(assignment.get("task_suite_id")))
+        if suite is not None:
+            targets = [(True, suite)]
+        else:  # a tasks pool: the suite was made when it was issued, so its general tasks are what gets redone
+            stored = (state.objects[TASKS.name].get(t["id"]) for t in assignment["tasks"])
+            targets = [(False, t) for t in stored if t is not None and not t.get("known_solutions")]
+        for is_suite, obj in targets:
+            if obj.get("infinite_overlap"):
+                continue
+            wanted = max(0, int(obj.get("overlap") or 0) + delta)
+            state.overlaps.set_or_min(is_suite, obj["id"], {"overlap": wanted}, query)
+
+    return change

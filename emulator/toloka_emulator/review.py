@@ -14,7 +14,8 @@ Choices where Toloka's real behaviour is unconfirmed (docs/toloka-api.md L6.5, L
   "ARCHIVED"}``; the 409 for the status comes first, so a repeat on an archived pool still tells the status.
 - REJECTED without a non-empty ``public_comment`` is 400 ``VALIDATION_ERROR`` with a ``public_comment``
   ``VALUE_REQUIRED`` payload, unless ``reject_needs_comment`` is off; a comment over 2048 characters is
-  ``VALUE_TOO_LONG``. Rejecting never gives overlap back (no quality-control rules are modelled).
+  ``VALUE_TOO_LONG``. Rejecting gives no overlap back by itself: a pool's ``ASSIGNMENTS_ASSESSMENT`` rule with
+  ``CHANGE_OVERLAP`` does (``quality``, told through ``on_reviewed``).
 - money (docs/toloka-api.md M10): accepting spends what was reserved at submit; rejecting makes it available again.
   Accepting work nothing is reserved for (REJECTED -> ACCEPTED, or SUBMITTED work ``/_emulator/fill`` made) pays
   it now, and is 409 ``NOT_ENOUGH_BALANCE`` (nothing changes) when the balance cannot cover reward and fee.
@@ -66,6 +67,8 @@ class Review:
         self._pools = pools
         self._now_stamp = now_stamp
         self._settings = settings
+        # (assignment, ACCEPT | REJECT | ACCEPT_AFTER_REJECT) after each review: quality control's assessment
+        self.on_reviewed: Callable[[dict[str, Any], str], None] = lambda assignment, event: None
 
     def patch(self, assignment_id: str, body: Any) -> dict[str, Any]:
         """``PATCH /assignments/{id}``: accept or reject.
@@ -102,6 +105,11 @@ class Review:
             self._account.release(assignment_id)
         extra = {"public_comment": comment} if comment is not None else {}
         self._assignments.move(assignment, status, self._now_stamp(), **extra)
+        if status == "REJECTED":
+            event = "REJECT"
+        else:
+            event = "ACCEPT_AFTER_REJECT" if current == "REJECTED" else "ACCEPT"
+        self.on_reviewed(assignment, event)
         return assignment
 
     def _check_body(self, body: Any) -> tuple[str, str | None]:

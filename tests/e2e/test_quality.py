@@ -12,13 +12,10 @@ from typing import Any
 import pytest
 
 from airflow_toloka.hooks.toloka import TolokaHook
-from benchmarks.quality import label_without_quality_control
+from benchmarks.quality import CROWD, SEED, label_without_quality_control
 from tests.e2e.conftest import EXAMPLES, AirflowHome
 
 TOKEN = "e2e-secret-token-1234"
-# The crowd the issue names: 30 Tolokers of mean accuracy 0.85, 30% of them spammers who answer at random three
-# times faster. 300x: the crowd's work takes seconds, and the 3-day auto-acceptance lies far beyond the test.
-CROWD: dict[str, Any] = {"crowd": 30, "crowd_accuracy": 0.85, "crowd_spammers": 0.3, "time_scale": 300}
 
 
 @pytest.fixture
@@ -34,15 +31,15 @@ def test_quality_control_beats_a_spammy_crowd_at_bounded_cost(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps(conn))
-    toloka_emulator.configure(**{**CROWD, "crowd_spammers": 0.0}, seed=5)
+    toloka_emulator.configure(**{**CROWD, "crowd_spammers": 0.0}, seed=SEED)
     with TolokaHook() as hook:
         clean = label_without_quality_control(hook)
     toloka_emulator.reset()
-    toloka_emulator.configure(**CROWD, seed=5)
+    toloka_emulator.configure(**CROWD, seed=SEED)
     with TolokaHook() as hook:
         spammy = label_without_quality_control(hook)
     toloka_emulator.reset()
-    toloka_emulator.configure(**CROWD, seed=5)
+    toloka_emulator.configure(**CROWD, seed=SEED)
     run = airflow_home.dags_test(
         "toloka_quality_pipeline", dags_folder=EXAMPLES, conn=conn, conf={"out_dir": str(tmp_path)}
     )

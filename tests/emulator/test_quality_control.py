@@ -424,3 +424,73 @@ def test_majority_vote_scores_complete_tasks_for_everyone_on_them(api: Api, emu:
     values = {u: s["exact_value"] for u, s in user_skills(api, sid).items()}
     assert values == {u: pytest.approx(100 * sum(v) / len(v)) for u, v in scored.items()}
     assert any(0 < v < 100 for v in values.values())
+
+
+# ---------------------------------------------------------------------------------------------- assessment
+
+
+def redo_rejected(delta: int = 1, event: str = "REJECT") -> dict[str, Any]:
+    change = {"type": "CHANGE_OVERLAP", "parameters": {"delta": delta, "open_pool": True}}
+    return qc("ASSIGNMENTS_ASSESSMENT", rule("assessment_event", "EQ", event, change))
+
+
+def review(api: Api, assignment_id: str, status: str) -> dict[str, Any]:
+    body = {"status": status, "public_comment": "checked"}
+    resp = api.session.patch(f"{api.base}{V1}/assignments/{assignment_id}", json=body)
+    assert resp.status_code == 200, resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def test_a_rejected_suite_gets_one_more_answer_and_its_closed_pool_reopens(
+    api: Api, emu: EmulatorProcess
+) -> None:
+    pool = plain_pool(api, redo_rejected(), n=6, **MANUAL)
+    emu.advance(3600)
+    assert api.get_json(f"/pools/{pool}")["status"] == "CLOSED"
+    first, second = all_assignments(api, pool)[:2]
+    review(api, second["id"], "ACCEPTED")  # an ACCEPT does not match the rule: nothing changes
+    assert api.get_json(f"/pools/{pool}")["status"] == "CLOSED"
+    review(api, first["id"], "REJECTED")
+    redone = {t["id"] for t in first["tasks"]}
+    tasks = {t["id"]: t for t in api.get_json("/tasks", pool_id=pool, limit=100)["items"]}
+    assert {tid: tasks[tid]["overlap"] for tid in redone} == dict.fromkeys(redone, 4)
+    assert all(t["overlap"] == 3 for tid, t in tasks.items() if tid not in redone)
+    assert api.get_json(f"/pools/{pool}")["status"] == "OPEN"
+    emu.advance(3600)
+    answers: dict[str, list[str]] = defaultdict(list)
+    for a in all_assignments(api, pool):
+        for task in a["tasks"]:
+            answers[task["id"]].append(a["status"])
+    for tid in redone:  # the rejected answer stays; a fourth Toloker answered
+        assert len(answers[tid]) == 4 and answers[tid].count("REJECTED") == 1, answers[tid]
+    assert api.get_json(f"/pools/{pool}")["status"] == "CLOSED"
+
+
+def test_a_rejected_stored_suite_gets_its_own_overlap_raised(api: Api, emu: EmulatorProcess) -> None:
+    pool = make_pool(api, quality_control=redo_rejected(), **MANUAL)["id"]
+    suites = [
+        {"pool_id": pool, "overlap": 2, "tasks": [{"input_values": {"text": f"s{i}", "truth": "pos"}}]}
+        for i in range(3)
+    ]
+    resp = api.post("/task-suites", suites, allow_defaults=True)
+    assert resp.status_code == 201, resp.text
+    act(api, f"/pools/{pool}/open")
+    emu.advance(3600)
+    target = all_assignments(api, pool)[0]
+    review(api, target["id"], "REJECTED")
+    got = {s["id"]: s["overlap"] for s in api.get_json("/task-suites", pool_id=pool)["items"]}
+    assert got == {sid: 3 if sid == target["task_suite_id"] else 2 for sid in got}
+
+
+def test_accept_after_reject_with_a_negative_delta_cancels_the_extra_answer(
+    api: Api, emu: EmulatorProcess
+) -> None:
+    quality = redo_rejected()
+    quality["configs"] += redo_rejected(-1, "ACCEPT_AFTER_REJECT")["configs"]
+    pool = plain_pool(api, quality, n=4, **MANUAL)
+    emu.advance(3600)
+    target = all_assignments(api, pool)[0]
+    review(api, target["id"], "REJECTED")
+    review(api, target["id"], "ACCEPTED")  # before the crowd took the extra copy: the overlap goes back
+    tasks = {t["id"]: t for t in api.get_json("/tasks", pool_id=pool, limit=100)["items"]}
+    assert {tasks[t["id"]]["overlap"] for t in target["tasks"]} == {3}

@@ -1,7 +1,8 @@
 """toloka-kit 1.2.3's ``quality_control.add_action`` against the emulator, run by ``.venv-kit/bin/python``.
 
 Usage: ``kit_quality.py EMULATOR_URL``. Kit builds a pool with a golden-set ban, a fast-submission ban and a
-majority-vote skill, creates it, reads it back, and clones it. Prints one JSON line of what it saw.
+majority-vote skill and a rejected suite redone (assessment),
+creates it, reads it back, and clones it. Prints one JSON line of what it saw.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import json
 import sys
 
 from toloka.client import Pool, Project, TolokaClient
-from toloka.client.actions import RestrictionV2, SetSkillFromOutputField
-from toloka.client.collectors import AssignmentSubmitTime, GoldenSet, MajorityVote
+from toloka.client.actions import ChangeOverlap, RestrictionV2, SetSkillFromOutputField
+from toloka.client.collectors import AssignmentsAssessment, AssignmentSubmitTime, GoldenSet, MajorityVote
 from toloka.client.conditions import (
+    AssessmentEvent,
     FastSubmittedCount,
     GoldenSetAnswersCount,
     GoldenSetCorrectAnswersRate,
@@ -63,6 +65,11 @@ def main(base_url: str) -> None:
         collector=MajorityVote(answer_threshold=2, history_size=10),
         conditions=[TotalAnswersCount >= 4],
         action=SetSkillFromOutputField(skill_id=skill.id, from_field="correct_answers_rate"),
+    )
+    pool.quality_control.add_action(
+        collector=AssignmentsAssessment(),
+        conditions=[AssessmentEvent == AssessmentEvent.REJECT],
+        action=ChangeOverlap(delta=1, open_pool=True),
     )
     sent = pool.unstructure()["quality_control"]
     created = client.create_pool(pool)

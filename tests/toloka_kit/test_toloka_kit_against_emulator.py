@@ -150,8 +150,8 @@ def test_kits_quality_control_configs_are_accepted(
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert seen["sent_uuids"] == [None, None, None]
-    assert seen["types"] == ["GoldenSet", "AssignmentSubmitTime", "MajorityVote"]
-    assert seen["actions"] == ["RestrictionV2", "RestrictionV2", "SetSkillFromOutputField"]
-    assert len(set(seen["uuids"])) == 3 and all(len(u) == 36 for u in seen["uuids"])
-    assert seen["conditions"] == [2, 2, 1]
+    assert seen["sent_uuids"] == [None, None, None, None]
+    assert seen["types"] == ["GoldenSet", "AssignmentSubmitTime", "MajorityVote", "AssignmentsAssessment"]
+    assert seen["actions"] == ["RestrictionV2", "RestrictionV2", "SetSkillFromOutputField", "ChangeOverlap"]
+    assert len(set(seen["uuids"])) == 4 and all(len(u) == 36 for u in seen["uuids"])
+    assert seen["conditions"] == [2, 2, 1, 1]
