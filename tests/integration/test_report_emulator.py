@@ -168,6 +168,7 @@ def test_the_report_of_an_emulator_run_tells_the_emulators_truth(
     least = report.uncertain[0]
     assert least.confidence == min(r["confidence"] for r in label_rows) < 1
     assert least.inputs["text"].startswith("review ") and len(least.answers) == OVERLAP
+    assert {status for _, status, _ in least.answers} <= {"ACCEPTED", "REJECTED"}  # as reviewed, not exported
     with TolokaHook() as hook:
         pool = hook.get_pool(pool_id)
     assert pool.last_started is not None and pool.last_stopped is not None
