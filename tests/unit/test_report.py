@@ -194,3 +194,10 @@ def test_without_the_report_extra_the_provider_imports_and_the_operator_names_th
     assert done.returncode == 0, done.stderr
     # before any connection lookup or request: the connection named does not exist
     assert "pip install 'airflow-toloka[report]'" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_run_with_nothing_in_it_still_renders() -> None:
+    report = ReportTally("7").finish(pool(None), 0, 0)
+    html = render_report(report)
+    assert "No labels." in html and html.count('src="data:image/png;base64,') == 4
+    assert report.headline("p")["control_accuracy"] is None and report.duration_seconds is None
