@@ -5,7 +5,6 @@ tests/stack/test_report_tab.py."""
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -29,8 +28,10 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_the_entry_point_names_the_plugin_class() -> None:
     # Airflow loads the airflow.plugins entry points whatever [core] lazy_discover_providers says
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
-    module, _, name = declared["airflow.plugins"]["toloka"].partition(":")
+    # (read as text: tomllib is 3.11+, and the installed metadata may predate this checkout)
+    section = (ROOT / "pyproject.toml").read_text().split('[project.entry-points."airflow.plugins"]\n')[1]
+    (value,) = re.findall(r'^toloka = "([\w.:]+)"$', section.split("\n[")[0], flags=re.M)
+    module, _, name = value.partition(":")
     assert getattr(__import__(module, fromlist=[name]), name) is TolokaReportPlugin
 
 
