@@ -48,6 +48,7 @@ PROVIDER_INFO: dict[str, Any] = {
                 "airflow_toloka.operators.labels",
                 "airflow_toloka.operators.bonuses",
                 "airflow_toloka.operators.quality",
+                "airflow_toloka.operators.report",
             ],
         }
     ],

@@ -1,5 +1,5 @@
 """Operators: upload tasks; create projects and pools; open, close, archive them; export, review, aggregate; pay
-bonuses; skills and more answers where the crowd disagreed."""
+bonuses; skills and more answers where the crowd disagreed; the labeling report."""
 
 from airflow_toloka.operators.bonuses import PayBonusesOperator
 from airflow_toloka.operators.labels import (
@@ -16,6 +16,7 @@ from airflow_toloka.operators.pools import (
     OpenPoolOperator,
 )
 from airflow_toloka.operators.quality import CreateSkillOperator, RaiseOverlapOperator
+from airflow_toloka.operators.report import LabelingReportOperator
 from airflow_toloka.operators.tasks import CreateTasksOperator, CreateTaskSuitesOperator
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "CreateTaskSuitesOperator",
     "CreateTasksOperator",
     "ExportAssignmentsOperator",
+    "LabelingReportOperator",
     "OpenPoolOperator",
     "PayBonusesOperator",
     "RaiseOverlapOperator",
