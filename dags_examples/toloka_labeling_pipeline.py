@@ -10,6 +10,8 @@
    (at least three) get a bonus, once per pool however often the run is retried or repeated.
 4. The labels file is an Airflow Asset: ``toloka_retrain_on_labels`` below is scheduled by it, and runs when a
    night's labels land.
+5. ``labeling_report`` writes the night's report beside the labels: one HTML file (numbers, charts, the least
+   certain labels) that opens offline; its path and headline numbers are its XCom.
 
 ``INPUT:truth`` in the data is for the offline emulator only: its simulated Tolokers answer it with probability
 ``--crowd-accuracy``, and the ``report`` task measures the labels against it. Drop it against real Toloka.
@@ -33,6 +35,7 @@ from airflow_toloka.operators import (
     CreateProjectOperator,
     CreateTasksOperator,
     ExportAssignmentsOperator,
+    LabelingReportOperator,
     OpenPoolOperator,
     PayBonusesOperator,
     ReviewAssignmentsOperator,
@@ -161,8 +164,17 @@ with DAG(
         print(f"Labeling report: {json.dumps(summary)}")
         return summary
 
+    labeling_report = LabelingReportOperator(
+        task_id="labeling_report",
+        pool_id=pool.output["pool_id"],
+        labels_path="{{ ti.xcom_pull(task_ids='aggregate')['path'] }}",
+        answers_path="{{ ti.xcom_pull(task_ids='export_answers')['path'] }}",
+        results_path=OUT + "/report.html",
+    )
+
     [control, reviews] >> opened >> labeled >> export >> review >> [aggregate, bonuses]
     report(aggregate.output, review.output, export.output, opened.output, bonuses.output)
+    [aggregate, bonuses] >> labeling_report  # after the bonuses, so the report counts them
 
 
 with DAG(dag_id="toloka_retrain_on_labels", schedule=[LABELS], catchup=False, tags=["toloka", "example"]):

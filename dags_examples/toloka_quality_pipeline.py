@@ -9,6 +9,8 @@
    (their Tolokers are banned from the project, and their skill set from their control answers).
 4. Majority labels of the accepted answers; every review whose majority is not unanimous (a 2-to-1 vote, or two
    answers left that disagree) gets two more answers; wait, review and aggregate again. The report measures the labels against the truth the offline crowd was given.
+5. ``labeling_report`` writes the run's report beside the labels: one HTML file that opens offline (who was
+   banned or rejected, what it cost, the least certain labels).
 
 ``INPUT:truth`` in the data is for the offline emulator only. Configure ``AIRFLOW_CONN_TOLOKA_DEFAULT`` (see the
 README); ``out_dir`` is where the labels are written.
@@ -29,6 +31,7 @@ from airflow_toloka.operators import (
     CreateProjectOperator,
     CreateSkillOperator,
     CreateTasksOperator,
+    LabelingReportOperator,
     OpenPoolOperator,
     RaiseOverlapOperator,
     ReviewAssignmentsOperator,
@@ -220,3 +223,9 @@ with DAG(
         >> final
     )
     report(labels.output, final.output, pool.output["pool_id"])
+    final >> LabelingReportOperator(
+        task_id="labeling_report",
+        pool_id=pool.output["pool_id"],
+        labels_path="{{ ti.xcom_pull(task_ids='final_labels')['path'] }}",
+        results_path=OUT + "/report.html",
+    )

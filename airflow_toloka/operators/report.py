@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +71,7 @@ class LabelingReportOperator(_ResultsOperator):
         _outlets(results_path, kwargs)
         super().__init__(**kwargs)
         for path in (labels_path, answers_path):
-            if path is not None and not is_templated(path):
+            if isinstance(path, (str, os.PathLike)) and not is_templated(path):  # not an XComArg either
                 format_of(path, None, RECORD_FORMATS)  # a file it cannot read fails when the DAG is parsed
         self.pool_id, self.labels_path, self.answers_path = pool_id, labels_path, answers_path
         self.results_path, self.uncertain = results_path, uncertain

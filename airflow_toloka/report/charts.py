@@ -98,6 +98,7 @@ def confidence_chart(bins: list[int]) -> str:
     axes.set_xlim(0, 1)
     axes.set_xlabel("confidence (agreement) of the label")
     axes.set_ylabel("tasks")
+    _whole_numbers(axes.yaxis)
     axes.set_title("Confidence")
     return _png(figure)
 
@@ -119,7 +120,7 @@ def toloker_chart(tolokers: Mapping[str, TolokerRecord]) -> str:
         groups[kind][1].append(accuracy * 100)
     figure = _figure()
     axes = figure.add_subplot()
-    names = {"ok": "accepted", "rejected": "had work rejected", "banned": "banned"}
+    names = {"ok": "no work rejected", "rejected": "had work rejected", "banned": "banned"}
     for kind, (xs, ys) in groups.items():
         marker = "x" if kind == "banned" else "o"
         axes.scatter(xs, ys, s=28, c=_COLOURS[kind], marker=marker, label=f"{names[kind]} ({len(xs)})")
@@ -170,6 +171,7 @@ def submissions_chart(by_minute: Mapping[datetime, int]) -> str:
         _time_axis(axes)
     axes.set_xlabel("time submitted (UTC)")
     axes.set_ylabel("assignments")
+    _whole_numbers(axes.yaxis)
     axes.set_title("Assignments submitted over time")
     return _png(figure)
 
@@ -180,3 +182,9 @@ def _time_axis(axes: Any) -> None:
     locator = AutoDateLocator(maxticks=8)
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
+def _whole_numbers(axis: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))

@@ -260,6 +260,8 @@ class ReportTally:
         # a max-heap by negated confidence: the root is the most confident of those kept, the first to go
         self._uncertain: list[tuple[float, str, int, UncertainTask]] = []
         self._kept: dict[str, UncertainTask] | None = None
+        self._fields: set[str] = set()  # the labels' output fields
+        self._answer_at: dict[str, list[tuple[UncertainTask, int]]] = {}  # assignment -> its kept answers
         self.answers = 0
         self.assignments: Counter[str] = Counter()
         self.tolokers: dict[str, TolokerRecord] = {}
@@ -277,7 +279,9 @@ class ReportTally:
         :param row: the row.
         """
         self.labels += 1
-        label = label_text(_outputs(row))
+        outputs = _outputs(row)
+        self._fields.update(outputs)
+        label = label_text(outputs)
         self.label_counts[label] += 1
         confidence = min(max(float(row.get("confidence") or 0.0), 0.0), 1.0)
         self.confidence_bins[min(int(confidence * CONFIDENCE_BINS), CONFIDENCE_BINS - 1)] += 1
@@ -298,7 +302,11 @@ class ReportTally:
             self._kept = {task.task_id: task for *_, task in self._uncertain}
         task = self._kept.get(str(row.get("task_id")))
         if task is not None:
-            task.answers.append((str(row.get("user_id")), str(row.get("status")), label_text(_outputs(row))))
+            # the label's fields only (an answer may hold more), under the assignment's latest status
+            values = {k: v for k, v in _outputs(row).items() if k in self._fields}
+            answer = (str(row.get("user_id")), str(row.get("status")), label_text(values))
+            self._answer_at.setdefault(str(row.get("assignment_id")), []).append((task, len(task.answers)))
+            task.answers.append(answer)
 
     def add_assignment(self, assignment: Mapping[str, Any], reward: Amount | None = None) -> None:
         """One assignment of the pool, any status.
@@ -308,6 +316,9 @@ class ReportTally:
         """
         status = str(assignment.get("status"))
         self.assignments[status] += 1
+        for task, index in self._answer_at.get(str(assignment.get("id")), ()):
+            user, _, text = task.answers[index]
+            task.answers[index] = (user, status, text)
         created = parse_time(assignment.get("created"))
         if created is not None and (self.first_created is None or created < self.first_created):
             self.first_created = created

@@ -116,6 +116,17 @@ def test_labeling_pipeline(
     # the rule, not the clock, decided every assignment
     assert reviewed["changed"] == report["assignments"] and reviewed["rejected"] > 0, reviewed
     assert Path(labels["path"]).parent.parent == out
+    # The run ends with its report: one HTML file beside the labels, its numbers those of the run.
+    (html,) = run.xcom("labeling_report")
+    page = Path(html["report_path"].removeprefix("file://"))
+    assert page.parent == Path(labels["path"]).parent and page.read_text().startswith("<!DOCTYPE html>")
+    assert html["labels"] == labels["labels"] and html["tasks"] == 60 and html["control_tasks"] == 6
+    assert (html["assignments"]["ACCEPTED"], html["assignments"]["REJECTED"]) == (
+        reviewed["accepted"],
+        reviewed["rejected"],
+    )
+    (paid,) = run.xcom("bonuses")
+    assert html["cost"]["bonus_count"] == paid["paid"] and html["control_accuracy"] > 0.5, html
     # The labels file is announced: one asset event, carrying the path, for the downstream DAG's schedule.
     with sqlite3.connect(airflow_home.home / "airflow.db") as db:
         events = db.execute(

@@ -62,3 +62,6 @@ def test_quality_control_beats_a_spammy_crowd_at_bounded_cost(
     with TolokaHook() as hook:
         banned = {r.user_id for r in hook.get_user_restrictions()}
     assert banned, "quality control banned nobody"
+    (html,) = run.xcom("labeling_report")  # the run ends with its report, which shows the bans
+    assert Path(html["report_path"].removeprefix("file://")).is_file()
+    assert html["labels"] == 200 and 0 < html["banned"] <= len(banned), html
