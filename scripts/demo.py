@@ -134,16 +134,17 @@ def summary(values: dict[str, Any], stats: dict[str, Any], wall: float, out: Pat
     if report is None:
         yield "==> No labeling report in this run (its DAG has no LabelingReportOperator)"
         return
-    assignments = report.get("assignments")
-    if isinstance(assignments, dict):
-        assignments = sum(assignments.values())
-    cost = report.get("cost")
-    total = cost.get("total") if isinstance(cost, dict) else cost
+    statuses = report.get("assignments") or {}
+    cost = report.get("cost") or {}
+    accuracy = report.get("control_accuracy")
     yield f"==> Labeling report: {shown_path(report['report_path'])}"
     yield (
-        f"  tasks {report.get('tasks')} · assignments {assignments} · labels {report.get('labels')}"
-        f" · control accuracy {report.get('control_accuracy')} · cost ${total}"
+        f"  tasks {report.get('tasks')} · labels {report.get('labels')}"
+        f" · control accuracy {'-' if accuracy is None else f'{accuracy:.1%}'}"
+        f" · cost ${cost.get('total', 0):.2f}"
     )
+    by_status = ", ".join(f"{status.lower()} {n}" for status, n in sorted(statuses.items()))
+    yield f"  assignments {sum(statuses.values())}: {by_status}"
 
 
 def fresh(out: Path) -> Path:

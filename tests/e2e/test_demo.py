@@ -107,12 +107,19 @@ def test_the_demo_shows_progress_on_one_screen_keeps_its_outputs_and_ends_with_t
     answers = [json.loads(row) for row in (day / "answers.jsonl").read_text().splitlines()]
     assert "Answers, labels and report stay in demo-out/ until `make clean`." in lines
     # It ends with the report: where it is (kept, under the outputs) and its numbers, which are the run's.
-    path_line, numbers = lines[-2:]
+    path_line, numbers, assignments = lines[-3:]
     path = re.fullmatch(r"==> Labeling report: (\S+)", path_line)
     assert path, proc.stdout
     report = tmp_path / path[1]
     assert report.parent == day and "Labeling report: pool" in report.read_text()
-    figures = dict(re.findall(r"(\w[\w ]*?) (\$?[\d.]+)(?: ·|$)", numbers.strip()))
+    figures = dict(re.findall(r"(\w[\w ]*?) \$?([\d.]+)%?(?: ·|$)", numbers.strip()))
     assert figures["labels"] == str(len(labels)) == "60", numbers
-    assert figures["assignments"] == str(len({a["assignment_id"] for a in answers})), numbers
-    assert 0.5 <= float(figures["control accuracy"]) <= 1 and float(figures["cost"].lstrip("$")) > 0, numbers
+    assert figures["tasks"] == "60" and float(figures["cost"]) > 0, numbers
+    assert 50 <= float(figures["control accuracy"]) <= 100, numbers
+    total, by_status = re.fullmatch(r"  assignments (\d+): (.*)", assignments).groups()  # type: ignore[union-attr]
+    counts = {status: int(n) for status, n in (part.split() for part in by_status.split(", "))}
+    assert sum(counts.values()) == int(total), assignments
+    done = counts.get("submitted", 0) + counts.get("accepted", 0) + counts.get("rejected", 0)
+    assert done == len({a["assignment_id"] for a in answers}), assignments
+    # the same accepted and rejected work as the review step's, shown above
+    assert f"  {'assignments accepted / rejected':<38} {counts['accepted']} / {counts['rejected']}" in lines
