@@ -60,7 +60,11 @@ PROVIDER_INFO: dict[str, Any] = {
     "triggers": [
         {
             "integration-name": "Toloka",
-            "python-modules": ["airflow_toloka.triggers.operation", "airflow_toloka.triggers.pool"],
+            "python-modules": [
+                "airflow_toloka.triggers.operation",
+                "airflow_toloka.triggers.pool",
+                "airflow_toloka.triggers.closed_pools",
+            ],
         }
     ],
     "extra-links": [
