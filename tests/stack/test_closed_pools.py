@@ -1,6 +1,7 @@
-"""Event-driven runs on the real stack: a DAG scheduled on an Asset whose AssetWatcher runs TolokaPoolClosedTrigger
-in the triggerer. Each pool closed through the API starts the DAG once; a pool closed before the watcher started
-starts nothing; a triggerer killed and restarted goes on from the cursor kept in the asset's state store.
+"""Event-driven runs on the real stack: the example DAG dags_examples/toloka_export_closed_pools.py, scheduled on an
+Asset whose AssetWatcher runs TolokaPoolClosedTrigger in the triggerer. Each pool closed through the API starts the
+DAG once, which exports its answers; a pool closed before the watcher started starts nothing; a triggerer killed and
+restarted goes on from the cursor kept in the asset's state store.
 
 This stack's scheduler runs with use_job_schedule off (no scheduled runs of the DAGs other tests unpause); the test
 restarts it with use_job_schedule on, which is what creates asset-triggered runs, and puts it back after.
@@ -11,13 +12,14 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_toloka.hooks.toloka import TolokaHook
 from tests.specs import IMAGES_PROJECT, pool_spec
-from tests.stack.conftest import TOKEN, Stack, wait_for
+from tests.stack.conftest import EXAMPLES, TOKEN, Stack, wait_for
 from toloka_emulator import EmulatorProcess
 
 pytestmark = pytest.mark.stack
@@ -25,24 +27,22 @@ pytestmark = pytest.mark.stack
 DAG_ID = "toloka_stack_pool_closed"
 ASSET = "toloka_stack_pools_closed"
 CLASSPATH = "airflow_toloka.triggers.closed_pools.TolokaPoolClosedTrigger"
-DAG = """
-from airflow.sdk import DAG, Asset, AssetWatcher, task
+EXAMPLE = EXAMPLES / "toloka_export_closed_pools.py"
 
-from airflow_toloka.triggers import TolokaPoolClosedTrigger
 
-closed = Asset(
-    "{asset}",
-    watchers=[AssetWatcher(name="{asset}", trigger=TolokaPoolClosedTrigger("{project}", poll_interval=1))],
-)
-
-with DAG(dag_id="{dag_id}", schedule=[closed], is_paused_upon_creation=False, catchup=False):
-
-    @task
-    def closed_pools(*, triggering_asset_events: Any = None) -> list[str]:
-        return [event.extra["payload"]["pool_id"] for event in triggering_asset_events[closed]]
-
-    closed_pools()
-"""
+def watching_dag(project_id: str, exports: Path) -> str:
+    """The example DAG, watching this project every second under its own DAG id and asset."""
+    source = EXAMPLE.read_text()
+    for old, new in [
+        ('PROJECT_ID = "1"', f'PROJECT_ID = "{project_id}"'),
+        ('EXPORTS = "file:///tmp/toloka/exports"', f'EXPORTS = "file://{exports}"'),
+        ("poll_interval=60", "poll_interval=1"),
+        ('"toloka_pools_closed"', f'"{ASSET}"'),
+        ('dag_id="toloka_export_closed_pools"', f'dag_id="{DAG_ID}"'),
+    ]:
+        assert old in source, old
+        source = source.replace(old, new)
+    return source
 
 
 @pytest.fixture
@@ -103,8 +103,10 @@ def test_each_pool_closed_starts_the_dag_once_through_a_triggerer_restart(
     with TolokaHook() as hook:
         project = str(hook.create_project(IMAGES_PROJECT).id)
         before = closed_pool(hook, project, "before")  # closed before the watcher: starts nothing
-        dag = DAG.format(asset=ASSET, project=project, dag_id=DAG_ID)
-        (stack.dags / f"{DAG_ID}.py").write_text("from typing import Any\n" + dag)
+        exports = stack.home / "exports"
+        (stack.dags / f"{DAG_ID}.py").write_text(watching_dag(project, exports))
+        wait_for("the DAG to be parsed", lambda: stack.check_alive() or stack.dags_parsed(DAG_ID), 120)
+        stack.cli("dags", "unpause", DAG_ID)  # an unpaused DAG's watchers run
 
         # The watcher's first poll is its baseline, saved before anything is reported.
         wait_for("the watcher's baseline", lambda: stack.check_alive() or cursor(stack, project), 180)
@@ -112,7 +114,12 @@ def test_each_pool_closed_starts_the_dag_once_through_a_triggerer_restart(
         first = closed_pool(hook, project, "first")
         runs = wait_for("the first run", lambda: stack.check_alive() or finished_runs(stack), 180)
         assert len(runs) == 1 and closes_reported(stack) == [first]
-        assert stack.xcom(DAG_ID, runs[0][0], "closed_pools") == [[first]]
+        assert stack.xcom(DAG_ID, runs[0][0], "closed_pools") == [
+            [{"pool_id": first, "results_path": f"file://{exports}/pool-{first}.jsonl"}]
+        ]
+        states = stack.task_states(DAG_ID, runs[0][0])
+        assert states == {"closed_pools": ("success", 1), "export[0]": ("success", 1)}, states
+        assert (exports / f"pool-{first}.jsonl").read_text() == ""  # closed before anyone answered
 
         stack.stop("triggerer", sig=signal.SIGKILL, grace=5)
         stack.start("triggerer")
@@ -126,6 +133,7 @@ def test_each_pool_closed_starts_the_dag_once_through_a_triggerer_restart(
         runs = wait_for("the second run", two_runs, 180)
     # The restarted trigger read its cursor back: `first` was not reported again before `second`.
     assert closes_reported(stack) == [first, second]
-    assert stack.xcom(DAG_ID, runs[1][0], "closed_pools") == [[second]]
+    (closes,) = stack.xcom(DAG_ID, runs[1][0], "closed_pools")
+    assert [c["pool_id"] for c in closes] == [second]
     triggers = stack.query("SELECT kwargs::text FROM trigger WHERE classpath = %s", CLASSPATH)
     assert len(triggers) == 1 and TOKEN not in triggers[0][0]
