@@ -121,9 +121,10 @@ def test_each_pool_closed_starts_the_dag_once_through_a_triggerer_restart(
         assert states == {"closed_pools": ("success", 1), "export[0]": ("success", 1)}, states
         assert (exports / f"pool-{first}.jsonl").read_text() == ""  # closed before anyone answered
 
+        # Closed while no triggerer runs: only a cursor read back from the store tells it from the baseline.
         stack.stop("triggerer", sig=signal.SIGKILL, grace=5)
-        stack.start("triggerer")
         second = closed_pool(hook, project, "second")
+        stack.start("triggerer")
 
         def two_runs() -> list[tuple[str, str]]:
             stack.check_alive()
@@ -131,7 +132,7 @@ def test_each_pool_closed_starts_the_dag_once_through_a_triggerer_restart(
             return found if len(found) == 2 else []
 
         runs = wait_for("the second run", two_runs, 180)
-    # The restarted trigger read its cursor back: `first` was not reported again before `second`.
+    # The restarted trigger read its cursor back: `second` reported, `first` not again.
     assert closes_reported(stack) == [first, second]
     (closes,) = stack.xcom(DAG_ID, runs[1][0], "closed_pools")
     assert [c["pool_id"] for c in closes] == [second]
