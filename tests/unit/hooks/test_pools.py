@@ -99,7 +99,9 @@ async def test_the_async_search_pages_by_id_too(server: ScriptedServer) -> None:
     async with fast_hook() as hook:
         assert [p.id async for p in hook.aget_pools(project_id="7", status="CLOSED")] == ["1", "2", "5"]
     first, second = [r.path for r in server.requests if r.path.startswith("/api/v1/pools?")]
-    assert "status=CLOSED" in first and "project_id=7" in first and "limit=300" in first and "sort=id" in first
+    assert (
+        "status=CLOSED" in first and "project_id=7" in first and "limit=300" in first and "sort=id" in first
+    )
     assert "id_gt=2" in second and "offset" not in second
 
 
