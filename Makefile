@@ -10,7 +10,7 @@ LOWEST_VENV := .venv-af32
 LOWEST_BIN := $(LOWEST_VENV)/bin
 LOWEST_STAMP := $(LOWEST_VENV)/.installed
 
-.PHONY: setup setup-lowest test test-lowest lint demo e2e e2e-lowest bench clean
+.PHONY: setup setup-lowest test test-lowest lint demo e2e e2e-lowest bench dist clean
 
 setup: $(STAMP)
 
@@ -77,8 +77,14 @@ $(VENV)/.bench-installed: $(STAMP)
 bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/run.py --out .bench $(BENCH_ARGS)
 
+# An sdist and a wheel in dist/, the version from airflow_toloka/__init__.py. The wheel holds the provider only (no
+# tests, no emulator, no example DAGs); tests/e2e/test_wheel.py installs it into a fresh virtualenv.
+dist: setup
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 demo: setup
 	$(BIN)/python scripts/demo.py
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) .venv-kit .venv-emulator emulator/build .demo .bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) .venv-kit .venv-emulator emulator/build build dist .demo .bench .pytest_cache .ruff_cache

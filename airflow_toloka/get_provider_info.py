@@ -5,9 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from airflow_toloka import __version__
+
 PROVIDER_INFO: dict[str, Any] = {
     "package-name": "airflow-toloka",
     "name": "Toloka",
+    "versions": [__version__],  # the one version, airflow_toloka.__version__, also the distribution's
     "description": "Run [Toloka](https://toloka.ai/) labeling pipelines: projects and pools, batched idempotent "
     "uploads, deferrable waits for the crowd, export, review and aggregation.",
     "integrations": [
@@ -61,7 +64,11 @@ PROVIDER_INFO: dict[str, Any] = {
     "triggers": [
         {
             "integration-name": "Toloka",
-            "python-modules": ["airflow_toloka.triggers.operation", "airflow_toloka.triggers.pool"],
+            "python-modules": [
+                "airflow_toloka.triggers.operation",
+                "airflow_toloka.triggers.pool",
+                "airflow_toloka.triggers.closed_pools",
+            ],
         }
     ],
     "extra-links": [

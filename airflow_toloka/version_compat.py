@@ -11,6 +11,9 @@ The suite runs on Airflow 3.2.2 (task-sdk 1.2.2) and 3.3.2 (task-sdk 1.3.2); tas
   it found with that synchronous ``mask_secret``, on the loop. On 3.2 the synchronous ``get_connection`` runs
   in a worker thread instead (as ``apache-airflow-providers-common-compat``'s ``get_async_connection`` does
   before 3.3.2).
+- **``asset_state_store``** (key/value state kept per asset in the metadata DB) is given to an asset watcher's
+  trigger from 3.3.0 only. There :func:`asset_state_store` returns it, and the closed-pools trigger keeps its
+  cursor in it across triggerer restarts; on 3.2 it returns ``None`` and the cursor lives in the trigger's memory.
 - **``task_state_store``** (the task-instance scoped store that survives retries) is in the task context from
   3.3.0 only. On 3.2 :func:`task_state_store` returns ``None``, and an upload's retry relies on its
   deterministic operation ids alone (README, "Supported versions").
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow.sdk import BaseHook, Connection
 
-__all__ = ["aget_connection", "amask_secret", "has_async_masking", "task_state_store"]
+__all__ = ["aget_connection", "amask_secret", "asset_state_store", "has_async_masking", "task_state_store"]
 
 
 def has_async_masking() -> bool:
@@ -75,3 +78,12 @@ def task_state_store(context: Mapping[str, Any]) -> Any | None:
     :return: the store (``get`` / ``set`` by key), or ``None`` on Airflow 3.2.
     """
     return context.get("task_state_store")
+
+
+def asset_state_store(trigger: Any) -> Any | None:
+    """The state store of the assets an event trigger watches (Airflow 3.3+), or ``None`` where Airflow has none.
+
+    :param trigger: a ``BaseEventTrigger`` the triggerer runs for an ``AssetWatcher``.
+    :return: the store (``aget`` / ``aset`` by key), or ``None`` on Airflow 3.2 and outside an asset watcher.
+    """
+    return getattr(trigger, "asset_state_store", None)

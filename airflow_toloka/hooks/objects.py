@@ -17,7 +17,7 @@ fields, so that an edited spec is never silently ignored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from typing import Any, TypeVar
 
 from airflow_toloka.exceptions import (
@@ -218,6 +218,18 @@ class ObjectsMixin(OperationsMixin):
         """Every object of a kind matching a search, paged by id."""
         for page in self._pages(kind.path, {**filters, "limit": _PAGE}):
             yield from (kind.model.model_validate(raw) for raw in page)
+
+    async def _afind(self, kind: ObjectKind, filters: Mapping[str, Any]) -> AsyncIterator[TolokaModel]:
+        """Async twin of :meth:`_find`, for triggers: paged by an ``id_gt`` cursor, one page in memory."""
+        query = {**filters, "limit": _PAGE, "sort": "id"}
+        while True:
+            page = await self._arequest("GET", kind.path, params=query)
+            items = page.get("items", []) if isinstance(page, Mapping) else []
+            for raw in items:
+                yield kind.model.model_validate(raw)
+            if not items or not page.get("has_more"):
+                return
+            query["id_gt"] = str(items[-1]["id"])
 
     def _find_tagged(self, kind: ObjectKind, key: str, scope: Mapping[str, Any]) -> TolokaModel | None:
         """The object created with this key, whatever its status; the first in id order is what the first try

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -120,6 +120,14 @@ class PoolsMixin(ObjectsMixin):
         :return: the pools in id order, one page in memory at a time.
         """
         return self._find(POOLS, filters)  # type: ignore[return-value]
+
+    def aget_pools(self, **filters: Any) -> AsyncIterator[Pool]:
+        """Async twin of :meth:`get_pools`, for triggers.
+
+        :param filters: query parameters of ``GET /pools``.
+        :return: an async iterator over the pools in id order, one page in memory at a time.
+        """
+        return self._afind(POOLS, filters)  # type: ignore[return-value]
 
     def update_pool(self, pool_id: str, pool: Pool | Mapping[str, Any]) -> Pool:
         """Replace a pool's editable fields (``PUT``: send the whole pool; it must not be OPEN).

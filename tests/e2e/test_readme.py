@@ -3,6 +3,7 @@ emulator, the hook and the result shape in-process, the shell commands as far as
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -41,6 +42,7 @@ COVERED = [
     ("python", '"kind": "tasks"'),
     ("python", "TolokaOperationSensor("),
     ("python", 'dag_id="sentiment_daily"'),
+    ("python", 'dag_id="on_pool_closed"'),
     ("python", "ExportAssignmentsOperator("),
     ("python", "PayBonusesOperator("),
     ("python", "hook.create_tasks("),
@@ -249,3 +251,65 @@ def test_the_emulator_command_serves() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class MemoryStore:
+    """Airflow 3.3's asset state store as a watcher's trigger uses it (the real one: tests/stack/test_closed_pools.py)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+
+async def test_the_event_driven_dag_gets_the_pool_the_crowd_finished(
+    toloka_emulator: Any, toloka_emulator_conn: str
+) -> None:
+    from types import SimpleNamespace
+
+    from airflow_toloka.triggers import TolokaPoolClosedTrigger
+    from tests.specs import IMAGES_PROJECT, pool_spec
+
+    toloka_emulator.configure(crowd=0)  # until the second pool: nobody labels
+    with TolokaHook(poll_interval=0.05) as hook:
+        project = str(hook.create_project(IMAGES_PROJECT).id)
+        code = block("python", 'dag_id="on_pool_closed"').replace('project_id="1"', f'project_id="{project}"')
+        namespace: dict[str, Any] = {}
+        exec(compile(code, "README.md", "exec"), namespace)
+        asset, dag = namespace["pools_closed"], namespace["dag"]
+        (watcher,) = asset.watchers
+        assert dag.task_ids == ["closed_pools"] and isinstance(watcher.trigger, TolokaPoolClosedTrigger)
+        kwargs = {**watcher.trigger.serialize()[1], "poll_interval": 0.05}
+        trigger = TolokaPoolClosedTrigger(**kwargs)  # the block's trigger, polling faster
+        trigger.asset_state_store = store = MemoryStore()
+        run = trigger.run()
+        pending = asyncio.ensure_future(anext(run))
+        async with asyncio.timeout(20):
+            while trigger.cursor_key not in store.values:  # the baseline: the first poll
+                await asyncio.sleep(0.01)
+
+        def new_pool(name: str) -> str:
+            pool = hook.create_pool(pool_spec(project, overlap=1, private_name=name))
+            item = {
+                "pool_id": pool.id,
+                "input_values": {"image": f"https://example.com/{name}.jpg"},
+                "overlap": 1,
+            }
+            hook.create_tasks([item])
+            hook.open_pool(str(pool.id))
+            return str(pool.id)
+
+        hook.close_pool(new_pool("stopped"))  # closed by hand: not a COMPLETED close
+        # a pool is labeled, and closes, within a poll
+        toloka_emulator.configure(crowd=10, time_scale=100_000)
+        labeled = new_pool("labeled")
+        async with asyncio.timeout(60):
+            event = await pending
+        pending.cancel()
+    assert event.payload["pool_id"] == labeled and event.payload["last_close_reason"] == "COMPLETED"
+    asset_event = SimpleNamespace(extra={"from_trigger": True, "payload": event.payload})
+    assert namespace["closed_pools"].function(triggering_asset_events={asset: [asset_event]}) == [labeled]

@@ -228,6 +228,7 @@ class Stack:
         self.proc_logs = home / "process-logs"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.jwt_secret = secrets.token_hex(32)
+        self.overrides: dict[str, str] = {}  # a test's own settings for the processes it (re)starts
 
     # ------------------------------------------------------------------ environment
 
@@ -278,6 +279,7 @@ class Stack:
         )
         if self.broker:
             env.update(self.celery_env())
+        env.update(self.overrides)
         return env
 
     def celery_env(self) -> dict[str, str]:

@@ -17,6 +17,19 @@ def test_entry_point_and_package_name() -> None:
     )
 
 
+def test_one_version_everywhere() -> None:
+    """pyproject.toml takes the version from airflow_toloka.__version__, and the provider info says the same."""
+    from pathlib import Path
+
+    import airflow_toloka
+
+    project = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    static = project.split("[project]")[1].split("\n[")[0]  # the [project] table
+    assert 'dynamic = ["version"]' in static and "\nversion =" not in static
+    assert 'version = { attr = "airflow_toloka.__version__" }' in project
+    assert get_provider_info()["versions"] == [airflow_toloka.__version__]
+
+
 def test_every_listed_module_and_class_imports() -> None:
     import importlib
 

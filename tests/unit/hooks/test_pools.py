@@ -94,6 +94,17 @@ def test_search_pages_by_id_not_offset(server: ScriptedServer) -> None:
     assert "id_gt=2" in second and "offset" not in second
 
 
+async def test_the_async_search_pages_by_id_too(server: ScriptedServer) -> None:
+    server.script("GET /api/v1/pools", page(stored("1"), stored("2"), has_more=True), page(stored("5")))
+    async with fast_hook() as hook:
+        assert [p.id async for p in hook.aget_pools(project_id="7", status="CLOSED")] == ["1", "2", "5"]
+    first, second = [r.path for r in server.requests if r.path.startswith("/api/v1/pools?")]
+    assert (
+        "status=CLOSED" in first and "project_id=7" in first and "limit=300" in first and "sort=id" in first
+    )
+    assert "id_gt=2" in second and "offset" not in second
+
+
 CLONE_OP = {"id": "c1", "type": "POOL.CLONE", "status": "SUCCESS", "parameters": {"pool_id": "1"}}
 
 

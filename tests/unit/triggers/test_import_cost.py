@@ -20,7 +20,7 @@ def test_trigger_modules_import_no_hook_and_no_http_stack() -> None:
         import sys
         import airflow.triggers.base  # what the triggerer has loaded before it meets our trigger
         before = set(sys.modules)
-        import airflow_toloka.triggers.operation, airflow_toloka.triggers.pool
+        import airflow_toloka.triggers.operation, airflow_toloka.triggers.pool, airflow_toloka.triggers.closed_pools
         print(sorted(m for m in {HEAVY!r} if m in set(sys.modules) - before))
         """
     )
