@@ -136,6 +136,7 @@ class TolokaBaseOperator(BaseOperator):
 
         :param task_instance: the finished task instance (unused: the operator kept what it read and wrote).
         :return: the lineage, or None where :meth:`lineage_datasets` has none.
+        :raises ImportError: without the OpenLineage provider (which is then not there to call it).
         """
         datasets = self.lineage_datasets()
         if datasets is None:

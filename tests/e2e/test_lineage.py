@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_toloka.hooks.toloka import TolokaHook
-from tests.e2e.conftest import TEST_DAGS, AirflowHome
+from tests.e2e.conftest import ROOT, TEST_DAGS, AirflowHome
 from tests.specs import IMAGES_PROJECT, pool_spec
 
 pytest.importorskip(
@@ -18,6 +19,15 @@ pytest.importorskip(
 
 TOKEN = "lineage-secret-token-5678"
 DAG_ID = "toloka_lineage"
+README = (ROOT / "README.md").read_text()
+
+
+def readme_file_transport(log: Path) -> str:
+    """The README's file transport, writing to ``log``."""
+    (value,) = re.findall(
+        r"^export AIRFLOW__OPENLINEAGE__TRANSPORT='(\{\"type\": \"file\".*)'$", README, re.M
+    )
+    return json.dumps({**json.loads(value), "log_file_path": str(log)})
 
 
 def events(path: Path) -> list[dict[str, Any]]:
@@ -56,9 +66,7 @@ def test_lineage_of_a_labeling_run(
         conn=conn,
         conf={"template_pool_id": template.id, "tasks_path": str(tasks), "out_dir": str(out)},
         env={
-            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-                {"type": "file", "log_file_path": str(log), "append": True}
-            ),
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": readme_file_transport(log),
             "AIRFLOW__OPENLINEAGE__NAMESPACE": "toloka-tests",
         },
     )
