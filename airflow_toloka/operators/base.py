@@ -8,8 +8,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
 
-from airflow_toloka.exceptions import TolokaError
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.operators.links import XCOM_POOL_IDS, XCOM_TOLOKA_URL, push_link_values, start_links
 
@@ -123,9 +123,9 @@ class TolokaBaseOperator(BaseOperator):
         if not ids:
             return []
         try:
-            # Read when execute resolved the connection; a task that failed before that has no host to name.
+            # Read when execute resolved the connection; a task that failed on it has no host to name.
             base_url = self.hook.base_url
-        except TolokaError:
+        except AirflowException:  # a TolokaError about the connection, or no such connection
             return []
         return [pool_dataset(base_url, p) for p in ids]
 

@@ -163,10 +163,16 @@ def test_operators_without_lineage_of_their_own_report_none(conn: None) -> None:
         assert op.get_openlineage_facets_on_complete(None) is None
 
 
-def test_without_a_readable_connection_no_pool_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A task that failed on its connection still reports its file, and the lineage call does not fail too."""
+@pytest.mark.parametrize("conn_id", ["toloka_default", "toloka_missing"])
+def test_without_a_readable_connection_no_pool_is_named(
+    monkeypatch: pytest.MonkeyPatch, conn_id: str
+) -> None:
+    """A task that failed on its connection (no token; no such connection) still reports its file, and the
+    lineage call does not fail too."""
     monkeypatch.setenv("AIRFLOW_CONN_TOLOKA_DEFAULT", json.dumps({"conn_type": "toloka", "host": HOST}))
-    op = ExportAssignmentsOperator(task_id="export", pool_id=1001, results_path="/out/answers.jsonl")
+    op = ExportAssignmentsOperator(
+        task_id="export", pool_id=1001, results_path="/out/answers.jsonl", toloka_conn_id=conn_id
+    )
     assert datasets(op) == ([], [LineageDataset("file", "/out/answers.jsonl")])
 
 
