@@ -39,10 +39,12 @@ test: setup lint
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 	@$(MAKE) --no-print-directory test-lowest
 
-# On Airflow 3.2: the unit and integration suites, and a retried upload through `airflow dags test` (3.2 has no
-# task_state_store, so the retry finds its batches by their operation ids alone).
+# On Airflow 3.2: the unit and integration suites, a retried upload through `airflow dags test` (3.2 has no
+# task_state_store, so the retry finds its batches by their operation ids alone), and the OpenLineage events of a
+# DAG run (3.2's task runner calls the lineage listener as 3.3's does).
 LOWEST_TESTS = tests/unit tests/integration \
-	tests/e2e/test_example_dags.py::test_retry_after_a_crash_midway_creates_each_task_once
+	tests/e2e/test_example_dags.py::test_retry_after_a_crash_midway_creates_each_task_once \
+	tests/e2e/test_lineage.py
 test-lowest: setup-lowest
 	@echo "On Airflow 3.2 ($(LOWEST_VENV)):"
 	@$(LOWEST_BIN)/python -m pytest -q -rfEs $(LOWEST_TESTS); rc=$$?; \

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
 
 from airflow_toloka.hooks.toloka import TolokaHook
 from airflow_toloka.operators.links import XCOM_POOL_IDS, XCOM_TOLOKA_URL, push_link_values, start_links
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
+
+    from airflow_toloka.lineage import LineageDataset
 
 __all__ = ["TolokaBaseOperator", "run_key", "write_owner"]
 
@@ -98,3 +103,44 @@ class TolokaBaseOperator(BaseOperator):
         :return: the XCom value.
         """
         raise NotImplementedError
+
+    def lineage_datasets(self) -> tuple[list[LineageDataset], list[LineageDataset]] | None:
+        """What this task read and wrote, as far as it got (see :mod:`airflow_toloka.lineage`).
+
+        :return: inputs and outputs, or None for an operator that reports no lineage of its own.
+        """
+        return None
+
+    def lineage_pools(self, pool_ids: Iterable[Any]) -> list[LineageDataset]:
+        """The pools as datasets on this task's Toloka host; none when its connection cannot be read.
+
+        :param pool_ids: the pools' ids (None and empty ones are left out).
+        :return: the datasets.
+        """
+        from airflow_toloka.lineage import pool_dataset
+
+        ids = [p for p in pool_ids if p not in (None, "")]
+        if not ids:
+            return []
+        try:
+            # Read when execute resolved the connection; a task that failed on it has no host to name.
+            base_url = self.hook.base_url
+        except AirflowException:  # a TolokaError about the connection, or no such connection
+            return []
+        return [pool_dataset(base_url, p) for p in ids]
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """The OpenLineage provider's hook, called after the task ends (also for a failed one).
+
+        Only the OpenLineage provider calls it, so only here is OpenLineage imported.
+
+        :param task_instance: the finished task instance (unused: the operator kept what it read and wrote).
+        :return: the lineage, or None where :meth:`lineage_datasets` has none.
+        :raises ImportError: without the OpenLineage provider (which is then not there to call it).
+        """
+        datasets = self.lineage_datasets()
+        if datasets is None:
+            return None
+        from airflow_toloka.lineage import operator_lineage
+
+        return operator_lineage(*datasets)

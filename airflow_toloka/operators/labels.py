@@ -43,6 +43,8 @@ from airflow_toloka.triggers.operation import defer_until_done
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_toloka.lineage import LineageDataset
+
 __all__ = ["AggregateResultsOperator", "ExportAssignmentsOperator", "ReviewAssignmentsOperator"]
 
 METHODS = ("majority", "dawid_skene", "toloka_wdo", "toloka_ds")
@@ -78,6 +80,15 @@ class _ResultsOperator(TolokaBaseOperator):
         project = self.hook.get_project(str(self.hook.get_pool(str(self.pool_id)).project_id))
         spec = project.task_spec or {}
         return list(spec.get("input_spec") or {}), dict(spec.get("output_spec") or {})
+
+    def lineage_datasets(self) -> tuple[list[LineageDataset], list[LineageDataset]] | None:
+        """The pool into the file written from it (answers or labels).
+
+        :return: inputs and outputs.
+        """
+        from airflow_toloka.lineage import file_dataset
+
+        return self.lineage_pools([self.pool_id]), [file_dataset(self.results_path)]
 
     def _announce(self, context: Context, extra: dict[str, Any]) -> None:
         """An event for every declared outlet: an Asset gets the extra, an AssetAlias the written file itself."""
@@ -231,6 +242,13 @@ class ReviewAssignmentsOperator(_ResultsOperator):
         self.max_in_flight = max_in_flight
         self.without_control = 0  # set by a rule review: assignments accepted with no control task to judge
         self.judged: list[tuple[str, int, int, str]] = []  # rule review: (user, correct, controls, verdict)
+
+    def lineage_datasets(self) -> tuple[list[LineageDataset], list[LineageDataset]] | None:
+        """A review writes no file: no lineage of its own.
+
+        :return: None.
+        """
+        return None
 
     def run(self, context: Context) -> dict[str, Any]:
         """Decide, check, then send the reviews that are not in place yet.

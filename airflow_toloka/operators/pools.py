@@ -35,6 +35,8 @@ from airflow_toloka.triggers.operation import defer_until_done
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_toloka.lineage import LineageDataset
+
 __all__ = [
     "ArchivePoolOperator",
     "ClosePoolOperator",
@@ -189,6 +191,7 @@ class CreatePoolOperator(TolokaBaseOperator):
         self.clone_from, self.overrides, self.training = clone_from, overrides, training
         self.training_passing_skill_value = training_passing_skill_value
         self.idempotency_key = idempotency_key
+        self.made_pool_id: str | None = None  # the pool this execution found or created
 
     def run(self, context: Context) -> dict[str, Any]:
         """Find or create the pool (and its training), then push its id.
@@ -216,6 +219,7 @@ class CreatePoolOperator(TolokaBaseOperator):
         if training_id is not None:
             spec["quality_control"] = self._linked(spec.get("quality_control"), training_id)
         pool = hook.create_or_update_pool(spec, idempotency_key=key)
+        self.made_pool_id = pool.id
         push_link_values(self, ti, {XCOM_POOL_IDS: [pool.id], "pool_id": pool.id})
         self.log.info(
             "Toloka pool %s (%s) in project %s, %s", pool.id, pool.private_name, pool.project_id, pool.status
@@ -233,6 +237,15 @@ class CreatePoolOperator(TolokaBaseOperator):
         if training is not None:
             result["training_id"] = str(training)
         return result
+
+    def lineage_datasets(self) -> tuple[list[LineageDataset], list[LineageDataset]]:
+        """The template pool (for ``clone_from``) into the pool made.
+
+        :return: inputs and outputs; no output when no pool was made.
+        """
+        templates = [self.clone_from] if self.clone_from is not None else []
+        made = [self.made_pool_id] if self.made_pool_id is not None else []
+        return self.lineage_pools(templates), self.lineage_pools(made)
 
     def _training(self, project_id: Any, key: str) -> str | None:
         if self.training is None:

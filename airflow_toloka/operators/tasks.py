@@ -44,6 +44,8 @@ from airflow_toloka.version_compat import task_state_store
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_toloka.lineage import LineageDataset
+
 __all__ = ["CreateTaskSuitesOperator", "CreateTasksOperator", "TolokaOperationLink", "TolokaPoolLink"]
 
 _STATE_KEY = "toloka_operation_ids"
@@ -137,6 +139,7 @@ class _CreateObjectsOperator(TolokaBaseOperator):
         )
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
         self.results_path, self.max_ids_in_xcom = results_path, max_ids_in_xcom
+        self.lineage_pool_ids: list[str] = []  # the pools this execution uploaded to, once known
 
     def _input(self) -> tuple[Any, Any]:
         """The in-memory items and the file path, one of them None (``tasks``/``tasks_path`` and the like)."""
@@ -201,6 +204,18 @@ class _CreateObjectsOperator(TolokaBaseOperator):
         _, path = self._input()
         return f"{path}, data row {index + 1}" if path is not None else f"item {index}"
 
+    def lineage_datasets(self) -> tuple[list[LineageDataset], list[LineageDataset]]:
+        """The input file (none for in-memory items) into the pools it was uploaded to.
+
+        :return: inputs and outputs; before the pools are known (a task that failed validating), the
+            ``pool_id`` parameter's pool.
+        """
+        from airflow_toloka.lineage import file_dataset
+
+        _, path = self._input()
+        pools: list[Any] = list(self.lineage_pool_ids) or [self.pool_id]
+        return ([file_dataset(path)] if path is not None else []), self.lineage_pools(pools)
+
     # ------------------------------------------------------------------ execution
 
     def run(self, context: Context) -> dict[str, Any]:
@@ -215,6 +230,7 @@ class _CreateObjectsOperator(TolokaBaseOperator):
         ti = context["ti"]
         push_link_values(self, ti, {XCOM_TOLOKA_URL: self.hook.base_url})
         ops, pools, total = self._submit_or_resume(context)
+        self.lineage_pool_ids = [str(p) for p in pools]
         ids = [op.id for op in ops]
         push_link_values(self, ti, {XCOM_OPERATION_IDS: ids, XCOM_POOL_IDS: pools})
         if not self.wait_for_completion:
@@ -337,6 +353,7 @@ class _CreateObjectsOperator(TolokaBaseOperator):
             "ids": [result.items.get(i) for i in range(total)] if total <= self.max_ids_in_xcom else None,
             "results_path": None,
         }
+        self.lineage_pool_ids = [str(p) for p in summary["pool_ids"]]
         if self.results_path:
             summary["results_path"] = write_results_jsonl(
                 self.results_path, _result_rows(result, total), write_owner(context)

@@ -72,12 +72,13 @@ class AirflowHome:
         timeout: float = 300,
         conf: dict[str, Any] | None = None,
         logical_date: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> DagRun:
         extra = ["--conf", json.dumps(conf)] if conf else []
         date = [logical_date] if logical_date else []
         proc = subprocess.run(
             [AIRFLOW, "dags", "test", dag_id, *date, *extra],
-            env=self.env(dags_folder, conn),
+            env={**self.env(dags_folder, conn), **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,

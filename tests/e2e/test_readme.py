@@ -47,6 +47,7 @@ COVERED = [
     ("python", "PayBonusesOperator("),
     ("python", "hook.create_tasks("),
     ("python", "def test_each_image_is_uploaded_once"),
+    ("bash", "AIRFLOW__OPENLINEAGE__TRANSPORT"),  # its file transport also runs in tests/e2e/test_lineage.py
 ]
 
 
@@ -212,6 +213,22 @@ def test_make_targets_and_the_package_name_exist() -> None:
         assert re.search(rf"^{target}:", makefile, flags=re.M), target
     (name,) = re.findall(r"pip install (\S+)", block("bash", "pip install airflow-toloka"))
     assert f'name = "{name}"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_lineage_block_names_the_extra_and_transports_openlineage_takes() -> None:
+    pytest.importorskip("airflow.providers.openlineage", reason="the OpenLineage provider is not installed")
+    from openlineage.client.transport import get_default_factory
+
+    code = block("bash", "AIRFLOW__OPENLINEAGE__TRANSPORT")
+    (extra,) = re.findall(r"^pip install 'airflow-toloka\[(\w+)\]'$", code, re.M)
+    assert re.search(
+        rf"^{extra} = \[\n\s+\"apache-airflow-providers-openlineage",
+        (ROOT / "pyproject.toml").read_text(),
+        re.M,
+    )
+    values = re.findall(r"^export AIRFLOW__OPENLINEAGE__TRANSPORT='(.*)'$", code, re.M)
+    transports = [get_default_factory().create(json.loads(value)) for value in values]
+    assert [t.kind for t in transports] == ["http", "file"]
 
 
 def test_each_connection_example_resolves(monkeypatch: pytest.MonkeyPatch) -> None:
