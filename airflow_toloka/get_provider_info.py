@@ -15,9 +15,9 @@ ENVIRONMENT_CHOICES = {
 PROVIDER_INFO: dict[str, Any] = {
     "package-name": "airflow-toloka",
     "name": "Toloka",
-    # Plain text: the Providers page shows it as it is, turning only bare URLs into links.
-    "description": "Run Toloka (https://toloka.ai) labeling pipelines: projects and pools, batched idempotent "
-    "uploads, deferrable waits for the crowd, export, review and aggregation",
+    # Plain text: the Providers page shows it as it is, and links only a URL standing alone between spaces.
+    "description": "Run Toloka labeling pipelines: projects and pools, batched idempotent uploads, deferrable "
+    "waits for the crowd, export, review and aggregation. Toloka: https://toloka.ai",
     "documentation-url": DOCUMENTATION_URL,
     "integrations": [
         {

@@ -57,7 +57,7 @@ def pool_page(state: EmulatorState, project_id: str, pool_id: str) -> str:
             ("Last opened", pool.get("last_started")),
             ("Last closed", pool.get("last_stopped")),
             ("Tasks", tally.real_tasks),
-            ("Done", f"{tally.completion():.0%}"),
+            ("Done", f"{tally.completion():.0f}%"),
         ],
     )
 

@@ -249,3 +249,12 @@ def test_the_emulator_command_serves() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_every_image_the_readme_shows_is_committed_and_small() -> None:
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert images, "the README shows no image"
+    for image in images:
+        path = ROOT / image
+        assert path.is_file(), image
+        assert path.stat().st_size < 300_000, f"{image}: keep README images small"

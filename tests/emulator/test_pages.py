@@ -27,7 +27,7 @@ def test_pool_and_operation_pages_open_without_a_token(toloka_emulator: Emulator
     assert pool.status_code == 200 and pool.headers["content-type"].startswith("text/html")
     assert "<h1>Toloka pool 3</h1>" in pool.text
     assert "<th>Status</th><td>OPEN</td>" in pool.text and "<th>Tasks</th><td>2</td>" in pool.text
-    assert "<th>Project</th><td>1</td>" in pool.text
+    assert "<th>Project</th><td>1</td>" in pool.text and "<th>Done</th><td>0%</td>" in pool.text
     other = requests.get(f"{toloka_emulator.url}/requester/project/99/pool/3")
     assert "<th>Project</th><td>1 (not 99)</td>" in other.text
 
