@@ -19,7 +19,6 @@ report names the directory. Waits poll the page (``wait_for``), never sleep a fi
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -247,8 +246,3 @@ def _xpath_literal(text: str) -> str:
     if '"' not in text:
         return f'"{text}"'
     return "concat(" + ', "\'", '.join(f"'{part}'" for part in text.split("'")) + ")"
-
-
-def chromium_available() -> bool:
-    """Whether the browser can run here without installing anything (for messages, not for skipping)."""
-    return CHROMIUM.exists() and CHROMEDRIVER.exists() and os.access(CHROMEDRIVER, os.X_OK)
