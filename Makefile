@@ -51,7 +51,8 @@ test-lowest: setup-lowest
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests on Airflow 3.2: failing"; exit 1; fi; exit $$rc
 
 # The real Airflow stack on PostgreSQL, twice: LocalExecutor with one triggerer, then CeleryExecutor on Redis with
-# two workers and two HA triggerers (PostgreSQL and Redis from Debian's packages if missing; needs root).
+# two workers and two HA triggerers (PostgreSQL, Redis and, for the browser test, Chromium and its chromedriver
+# from Debian's packages if missing; needs root; screenshots in .artifacts/screenshots/).
 # Each configuration is its own pytest session, so only one stack runs at a time.
 STACK_PYTEST = $(BIN)/python -m pytest -q -rfEs -m stack
 e2e: setup

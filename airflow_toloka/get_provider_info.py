@@ -7,12 +7,21 @@ from typing import Any
 
 from airflow_toloka import __version__
 
+DOCUMENTATION_URL = "https://pypi.org/project/airflow-toloka/"
+"""Where the README is published; pyproject.toml's ``[project.urls] Documentation`` is the same URL."""
+ENVIRONMENT_CHOICES = {
+    "PRODUCTION": "Production (https://toloka.dev)",
+    "SANDBOX": "Sandbox (https://sandbox.toloka.dev)",
+}
+
 PROVIDER_INFO: dict[str, Any] = {
     "package-name": "airflow-toloka",
     "name": "Toloka",
     "versions": [__version__],  # the one version, airflow_toloka.__version__, also the distribution's
-    "description": "Run [Toloka](https://toloka.ai/) labeling pipelines: projects and pools, batched idempotent "
-    "uploads, deferrable waits for the crowd, export, review and aggregation.",
+    # Plain text: the Providers page shows it as it is, and links only a URL standing alone between spaces.
+    "description": "Run Toloka labeling pipelines: projects and pools, batched idempotent uploads, deferrable "
+    "waits for the crowd, export, review and aggregation. Toloka: https://toloka.ai",
+    "documentation-url": DOCUMENTATION_URL,
     "integrations": [
         {
             "integration-name": "Toloka",
@@ -83,25 +92,23 @@ PROVIDER_INFO: dict[str, Any] = {
             "conn-fields": {
                 "environment": {
                     "label": "Environment",
-                    "description": "Toloka environment used when Host is empty.",
+                    # No default and no null option: the select can be cleared, and empty means Production, so
+                    # an emulator connection does not get saved with "environment": "PRODUCTION".
+                    "description": "Which Toloka: Production (https://toloka.dev) when empty, or Sandbox "
+                    "(https://sandbox.toloka.dev). Ignored when Other API URL is set.",
                     "schema": {
                         "type": ["string", "null"],
-                        "enum": ["PRODUCTION", "SANDBOX", None],
-                        "default": "PRODUCTION",
+                        "enum": list(ENVIRONMENT_CHOICES),
+                        "values_display": dict(ENVIRONMENT_CHOICES),
                     },
-                },
-                "url": {
-                    "label": "API URL",
-                    "description": "Optional API root (e.g. a proxy); overrides Environment.",
-                    "schema": {"type": ["string", "null"], "format": "uri"},
                 },
             },
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "login", "port"],
-                "relabeling": {"password": "API token", "host": "URL override"},
+                "relabeling": {"password": "API token", "host": "Other API URL"},
                 "placeholders": {
                     "password": "OAuth token or API key",
-                    "host": "http://127.0.0.1:8765 (local emulator); leave empty for Toloka",
+                    "host": "Empty for Toloka; the emulator: http://127.0.0.1:8765 (/api/v1 optional)",
                 },
             },
         }

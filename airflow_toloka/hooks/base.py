@@ -9,6 +9,8 @@ policy and one error mapper serve both. The public API lives in :mod:`airflow_to
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,9 +24,11 @@ import tenacity
 from airflow.sdk import BaseHook
 from pydantic import BaseModel
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from airflow_toloka.exceptions import (
+    TolokaAccessDeniedError,
+    TolokaAuthenticationError,
     TolokaError,
     TolokaRemoteUnavailableError,
     TolokaTooManyRequestsError,
@@ -39,10 +43,12 @@ from airflow_toloka.version_compat import aget_connection, amask_secret
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["CONNECT_TIMEOUT", "BaseTolokaHook", "Request", "TransportKwargs", "seg"]
+__all__ = ["CONNECT_TIMEOUT", "TEST_TIMEOUT", "BaseTolokaHook", "Request", "TransportKwargs", "seg"]
 
 # Seconds to open a TCP connection; a read may take up to the hook's ``timeout``.
 CONNECT_TIMEOUT = 10.0
+# Seconds the UI's Test button waits for Toloka: one attempt, no retries, so a wrong host is reported at once.
+TEST_TIMEOUT = 5.0
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
@@ -69,6 +75,37 @@ def _short(exc: BaseException | None) -> str:
         return "unknown error"
     text = str(exc) or type(exc).__name__
     return text if len(text) < 300 else text[:300] + "…"
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps: causes, contexts, and urllib3's ``reason`` or an exception argument."""
+    todo, seen = [exc], set()
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        todo.extend(e for e in inner if isinstance(e, BaseException))
+
+
+def transport_reason(exc: BaseException) -> str:
+    """Why a request got no answer, in words, rather than the HTTP library's text about its own internals.
+
+    :param exc: what ``requests`` or ``httpx`` raised.
+    :return: e.g. ``connection refused``, ``host name not found``; the library's text when none fits.
+    """
+    for cause in _chain(exc):
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused (nothing listens at that address)"
+        if isinstance(cause, (socket.gaierror, NameResolutionError)):
+            return "host name not found"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed ({cause.reason or type(cause).__name__})"
+        if isinstance(cause, (TimeoutError, requests.Timeout, httpx.TimeoutException)):
+            return "no answer in time"
+    return _short(exc)
 
 
 @dataclass(frozen=True)
@@ -151,7 +188,7 @@ class Request:
         :return: the error to raise.
         """
         return TolokaRemoteUnavailableError(
-            f"could not reach Toloka at {base_url} ({self.what}): {_short(exc)}"
+            f"could not reach Toloka at {base_url} ({self.what}): {transport_reason(exc)}"
         )
 
 
@@ -324,14 +361,30 @@ class BaseTolokaHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """Check the token and URL by reading the requester profile (the Airflow UI's Test button).
 
-        :return: whether it worked, and a message saying where and as whom, or what went wrong.
+        One attempt within :data:`TEST_TIMEOUT` seconds, no retries: a person waits for the answer.
+
+        :return: whether it worked, and a sentence saying where and as whom, or what went wrong.
         """
+        probe = type(self)(
+            self.toloka_conn_id, timeout=TEST_TIMEOUT, retry_limit=0, retry_budget=TEST_TIMEOUT
+        )
         try:
-            requester = self._request("GET", "/api/v1/requester")
-        except Exception as exc:
+            base_url = probe.base_url
+        except TolokaError as exc:
+            return False, str(exc)
+        try:
+            with probe:
+                requester = probe._send(Request("GET", "/api/v1/requester", budget=TEST_TIMEOUT))
+        except TolokaAuthenticationError as exc:
+            return False, f"Toloka at {base_url} does not accept this API token. {exc}"
+        except TolokaAccessDeniedError as exc:
+            return False, f"Toloka at {base_url} refused this API token access to the requester. {exc}"
+        except TolokaRemoteUnavailableError as exc:
+            return False, f"Could not reach Toloka at {base_url}: {transport_reason(exc.__cause__ or exc)}."
+        except TolokaError as exc:
             return False, str(exc)
         name = (requester.get("public_name") or {}).get("EN") or requester.get("id")
-        return True, f"Connected to Toloka at {self.base_url} as {name}"
+        return True, f"Connected to Toloka at {base_url} as {name}."
 
     def _http_pool_size(self) -> int:
         """Connections the worker-side session keeps open."""
@@ -424,7 +477,7 @@ class BaseTolokaHook(BaseHook):
             self.log.warning(
                 "Toloka %s failed (%s); retry %d/%d in %.1fs",
                 what,
-                _short(exc),
+                "unknown error" if exc is None else transport_reason(exc),
                 state.attempt_number,
                 self.retry_limit,
                 sleep,

@@ -7,7 +7,8 @@ Routes: tasks, task suites, operations (and logs), requester (its balance); proj
 actions, assignments (search, review), aggregated solutions, user bonuses, skills, user skills,
 user restrictions, and ``POST /api/staging/analytics-2``
 (pool metrics, outside ``/api/v1`` as in Toloka, behind the same gate); see ``state`` for the modules behind them;
-``/_emulator/{health,stats,reset,config,advance,fill}``.
+``/_emulator/{health,stats,reset,config,advance,fill}``; and for people (the provider's extra links), HTML pages
+at the paths of Toloka's requester UI: ``/requester/project/{project}/pool/{pool}``, ``/requester/operation/{id}``.
 ``POST /_emulator/advance?seconds=S`` moves the clock and the simulated time forward by S seconds, handling
 everything due on the way (operations, the crowd's work, pool timers, ``will_expire``), and returns the time.
 
@@ -31,8 +32,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
 from starlette.routing import BaseRoute, Match
 
+from toloka_emulator import pages
 from toloka_emulator.pool_api import POOLS, TRAININGS, Container
 from toloka_emulator.state import TASK_SUITES, TASKS, ApiError, EmulatorConfig, EmulatorState, Kind
 
@@ -486,6 +489,18 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     _add_bonus_routes(app, state)
     _add_crowd_access_routes(app, state)
     _add_money_routes(app, state)
+
+    # ------------------------------------------------------------------ pages for people (no auth, no faults)
+
+    @app.get("/requester/project/{project_id}/pool/{pool_id}", include_in_schema=False)
+    async def pool_page(project_id: str, pool_id: str) -> Response:
+        state.advance()
+        return HTMLResponse(pages.pool_page(state, project_id, pool_id))
+
+    @app.get("/requester/operation/{id}", include_in_schema=False)
+    async def operation_page(id: str) -> Response:
+        state.advance()
+        return HTMLResponse(pages.operation_page(state, id))
 
     # ------------------------------------------------------------------ inspection and control (no auth, no faults)
 

@@ -38,10 +38,13 @@ def test_image_classification(airflow_home: AirflowHome, toloka_emulator: Any, c
     assert general["pool_ids"] == ["1001"] and len(general["ids"]) == 200 and all(general["ids"])
     assert run.xcom("report") == [201]
     assert run.xcom("upload_tasks", "operation_ids") == [general["operation_ids"]]
-    # extra links are computed on the worker from XCom pushed before deferral
-    assert run.xcom("upload_tasks", "_link_TolokaPoolLink") == [f"{toloka_emulator.url}/api/v1/pools/1001"]
+    # extra links are computed on the worker from XCom pushed before deferral: pages a browser can open (the
+    # emulator's, at the paths of Toloka's requester UI; pool 1001 is in the emulator's project 1)
+    assert run.xcom("upload_tasks", "_link_TolokaPoolLink") == [
+        f"{toloka_emulator.url}/requester/project/1/pool/1001"
+    ]
     (op_link,) = run.xcom("upload_tasks", "_link_TolokaOperationLink")
-    assert op_link == f"{toloka_emulator.url}/api/v1/operations/{general['operation_ids'][0]}"
+    assert op_link == f"{toloka_emulator.url}/requester/operation/{general['operation_ids'][0]}"
 
 
 def test_nightly_task_suites(airflow_home: AirflowHome, toloka_emulator: Any, conn: dict[str, Any]) -> None:
@@ -86,7 +89,7 @@ def test_pool_lifecycle(
     assert stats["tasks_by_pool"] == {pool_id: 200} and stats["pools"][pool_id] == "ARCHIVED"
     assert stats["pools"][template.id] == "CLOSED"
     assert run.xcom("create_pool", "_link_TolokaPoolLink") == [
-        f"{toloka_emulator.url}/api/v1/pools/{pool_id}"
+        f"{toloka_emulator.url}/requester/project/{template.project_id}/pool/{pool_id}"
     ]
 
 

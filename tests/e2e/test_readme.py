@@ -330,3 +330,12 @@ async def test_the_event_driven_dag_gets_the_pool_the_crowd_finished(
     assert event.payload["pool_id"] == labeled and event.payload["last_close_reason"] == "COMPLETED"
     asset_event = SimpleNamespace(extra={"from_trigger": True, "payload": event.payload})
     assert namespace["closed_pools"].function(triggering_asset_events={asset: [asset_event]}) == [labeled]
+
+
+def test_every_image_the_readme_shows_is_committed_and_small() -> None:
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert images, "the README shows no image"
+    for image in images:
+        path = ROOT / image
+        assert path.is_file(), image
+        assert path.stat().st_size < 300_000, f"{image}: keep README images small"

@@ -14,6 +14,9 @@ Fixtures:
 - ``stack`` (session): :class:`Stack` — AIRFLOW_HOME, the four Airflow processes, the emulator, helpers to
   trigger runs and read the metadata DB. Logs (processes, tasks, triggers) stay under ``stack.home``; a failing
   test prints where.
+- ``browser`` (session): :class:`tests.stack.browser.Browser` — Debian's headless Chromium on the stack's web UI
+  (see that module); a failing test that used it leaves a screenshot of its last page in
+  ``.artifacts/screenshots/`` and says so.
 """
 
 from __future__ import annotations
@@ -261,6 +264,8 @@ class Stack:
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+            # the connections page's Test button (off by default in Airflow 3); tests/stack/test_ui.py clicks it
+            AIRFLOW__CORE__TEST_CONNECTION="Enabled",
             AIRFLOW__API__HOST="127.0.0.1",
             AIRFLOW__API__PORT=str(self.api_port),
             AIRFLOW__API__WORKERS="1",
@@ -511,6 +516,32 @@ def stack_emulator(stack: Stack) -> Iterator[EmulatorProcess]:
         stack.emulator.restore_config()
 
 
+@pytest.fixture(scope="session")
+def browser(stack: Stack) -> Iterator[Any]:
+    """Headless Chromium on the stack's web UI (simple auth manager, all admins: no login)."""
+    from tests.stack.browser import Browser  # selenium is imported by browser tests only
+
+    b = Browser(f"http://127.0.0.1:{stack.api_port}")
+    _BROWSER["browser"] = b
+    _STATE["browser"] = Path(b.profile)
+    try:
+        yield b
+    finally:
+        _BROWSER.clear()
+        b.close()
+
+
+_BROWSER: dict[str, Any] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say where the browser tests' screenshots are, whatever the output capture hid."""
+    if "browser" in _STATE:
+        from tests.stack.browser import SCREENSHOTS
+
+        terminalreporter.write_line(f"browser screenshots: {SCREENSHOTS}")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield
@@ -518,3 +549,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and "stack" in getattr(item, "fixturenames", ()):
         os.environ["STACK_KEEP"] = "1"  # keep the logs of a failing run
         report.sections.append(("stack logs", f"Airflow/process/task logs kept under {_STATE.get('base')}"))
+    b = _BROWSER.get("browser")
+    if report.failed and b is not None and "browser" in getattr(item, "fixturenames", ()):
+        with contextlib.suppress(Exception):  # the report matters more than its picture
+            shot = b.screenshot(f"FAILED-{item.name}")
+            report.sections.append(("browser", f"the page at failure ({b.url}): {shot}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import distribution, entry_points
 
+import pytest
 from packaging.utils import canonicalize_name
 
 from airflow_toloka.get_provider_info import get_provider_info
@@ -76,7 +77,35 @@ def test_connection_form_as_the_airflow_ui_builds_it() -> None:
 
     (meta,) = [h for h in HookMetaService.hook_meta_data() if h.connection_type == "toloka"]
     assert meta.hook_class_name == "airflow_toloka.hooks.toloka.TolokaHook"
-    assert meta.standard_fields.password.title == "API token"
-    assert meta.standard_fields.login.hidden and meta.standard_fields.port.hidden
-    assert meta.extra_fields["environment"]["schema"]["enum"] == ["PRODUCTION", "SANDBOX", None]
-    assert set(meta.extra_fields) == {"environment", "url"}
+    fields = meta.standard_fields
+    assert fields.password.title == "API token"
+    assert fields.login.hidden and fields.port.hidden and fields.url_schema.hidden
+    assert set(meta.extra_fields) == {"environment"}  # one URL field in the form: no "URL override" beside it
+    environment = meta.extra_fields["environment"]
+    # The form's select lists the enum as options: None would be a literal "null" option, and a default would
+    # be saved into every connection, an emulator's too; clearing the select means Production.
+    assert environment["schema"]["enum"] == ["PRODUCTION", "SANDBOX"]
+    assert environment["value"] is None and "default" not in environment["schema"]
+    assert set(environment["schema"]["values_display"]) == {"PRODUCTION", "SANDBOX"}
+    # the help text names the URL field by the label the form shows
+    assert fields.host.title in environment["description"]
+    assert "when empty" in environment["description"]
+    assert "/api/v1" in fields.host.placeholder
+
+
+def test_the_providers_page_shows_plain_text_and_a_documentation_url() -> None:
+    import re
+    from pathlib import Path
+
+    from airflow.api_fastapi.core_api.services.public.providers import _provider_mapper
+    from airflow.providers_manager import ProvidersManager
+
+    tomllib = pytest.importorskip("tomllib")
+    description = get_provider_info()["description"]
+    assert not re.search(r"\[[^\]]*\]\(|[*`_<>]", description)  # no markdown or rst: the page shows it raw
+    shown = _provider_mapper(ProvidersManager().providers["airflow-toloka"])
+    # the page links a URL that stands between spaces (or at the end) as a whole word
+    assert "https://toloka.ai" in shown.description.split(" ")
+    # Airflow takes the page's link from the distribution's Project-URL "Documentation" (pyproject.toml)
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["urls"]["Documentation"] == get_provider_info()["documentation-url"]
