@@ -1,7 +1,9 @@
 """The "Labeling report" tab on the real stack: the api-server lists the provider's plugin (loaded through its
 ``airflow.plugins`` entry point) and serves a ``LabelingReportOperator`` task instance's report at the tab's URL,
 as the UI builds it, to a signed-in user only. (The stack's own api-server lets everyone in as admin, so the
-refusals are checked on a second one, on the same DB, that asks who you are.)"""
+refusals are checked on a second one, on the same DB, that asks who you are.) Then the tab as a person sees it, in
+headless Chromium (tests/stack/browser.py): the report inside the UI's iframe, with the task's numbers. Both tests
+share one run of ``stack_report``; the screenshots are kept in ``.artifacts/screenshots/`` (the test prints which)."""
 
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
+from selenium.webdriver.common.by import By
 
 from airflow_toloka.plugins.report_tab import REPORT_CSP
+from tests.stack.browser import Browser
 from tests.stack.conftest import AIRFLOW, Stack, free_port, wait_for
-from toloka_emulator import EmulatorProcess
 
 pytestmark = pytest.mark.stack
 
@@ -90,16 +93,28 @@ def tab_url(base: str, view: dict[str, Any], task_id: str, map_index: int | None
     return f"{base}/{href}"
 
 
-def test_the_report_tab_serves_the_report_to_signed_in_users_only(
-    stack: Stack, stack_emulator: EmulatorProcess
-) -> None:
-    stack_emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=3600, seed=7)
-    stack.trigger(DAG_ID, RUN_ID, {"out_dir": str(stack.home / "reports")})
-    state = stack.wait_run(DAG_ID, RUN_ID, timeout=300)
+@pytest.fixture(scope="module")
+def report_run(stack: Stack) -> Iterator[dict[str, Any]]:
+    """One finished ``stack_report`` run, shared by this module's tests (the HTTP check and the browser's).
+
+    :return: its ``labeling_report`` task's headline numbers (the XCom).
+    """
+    stack.emulator.configure(crowd=10, crowd_accuracy=0.9, time_scale=3600, seed=7)
+    try:
+        stack.trigger(DAG_ID, RUN_ID, {"out_dir": str(stack.home / "reports")})
+        state = stack.wait_run(DAG_ID, RUN_ID, timeout=300)
+    finally:
+        stack.emulator.restore_config()
     assert state == "success", stack.task_states(DAG_ID, RUN_ID)
     (headline,) = stack.xcom(DAG_ID, RUN_ID, "labeling_report")
-    report = Path(headline["report_path"].removeprefix("file://")).read_bytes()
-    assert headline["labels"] == 60 and b"Labeling report: pool" in report
+    yield headline
+
+
+def test_the_report_tab_serves_the_report_to_signed_in_users_only(
+    stack: Stack, report_run: dict[str, Any]
+) -> None:
+    report = Path(report_run["report_path"].removeprefix("file://")).read_bytes()
+    assert report_run["labels"] == 60 and b"Labeling report: pool" in report
 
     with signed_in_api_server(stack) as (api, token):
         check_the_tab(api, token, report)
@@ -134,3 +149,42 @@ def check_the_tab(api: str, token: str, report: bytes) -> None:
     for other in (tab_url(api, view, "aggregate"), tab_url(api, view, "labeling_report", map_index=3)):
         answer = requests.get(other, headers=bearer, timeout=30)
         assert answer.status_code == 404 and "No labeling report for this task." in answer.text, answer.text
+
+
+def report_cards(browser: Browser) -> dict[str, str]:
+    """The report's number cards as the page shows them: what each counts -> its number."""
+    cards = browser.driver.find_elements(By.CSS_SELECTOR, ".card")
+    return {c.find_element(By.TAG_NAME, "span").text: c.find_element(By.TAG_NAME, "b").text for c in cards}
+
+
+def test_the_report_tab_shows_the_report_in_the_ui(
+    stack: Stack, report_run: dict[str, Any], browser: Browser
+) -> None:
+    """The tab a person clicks, in headless Chromium: the report inside the UI's iframe, its numbers the task's.
+
+    Its two screenshots are the README's (docs/images/report-tab.png and docs/images/labeling-report.png).
+    """
+    quoted = "/".join(quote(part, safe="") for part in (DAG_ID, "runs", RUN_ID, "tasks", "labeling_report"))
+    browser.open(f"/dags/{quoted}")
+    browser.click_text("Labeling report")
+    assert browser.url.endswith("/plugin/toloka-labeling-report"), browser.url
+    frame = browser.element("iframe[src*='toloka/report']")
+    src = str(frame.get_attribute("src"))
+    browser.driver.switch_to.frame(frame)
+    try:
+        heading = browser.element("h1")
+        assert heading.text == f"Labeling report: pool {report_run['pool_id']}", heading.text
+        cards = browser.wait_for("the report's numbers", lambda: report_cards(browser))
+        assert cards["labels"] == str(report_run["labels"]), cards
+        assert cards["answers"] == str(report_run["answers"]), cards
+        assert cards[f"tasks (and {report_run['control_tasks']} control)"] == str(report_run["tasks"]), cards
+    finally:
+        browser.driver.switch_to.default_content()
+    tab = browser.screenshot("report-tab")
+    print(f"screenshot: {tab}")
+
+    # The iframe's page on its own, as the README shows the report.
+    browser.open(src)
+    browser.wait_text(f"Labeling report: pool {report_run['pool_id']}")
+    page = browser.screenshot("labeling-report")
+    print(f"screenshot: {page}")
