@@ -118,12 +118,15 @@ def summary(values: dict[str, Any], stats: dict[str, Any], wall: float, out: Pat
     rows = [
         ("tasks uploaded (reviews + control)", sum(stats["tasks_by_pool"].values())),
         ("assignments accepted / rejected", f"{figures.get('accepted')} / {figures.get('rejected')}"),
-        ("labels, their accuracy vs the truth", f"{figures.get('labels')}, {figures.get('accuracy')}"),
+        (
+            "labels, share right vs the emulator's truth",
+            f"{figures.get('labels')}, {figures.get('accuracy')}",
+        ),
         ("bonuses paid", f"{figures.get('bonuses')} (${figures.get('bonus_amount') or 0:.2f})"),
         (
             "the run cost in all",
-            f"${money['spent']:.2f} (rewards ${sum(money['rewards_by_pool'].values()):.2f},"
-            f" Toloka's fee ${money['fees']:.2f})",
+            f"${money['spent']:.2f} = rewards ${sum(money['rewards_by_pool'].values()):.2f}"
+            f" + bonuses ${money['bonuses']['amount']:.2f} + Toloka's fees ${money['fees']:.2f}",
         ),
         ("wall time", f"{wall:.1f} s"),
     ]

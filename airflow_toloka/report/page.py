@@ -71,7 +71,10 @@ def _cards(report: LabelingReport) -> str:
         _card(report.answers, "answers"),
         _card(report.labels, "labels"),
         _card(_percent(report.control_accuracy), "right on control tasks"),
-        _card(f"${cost.total:.2f}", f"spent: ${cost.rewards:.2f} rewards + ${cost.fees:.2f} fees"),
+        _card(
+            f"${cost.total:.2f}",
+            f"spent: ${cost.rewards:.2f} rewards + ${cost.fees:.2f} fees + bonuses ${cost.bonuses_with_fees:.2f}",
+        ),
         _card(
             f"${cost.bonuses:.2f}", f"{cost.bonus_count} bonuses (with fees ${cost.bonuses_with_fees:.2f})"
         ),
