@@ -97,7 +97,14 @@ def test_the_connection_form(stack: Stack, browser: Browser) -> None:
         "the menu to close", lambda: not browser.driver.find_elements(By.CSS_SELECTOR, "[role=option]")
     )
     browser.click_text("Save", tag="button")
-    browser.wait_for("the saved connection", lambda: browser.find_text("toloka_ui_form"))
+    # the dialog holds what was typed until it closes: wait for the list alone, not for the row under the dialog
+    browser.wait_for(
+        "the saved connection in the list, the form closed",
+        lambda: (
+            browser.find_text("toloka_ui_form")
+            and not browser.driver.find_elements(By.CSS_SELECTOR, "input[name=password]")
+        ),
+    )
 
     saved = api(stack, "GET", "/connections/toloka_ui_form")
     assert (saved["conn_type"], saved["host"], saved["password"]) == ("toloka", stack.emulator.url, "***")
