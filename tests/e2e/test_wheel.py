@@ -73,7 +73,8 @@ def test_the_wheel_holds_the_provider_only_and_the_sdist_no_emulator(dist: Path)
         zipfile.ZipFile(wheel).read(f"airflow_toloka-{VERSION}.dist-info/entry_points.txt").decode()
     )
     assert "[apache_airflow_provider]" in entry_points
-    assert f"airflow_toloka-{VERSION}.dist-info/licenses/LICENSE" in names  # the Apache-2.0 text pyproject names
+    # the Apache-2.0 text pyproject names
+    assert f"airflow_toloka-{VERSION}.dist-info/licenses/LICENSE" in names
     with tarfile.open(sdist) as tar:
         members = {m.name.split("/", 1)[1] for m in tar.getmembers() if "/" in m.name}
     assert {"pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", "airflow_toloka/__init__.py"} <= members
