@@ -485,8 +485,9 @@ class BaseTolokaHook(BaseHook):
 
         return {
             "retry": tenacity.retry_if_exception(should_retry),
+            # a backoff that would end past the budget is not slept: Toloka's last answer, within the budget
             "stop": tenacity.stop_after_attempt(self.retry_limit + 1)
-            | tenacity.stop_after_delay(limit - spent),
+            | tenacity.stop_before_delay(limit - spent),
             "wait": wait,
             "before_sleep": before_sleep,
             "reraise": True,

@@ -157,6 +157,16 @@ def test_an_outage_or_a_long_rate_limit_ends_the_read_within_its_timeout(server:
     assert time.monotonic() - started < 1  # a limit longer than the read is not waited for at all
 
 
+def test_a_backoff_that_would_end_past_the_budget_is_not_slept(server: ScriptedServer) -> None:
+    """Toloka's last answer comes back within the budget, not after one more long random backoff."""
+    server.script(ANALYTICS, Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE"}))
+    started = time.monotonic()
+    # backoffs drawn up to 10 s, 20 s, ...: nearly every one ends past the 0.3 s the read has
+    with TolokaHook(retry_delay=10) as hook, pytest.raises(TolokaRemoteUnavailableError):
+        hook.get_pool_progress("1042", timeout=0.3)
+    assert time.monotonic() - started < 1
+
+
 async def test_the_async_twin_keeps_to_its_timeout_through_an_outage_too(server: ScriptedServer) -> None:
     server.script(ANALYTICS, Reply(503, {"code": "REMOTE_SERVICE_UNAVAILABLE"}))
     started = time.monotonic()
